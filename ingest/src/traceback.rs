@@ -1,0 +1,1 @@
+//! Parses the text the Go runtime prints when a program crashes.

@@ -1,0 +1,61 @@
+//! Exit codes, written down in one place. docs/cli.md lists the same table.
+
+use std::process::ExitCode;
+
+/// How a command ended, as the process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// The command did what was asked.
+    Success = 0,
+    /// The command failed; the message on stderr says why.
+    Failure = 1,
+    /// The command line was invalid (clap also exits with 2).
+    Usage = 2,
+    /// No crash matched the selection.
+    NoMatch = 3,
+    /// Output was written, but the input was damaged and parts are missing.
+    Partial = 4,
+}
+
+impl From<Status> for ExitCode {
+    fn from(status: Status) -> ExitCode {
+        ExitCode::from(status as u8)
+    }
+}
+
+/// An error that asks for a particular exit status instead of `Failure`.
+#[derive(Debug)]
+pub struct WithStatus {
+    pub status: Status,
+    pub message: String,
+}
+
+impl std::fmt::Display for WithStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for WithStatus {}
+
+/// Prints an error chain on one line and returns the exit status it asks for.
+/// A closed stdout (`gocrash … | head`) is a clean exit, not an error.
+pub fn report(err: &anyhow::Error) -> ExitCode {
+    if is_broken_pipe(err) {
+        return Status::Success.into();
+    }
+    let status = err
+        .downcast_ref::<WithStatus>()
+        .map(|with| with.status)
+        .unwrap_or(Status::Failure);
+    eprintln!("gocrash: {err:#}");
+    status.into()
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,43 @@
+//! The `gocrash` command: reads Go crashes that systemd-coredump and journald
+//! captured, and prints them for people and for tools.
+//!
+//! `main` only parses the command line, sets up diagnostics and maps errors to
+//! exit codes; each subcommand lives in its own module under `cmd/`.
+
+mod cmd;
+mod exit;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cmd::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_diagnostics(cli.verbose);
+    match cmd::run(cli) {
+        Ok(code) => code.into(),
+        Err(err) => exit::report(&err),
+    }
+}
+
+/// Sends diagnostics to stderr through `tracing`: warnings by default, more
+/// with each `-v`, or whatever `RUST_LOG` selects.
+fn init_diagnostics(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .without_time()
+        .init();
+}

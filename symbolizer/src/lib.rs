@@ -1,0 +1,10 @@
+//! Reads Go executables and the ELF cores of Go processes.
+//!
+//! This crate turns program counters into functions, files and lines (through
+//! the Go linker's `.gopclntab`, its inline trees, and DWARF for C code), reads
+//! a binary's build information, and walks the Go runtime's structures in a
+//! core to rebuild every goroutine's stack. It knows nothing of journald or of
+//! how a core was captured: callers hand it paths or memory-mapped bytes.
+//!
+//! No function here panics on malformed input. Every length read from a file
+//! is checked against the bytes that are really there before it is used.
