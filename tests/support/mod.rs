@@ -1,0 +1,139 @@
+//! Shared support for the integration tests: the corpus manifest that
+//! `corpus/harness.py` writes, and the hand-written facts of each program.
+//!
+//! Each test binary includes this module with `mod support;` and uses only
+//! part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where the harness writes the manifest unless `GOCRASH_CORPUS_MANIFEST` says otherwise.
+pub const DEFAULT_MANIFEST: &str = "/var/cache/gocrash/corpus/manifest.json";
+
+#[derive(Debug, Deserialize)]
+pub struct Manifest {
+    pub toolchains: Vec<Toolchain>,
+    pub builds: Vec<Build>,
+    pub crashes: Vec<Crash>,
+    #[serde(default)]
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Toolchain {
+    /// The release, such as `1.21.13`.
+    pub name: String,
+    pub goroot: PathBuf,
+    pub go: PathBuf,
+    /// As `go version` prints it, such as `go1.21.13`.
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Build {
+    pub program: String,
+    pub toolchain: String,
+    /// `default`, `stripped`, `pie`, `trimpath` or `nosections`.
+    pub mode: String,
+    pub binary: PathBuf,
+    /// The unstripped build with the same text, for `stripped` and `nosections`.
+    pub twin: Option<PathBuf>,
+    #[serde(default)]
+    pub cgo: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Crash {
+    pub program: String,
+    pub toolchain: String,
+    pub mode: String,
+    pub binary: PathBuf,
+    pub pid: u32,
+    pub unit: String,
+    pub core: PathBuf,
+    pub cursor: String,
+    /// The runtime's crash text, as read back from the journal.
+    pub stderr: PathBuf,
+    /// The program's `expected.toml`.
+    pub expected: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Skipped {
+    pub program: String,
+    pub toolchain: String,
+    pub mode: String,
+    pub reason: String,
+}
+
+/// The facts written by hand in a corpus program's `expected.toml`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExpectedFacts {
+    pub description: String,
+    pub kind: String,
+    pub headline: String,
+    #[serde(default)]
+    pub headline_alternatives: Vec<String>,
+    pub signal: Option<String>,
+    pub program_goroutines: usize,
+    pub first_program_frame: String,
+    #[serde(default)]
+    pub first_program_frame_alternatives: Vec<String>,
+    pub min_go: Option<String>,
+    #[serde(default)]
+    pub cgo: bool,
+    pub min_wait_minutes: Option<u64>,
+}
+
+impl ExpectedFacts {
+    pub fn load(path: &Path) -> ExpectedFacts {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
+        toml::from_str(&text).unwrap_or_else(|err| panic!("invalid {}: {err}", path.display()))
+    }
+
+    pub fn headline_matches(&self, line: &str) -> bool {
+        line == self.headline || self.headline_alternatives.iter().any(|h| h == line)
+    }
+
+    pub fn first_frame_matches(&self, function: &str) -> bool {
+        function == self.first_program_frame
+            || self.first_program_frame_alternatives.iter().any(|f| f == function)
+    }
+}
+
+/// Loads the corpus manifest. Returns `None`, after saying why on stderr,
+/// when there is none; under `CI=true` a missing manifest fails the test,
+/// because CI builds the corpus before running the tests.
+pub fn manifest() -> Option<Manifest> {
+    let path = std::env::var_os("GOCRASH_CORPUS_MANIFEST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_MANIFEST));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Some(
+            serde_json::from_str(&text)
+                .unwrap_or_else(|err| panic!("invalid manifest {}: {err}", path.display())),
+        ),
+        Err(err) => {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("no corpus manifest at {} ({err}); run corpus/harness.py", path.display());
+            }
+            eprintln!(
+                "skipped: no corpus manifest at {} ({err}); run scripts/test or corpus/harness.py",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+impl Manifest {
+    pub fn toolchain(&self, name: &str) -> &Toolchain {
+        self.toolchains
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("manifest names toolchain {name} but does not list it"))
+    }
+}
