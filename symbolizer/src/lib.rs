@@ -8,3 +8,5 @@
 //!
 //! No function here panics on malformed input. Every length read from a file
 //! is checked against the bytes that are really there before it is used.
+
+pub mod decompress;

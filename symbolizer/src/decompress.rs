@@ -1,0 +1,813 @@
+//! Opens core files as systemd-coredump and the kernel leave them: zstd, lz4
+//! (frame format), xz, or plain ELF.
+//!
+//! The format is recognised from the file's first bytes, never from its name,
+//! because some systemd builds wrote lz4 data under a `.zst` name. A plain
+//! core is memory-mapped as it is. A compressed one is decompressed as a
+//! stream, in fixed-size blocks, into a private unnamed temporary file, and
+//! that file is memory-mapped, so the core never sits in anonymous memory.
+//! Zero pages become holes in that file, since cores are mostly untouched
+//! reservations. Parsing the ELF inside is left to [`crate::core`]; this module
+//! only produces its bytes.
+
+use std::cell::Cell;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use memmap2::Mmap;
+
+/// Size of the buffer the decompressed stream is cut into.
+pub const BLOCK_SIZE: usize = 1 << 20;
+
+/// Size of the input buffer handed to the decoders.
+const INPUT_BUFFER_SIZE: usize = 1 << 16;
+
+/// Granularity of holes: an all-zero run of this many bytes, aligned in the
+/// output, is skipped with a seek instead of written. This is the page size of
+/// amd64 and of most arm64 kernels, the unit in which cores contain zeros.
+const HOLE_SIZE: usize = 4096;
+
+/// Number of leading bytes needed to recognise every supported format.
+const MAGIC_LEN: usize = 6;
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+const LZ4_FRAME_MAGIC: [u8; 4] = [0x04, 0x22, 0x4d, 0x18];
+const XZ_MAGIC: [u8; 6] = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
+const ELF_MAGIC: [u8; 4] = [0x7f, b'E', b'L', b'F'];
+
+/// Container format of a core file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// A plain ELF file.
+    None,
+    Zstd,
+    /// The lz4 frame format, as written by the `lz4` tool.
+    Lz4,
+    Xz,
+}
+
+impl Compression {
+    /// Recognises a format from the first bytes of a file.
+    pub fn detect(prefix: &[u8]) -> Option<Compression> {
+        if prefix.starts_with(&ZSTD_MAGIC) {
+            Some(Compression::Zstd)
+        } else if prefix.starts_with(&LZ4_FRAME_MAGIC) {
+            Some(Compression::Lz4)
+        } else if prefix.starts_with(&XZ_MAGIC) {
+            Some(Compression::Xz)
+        } else if prefix.starts_with(&ELF_MAGIC) {
+            Some(Compression::None)
+        } else {
+            None
+        }
+    }
+
+    /// Returns the name used in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "plain ELF",
+            Compression::Zstd => "zstd",
+            Compression::Lz4 => "lz4",
+            Compression::Xz => "xz",
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Progress of a decompression, reported after every block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Compressed bytes read from the file so far.
+    pub bytes_in: u64,
+    /// Decompressed bytes produced so far.
+    pub bytes_out: u64,
+    /// Size of the compressed file.
+    pub total_in: u64,
+}
+
+/// Settings for decompressing a core.
+#[derive(Clone, Debug, Default)]
+pub struct DecompressOptions {
+    /// Directory for the temporary file; the system temporary directory when
+    /// `None`. A multi-GiB core needs that much free space there, minus holes.
+    pub temp_dir: Option<PathBuf>,
+}
+
+/// Failure to turn a core file into ELF bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum DecompressError {
+    #[error("failed to open {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to read {path} at offset {offset:#x}")]
+    Read {
+        path: PathBuf,
+        offset: u64,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} is {len} bytes long, too short to be a core")]
+    TooShort { path: PathBuf, len: u64 },
+    #[error("{path} is neither an ELF core nor a zstd, lz4 or xz stream: it starts with {found}")]
+    UnknownFormat { path: PathBuf, found: String },
+    #[error(
+        "{format} stream in {path} is truncated or corrupt: the decoder failed after reading \
+         {offset:#x} compressed bytes and producing {decompressed:#x} bytes"
+    )]
+    Corrupt {
+        path: PathBuf,
+        format: Compression,
+        /// Compressed bytes read when the decoder failed. Decoders read ahead
+        /// by up to one input buffer, so the damage lies at or before it.
+        offset: u64,
+        /// Decompressed bytes produced before the failure.
+        decompressed: u64,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to create a temporary file in {dir}")]
+    TempFile {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to write the decompressed core of {path} at offset {offset:#x}")]
+    Write {
+        path: PathBuf,
+        offset: u64,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to memory-map {path}")]
+    Map {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Outcome of a streaming decompression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamSummary {
+    pub compression: Compression,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// The ELF bytes of a core, memory-mapped from the original file (plain
+/// cores) or from a private temporary copy (compressed cores).
+pub struct CoreImage {
+    map: Option<Mmap>,
+    source: PathBuf,
+    compression: Compression,
+    damage: Option<DecompressError>,
+    /// The decompressed copy; the map stays valid without it, but keeping it
+    /// lets tests check its mode and allocation.
+    #[cfg_attr(not(test), allow(dead_code))]
+    temp: Option<File>,
+}
+
+impl fmt::Debug for CoreImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CoreImage")
+            .field("source", &self.source)
+            .field("compression", &self.compression)
+            .field("len", &self.bytes().len())
+            .field("damage", &self.damage)
+            .finish()
+    }
+}
+
+impl CoreImage {
+    /// Opens a core file, decompressing it when it is compressed.
+    ///
+    /// A truncated or corrupt compressed stream still gives an image holding
+    /// what was decompressed before the damage; [`CoreImage::damage`] then
+    /// returns the error. Only a stream that yields no byte at all fails.
+    pub fn open(
+        path: &Path,
+        options: &DecompressOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<CoreImage, DecompressError> {
+        let (file, compression, total_in) = open_and_detect(path)?;
+        if compression == Compression::None {
+            progress(Progress {
+                bytes_in: total_in,
+                bytes_out: total_in,
+                total_in,
+            });
+            return Ok(CoreImage {
+                map: map_file(&file, path)?,
+                source: path.to_path_buf(),
+                compression,
+                damage: None,
+                temp: None,
+            });
+        }
+
+        let dir = options.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
+        // An unnamed file (O_TMPFILE where the file system has it) that
+        // vanishes with the process. O_TMPFILE applies the umask to 0666, so
+        // the mode is narrowed to 0600 before any byte of the core lands.
+        let temp_error = |source| DecompressError::TempFile {
+            dir: dir.clone(),
+            source,
+        };
+        let mut temp = tempfile::tempfile_in(&dir).map_err(temp_error)?;
+        temp.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(temp_error)?;
+        let mut sink = SparseFile::new(&mut temp);
+        let outcome = decompress_stream(path, file, compression, total_in, &mut sink, progress);
+        let damage = match outcome {
+            Ok(_) => None,
+            Err(error @ DecompressError::Corrupt { .. }) if sink.len > 0 => Some(error),
+            Err(error) => return Err(error),
+        };
+        sink.finish().map_err(|source| DecompressError::Write {
+            path: path.to_path_buf(),
+            offset: 0,
+            source,
+        })?;
+        if let Some(error) = &damage {
+            tracing::warn!(target: "gocrash::decompress", %error, "keeping the partial core");
+        }
+        Ok(CoreImage {
+            map: map_file(&temp, path)?,
+            source: path.to_path_buf(),
+            compression,
+            damage,
+            temp: Some(temp),
+        })
+    }
+
+    /// Returns the ELF bytes of the core.
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+
+    /// Returns the path of the file the core was read from.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// Returns the decoder error when the compressed stream was damaged and
+    /// the image holds only what came before it.
+    pub fn damage(&self) -> Option<&DecompressError> {
+        self.damage.as_ref()
+    }
+
+    pub fn is_partial(&self) -> bool {
+        self.damage.is_some()
+    }
+}
+
+/// Writes the decompressed ELF bytes of a core file to `writer`, without
+/// holes. Plain cores are copied. On a damaged stream the bytes before the
+/// damage have been written when the error is returned.
+pub fn decompress_to_writer<W: Write>(
+    path: &Path,
+    writer: &mut W,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<StreamSummary, DecompressError> {
+    let (file, compression, total_in) = open_and_detect(path)?;
+    let mut sink = PlainWriter {
+        inner: writer,
+        len: 0,
+    };
+    decompress_stream(path, file, compression, total_in, &mut sink, progress)
+}
+
+/// Writes the decompressed ELF bytes of a core file to `file` from its
+/// current start, leaving holes where the core has zero pages, and sets the
+/// file's length. On a damaged stream the bytes before the damage have been
+/// written when the error is returned.
+pub fn decompress_to_file(
+    path: &Path,
+    file: &mut File,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<StreamSummary, DecompressError> {
+    let (input, compression, total_in) = open_and_detect(path)?;
+    let mut sink = SparseFile::new(file);
+    let outcome = decompress_stream(path, input, compression, total_in, &mut sink, progress);
+    let finished = sink.finish().map_err(|source| DecompressError::Write {
+        path: path.to_path_buf(),
+        offset: 0,
+        source,
+    });
+    let summary = outcome?;
+    finished?;
+    Ok(summary)
+}
+
+fn open_and_detect(path: &Path) -> Result<(File, Compression, u64), DecompressError> {
+    let mut file = File::open(path).map_err(|source| DecompressError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let read_error = |offset, source| DecompressError::Read {
+        path: path.to_path_buf(),
+        offset,
+        source,
+    };
+    let total_in = file
+        .metadata()
+        .map_err(|source| read_error(0, source))?
+        .len();
+
+    let mut magic = [0u8; MAGIC_LEN];
+    let mut filled = 0;
+    while filled < MAGIC_LEN {
+        let Some(rest) = magic.get_mut(filled..) else {
+            break;
+        };
+        match file.read(rest) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(read_error(filled as u64, source)),
+        }
+    }
+    let prefix = magic.get(..filled).unwrap_or(&[]);
+    if filled < ELF_MAGIC.len() {
+        return Err(DecompressError::TooShort {
+            path: path.to_path_buf(),
+            len: total_in,
+        });
+    }
+    let Some(compression) = Compression::detect(prefix) else {
+        let found = prefix
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Err(DecompressError::UnknownFormat {
+            path: path.to_path_buf(),
+            found,
+        });
+    };
+    file.seek(SeekFrom::Start(0))
+        .map_err(|source| read_error(0, source))?;
+    tracing::debug!(target: "gocrash::decompress", path = %path.display(), %compression, total_in, "recognised core file");
+    Ok((file, compression, total_in))
+}
+
+fn map_file(file: &File, path: &Path) -> Result<Option<Mmap>, DecompressError> {
+    let len = file
+        .metadata()
+        .map_err(|source| DecompressError::Map {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    if len == 0 {
+        return Ok(None);
+    }
+    // SAFETY: the map is read-only. Another process could still truncate a
+    // plain core while it is mapped, and an access would then raise SIGBUS.
+    // Cores in systemd-coredump's store are written once and never modified,
+    // and a decompressed copy is an unnamed file only this process can reach.
+    let map = unsafe { Mmap::map(file) }.map_err(|source| DecompressError::Map {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(Some(map))
+}
+
+/// Counts the compressed bytes the decoder has pulled and remembers whether
+/// the file itself failed, so a read error is not blamed on the stream.
+struct CountingReader {
+    file: File,
+    count: Rc<Cell<u64>>,
+    failed: Rc<Cell<bool>>,
+}
+
+impl Read for CountingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.file.read(buf) {
+            Ok(n) => {
+                self.count.set(self.count.get().saturating_add(n as u64));
+                Ok(n)
+            }
+            Err(e) => {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    self.failed.set(true);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Destination of decompressed blocks.
+trait BlockSink {
+    fn write_block(&mut self, block: &[u8]) -> io::Result<()>;
+}
+
+struct PlainWriter<'w, W: Write> {
+    inner: &'w mut W,
+    len: u64,
+}
+
+impl<W: Write> BlockSink for PlainWriter<'_, W> {
+    fn write_block(&mut self, block: &[u8]) -> io::Result<()> {
+        self.inner.write_all(block)?;
+        self.len = self.len.saturating_add(block.len() as u64);
+        Ok(())
+    }
+}
+
+/// Writes blocks at increasing offsets, seeking over zero pages.
+struct SparseFile<'f> {
+    file: &'f mut File,
+    len: u64,
+}
+
+impl<'f> SparseFile<'f> {
+    fn new(file: &'f mut File) -> SparseFile<'f> {
+        SparseFile { file, len: 0 }
+    }
+
+    /// Sets the length, which also materialises a trailing hole.
+    fn finish(self) -> io::Result<()> {
+        self.file.set_len(self.len)?;
+        self.file.flush()
+    }
+}
+
+impl BlockSink for SparseFile<'_> {
+    fn write_block(&mut self, block: &[u8]) -> io::Result<()> {
+        let mut pending: Option<(u64, usize, usize)> = None;
+        for (index, page) in block.chunks(HOLE_SIZE).enumerate() {
+            let start = index * HOLE_SIZE;
+            let zero = page.iter().all(|&b| b == 0);
+            match (&mut pending, zero) {
+                (Some((_, _, end)), false) => *end = start + page.len(),
+                (None, false) => {
+                    pending = Some((self.len + start as u64, start, start + page.len()))
+                }
+                (Some(_), true) => {
+                    if let Some((offset, from, to)) = pending.take() {
+                        self.write_run(offset, block.get(from..to).unwrap_or(&[]))?;
+                    }
+                }
+                (None, true) => {}
+            }
+        }
+        if let Some((offset, from, to)) = pending {
+            self.write_run(offset, block.get(from..to).unwrap_or(&[]))?;
+        }
+        self.len += block.len() as u64;
+        Ok(())
+    }
+}
+
+impl SparseFile<'_> {
+    fn write_run(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.file.seek(SeekFrom::Start(offset))?;
+        self.file.write_all(bytes)
+    }
+}
+
+fn decompress_stream(
+    path: &Path,
+    file: File,
+    compression: Compression,
+    total_in: u64,
+    sink: &mut dyn BlockSink,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<StreamSummary, DecompressError> {
+    let count = Rc::new(Cell::new(0u64));
+    let failed = Rc::new(Cell::new(false));
+    let counting = CountingReader {
+        file,
+        count: Rc::clone(&count),
+        failed: Rc::clone(&failed),
+    };
+    let input = BufReader::with_capacity(INPUT_BUFFER_SIZE, counting);
+    let mut decoder: Box<dyn Read> = match compression {
+        Compression::None => Box::new(input),
+        Compression::Zstd => {
+            let decoder = zstd::stream::read::Decoder::with_buffer(input).map_err(|source| {
+                DecompressError::Corrupt {
+                    path: path.to_path_buf(),
+                    format: compression,
+                    offset: 0,
+                    decompressed: 0,
+                    source,
+                }
+            })?;
+            Box::new(decoder)
+        }
+        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(input)),
+        // `xz` output may hold several concatenated streams, which `xz -d` accepts.
+        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(input)),
+    };
+
+    let mut block = vec![0u8; BLOCK_SIZE];
+    let mut bytes_out = 0u64;
+    loop {
+        let (filled, read_error) = fill_block(&mut *decoder, &mut block);
+        let data = block.get(..filled).unwrap_or(&[]);
+        if !data.is_empty() {
+            sink.write_block(data)
+                .map_err(|source| DecompressError::Write {
+                    path: path.to_path_buf(),
+                    offset: bytes_out,
+                    source,
+                })?;
+            bytes_out += filled as u64;
+            progress(Progress {
+                bytes_in: count.get(),
+                bytes_out,
+                total_in,
+            });
+        }
+        if let Some(source) = read_error {
+            let offset = count.get();
+            if failed.get() {
+                return Err(DecompressError::Read {
+                    path: path.to_path_buf(),
+                    offset,
+                    source,
+                });
+            }
+            return Err(DecompressError::Corrupt {
+                path: path.to_path_buf(),
+                format: compression,
+                offset,
+                decompressed: bytes_out,
+                source,
+            });
+        }
+        if filled < block.len() {
+            break;
+        }
+    }
+    tracing::debug!(target: "gocrash::decompress", path = %path.display(), bytes_in = count.get(), bytes_out, "decompressed core");
+    Ok(StreamSummary {
+        compression,
+        bytes_in: count.get(),
+        bytes_out,
+    })
+}
+
+/// Reads until the block is full, the stream ends or the decoder fails, and
+/// returns how many bytes were read together with the failure.
+fn fill_block(decoder: &mut dyn Read, block: &mut [u8]) -> (usize, Option<io::Error>) {
+    let mut filled = 0;
+    while let Some(rest) = block.get_mut(filled..) {
+        if rest.is_empty() {
+            break;
+        }
+        match decoder.read(rest) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (filled, Some(e)),
+        }
+    }
+    (filled, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// Builds a fake core: an ELF magic, then data with long zero runs between
+    /// non-zero pages, like a core's mostly untouched reservations.
+    fn sample_core() -> Vec<u8> {
+        let mut bytes = vec![0u8; 3 * BLOCK_SIZE + 12345];
+        bytes[..4].copy_from_slice(&ELF_MAGIC);
+        for (i, b) in bytes[HOLE_SIZE..2 * HOLE_SIZE].iter_mut().enumerate() {
+            *b = (i % 251) as u8 + 1;
+        }
+        let tail = bytes.len() - 10;
+        bytes[tail] = 0xaa;
+        bytes[2 * BLOCK_SIZE + 7] = 0x55;
+        bytes
+    }
+
+    fn compress(bytes: &[u8], compression: Compression) -> Vec<u8> {
+        match compression {
+            Compression::None => bytes.to_vec(),
+            Compression::Zstd => zstd::encode_all(bytes, 3).unwrap(),
+            Compression::Lz4 => {
+                // 64 KiB blocks, the lz4 frame library's default block size.
+                let info = lz4_flex::frame::FrameInfo::new()
+                    .block_size(lz4_flex::frame::BlockSize::Max64KB);
+                let mut encoder = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+                encoder.write_all(bytes).unwrap();
+                encoder.finish().unwrap()
+            }
+            Compression::Xz => {
+                let mut encoder = liblzma::write::XzEncoder::new(Vec::new(), 1);
+                encoder.write_all(bytes).unwrap();
+                encoder.finish().unwrap()
+            }
+        }
+    }
+
+    fn write_temp(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn detect_recognises_every_magic() {
+        assert_eq!(Compression::detect(&ZSTD_MAGIC), Some(Compression::Zstd));
+        assert_eq!(
+            Compression::detect(&LZ4_FRAME_MAGIC),
+            Some(Compression::Lz4)
+        );
+        assert_eq!(Compression::detect(&XZ_MAGIC), Some(Compression::Xz));
+        assert_eq!(
+            Compression::detect(b"\x7fELF\x02\x01"),
+            Some(Compression::None)
+        );
+        assert_eq!(
+            Compression::detect(b"\xfd7zXZ"),
+            None,
+            "xz needs all six magic bytes"
+        );
+        assert_eq!(Compression::detect(b"PK\x03\x04"), None);
+    }
+
+    #[test]
+    fn every_format_gives_identical_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = sample_core();
+        for compression in [
+            Compression::None,
+            Compression::Zstd,
+            Compression::Lz4,
+            Compression::Xz,
+        ] {
+            // Misleading names prove the format comes from the content.
+            let path = write_temp(
+                &dir,
+                &format!("core.{}.zst", compression.name()),
+                &compress(&core, compression),
+            );
+            let mut reports = Vec::new();
+            let options = DecompressOptions {
+                temp_dir: Some(dir.path().to_path_buf()),
+            };
+            let image = CoreImage::open(&path, &options, &mut |p| reports.push(p)).unwrap();
+            assert_eq!(image.compression(), compression);
+            assert!(!image.is_partial());
+            assert!(
+                image.bytes() == core.as_slice(),
+                "{compression} bytes differ"
+            );
+            let last = reports.last().copied().unwrap();
+            assert_eq!(last.bytes_out, core.len() as u64);
+            assert_eq!(last.total_in, std::fs::metadata(&path).unwrap().len());
+            assert_eq!(
+                last.bytes_in, last.total_in,
+                "{compression} input not fully read"
+            );
+        }
+    }
+
+    #[test]
+    fn sparse_file_skips_zero_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = sample_core();
+        let path = write_temp(&dir, "core.zst", &compress(&core, Compression::Zstd));
+        let mut out = tempfile::tempfile_in(dir.path()).unwrap();
+        let summary = decompress_to_file(&path, &mut out, &mut |_| {}).unwrap();
+        assert_eq!(summary.bytes_out, core.len() as u64);
+        let meta = out.metadata().unwrap();
+        assert_eq!(meta.len(), core.len() as u64);
+        // Three non-zero pages (plus file system metadata blocks at most).
+        let allocated = meta.blocks() * 512;
+        assert!(
+            allocated < 16 * HOLE_SIZE as u64,
+            "allocated {allocated} bytes of {}",
+            meta.len()
+        );
+        let mut back = Vec::new();
+        out.seek(SeekFrom::Start(0)).unwrap();
+        out.read_to_end(&mut back).unwrap();
+        assert!(back == core);
+    }
+
+    #[test]
+    fn temporary_copy_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_temp(&dir, "core.xz", &compress(&sample_core(), Compression::Xz));
+        let options = DecompressOptions {
+            temp_dir: Some(dir.path().to_path_buf()),
+        };
+        let image = CoreImage::open(&path, &options, &mut |_| {}).unwrap();
+        assert_eq!(image.bytes().len(), sample_core().len());
+        // The copy has no name: only the compressed file is in the directory.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("core.xz")]);
+        let temp = image.temp.as_ref().unwrap();
+        assert_eq!(temp.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn writer_receives_all_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = sample_core();
+        let path = write_temp(&dir, "core", &compress(&core, Compression::Lz4));
+        let mut out = Vec::new();
+        let summary = decompress_to_writer(&path, &mut out, &mut |_| {}).unwrap();
+        assert_eq!(summary.compression, Compression::Lz4);
+        assert!(out == core);
+    }
+
+    #[test]
+    fn truncated_streams_keep_a_partial_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = sample_core();
+        for compression in [Compression::Zstd, Compression::Lz4, Compression::Xz] {
+            let compressed = compress(&core, compression);
+            let cut = compressed.len() * 3 / 4;
+            let path = write_temp(
+                &dir,
+                &format!("cut.{}", compression.name()),
+                &compressed[..cut],
+            );
+            let image = CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {}).unwrap();
+            let Some(DecompressError::Corrupt { offset, format, .. }) = image.damage() else {
+                panic!(
+                    "{compression}: expected a corrupt-stream error, got {:?}",
+                    image.damage()
+                );
+            };
+            assert_eq!(*format, compression);
+            assert_eq!(*offset, cut as u64, "{compression}: offset of the damage");
+            assert!(!image.bytes().is_empty(), "{compression}: nothing kept");
+            assert!(
+                core.starts_with(image.bytes()),
+                "{compression}: kept bytes differ"
+            );
+        }
+    }
+
+    #[test]
+    fn truncated_stream_is_an_error_for_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let compressed = compress(&sample_core(), Compression::Zstd);
+        let path = write_temp(&dir, "cut.zst", &compressed[..compressed.len() - 5]);
+        let error = decompress_to_writer(&path, &mut io::sink(), &mut |_| {}).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            matches!(error, DecompressError::Corrupt { .. }),
+            "{message}"
+        );
+        assert!(message.contains("cut.zst"), "{message}");
+        assert!(
+            message.contains(&format!("{:#x}", compressed.len() - 5)),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn unknown_and_short_files_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_temp(&dir, "core.zst", b"PK\x03\x04rest");
+        let error = CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {}).unwrap_err();
+        assert!(matches!(error, DecompressError::UnknownFormat { .. }));
+        assert!(error.to_string().contains("50 4b 03 04 72 65"), "{error}");
+
+        let path = write_temp(&dir, "short", b"\x7fE");
+        let error = CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {}).unwrap_err();
+        assert!(
+            matches!(error, DecompressError::TooShort { len: 2, .. }),
+            "{error}"
+        );
+
+        let error = CoreImage::open(
+            &dir.path().join("absent"),
+            &DecompressOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(matches!(error, DecompressError::Open { .. }), "{error}");
+    }
+}
