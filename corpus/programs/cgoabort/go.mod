@@ -1,0 +1,3 @@
+module gocrash.test/corpus/cgoabort
+
+go 1.19

@@ -1,0 +1,3 @@
+module gocrash.test/corpus/cgosegv
+
+go 1.19

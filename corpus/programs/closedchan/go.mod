@@ -1,0 +1,3 @@
+module gocrash.test/corpus/closedchan
+
+go 1.19

@@ -1,0 +1,3 @@
+module gocrash.test/corpus/customerror
+
+go 1.19

@@ -1,0 +1,3 @@
+module gocrash.test/corpus/deadlock
+
+go 1.19

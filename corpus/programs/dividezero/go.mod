@@ -1,0 +1,3 @@
+module gocrash.test/corpus/dividezero
+
+go 1.19

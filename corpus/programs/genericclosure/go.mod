@@ -1,0 +1,3 @@
+module gocrash.test/corpus/genericclosure
+
+go 1.19

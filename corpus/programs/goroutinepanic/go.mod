@@ -1,0 +1,3 @@
+module gocrash.test/corpus/goroutinepanic
+
+go 1.19

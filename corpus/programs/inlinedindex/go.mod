@@ -1,0 +1,3 @@
+module gocrash.test/corpus/inlinedindex
+
+go 1.19

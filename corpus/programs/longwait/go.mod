@@ -1,0 +1,3 @@
+module gocrash.test/corpus/longwait
+
+go 1.19

@@ -1,0 +1,3 @@
+module gocrash.test/corpus/manygoroutines
+
+go 1.19

@@ -1,0 +1,3 @@
+module gocrash.test/corpus/mapwrites
+
+go 1.19

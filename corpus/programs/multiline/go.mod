@@ -1,0 +1,3 @@
+module gocrash.test/corpus/multiline
+
+go 1.19

@@ -1,0 +1,3 @@
+module gocrash.test/corpus/nestedpanic
+
+go 1.19

@@ -1,0 +1,3 @@
+module gocrash.test/corpus/nilmap
+
+go 1.19

@@ -1,0 +1,3 @@
+module gocrash.test/corpus/nilpointer
+
+go 1.19

@@ -1,0 +1,3 @@
+module gocrash.test/corpus/oncepanic
+
+go 1.19

@@ -1,0 +1,3 @@
+module gocrash.test/corpus/runtimefault
+
+go 1.19

@@ -1,0 +1,3 @@
+module gocrash.test/corpus/sigquit
+
+go 1.19

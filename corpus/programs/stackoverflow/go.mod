@@ -1,0 +1,3 @@
+module gocrash.test/corpus/stackoverflow
+
+go 1.19

@@ -1,0 +1,3 @@
+module gocrash.test/corpus/typeassert
+
+go 1.19

@@ -1,0 +1,3 @@
+module gocrash.test/corpus/wrappederror
+
+go 1.19
