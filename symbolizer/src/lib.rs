@@ -10,3 +10,8 @@
 //! is checked against the bytes that are really there before it is used.
 
 pub mod decompress;
+pub mod buildid;
+pub mod buildinfo;
+
+#[cfg(test)]
+mod testelf;
