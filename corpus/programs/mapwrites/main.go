@@ -6,6 +6,8 @@
 // line and the second writer's goroutine twice.
 package main
 
+import "runtime"
+
 // cache is shared by both writers on purpose, with no mutex.
 var cache = make(map[int]int)
 
@@ -20,6 +22,13 @@ func fill(start int) {
 }
 
 func main() {
+	// The scheduler never preempts a goroutine inside the runtime's map
+	// code, so on a single P the writes would take turns and never overlap.
+	// Two Ps put the writers on two threads, which the kernel runs in
+	// parallel or interrupts anywhere.
+	if runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
+	}
 	go fill(0)
 	go fill(1)
 	select {}
