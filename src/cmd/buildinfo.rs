@@ -1,15 +1,84 @@
 //! `gocrash buildinfo`: the build information a Go binary carries.
+//!
+//! The text output is the layout of `go version -m BIN`, byte for byte; the
+//! JSON output adds the Go and GNU build IDs.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use object::read::elf::ElfFile64;
+use serde::Serialize;
+use symbolizer::buildid::{self, GnuBuildId, GoBuildId};
+use symbolizer::buildinfo::{self, BuildInfo};
 
 use crate::exit::Status;
+use crate::output::{Format, Output};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The Go binary to read.
     pub binary: PathBuf,
+
+    #[command(flatten)]
+    pub output: Output,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<Status> {
-    anyhow::bail!("buildinfo is not implemented yet")
+/// The JSON document: the build information and the build IDs.
+#[derive(Serialize)]
+struct Document<'a> {
+    binary: String,
+    #[serde(flatten)]
+    build_info: &'a BuildInfo,
+    go_build_id: Option<&'a GoBuildId>,
+    gnu_build_id: Option<&'a GnuBuildId>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Status> {
+    let format = args
+        .output
+        .format_among(Format::Text, &[Format::Text, Format::Json])?;
+    let path = &args.binary;
+    let name = path.display().to_string();
+
+    let data = std::fs::read(path).with_context(|| format!("{name}: cannot read the file"))?;
+    let elf = ElfFile64::parse(data.as_slice()).with_context(|| {
+        format!("{name}: invalid or unsupported ELF file (64-bit ELF expected)")
+    })?;
+    let info = buildinfo::read(&elf)
+        .with_context(|| format!("{name}: cannot read Go build information"))?;
+
+    let mut stdout = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            let ids = buildid::read(&elf);
+            let document = Document {
+                binary: name,
+                build_info: &info,
+                go_build_id: ids.ids.go.as_ref(),
+                gnu_build_id: ids.ids.gnu.as_ref(),
+            };
+            serde_json::to_writer_pretty(&mut stdout, &document).context("cannot write JSON")?;
+            writeln!(stdout)?;
+            if !ids.damaged.is_empty() {
+                return Ok(Status::Partial);
+            }
+        }
+        _ => stdout.write_all(go_version_m(path, &info).as_bytes())?,
+    }
+    stdout.flush()?;
+    Ok(Status::Success)
+}
+
+/// Formats `info` as `go version -m` prints it: `BIN: VERSION`, then each
+/// line of the module information indented by a tab.
+fn go_version_m(path: &Path, info: &BuildInfo) -> String {
+    let mut out = format!("{}: {}\n", path.display(), info.go_version);
+    let modinfo = info.modinfo_text();
+    if let Some(body) = modinfo.strip_suffix('\n') {
+        out.push('\t');
+        out.push_str(&body.replace('\n', "\n\t"));
+        out.push('\n');
+    }
+    out
 }

@@ -179,9 +179,9 @@ pub fn read_raw(elf: &ElfFile64<'_>) -> Result<RawBuildInfo, BuildInfoError> {
     decode(&space, header_address)
 }
 
-/// Picks the range the header is searched in, the way Go's `debug/buildinfo`
-/// does: the section when there is one, else the first writable,
-/// non-executable segment.
+/// Picks the range the header is searched in: the section when there is one,
+/// else the first writable, non-executable segment. Go's `debug/buildinfo`
+/// does the same in Go 1.19 to 1.26, and Go 1.27 drops the fallback.
 fn search_place(elf: &ElfFile64<'_>, space: &AddressSpace<'_>) -> SearchPlace {
     let endian = elf.endian();
     if let Some(section) = elf.section_by_name(".go.buildinfo") {
