@@ -9,6 +9,7 @@
 //! No function here panics on malformed input. Every length read from a file
 //! is checked against the bytes that are really there before it is used.
 
+pub mod core;
 pub mod decompress;
 pub mod buildid;
 pub mod buildinfo;
