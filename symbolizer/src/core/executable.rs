@@ -12,71 +12,40 @@
 use std::path::{Path, PathBuf};
 
 use object::elf;
-use object::read::elf::{FileHeader, NoteIterator, ProgramHeader};
+use object::read::elf::{ElfFile64, FileHeader};
 use object::Endianness;
 
 use super::files::{Backing, MappedFile};
 use super::memory::Memory;
 use super::notes::Auxv;
-
-/// Maximum number of program headers read from an ELF image. Go binaries have
-/// fewer than 15; C programs rarely more than 20.
-pub const MAX_PROGRAM_HEADERS: usize = 256;
-
-/// Maximum size of a PT_NOTE segment read for build IDs. Build-ID notes are a
-/// few dozen bytes, and note segments of executables are well under a page.
-const MAX_NOTE_SEGMENT: u64 = 64 * 1024;
-
-/// Maximum length of a build ID kept. Go build IDs are four base64 hashes
-/// joined by `/` (about 90 bytes); GNU build IDs are 20 bytes (SHA-1).
-const MAX_BUILD_ID: usize = 1024;
-
-/// `n_type` of the Go build ID note (`.note.go.buildid`, owner `Go`).
-const NT_GO_BUILD_ID: u32 = 4;
+use crate::buildid::{self, BuildIds};
 
 /// Size of the 64-bit ELF file header.
 const ELF64_HEADER_SIZE: usize = 64;
 
-/// Size of a 64-bit ELF program header.
-const ELF64_PROGRAM_HEADER_SIZE: usize = 56;
-
-/// Build IDs found in an ELF image's notes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BuildIds {
-    /// The Go build ID text (`actionID/.../contentID`).
-    pub go: Option<String>,
-    /// The GNU build ID bytes (`NT_GNU_BUILD_ID`).
-    pub gnu: Option<Vec<u8>>,
+/// Returns both IDs as (core, file) texts when a kind of build ID present on
+/// both sides differs. A kind missing from either side proves nothing: the
+/// Go 1.27 linker, for one, puts the GNU build ID outside every PT_NOTE, so
+/// only the file shows it.
+pub(crate) fn build_id_conflict(
+    in_core: &BuildIds,
+    in_file: &BuildIds,
+) -> Option<(String, String)> {
+    if let (Some(a), Some(b)) = (&in_core.go, &in_file.go) {
+        if a != b {
+            return Some((format!("Go {a}"), format!("Go {b}")));
+        }
+    }
+    if let (Some(a), Some(b)) = (&in_core.gnu, &in_file.gnu) {
+        if a != b {
+            return Some((format!("GNU {a}"), format!("GNU {b}")));
+        }
+    }
+    None
 }
 
-impl BuildIds {
-    pub fn is_empty(&self) -> bool {
-        self.go.is_none() && self.gnu.is_none()
-    }
-
-    /// Returns the GNU build ID in the lowercase hex that `file` and
-    /// `readelf` print.
-    pub fn gnu_hex(&self) -> Option<String> {
-        self.gnu
-            .as_ref()
-            .map(|id| id.iter().map(|b| format!("{b:02x}")).collect())
-    }
-
-    /// Returns both IDs as (core, file) texts when a kind of ID present in
-    /// both differs. A kind missing from either side proves nothing.
-    pub(crate) fn conflict_with(&self, other: &BuildIds) -> Option<(String, String)> {
-        if let (Some(a), Some(b)) = (&self.go, &other.go) {
-            if a != b {
-                return Some((format!("Go {a}"), format!("Go {b}")));
-            }
-        }
-        if let (Some(a), Some(b)) = (self.gnu_hex(), other.gnu_hex()) {
-            if a != b {
-                return Some((format!("GNU {a}"), format!("GNU {b}")));
-            }
-        }
-        None
-    }
+pub(crate) fn build_ids_empty(ids: &BuildIds) -> bool {
+    ids.go.is_none() && ids.gnu.is_none()
 }
 
 /// The crashed program's executable.
@@ -143,10 +112,7 @@ pub(crate) fn describe(
     if load_bias.is_none() {
         tracing::debug!(target: "gocrash::core", path = %exe.path.display(), "no load bias: AT_ENTRY or the ELF header is missing");
     }
-    let build_ids = header
-        .as_ref()
-        .map(|h| build_ids_in_memory(memory, h, &exe.path, mappings))
-        .unwrap_or_default();
+    let build_ids = mapped_build_ids(memory, &exe.path, mappings);
     Executable {
         path: exe.path.clone(),
         deleted: exe.deleted,
@@ -163,10 +129,22 @@ pub(crate) fn describe(
 /// Reads the build IDs of the mapped ELF file `path` from the core's copy of
 /// its first page. Empty when that page is not in the core or is not ELF.
 pub(crate) fn mapped_build_ids(memory: &Memory, path: &Path, mappings: &[MappedFile]) -> BuildIds {
-    let header = file_start_address(path, mappings).and_then(|base| read_elf_header(memory, base));
-    match header {
-        Some(header) => build_ids_in_memory(memory, &header, path, mappings),
-        None => BuildIds::default(),
+    let Some(base) = file_start_address(path, mappings) else {
+        return BuildIds::default();
+    };
+    let prefix = match memory.dumped_contiguous_at(base) {
+        Ok(prefix) => prefix,
+        Err(error) => {
+            tracing::debug!(target: "gocrash::core", %error, path = %path.display(), "the first page is not in the core");
+            return BuildIds::default();
+        }
+    };
+    match buildid::read_from_image_prefix(prefix) {
+        Ok(report) => report.ids,
+        Err(error) => {
+            tracing::debug!(target: "gocrash::core", %error, path = %path.display(), "no build ID in the core's copy");
+            BuildIds::default()
+        }
     }
 }
 
@@ -178,20 +156,10 @@ pub(crate) fn file_start_address(path: &Path, mappings: &[MappedFile]) -> Option
         .map(|m| m.start)
 }
 
-/// Returns the address where `offset` of the file `path` is mapped.
-fn address_of_file_offset(path: &Path, offset: u64, mappings: &[MappedFile]) -> Option<u64> {
-    mappings.iter().filter(|m| m.path == path).find_map(|m| {
-        let within = offset.checked_sub(m.file_offset)?;
-        (within < m.end.saturating_sub(m.start)).then(|| m.start + within)
-    })
-}
-
 /// The fields of an ELF header this module uses.
 struct ElfHeaderFields {
     elf_type: u16,
     entry: u64,
-    phoff: u64,
-    phnum: usize,
 }
 
 fn read_elf_header(memory: &Memory, base: u64) -> Option<ElfHeaderFields> {
@@ -205,89 +173,16 @@ fn read_elf_header(memory: &Memory, base: u64) -> Option<ElfHeaderFields> {
     Some(ElfHeaderFields {
         elf_type: header.e_type(endian).0,
         entry: header.e_entry(endian),
-        phoff: header.e_phoff(endian),
-        phnum: usize::from(header.e_phnum(endian)).min(MAX_PROGRAM_HEADERS),
     })
 }
 
-/// Reads the build IDs of the mapped ELF file `path` from the core's copy of
-/// its program headers and note segments.
-fn build_ids_in_memory(
-    memory: &Memory,
-    header: &ElfHeaderFields,
-    path: &Path,
-    mappings: &[MappedFile],
-) -> BuildIds {
-    let mut ids = BuildIds::default();
-    let Some(phdr_addr) = address_of_file_offset(path, header.phoff, mappings) else {
-        return ids;
-    };
-    let mut table = vec![0u8; header.phnum * ELF64_PROGRAM_HEADER_SIZE];
-    if let Err(error) = memory.read_dumped(phdr_addr, &mut table) {
-        tracing::debug!(target: "gocrash::core", %error, "program headers of {} are not in the core", path.display());
-        return ids;
-    }
-    let Ok((phdrs, _)) =
-        object::pod::slice_from_bytes::<elf::ProgramHeader64<Endianness>>(&table, header.phnum)
-    else {
-        return ids;
-    };
-    let endian = memory.endian();
-    for phdr in phdrs.iter().filter(|p| p.p_type(endian) == elf::PT_NOTE) {
-        let size = phdr.p_filesz(endian).min(MAX_NOTE_SEGMENT);
-        let Some(addr) = address_of_file_offset(path, phdr.p_offset(endian), mappings) else {
-            continue;
-        };
-        let mut notes = vec![0u8; size as usize];
-        match memory.read_dumped(addr, &mut notes) {
-            Ok(()) => collect_build_ids(&notes, phdr.p_align(endian), endian, &mut ids),
-            Err(error) => {
-                tracing::debug!(target: "gocrash::core", %error, "a note segment of {} is not in the core", path.display())
-            }
-        }
-    }
-    ids
-}
-
-/// Reads the build IDs of an ELF file from its note segments.
+/// Reads the build IDs of an ELF file: its notes in segments and sections.
 pub(crate) fn build_ids_in_file(bytes: &[u8]) -> BuildIds {
-    let mut ids = BuildIds::default();
-    let Ok(header) = elf::FileHeader64::<Endianness>::parse(bytes) else {
-        return ids;
-    };
-    let Ok(endian) = header.endian() else {
-        return ids;
-    };
-    let Ok(phdrs) = header.program_headers(endian, bytes) else {
-        return ids;
-    };
-    for phdr in phdrs.iter().take(MAX_PROGRAM_HEADERS) {
-        if let Ok(Some(mut notes)) = phdr.notes(endian, bytes) {
-            while let Ok(Some(note)) = notes.next() {
-                record_build_id(note.name(), note.n_type(endian).0, note.desc(), &mut ids);
-            }
+    match ElfFile64::<Endianness>::parse(bytes) {
+        Ok(file) => buildid::read(&file).ids,
+        Err(error) => {
+            tracing::debug!(target: "gocrash::core", %error, "the mapped file is not a 64-bit ELF file");
+            BuildIds::default()
         }
-    }
-    ids
-}
-
-fn collect_build_ids(notes: &[u8], align: u64, endian: Endianness, ids: &mut BuildIds) {
-    let align = if align == 8 { 8 } else { 4 };
-    let Ok(mut iter) = NoteIterator::<elf::FileHeader64<Endianness>>::new(endian, align, notes)
-    else {
-        return;
-    };
-    while let Ok(Some(note)) = iter.next() {
-        record_build_id(note.name(), note.n_type(endian).0, note.desc(), ids);
-    }
-}
-
-fn record_build_id(name: &[u8], kind: u32, desc: &[u8], ids: &mut BuildIds) {
-    let desc = desc.get(..MAX_BUILD_ID).unwrap_or(desc);
-    if name == elf::ELF_NOTE_GO && kind == NT_GO_BUILD_ID && ids.go.is_none() {
-        let text = desc.split(|&b| b == 0).next().unwrap_or(desc);
-        ids.go = Some(String::from_utf8_lossy(text).into_owned());
-    } else if name == elf::ELF_NOTE_GNU && kind == elf::NT_GNU_BUILD_ID.0 && ids.gnu.is_none() {
-        ids.gnu = Some(desc.to_vec());
     }
 }

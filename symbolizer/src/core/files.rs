@@ -237,9 +237,33 @@ pub struct FileBacking {
     pub backing: Backing,
 }
 
-/// Opens `local_path` directly, for the executable.
+/// `O_NONBLOCK` on Linux (the same value on amd64 and arm64), so that a
+/// path naming a FIFO cannot block the open.
+const O_NONBLOCK: i32 = 0o4000;
+
+/// Opens `local_path` directly, for the executable. A path in a core is
+/// input like any other, so it is opened without blocking and rejected
+/// unless it is a regular file.
 pub(crate) fn open_local(local_path: &Path) -> io::Result<Option<File>> {
-    File::open(local_path).map(Some)
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open(local_path)?;
+    Ok(Some(file))
+}
+
+/// Rejects anything but a regular file (devices, FIFOs, directories), which
+/// could not have been mapped as program text and may not be mappable.
+pub(crate) fn check_regular(file: &File) -> io::Result<()> {
+    if file.metadata()?.is_file() {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ))
+    }
 }
 
 #[cfg(test)]

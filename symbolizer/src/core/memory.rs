@@ -253,6 +253,12 @@ impl Memory {
         self.chunk_at(addr, Source::CoreAndFiles)
     }
 
+    /// Returns the longest run of bytes starting at `addr` that the core
+    /// itself contains without a gap, ignoring mapped files.
+    pub fn dumped_contiguous_at(&self, addr: u64) -> Result<&[u8], MemoryError> {
+        self.chunk_at(addr, Source::CoreOnly)
+    }
+
     pub fn read_u8(&self, addr: u64) -> Result<u8, MemoryError> {
         let mut buf = [0u8; 1];
         self.read(addr, &mut buf)?;

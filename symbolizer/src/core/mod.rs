@@ -27,7 +27,8 @@ use object::Endianness;
 
 use crate::decompress::{CoreImage, DecompressError, DecompressOptions, Progress};
 
-pub use executable::{BuildIds, Executable, MAX_PROGRAM_HEADERS};
+pub use crate::buildid::BuildIds;
+pub use executable::Executable;
 pub use files::{Backing, FileBacking, FileOpener, MappedFile, MAX_FILE_MAPPINGS};
 pub use memory::{Memory, MemoryError, MissingRange, MissingReason, Segment, MAX_C_STRING};
 pub use notes::{
@@ -61,6 +62,9 @@ pub struct CoreOptions {
     /// Opens the other mapped files (shared libraries). Without it only the
     /// executable supplies pages missing from the core.
     pub file_opener: Option<Box<FileOpener>>,
+    /// Reads the core alone: no file is opened, not even the executable, so
+    /// pages the kernel did not dump stay unreadable.
+    pub core_only: bool,
 }
 
 impl std::fmt::Debug for CoreOptions {
@@ -69,6 +73,7 @@ impl std::fmt::Debug for CoreOptions {
             .field("temp_dir", &self.temp_dir)
             .field("executable", &self.executable)
             .field("file_opener", &self.file_opener.as_ref().map(|_| "<fn>"))
+            .field("core_only", &self.core_only)
             .finish()
     }
 }
@@ -498,7 +503,13 @@ fn identify_executable(
         memory,
         &exe.path,
         local_path.clone(),
-        || files::open_local(&local_path),
+        || {
+            if options.core_only {
+                Ok(None)
+            } else {
+                files::open_local(&local_path)
+            }
+        },
         &exe.build_ids,
     );
     if let Some(reason) = backing_failure(&exe.backing) {
@@ -525,6 +536,7 @@ fn back_other_files(
             continue;
         }
         let backing = match &options.file_opener {
+            Some(_) if options.core_only => Backing::NotOpened,
             None => Backing::NotOpened,
             Some(opener) => {
                 let in_core = executable::mapped_build_ids(memory, &mapping.path, mapped_files);
@@ -587,19 +599,22 @@ fn back_file(
         Ok(None) => return Backing::NotOpened,
         Err(error) => return failed(error.to_string()),
     };
+    if let Err(error) = files::check_regular(&file) {
+        return failed(error.to_string());
+    }
     let mapped = match BackingFile::map(&file, local_path.clone()) {
         Ok(mapped) => mapped,
         Err(error) => return failed(format!("memory-mapping failed: {error}")),
     };
     let in_file = executable::build_ids_in_file(mapped.bytes());
-    if let Some((in_core, in_file)) = in_core.conflict_with(&in_file) {
+    if let Some((in_core, in_file)) = executable::build_id_conflict(in_core, &in_file) {
         return Backing::BuildIdMismatch {
             local_path,
             in_core,
             in_file,
         };
     }
-    if in_core.is_empty() || in_file.is_empty() {
+    if executable::build_ids_empty(in_core) || executable::build_ids_empty(&in_file) {
         tracing::debug!(
             target: "gocrash::core",
             path = %path.display(),

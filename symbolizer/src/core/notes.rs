@@ -658,3 +658,102 @@ impl<'a> ByteReader<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::test_builder as build;
+
+    /// Splits a built note into its descriptor, as the note walker would.
+    fn desc_of(note: &[u8]) -> Vec<u8> {
+        let namesz = u32::from_le_bytes(note[0..4].try_into().unwrap()) as usize;
+        let descsz = u32::from_le_bytes(note[4..8].try_into().unwrap()) as usize;
+        let start = (12 + namesz).next_multiple_of(4);
+        note[start..start + descsz].to_vec()
+    }
+
+    fn raw(kind: u32, desc: &[u8]) -> RawNote<'_> {
+        RawNote {
+            name: b"CORE",
+            kind,
+            desc,
+            offset: 0x1000,
+        }
+    }
+
+    #[test]
+    fn siginfo_bus_error_address() {
+        let desc = desc_of(&build::siginfo(SIGBUS, 2, 0x7f00_dead_b000));
+        let info = parse_siginfo(&raw(0x5349_4749, &desc), Endianness::Little).unwrap();
+        assert_eq!(info.signo, SIGBUS);
+        assert_eq!(info.code, 2);
+        assert_eq!(info.fault_addr, Some(0x7f00_dead_b000));
+        assert_eq!(info.sender_pid, None);
+    }
+
+    #[test]
+    fn siginfo_user_signal_has_sender() {
+        let desc = desc_of(&build::siginfo(SIGSEGV, 0, (42u64 << 32) | 7));
+        let info = parse_siginfo(&raw(0x5349_4749, &desc), Endianness::Little).unwrap();
+        assert_eq!(info.fault_addr, None, "kill -SEGV carries no fault address");
+        assert_eq!(info.sender_pid, Some(7));
+        assert_eq!(info.sender_uid, Some(42));
+    }
+
+    #[test]
+    fn prpsinfo_full_width_fields() {
+        let fname = "fifteen-chars-x";
+        let psargs = "a".repeat(80);
+        let desc = desc_of(&build::prpsinfo(5, 6, fname, &psargs));
+        assert_eq!(desc.len(), PRPSINFO_SIZE);
+        let info = parse_prpsinfo(&raw(3, &desc), Endianness::Little).unwrap();
+        assert_eq!(info.fname, fname);
+        assert_eq!(info.psargs, psargs, "a field without NUL ends at its size");
+        assert_eq!(info.flags, 0x40_0600);
+        assert_eq!((info.pid, info.ppid, info.uid, info.gid), (5, 1, 6, 6));
+    }
+
+    #[test]
+    fn auxv_without_terminator_keeps_entries() {
+        let mut desc = desc_of(&build::auxv(&[(AT_ENTRY, 0x401000), (AT_PHDR, 0x400040)]));
+        desc.truncate(desc.len() - 16);
+        let auxv = parse_auxv(&raw(6, &desc), Endianness::Little).unwrap();
+        assert_eq!(auxv.entries.len(), 2);
+        assert_eq!(auxv.entry(), Some(0x401000));
+        assert_eq!(auxv.phdr(), Some(0x400040));
+        assert_eq!(auxv.execfn(), None);
+    }
+
+    #[test]
+    fn prstatus_for_the_wrong_arch_is_too_short() {
+        let desc = desc_of(
+            &build::PrStatus {
+                pid: 3,
+                ..Default::default()
+            }
+            .amd64(&Default::default()),
+        );
+        let error = parse_prstatus(&raw(1, &desc), Arch::Arm64, Endianness::Little).unwrap_err();
+        assert_eq!(
+            error,
+            NoteError::TooShort {
+                note: "NT_PRSTATUS",
+                offset: 0x1000,
+                expected: 384,
+                found: 336
+            }
+        );
+        assert!(error.to_string().contains("0x1000"), "{error}");
+    }
+
+    #[test]
+    fn byte_reader_stops_at_the_end() {
+        let mut reader = ByteReader::new(&[1, 0, 0, 0, 2], Endianness::Little);
+        assert_eq!(reader.u32(), Some(1));
+        assert_eq!(reader.u32(), None);
+        assert_eq!(reader.position(), 4, "a failed read does not move");
+        assert_eq!(reader.u8(), Some(2));
+        assert_eq!(reader.seek(6), None);
+        assert_eq!(reader.skip(usize::MAX), None);
+    }
+}

@@ -20,11 +20,17 @@ fn align4(bytes: &mut Vec<u8>) {
 pub fn note(name: &str, kind: u32, desc: &[u8]) -> Vec<u8> {
     let mut name_bytes = name.as_bytes().to_vec();
     name_bytes.push(0);
+    note_with_name(&name_bytes, kind, desc)
+}
+
+/// Encodes one ELF note whose name field is exactly `name_bytes`, padding
+/// included, as the Go linker writes `Go\0\0`.
+pub fn note_with_name(name_bytes: &[u8], kind: u32, desc: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&(name_bytes.len() as u32).to_le_bytes());
     out.extend_from_slice(&(desc.len() as u32).to_le_bytes());
     out.extend_from_slice(&kind.to_le_bytes());
-    out.extend_from_slice(&name_bytes);
+    out.extend_from_slice(name_bytes);
     align4(&mut out);
     out.extend_from_slice(desc);
     align4(&mut out);
@@ -300,7 +306,7 @@ pub fn executable(
     go_build_id: &str,
     text: &[u8],
 ) -> Vec<u8> {
-    let build_id_note = note("Go", 4, go_build_id.as_bytes());
+    let build_id_note = note_with_name(b"Go\0\0", 4, go_build_id.as_bytes());
     let file_len = PAGE + text.len() as u64;
     let mut out = elf_header(elf_type, EM_X86_64, entry, 2);
     out.extend_from_slice(&program_header(

@@ -194,7 +194,10 @@ fn executable_backs_undumped_text() {
     assert_eq!(exe.elf_entry, Some(EXE_ENTRY));
     assert_eq!(exe.load_bias, Some(0));
     assert_eq!(exe.is_pie(), Some(false));
-    assert_eq!(exe.build_ids.go.as_deref(), Some(GO_BUILD_ID));
+    assert_eq!(
+        exe.build_ids.go.as_ref().map(|id| id.0.as_str()),
+        Some(GO_BUILD_ID)
+    );
     assert_eq!(
         exe.backing,
         Backing::Opened {
@@ -334,7 +337,10 @@ fn pie_executable_load_bias() {
     assert_eq!(exe.base, load);
     assert_eq!(exe.elf_entry, Some(0x1000));
     assert_eq!(exe.load_bias, Some(load));
-    assert_eq!(exe.build_ids.go.as_deref(), Some(GO_BUILD_ID));
+    assert_eq!(
+        exe.build_ids.go.as_ref().map(|id| id.0.as_str()),
+        Some(GO_BUILD_ID)
+    );
     assert_eq!(
         core.memory().read_u8(load + PAGE + 3).unwrap(),
         fixture.exe[PAGE as usize + 3]
@@ -706,4 +712,41 @@ fn header_errors() {
     let empty = Core::from_bytes(core, &CoreOptions::default()).unwrap();
     assert!(empty.threads().is_empty());
     assert!(empty.executable().is_none());
+}
+
+#[test]
+fn core_only_opens_no_file() {
+    let fixture = Fixture::new(2, EXE_BASE, EXE_ENTRY, GO_BUILD_ID);
+    let options = CoreOptions {
+        core_only: true,
+        ..Default::default()
+    };
+    let core = Core::from_bytes(amd64_core(&fixture, fixture.exe_path()), &options).unwrap();
+    assert_eq!(core.executable().unwrap().backing, Backing::NotOpened);
+    assert!(core.memory().read_u8(EXE_BASE + PAGE).is_err());
+    assert_eq!(
+        core.memory().read_u8(EXE_BASE).unwrap(),
+        0x7f,
+        "the dumped header page stays readable"
+    );
+}
+
+#[test]
+fn special_files_are_not_opened() {
+    let fixture = Fixture::new(2, EXE_BASE, EXE_ENTRY, GO_BUILD_ID);
+    let fifo = fixture.exe_path.with_file_name("fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for path in [fifo.to_str().unwrap(), "/dev/zero"] {
+        // Opening a FIFO for reading would block without O_NONBLOCK.
+        let core = open(amd64_core(&fixture, path));
+        let backing = &core.executable().unwrap().backing;
+        let Backing::Failed { reason, .. } = backing else {
+            panic!("{path}: {backing:?}")
+        };
+        assert_eq!(reason, "not a regular file");
+    }
 }

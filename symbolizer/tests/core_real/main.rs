@@ -206,7 +206,7 @@ fn executable_text_matches_binary() {
             crash.name
         );
         assert_eq!(
-            exe.build_ids.go.as_deref(),
+            exe.build_ids.go.as_ref().map(|id| id.0.as_str()),
             Some(go_build_id(crash).as_str()),
             "{}",
             crash.name
