@@ -13,6 +13,7 @@ pub mod core;
 pub mod decompress;
 pub mod buildid;
 pub mod buildinfo;
+pub mod dwarf;
 
 #[cfg(test)]
 mod testelf;
