@@ -3,17 +3,23 @@
 // external SIGQUIT. The runtime prints every goroutine and, with
 // GOTRACEBACK=crash, each thread's registers, then aborts.
 //
-// Linux hands a signal sent to a process to the main thread unless that
-// thread blocks it or already has one pending. The main goroutine is locked
-// to the main thread and sits in a plain blocking read there, so the signal
-// always interrupts it: the dump starts with goroutine 1 in main.waitForQuit.
+// Linux queues a signal sent to a process for all of its threads, and any
+// thread that does not block the signal may take it. Under load that is
+// often a busy thread returning from a preemption signal, or an idle runtime
+// thread, so the dump would start with a different goroutine from run to run. To make the dump repeatable, the
+// program catches the external SIGQUIT with os/signal, gives SIGQUIT back to
+// the runtime and sends it again with tgkill(2) to the main thread alone.
+// The dump then always starts with goroutine 1 in main.waitForQuit, and its
+// PC line shows sigcode=18446744073709551610 (SI_TKILL) in place of the 0 of
+// a kill(2).
 //
 // The program creates the file named by $CORPUS_READY_FILE once the main
-// thread is inside that read.
+// thread is inside that read and the SIGQUIT handler is registered.
 package main
 
 import (
 	"os"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
@@ -27,7 +33,8 @@ const spinners = 4
 var sink [spinners]uint64
 
 func init() {
-	// Locking the OS thread in init runs main on the main thread.
+	// Locking the OS thread in init runs main on the main thread, whose
+	// thread id is the process id.
 	runtime.LockOSThread()
 }
 
@@ -84,8 +91,23 @@ func announceThenSpin(fd int, slot int) {
 	spin(slot)
 }
 
+// relayQuit waits for the external SIGQUIT, hands SIGQUIT back to the
+// runtime's default handling and sends it to the main thread only. It then
+// blocks, so it is still there when the runtime prints the goroutines.
+//
+//go:noinline
+func relayQuit(quit <-chan os.Signal) {
+	<-quit
+	signal.Reset(syscall.SIGQUIT)
+	pid := syscall.Getpid()
+	if err := syscall.Tgkill(pid, pid, syscall.SIGQUIT); err != nil {
+		panic(err)
+	}
+	select {}
+}
+
 // waitForQuit blocks the calling thread in read(2) on a pipe that is never
-// written; the pipe is blocking, so the runtime's poller is not involved.
+// written. The pipe is blocking, so the runtime's poller is not involved.
 //
 //go:noinline
 func waitForQuit(fd int) {
@@ -96,6 +118,10 @@ func waitForQuit(fd int) {
 }
 
 func main() {
+	quit := make(chan os.Signal, 1)
+	signal.Notify(quit, syscall.SIGQUIT)
+	go relayQuit(quit)
+
 	var pipe [2]int
 	if err := syscall.Pipe2(pipe[:], syscall.O_CLOEXEC); err != nil {
 		panic(err)
