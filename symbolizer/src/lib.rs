@@ -14,6 +14,8 @@ pub mod decompress;
 pub mod buildid;
 pub mod buildinfo;
 pub mod dwarf;
+pub mod runtime;
+pub mod unwind;
 
 #[cfg(test)]
 mod testelf;

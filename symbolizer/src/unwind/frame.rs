@@ -1,0 +1,91 @@
+//! One physical frame of a walked stack, with its source-level (inlined)
+//! frames and a record of how it was found.
+
+use serde::Serialize;
+
+/// How a frame's pc and sp were found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameSource {
+    /// The registers of a thread in the core (`NT_PRSTATUS`).
+    ThreadRegisters,
+    /// A parked goroutine's saved scheduler registers (`g.sched`).
+    Sched,
+    /// A goroutine's registers saved on syscall entry (`g.syscallpc/sp`).
+    Syscall,
+    /// The registers saved by a VDSO call (`m.vdsoPC/SP`).
+    Vdso,
+    /// The caller's return address read at a frame size from the pcsp table.
+    Pcsp,
+    /// A saved frame pointer chain.
+    FramePointer,
+    /// DWARF call frame information (`.eh_frame` or `.debug_frame`).
+    Cfi,
+    /// The registers the kernel saved in a signal frame's ucontext.
+    SignalContext,
+    /// A switch from the system stack back to the goroutine's stack
+    /// (`systemstack`, `mcall`, `morestack`), using `curg.sched`.
+    StackSwitch,
+}
+
+/// Which stack a frame's sp lies in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StackKind {
+    /// The goroutine's own stack.
+    Goroutine,
+    /// The M's scheduler stack (`g0`).
+    System,
+    /// The M's signal-handling stack (`gsignal`).
+    Signal,
+    /// None of the known stacks (C code on a thread's own stack, or bounds unknown).
+    Unknown,
+}
+
+/// A source-level frame: the physical function or a call inlined into it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceFrame {
+    /// The function name as the runtime prints it.
+    pub function: String,
+    pub file: Option<String>,
+    pub line: Option<i64>,
+    /// Whether this call was inlined into the next frame of the same pc.
+    pub inlined: bool,
+}
+
+/// One physical frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Frame {
+    /// The frame's pc: a return address, or the interrupted instruction for
+    /// the innermost frame and for frames below a signal or an injected call.
+    pub pc: u64,
+    /// The pc that was symbolized: `pc - 1` for return addresses (so the
+    /// line is the call's, as the runtime prints it), `pc` itself when
+    /// `trapped` or at a function's entry.
+    pub symbol_pc: u64,
+    /// Whether `pc` is the exact instruction that was executing.
+    pub trapped: bool,
+    pub sp: u64,
+    /// The frame's top as the runtime prints it (`fp=`): the caller's sp on
+    /// amd64 and arm64. `None` where no frame size was known (C frames).
+    pub fp: Option<u64>,
+    /// The function's entry, when the pclntab covers `pc`.
+    pub entry: Option<u64>,
+    /// Innermost first; the last is the physical function. Empty for pcs
+    /// no table covers.
+    pub source: Vec<SourceFrame>,
+    pub found_by: FrameSource,
+    pub stack: StackKind,
+}
+
+impl Frame {
+    /// The physical function's name, if known.
+    pub fn function(&self) -> Option<&str> {
+        self.source.last().map(|frame| frame.function.as_str())
+    }
+
+    /// The offset the runtime prints after the file and line (`+0x…`).
+    pub fn offset(&self) -> Option<u64> {
+        self.pc.checked_sub(self.entry?)
+    }
+}
