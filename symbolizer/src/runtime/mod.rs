@@ -10,3 +10,8 @@ pub mod layout_dwarf;
 pub mod layout_table;
 pub mod version;
 pub mod memory;
+pub mod allgs;
+pub mod goroutine;
+pub mod panic;
+pub mod thread;
+pub mod waitreason;

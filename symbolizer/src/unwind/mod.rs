@@ -267,8 +267,11 @@ impl Walker<'_> {
         if func.flag & FUNC_FLAG_TOP_FRAME != 0 || names::TOP_FRAMES.contains(&func.name.as_str()) {
             return Err(StopReason::TopFrame { function: func.name });
         }
+        // The switch to the goroutine's stack made systemstack's sp known,
+        // which is why the runtime also clears its SPWrite flag there.
         if func.flag & FUNC_FLAG_SP_WRITE != 0
             && !cursor.innermost
+            && cursor.found_by != FrameSource::StackSwitch
             && !names::SP_WRITE_ALLOWED.contains(&func.name.as_str())
         {
             return Err(StopReason::SpWrite { function: func.name });

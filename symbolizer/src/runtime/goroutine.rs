@@ -1,0 +1,149 @@
+//! Reading one `runtime.g` (a goroutine) and one `runtime.m` (an OS thread)
+//! from memory with a [`RuntimeLayout`].
+
+use serde::Serialize;
+
+use super::layout::RuntimeLayout;
+use super::memory::{MemoryError, ReadMemory};
+use super::waitreason::{GStatus, G_SCAN};
+use crate::unwind::{Regs, StackBounds};
+
+/// The fields of a `runtime.g` that describe a goroutine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GRecord {
+    /// The g's address.
+    pub address: u64,
+    pub goid: u64,
+    pub status: GStatus,
+    /// `atomicstatus` as stored, scan bit included.
+    pub raw_status: u32,
+    /// Whether the garbage collector was scanning the stack (`_Gscan`).
+    pub scan: bool,
+    /// `waitreason`, an index into the release's wait reason names.
+    pub wait_reason: u8,
+    /// `waitsince`: the nanotime the GC first saw the goroutine blocked, or 0.
+    pub waitsince: i64,
+    /// `lockedm`: the M the goroutine is locked to (`runtime.LockOSThread`), or 0.
+    pub lockedm: u64,
+    pub stack: StackBounds,
+    /// `sched`: the registers saved when the goroutine last stopped running.
+    pub sched: Regs,
+    /// The registers saved on syscall entry, when `syscallsp` is set.
+    pub syscall: Option<Regs>,
+    /// `stktopsp`: the sp the outermost frame must reach.
+    pub stktopsp: u64,
+    /// `startpc`: the goroutine's function.
+    pub startpc: u64,
+    /// `gopc`: the pc of the `go` statement that created it.
+    pub gopc: u64,
+    /// `parentGoid` (Go 1.21 on).
+    pub parent_goid: Option<u64>,
+    /// `m`: the M running the goroutine, or 0.
+    pub m: u64,
+    /// `_panic`: the innermost active panic record, or 0.
+    pub panic: u64,
+    /// `sig`, `sigcode0`, `sigcode1`, `sigpc`: the last signal that became a panic.
+    pub sig: u32,
+    pub sigcode0: u64,
+    pub sigcode1: u64,
+    pub sigpc: u64,
+}
+
+/// The fields of a `runtime.m` the walk needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MRecord {
+    pub address: u64,
+    pub id: i64,
+    /// The kernel thread id (LWP) running this M.
+    pub procid: u64,
+    pub g0: u64,
+    pub gsignal: u64,
+    pub curg: u64,
+    pub vdso_sp: u64,
+    pub vdso_pc: u64,
+    /// `throwing`: non-zero once the M has started a fatal error.
+    pub throwing: u64,
+    pub locks: u32,
+    pub alllink: u64,
+}
+
+/// Reads the g at `address`.
+pub fn read_g(memory: &dyn ReadMemory, layout: &RuntimeLayout, address: u64) -> Result<GRecord, MemoryError> {
+    let g = &layout.g;
+    let word = |offset: u64| memory.read_u64(address.wrapping_add(offset));
+    let raw_status = memory.read_u32(address.wrapping_add(g.atomicstatus))?;
+    let syscallsp = word(g.syscallsp)?;
+    let syscall = if syscallsp != 0 {
+        let bp = match g.syscallbp {
+            Some(offset) => word(offset)?,
+            None => 0,
+        };
+        Some(Regs { pc: word(g.syscallpc)?, sp: syscallsp, fp: bp, lr: None })
+    } else {
+        None
+    };
+    let lr = word(g.sched_lr)?;
+    Ok(GRecord {
+        address,
+        goid: word(g.goid)?,
+        status: GStatus::from_value(raw_status & !G_SCAN),
+        raw_status,
+        scan: raw_status & G_SCAN != 0,
+        wait_reason: memory.read_u8(address.wrapping_add(g.waitreason))?,
+        waitsince: word(g.waitsince)? as i64,
+        lockedm: word(g.lockedm)?,
+        stack: StackBounds { lo: word(g.stack_lo)?, hi: word(g.stack_hi)? },
+        sched: Regs { pc: word(g.sched_pc)?, sp: word(g.sched_sp)?, fp: word(g.sched_bp)?, lr: (lr != 0).then_some(lr) },
+        syscall,
+        stktopsp: word(g.stktopsp)?,
+        startpc: word(g.startpc)?,
+        gopc: word(g.gopc)?,
+        parent_goid: match g.parent_goid {
+            Some(offset) => Some(word(offset)?),
+            None => None,
+        },
+        m: word(g.m)?,
+        panic: word(g.panic)?,
+        sig: memory.read_u32(address.wrapping_add(g.sig))?,
+        sigcode0: word(g.sigcode0)?,
+        sigcode1: word(g.sigcode1)?,
+        sigpc: word(g.sigpc)?,
+    })
+}
+
+/// Reads the m at `address`.
+pub fn read_m(memory: &dyn ReadMemory, layout: &RuntimeLayout, address: u64) -> Result<MRecord, MemoryError> {
+    let m = &layout.m;
+    let word = |offset: u64| memory.read_u64(address.wrapping_add(offset));
+    Ok(MRecord {
+        address,
+        id: word(m.id)? as i64,
+        procid: word(m.procid)?,
+        g0: word(m.g0)?,
+        gsignal: word(m.gsignal)?,
+        curg: word(m.curg)?,
+        vdso_sp: word(m.vdso_sp)?,
+        vdso_pc: word(m.vdso_pc)?,
+        throwing: memory.read_uint(address.wrapping_add(m.throwing.offset), m.throwing.size)?,
+        locks: memory.read_u32(address.wrapping_add(m.locks))?,
+        alllink: word(m.alllink)?,
+    })
+}
+
+/// The most bytes a goroutine stack may span: the runtime's default
+/// maximum (`debug.SetMaxStack`) is 1 GB on 64-bit targets.
+pub const MAX_STACK_SIZE: u64 = 1 << 30;
+
+impl GRecord {
+    /// Whether the record looks like a real g rather than unrelated bytes:
+    /// a known status, and for a live goroutine, sane stack bounds.
+    pub fn is_plausible(&self) -> bool {
+        if matches!(self.status, GStatus::Unknown(_)) {
+            return false;
+        }
+        if self.status == GStatus::Dead {
+            return true;
+        }
+        self.stack.lo < self.stack.hi && self.stack.hi - self.stack.lo <= MAX_STACK_SIZE
+    }
+}
