@@ -357,6 +357,8 @@ impl Memory {
             .ok_or(MemoryError::Unmapped { addr })?;
         let within = addr - segment.vaddr;
         if within < segment.present {
+            // Cannot overflow: a segment has present bytes only when
+            // file_offset + present is within the core's length.
             let start = segment.file_offset + within;
             let end = segment.file_offset + segment.present;
             return self
@@ -448,7 +450,8 @@ impl Memory {
                     .backing
                     .and_then(|i| self.files.get(i))
                     .is_some_and(|file| {
-                        (file.bytes().len() as u64) >= range.file_offset + (end - range.start)
+                        (file.bytes().len() as u64)
+                            >= range.file_offset.saturating_add(end - range.start)
                     });
                 if !usable {
                     let reason = MissingReason::FileUnavailable {
