@@ -1,1 +1,0 @@
-//! Parses the text the Go runtime prints when a program crashes.
