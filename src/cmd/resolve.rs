@@ -1,18 +1,280 @@
 //! `gocrash resolve`: program counters to function, file and line.
+//!
+//! The text output is `go tool addr2line`'s: for each address a function
+//! line and a `file:line` line, `?` and `?:0` for an address no function
+//! contains. Inside inlined code it prints the physical function with the
+//! innermost inlined call's file and line. With `--inlines` it prints every
+//! inlined frame instead, innermost first, as the runtime's traceback does.
+//! Addresses outside the pclntab (cgo's C code) are looked up in DWARF and
+//! the ELF symbol tables.
 
+use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
 
+use anyhow::Context;
+use serde::Serialize;
+use symbolizer::binary::Binary;
+use symbolizer::dwarf::{CFrame, CSymbolizer};
+use symbolizer::pclntab::{Frame, Pclntab};
+
 use crate::exit::Status;
+use crate::output::{Format, Output};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The Go binary the addresses belong to.
     #[arg(long)]
     pub binary: PathBuf,
-    /// Addresses to resolve, in hex with or without 0x; read from stdin, one per line, when none are given.
+    /// The address a PIE binary's first segment was loaded at (hex), so that
+    /// runtime addresses resolve; omit it for link-time addresses.
+    #[arg(long, value_parser = parse_hex)]
+    pub base: Option<u64>,
+    /// Print every inlined frame, innermost first, instead of only the
+    /// physical function.
+    #[arg(long)]
+    pub inlines: bool,
+    #[command(flatten)]
+    pub output: Output,
+    /// Addresses to resolve, in hex with or without 0x; read from stdin, one
+    /// per line, when none are given. Exits with 4 when some address could
+    /// not be read or resolved.
     pub addresses: Vec<String>,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<Status> {
-    anyhow::bail!("resolve is not implemented yet")
+fn parse_hex(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let digits = trimmed.strip_prefix("0x").or_else(|| trimmed.strip_prefix("0X")).unwrap_or(trimmed);
+    u64::from_str_radix(digits, 16).map_err(|err| format!("invalid hex address {trimmed:?}: {err}"))
+}
+
+/// One resolved frame, in the shape both output formats print.
+#[derive(Debug, Serialize)]
+struct OutFrame {
+    function: Option<String>,
+    file: Option<String>,
+    line: Option<i64>,
+    inlined: bool,
+}
+
+impl OutFrame {
+    fn from_go(frame: Frame<'_>) -> OutFrame {
+        OutFrame {
+            function: Some(frame.function.into_owned()),
+            file: frame.file.map(|f| f.into_owned()),
+            line: frame.line.map(i64::from),
+            inlined: frame.inlined,
+        }
+    }
+
+    fn from_c(frame: CFrame) -> OutFrame {
+        OutFrame { function: frame.function, file: frame.file, line: frame.line.map(i64::from), inlined: frame.inlined }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Resolved {
+    /// The address as given.
+    address: String,
+    /// The link-time address looked up (the load bias removed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link_address: Option<String>,
+    /// The source of the frames: "pclntab", "dwarf" or "symbols".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'static str>,
+    frames: Vec<OutFrame>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+struct Resolver<'a> {
+    pclntab: &'a Pclntab<'a>,
+    c_symbolizer: CSymbolizer<'a>,
+    bias: u64,
+    inlines: bool,
+    go_frames: Vec<Frame<'a>>,
+}
+
+impl<'a> Resolver<'a> {
+    fn resolve(&mut self, text: &str) -> Resolved {
+        let mut resolved =
+            Resolved { address: text.trim().to_owned(), link_address: None, source: None, frames: Vec::new(), error: None };
+        let address = match parse_hex(text) {
+            Ok(address) => address,
+            Err(err) => {
+                resolved.error = Some(err);
+                return resolved;
+            }
+        };
+        let Some(link) = address.checked_sub(self.bias) else {
+            resolved.error = Some(format!("address 0x{address:x} is below the load base"));
+            return resolved;
+        };
+        resolved.link_address = Some(format!("0x{link:x}"));
+        let go = if self.inlines {
+            self.go_frames.clear();
+            self.pclntab.resolve_inlined(link, &mut self.go_frames).map(|found| found.then_some(()))
+        } else {
+            self.pclntab.resolve_addr2line(link).map(|frame| {
+                frame.map(|frame| {
+                    self.go_frames.clear();
+                    self.go_frames.push(frame);
+                })
+            })
+        };
+        match go {
+            Ok(Some(())) => {
+                resolved.source = Some("pclntab");
+                resolved.frames = self.go_frames.drain(..).map(OutFrame::from_go).collect();
+            }
+            Ok(None) => {
+                let frames = self.c_symbolizer.symbolize_file_address(link);
+                resolved.source = frames.first().map(|frame| match frame.source {
+                    symbolizer::dwarf::FrameSource::Dwarf => "dwarf",
+                    symbolizer::dwarf::FrameSource::SymbolTable => "symbols",
+                });
+                let mut frames: Vec<OutFrame> = frames.into_iter().map(OutFrame::from_c).collect();
+                if !self.inlines {
+                    // Like the Go case: the physical function's name with the
+                    // innermost frame's file and line.
+                    if let (Some(innermost), Some(outer)) = (frames.first(), frames.last()) {
+                        let merged = OutFrame {
+                            function: outer.function.clone(),
+                            file: innermost.file.clone(),
+                            line: innermost.line,
+                            inlined: false,
+                        };
+                        frames = vec![merged];
+                    }
+                }
+                resolved.frames = frames;
+            }
+            Err(err) => resolved.error = Some(format!("address 0x{address:x}: {err}")),
+        }
+        resolved
+    }
+}
+
+/// Writes a result in `go tool addr2line`'s two-line form.
+fn write_text(out: &mut impl Write, resolved: &Resolved) -> std::io::Result<()> {
+    if resolved.frames.is_empty() {
+        return out.write_all(b"?\n?:0\n");
+    }
+    for frame in &resolved.frames {
+        match (&frame.function, &frame.file, frame.line) {
+            // A function whose tables give no file or line prints as
+            // addr2line prints it: an empty file name and line -1.
+            (Some(function), file, line) => {
+                writeln!(out, "{function}\n{}:{}", file.as_deref().unwrap_or(""), line.unwrap_or(-1))?
+            }
+            (None, Some(file), Some(line)) => writeln!(out, "?\n{file}:{line}")?,
+            (None, _, _) => out.write_all(b"?\n?:0\n")?,
+        }
+    }
+    Ok(())
+}
+
+pub fn run(args: Args) -> anyhow::Result<Status> {
+    let format = args.output.format_among(Format::Text, &[Format::Text, Format::Json])?;
+    let binary = Binary::open(&args.binary)?;
+    let pclntab = binary.pclntab()?;
+    let bias = match args.base {
+        Some(base) => binary.load_bias_for_base(base).with_context(|| {
+            format!("--base 0x{base:x} is below the link-time base 0x{:x} of {}", binary.link_base(), args.binary.display())
+        })?,
+        None => 0,
+    };
+    if args.base.is_some() && !binary.is_pie() {
+        tracing::warn!(target: "gocrash::resolve", "{} is not position-independent; --base still shifts every address", args.binary.display());
+    }
+    let mut resolver =
+        Resolver { pclntab, c_symbolizer: binary.c_symbolizer().with_load_bias(0), bias, inlines: args.inlines, go_frames: Vec::new() };
+
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut failures = 0u64;
+    let mut count = 0u64;
+    let mut emit = |resolved: Resolved, out: &mut BufWriter<std::io::StdoutLock<'_>>| -> anyhow::Result<()> {
+        if let Some(err) = &resolved.error {
+            failures += 1;
+            eprintln!("gocrash: {err}");
+        }
+        match format {
+            Format::Json => {
+                out.write_all(if count == 0 { b"[\n" } else { b",\n" })?;
+                serde_json::to_writer(&mut *out, &resolved)?;
+            }
+            _ => write_text(out, &resolved)?,
+        }
+        count += 1;
+        Ok(())
+    };
+
+    if args.addresses.is_empty() {
+        let mut input = std::io::BufReader::with_capacity(64 * 1024, std::io::stdin().lock());
+        let mut line = String::new();
+        let mut number = 0u64;
+        loop {
+            line.clear();
+            let read = input.read_line(&mut line).context("cannot read addresses from stdin")?;
+            if read == 0 {
+                break;
+            }
+            number += 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let mut resolved = resolver.resolve(&line);
+            if let Some(err) = resolved.error.take() {
+                resolved.error = Some(format!("stdin line {number}: {err}"));
+            }
+            emit(resolved, &mut out)?;
+            // Flush before a read that may block, so a caller that writes
+            // one address and waits receives its result, while piped input
+            // still leaves in large writes.
+            if input.buffer().is_empty() {
+                out.flush()?;
+            }
+        }
+    } else {
+        for address in &args.addresses {
+            emit(resolver.resolve(address), &mut out)?;
+        }
+    }
+    if format == Format::Json {
+        out.write_all(if count == 0 { b"[]\n" } else { b"\n]\n" })?;
+    }
+    out.flush()?;
+    Ok(if failures > 0 { Status::Partial } else { Status::Success })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_hex_accepts_both_forms() {
+        assert_eq!(parse_hex("0x4a1f"), Ok(0x4a1f));
+        assert_eq!(parse_hex("4A1F\n"), Ok(0x4a1f));
+        assert_eq!(parse_hex(" 0X10 "), Ok(0x10));
+        assert!(parse_hex("zz").unwrap_err().contains("\"zz\""));
+        assert!(parse_hex("0x").is_err());
+        assert!(parse_hex("1ffffffffffffffff").is_err());
+    }
+
+    #[test]
+    fn unknown_address_prints_like_addr2line() {
+        let mut out = Vec::new();
+        let resolved = Resolved { address: "0x1".into(), link_address: None, source: None, frames: vec![], error: None };
+        write_text(&mut out, &resolved).unwrap();
+        assert_eq!(out, b"?\n?:0\n");
+    }
+
+    #[test]
+    fn missing_file_and_line_print_like_addr2line() {
+        let mut out = Vec::new();
+        let frame = OutFrame { function: Some("main.f".into()), file: None, line: None, inlined: false };
+        let resolved = Resolved { address: "0x1".into(), link_address: None, source: None, frames: vec![frame], error: None };
+        write_text(&mut out, &resolved).unwrap();
+        assert_eq!(out, b"main.f\n:-1\n");
+    }
 }

@@ -11,9 +11,11 @@
 
 pub mod core;
 pub mod decompress;
+pub mod binary;
 pub mod buildid;
 pub mod buildinfo;
 pub mod dwarf;
+pub mod pclntab;
 pub mod runtime;
 pub mod unwind;
 

@@ -1,0 +1,177 @@
+//! The Go linker's `.gopclntab`: function table, `_func` records, pc-value
+//! tables, file tables and inline trees, in every format the linker has
+//! written (Go 1.2, 1.16, 1.18 and 1.20 headers).
+//!
+//! A [`Pclntab`] borrows the table's bytes and decodes lazily: parsing reads
+//! the header only; a function's record and tables are decoded when first
+//! asked for, and the decoded tables are cached. The per-format differences
+//! live in [`format::FORMATS`]. Finding the table inside an ELF file, and the
+//! text start and `go:func.*` address it needs, is [`crate::binary`]'s work.
+
+pub mod error;
+mod files;
+pub mod format;
+pub mod func;
+pub mod header;
+pub mod inline;
+pub mod memory;
+pub mod moduledata;
+pub mod pcvalue;
+pub mod symbolize;
+
+use std::sync::OnceLock;
+
+pub use error::PclntabError;
+pub use format::Format;
+pub use func::{Func, FuncIndex};
+pub use header::Header;
+pub use inline::InlinedCall;
+pub use memory::{Memory, Segment};
+pub use symbolize::{Frame, FuncTables};
+
+use header::Bytes;
+
+/// How many functions [`Pclntab::validate`] checks, spread over the table.
+const VALIDATE_SAMPLES: u32 = 64;
+
+/// A decoded `.gopclntab` header and lazy access to everything behind it.
+pub struct Pclntab<'data> {
+    data: &'data [u8],
+    bytes: Bytes<'data>,
+    header: Header,
+    /// Link-time address of the table, when known.
+    vaddr: Option<u64>,
+    /// The address function-table offsets are relative to (Go 1.18 on).
+    text_start: u64,
+    /// Link-time address of `go:func.*`, which Go 1.18 and later funcdata
+    /// offsets are relative to.
+    gofunc: Option<u64>,
+    /// The file's loaded segments, for funcdata outside the table.
+    memory: Memory<'data>,
+    cache: OnceLock<symbolize::FuncCache>,
+}
+
+impl std::fmt::Debug for Pclntab<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pclntab")
+            .field("format", &self.header.format.versions)
+            .field("len", &self.data.len())
+            .field("nfunc", &self.header.nfunc)
+            .field("vaddr", &self.vaddr)
+            .field("text_start", &self.text_start)
+            .field("gofunc", &self.gofunc)
+            .finish()
+    }
+}
+
+impl<'data> Pclntab<'data> {
+    /// Parses the header at the start of `data`, which runs from the header
+    /// to the end of the table (or beyond: the end need not be exact).
+    ///
+    /// The text start defaults to the header's value (Go 1.18 to 1.25) or
+    /// 0; callers that know `runtime.text` set it with
+    /// [`Pclntab::set_text_start`].
+    pub fn parse(data: &'data [u8]) -> Result<Pclntab<'data>, PclntabError> {
+        let header = Header::parse(data)?;
+        Ok(Pclntab {
+            data,
+            bytes: Bytes { data, endian: header.endian },
+            text_start: header.text_start.unwrap_or(0),
+            header,
+            vaddr: None,
+            gofunc: None,
+            memory: Memory::default(),
+            cache: OnceLock::new(),
+        })
+    }
+
+    /// Sets the text start that Go 1.18 and later function entries are
+    /// offsets from, dropping decoded tables.
+    pub fn set_text_start(&mut self, text_start: u64) {
+        self.text_start = text_start;
+        self.cache = OnceLock::new();
+    }
+
+    /// Sets the table's link-time address (needed to align Go 1.2 to 1.17
+    /// funcdata as the runtime does).
+    pub fn set_vaddr(&mut self, vaddr: u64) {
+        self.vaddr = Some(vaddr);
+    }
+
+    /// Sets the address of `go:func.*` (`moduledata.gofunc`), needed for the
+    /// inline trees of Go 1.18 and later, dropping decoded tables.
+    pub fn set_gofunc(&mut self, gofunc: u64) {
+        self.gofunc = Some(gofunc);
+        self.cache = OnceLock::new();
+    }
+
+    /// Sets the loaded segments funcdata addresses are read from.
+    pub fn set_memory(&mut self, memory: Memory<'data>) {
+        self.memory = memory;
+        self.cache = OnceLock::new();
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    pub fn format(&self) -> &'static Format {
+        self.header.format
+    }
+
+    /// Returns the table's bytes.
+    pub fn data(&self) -> &'data [u8] {
+        self.data
+    }
+
+    pub fn vaddr(&self) -> Option<u64> {
+        self.vaddr
+    }
+
+    pub fn text_start(&self) -> u64 {
+        self.text_start
+    }
+
+    pub fn gofunc(&self) -> Option<u64> {
+        self.gofunc
+    }
+
+    /// PC quantum: 1 on amd64, 4 on arm64.
+    pub fn quantum(&self) -> u8 {
+        self.header.quantum
+    }
+
+    pub fn ptr_size(&self) -> u8 {
+        self.header.ptr_size
+    }
+
+    /// Checks the structure the runtime's `moduledataverify1` checks on a
+    /// sample of functions: entries ascend, each record's entry equals its
+    /// function-table entry, names are terminated strings. Used to accept a
+    /// table found by searching for its magic.
+    pub fn validate(&self) -> Result<(), PclntabError> {
+        let count = self.len();
+        if count == 0 {
+            return Ok(());
+        }
+        let step = (count / VALIDATE_SAMPLES).max(1);
+        let mut previous = self.functab_entry(0)?;
+        let mut index = 0;
+        while index <= count {
+            let entry = self.functab_entry(index)?;
+            if entry < previous {
+                return Err(PclntabError::FunctabUnsorted { index, entry, previous });
+            }
+            previous = entry;
+            if index < count {
+                let func = self.func(FuncIndex(index))?;
+                self.func_name(&func)?;
+            }
+            index = if index < count && index + step > count { count } else { index + step };
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
