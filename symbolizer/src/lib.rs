@@ -16,6 +16,7 @@ pub mod buildid;
 pub mod buildinfo;
 pub mod dwarf;
 pub mod pclntab;
+pub mod goroutines;
 pub mod runtime;
 pub mod unwind;
 

@@ -24,6 +24,7 @@
 pub mod amd64;
 pub mod arm64;
 pub mod frame;
+pub mod pclntab_funcs;
 pub mod sigtramp;
 
 use serde::Serialize;
@@ -96,7 +97,7 @@ impl StackBounds {
 }
 
 /// What a walk knows about the stacks of the thread or goroutine it walks.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct StackContext {
     pub goroutine: Option<StackBounds>,
     pub system: Option<StackBounds>,
@@ -108,6 +109,24 @@ pub struct StackContext {
     /// The runtime clears `sched` when a goroutine leaves the system stack,
     /// so this is only meaningful while the thread is on it.
     pub curg_sched_sp: Option<u64>,
+    /// Whether `asyncPreempt` and `debugCallV2` are injected calls like
+    /// `sigpanic`, whose caller's pc is the interrupted instruction. The
+    /// runtime's unwinder treats them so from Go 1.21 on; Go 1.19 and 1.20
+    /// give their callers the `pc - 1` of an ordinary return address.
+    pub all_injected_calls: bool,
+}
+
+impl Default for StackContext {
+    fn default() -> StackContext {
+        StackContext {
+            goroutine: None,
+            system: None,
+            signal: None,
+            curg_sched: None,
+            curg_sched_sp: None,
+            all_injected_calls: true,
+        }
+    }
 }
 
 impl StackContext {
@@ -180,6 +199,7 @@ mod names {
     /// frame, whose caller's pc is therefore the interrupted instruction.
     pub const INJECTED: [&str; 4] =
         ["runtime.sigpanic", "runtime.sigpanic0", "runtime.asyncPreempt", "runtime.debugCallV2"];
+    pub const SIGPANIC: [&str; 2] = ["runtime.sigpanic", "runtime.sigpanic0"];
     pub const TOP_FRAMES: [&str; 3] = ["runtime.goexit", "runtime.mstart", "runtime.rt0_go"];
     pub const SYSTEMSTACK: &str = "runtime.systemstack";
     pub const MCALL: &str = "runtime.mcall";
@@ -285,7 +305,11 @@ impl Walker<'_> {
         .map_err(unreadable)?;
         let caller_fp = self.saved_frame_pointer(regs, fp, delta.unwrap_or(0));
         let mut next = Regs { pc: return_pc, sp: fp, fp: caller_fp, lr: None };
-        let injected = names::INJECTED.contains(&func.name.as_str());
+        let injected = if self.context.all_injected_calls {
+            names::INJECTED.contains(&func.name.as_str())
+        } else {
+            names::SIGPANIC.contains(&func.name.as_str())
+        };
         if injected && self.arch == Arch::Arm64 {
             next = self.arm64_after_injected_call(next)?;
         }

@@ -1,0 +1,163 @@
+//! The facts of a crash that the core alone holds: which goroutine
+//! crashed, the signal that started it, the panic chain and the fatal
+//! error message.
+//!
+//! A `GOTRACEBACK=crash` process ends in `runtime.crash`, which resets the
+//! SIGABRT handler and raises SIGABRT, so the core's own signal is always
+//! SIGABRT. The signal that really started the crash is recorded by the
+//! runtime's handler in the goroutine (`g.sig`, `g.sigcode0` for si_code,
+//! `g.sigcode1` for the fault address, `g.sigpc`) when it turned into a
+//! panic. A signal the runtime did not turn into a panic (an external
+//! SIGQUIT, a fault in C code) is read from the saved ucontext instead:
+//! the interrupted registers start the frame that follows the signal frame.
+//!
+//! `fatal error:` messages have no global: the text is the string argument
+//! of `runtime.throw` or `runtime.fatal`. Both pass it to a closure run on
+//! the system stack (`throw.func1`, `fatal.func1`) that prints it, and the
+//! closure's context (its code pointer, then the string header) lives in
+//! the throwing function's frame. The message is read there: the first
+//! word in that frame equal to the closure's entry, followed by a string
+//! header. This holds for Go 1.19 to 1.27 (checked on real cores); the
+//! register arguments of the internal ABI are not saved anywhere readable.
+
+use serde::Serialize;
+
+use super::layout::RuntimeLayout;
+use super::memory::ReadMemory;
+use super::panic::{read_panic_chain, read_string_bytes, PanicRecord, TypeNames};
+use crate::core::Core;
+use crate::goroutines::{Goroutine, ThreadState};
+use crate::unwind::{FrameSource, FuncTable, Regs, Walk};
+
+/// The functions whose callers the runtime's crash traceback starts at.
+const FATAL_FUNCTIONS: [&str; 2] = ["runtime.fatalpanic", "runtime.fatalthrow"];
+/// The functions whose string argument is a `fatal error:` message, with
+/// the closure that prints it.
+pub const THROW_FUNCTIONS: [(&str, &str); 2] =
+    [("runtime.throw", "runtime.throw.func1"), ("runtime.fatal", "runtime.fatal.func1")];
+/// The longest `fatal error:` message read.
+const MAX_FATAL_MESSAGE: u64 = 64 << 10;
+
+/// A signal the runtime recorded in a goroutine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct GoSignal {
+    pub signo: u32,
+    /// `si_code`.
+    pub code: u64,
+    /// The fault address (`si_addr`).
+    pub addr: u64,
+    /// The faulting pc.
+    pub pc: u64,
+}
+
+/// What the core says about the crash.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CrashFacts {
+    /// The thread the kernel reported the dump's signal on.
+    pub thread: Option<u32>,
+    /// The dump's signal number (SIGABRT, 6, for `GOTRACEBACK=crash`).
+    pub core_signal: Option<i32>,
+    /// The crashing goroutine's id; `None` when the crash did not happen on
+    /// a goroutine (see `no_goroutine_reason`).
+    pub goroutine: Option<u64>,
+    pub no_goroutine_reason: Option<String>,
+    /// The signal that became the panic, from the crashing goroutine.
+    pub signal: Option<GoSignal>,
+    /// The registers a signal interrupted on the crashing thread, from the
+    /// innermost signal frame (what the runtime prints after a fatal signal).
+    pub signal_registers: Option<Regs>,
+    /// The panic chain, oldest first.
+    pub panics: Vec<PanicRecord>,
+    /// The `fatal error:` message, when a throw was on the crashing stack.
+    pub fatal_error: Option<String>,
+}
+
+/// Returns the index of the first frame the runtime's traceback prints for
+/// a goroutine walked from its thread's registers: the caller of
+/// `runtime.fatalpanic`/`fatalthrow` for the crashing goroutine, else the
+/// frame a signal interrupted, else the first frame.
+pub fn printed_from(walk: &Walk) -> usize {
+    let names = |index: usize| walk.frames.get(index).and_then(|f| f.function());
+    if let Some(index) = (0..walk.frames.len()).find(|&i| names(i).is_some_and(|n| FATAL_FUNCTIONS.contains(&n))) {
+        return index + 1;
+    }
+    walk.frames.iter().position(|f| f.found_by == FrameSource::SignalContext).unwrap_or(0)
+}
+
+/// Gathers the crash facts and notes them on `goroutines`.
+#[allow(clippy::too_many_arguments)]
+pub fn crash_facts(
+    memory: &dyn ReadMemory,
+    funcs: &dyn FuncTable,
+    layout: &RuntimeLayout,
+    types: Option<TypeNames>,
+    core: &Core,
+    crashing_thread: Option<u32>,
+    threads: &[ThreadState],
+    goroutines: &mut [Goroutine],
+) -> CrashFacts {
+    let mut facts = CrashFacts {
+        thread: crashing_thread,
+        core_signal: core.siginfo().map(|s| s.signo),
+        ..CrashFacts::default()
+    };
+    let Some(thread) = crashing_thread.and_then(|id| threads.iter().find(|t| t.id == id)) else {
+        facts.no_goroutine_reason = Some("the core names no signalled thread".to_owned());
+        return facts;
+    };
+    facts.signal_registers = thread
+        .walk
+        .frames
+        .iter()
+        .find(|f| f.found_by == FrameSource::SignalContext)
+        .map(|f| Regs { pc: f.pc, sp: f.sp, fp: 0, lr: None });
+    facts.fatal_error = fatal_message(memory, funcs, &thread.walk);
+
+    let goroutine = thread.goroutine.and_then(|address| goroutines.iter().find(|g| g.address == address));
+    match goroutine {
+        Some(goroutine) => {
+            facts.goroutine = goroutine.goid;
+            if let Some(record) = &goroutine.record {
+                if record.sig != 0 {
+                    facts.signal = Some(GoSignal {
+                        signo: record.sig,
+                        code: record.sigcode0,
+                        addr: record.sigcode1,
+                        pc: record.sigpc,
+                    });
+                }
+                facts.panics = read_panic_chain(memory, layout, types, record.panic);
+            }
+        }
+        None => {
+            facts.no_goroutine_reason = Some(match thread.m {
+                Some(_) => "the crashing thread was on the system stack with no goroutine (a scheduler fatal error such as a deadlock)".to_owned(),
+                None => "the crashing thread runs no Go M (C code, or an unrecognised thread)".to_owned(),
+            });
+        }
+    }
+    facts
+}
+
+/// Reads the `fatal error:` message from the innermost `runtime.throw` or
+/// `runtime.fatal` frame of `walk` (see the module documentation).
+pub fn fatal_message(memory: &dyn ReadMemory, funcs: &dyn FuncTable, walk: &Walk) -> Option<String> {
+    for frame in &walk.frames {
+        let Some(name) = frame.function() else { continue };
+        let Some(&(_, closure)) = THROW_FUNCTIONS.iter().find(|(function, _)| *function == name) else { continue };
+        let closure_entry = funcs.func_by_name(closure)?.entry;
+        let top = frame.fp?;
+        let mut slot = frame.sp;
+        while slot + 24 <= top {
+            if memory.read_u64(slot).ok() == Some(closure_entry) {
+                let data = memory.read_u64(slot + 8).ok()?;
+                let len = memory.read_u64(slot + 16).ok()?;
+                if len > 0 && len <= MAX_FATAL_MESSAGE {
+                    return read_string_bytes(memory, data, len);
+                }
+            }
+            slot += 8;
+        }
+    }
+    None
+}

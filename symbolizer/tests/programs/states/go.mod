@@ -1,0 +1,3 @@
+module gocrash.test/states
+
+go 1.19
