@@ -190,3 +190,29 @@ fn crash_facts_match_runtime_output() {
         }
     }
 }
+
+#[test]
+fn layout_table_matches_dwarf() {
+    use symbolizer::runtime::layout::RuntimeLayout;
+    use symbolizer::runtime::version::GoVersion;
+
+    let builds = crash::builds();
+    let mut compared = 0;
+    for build in builds.iter().filter(|b| b.mode == Mode::Default) {
+        let data = std::fs::read(&build.binary).expect("the binary is readable");
+        let file = object::File::parse(&*data).expect("the binary parses");
+        let members = symbolizer::runtime::layout_dwarf::read_struct_members(&file)
+            .expect("DWARF reads")
+            .expect("the default build has DWARF");
+        let from_dwarf = RuntimeLayout::from_members(&members).expect("DWARF has every field");
+        let version = GoVersion::parse(&format!("go{}", build.version)).expect("the version parses");
+        let from_table = RuntimeLayout::from_table(version).expect("the release is in the table");
+        assert_eq!(from_table.g, from_dwarf.g, "{}", build.name());
+        assert_eq!(from_table.m, from_dwarf.m, "{}", build.name());
+        assert_eq!(from_table.panic, from_dwarf.panic, "{}", build.name());
+        compared += 1;
+    }
+    if compared == 0 {
+        crash::skip_or_fail("no toolchain is installed");
+    }
+}
