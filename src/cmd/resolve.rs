@@ -154,6 +154,28 @@ impl<'a> Resolver<'a> {
     }
 }
 
+impl Resolver<'_> {
+    /// Resolves `text` and writes the text form without building a
+    /// [`Resolved`], which keeps bulk resolution allocation-free for Go
+    /// code. Returns the error message for an address that failed.
+    fn resolve_text(&mut self, text: &str, out: &mut impl Write) -> anyhow::Result<Option<String>> {
+        if !self.inlines {
+            if let Ok(address) = parse_hex(text) {
+                if let Some(link) = address.checked_sub(self.bias) {
+                    if let Ok(Some(frame)) = self.pclntab.resolve_addr2line(link) {
+                        let file = frame.file.as_deref().unwrap_or("");
+                        writeln!(out, "{}\n{file}:{}", frame.function, frame.line.unwrap_or(-1))?;
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        let resolved = self.resolve(text);
+        write_text(out, &resolved)?;
+        Ok(resolved.error)
+    }
+}
+
 /// Writes a result in `go tool addr2line`'s two-line form.
 fn write_text(out: &mut impl Write, resolved: &Resolved) -> std::io::Result<()> {
     if resolved.frames.is_empty() {
@@ -193,9 +215,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut failures = 0u64;
     let mut count = 0u64;
-    let mut emit = |resolved: Resolved, out: &mut BufWriter<std::io::StdoutLock<'_>>| -> anyhow::Result<()> {
+    let mut emit = |resolved: Resolved, out: &mut BufWriter<std::io::StdoutLock<'_>>, failures: &mut u64| -> anyhow::Result<()> {
         if let Some(err) = &resolved.error {
-            failures += 1;
+            *failures += 1;
             eprintln!("gocrash: {err}");
         }
         match format {
@@ -223,11 +245,18 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             if line.trim().is_empty() {
                 continue;
             }
-            let mut resolved = resolver.resolve(&line);
-            if let Some(err) = resolved.error.take() {
-                resolved.error = Some(format!("stdin line {number}: {err}"));
+            if format == Format::Text {
+                if let Some(err) = resolver.resolve_text(&line, &mut out)? {
+                    failures += 1;
+                    eprintln!("gocrash: stdin line {number}: {err}");
+                }
+            } else {
+                let mut resolved = resolver.resolve(&line);
+                if let Some(err) = resolved.error.take() {
+                    resolved.error = Some(format!("stdin line {number}: {err}"));
+                }
+                emit(resolved, &mut out, &mut failures)?;
             }
-            emit(resolved, &mut out)?;
             // Flush before a read that may block, so a caller that writes
             // one address and waits receives its result, while piped input
             // still leaves in large writes.
@@ -237,7 +266,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         }
     } else {
         for address in &args.addresses {
-            emit(resolver.resolve(address), &mut out)?;
+            emit(resolver.resolve(address), &mut out, &mut failures)?;
         }
     }
     if format == Format::Json {
