@@ -19,8 +19,12 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     // The first byte picks the options, so both paths see every input.
-    let Some((&selector, text)) = data.split_first() else { return };
-    let options = ParseOptions { strip_prefixes: selector & 1 == 1 };
+    let Some((&selector, text)) = data.split_first() else {
+        return;
+    };
+    let options = ParseOptions {
+        strip_prefixes: selector & 1 == 1,
+    };
     let traceback = parse_bytes(text, &options);
 
     assert!(traceback.goroutines.len() <= MAX_GOROUTINES);

@@ -68,7 +68,8 @@ impl Traceback {
     /// Returns the first goroutine with this id that has frames, or else the
     /// first with this id. A goroutine running on another thread is printed
     /// without a stack in the main dump and with its stack in that thread's
-    /// section.
+    /// section. Every thread prints its own goroutine 0, so for id 0 this
+    /// returns the first thread's.
     pub fn goroutine(&self, id: GoroutineId) -> Option<&Goroutine> {
         let mut same_id = self.goroutines.iter().filter(|g| g.id == id);
         let first = same_id.next()?;

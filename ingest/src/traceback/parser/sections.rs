@@ -197,6 +197,9 @@ impl Parser {
 /// they are. So any line that does not start another part of the report
 /// counts, and an application line written between the message and the
 /// stacks is taken for a continuation too.
+// NOTE: a message line that itself reads as a goroutine header, a panic
+// line or a diagnostic ends the message early, even when Go 1.23+ indented
+// it, because transports lose indentation and the parser ignores it.
 pub(super) fn continues_value(kind: &LineKind<'_>) -> bool {
     !matches!(
         kind,
