@@ -394,6 +394,10 @@ impl PointerReader {
 
 /// Follows a pointer to a Go string header (data pointer, length) and
 /// returns the bytes it describes.
+///
+/// NOTE: dynamic relocations are not applied. A PIE linked before Go 1.18
+/// may leave these pointers for the dynamic loader to fill, and then fails
+/// here with `Unmapped`, as it does in Go's own `debug/buildinfo`.
 fn read_go_string<'data>(
     space: &AddressSpace<'data>,
     reader: &PointerReader,
