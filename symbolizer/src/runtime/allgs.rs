@@ -30,6 +30,8 @@ const TRACE_TARGET: &str = "symbolizer::runtime";
 pub const MAX_GOROUTINES: u64 = 10_000_000;
 /// The runtime functions whose code references `allgs`, tried in order.
 const REFERENCING_FUNCTIONS: [&str; 3] = ["runtime.allgadd", "runtime.forEachG", "runtime.checkdead"];
+/// Pointers read from `allgs` at once.
+const READ_CHUNK_POINTERS: usize = 4096;
 /// The most code bytes decoded per function; `allgadd` is about 300 bytes.
 const MAX_CODE_BYTES: u64 = 4096;
 
@@ -71,6 +73,11 @@ pub enum AllgsError {
         "no runtime.allgs symbol, and no address referenced by {functions} holds a valid goroutine list"
     )]
     NotFound { functions: String },
+    #[error(
+        "runtime.allgs at {address:#x} lists {len} pointers that are mostly not goroutines; \
+         the binary may not be the one that crashed"
+    )]
+    NotGoroutines { address: u64, len: usize },
 }
 
 /// Finds and reads `allgs`.
@@ -81,11 +88,29 @@ pub fn find_allgs(
     funcs: &dyn FuncTable,
     layout: &RuntimeLayout,
 ) -> Result<AllGs, AllgsError> {
+    let mut symbol_error = None;
     if let Some((address, _)) = symbols.symbol("runtime.allgs") {
-        let gs = read_slice(memory, address)?;
-        return Ok(AllGs { gs, method: AllgsMethod::Symbol { address } });
+        match read_slice(memory, address) {
+            Ok(gs) if mostly_goroutines(memory, layout, &gs) => {
+                return Ok(AllGs { gs, method: AllgsMethod::Symbol { address } });
+            }
+            Ok(gs) => {
+                tracing::warn!(
+                    target: TRACE_TARGET,
+                    address,
+                    len = gs.len(),
+                    "runtime.allgs holds no goroutine list (is the binary the one that crashed?), so decoding the runtime's references to it"
+                );
+                symbol_error = Some(AllgsError::NotGoroutines { address, len: gs.len() });
+            }
+            Err(error) => {
+                tracing::warn!(target: TRACE_TARGET, %error, "cannot read runtime.allgs, so decoding the runtime's references to it");
+                symbol_error = Some(error);
+            }
+        }
+    } else {
+        tracing::debug!(target: TRACE_TARGET, "no runtime.allgs symbol, so decoding the runtime's references to it");
     }
-    tracing::debug!(target: TRACE_TARGET, "no runtime.allgs symbol, so decoding the runtime's references to it");
     for function in REFERENCING_FUNCTIONS {
         let Some(func) = funcs.func_by_name(function) else { continue };
         let len = func.end.saturating_sub(func.entry).min(MAX_CODE_BYTES);
@@ -106,21 +131,44 @@ pub fn find_allgs(
             }
         }
     }
-    Err(AllgsError::NotFound { functions: REFERENCING_FUNCTIONS.join(", ") })
+    Err(symbol_error.unwrap_or(AllgsError::NotFound { functions: REFERENCING_FUNCTIONS.join(", ") }))
 }
 
 /// Reads a `[]*g` slice header at `address` and its elements.
 fn read_slice(memory: &dyn ReadMemory, address: u64) -> Result<Vec<u64>, AllgsError> {
     let unreadable = |source| AllgsError::Unreadable { address, source };
     let pointer = memory.read_u64(address).map_err(unreadable)?;
-    let len = memory.read_u64(address + 8).map_err(unreadable)?;
-    let cap = memory.read_u64(address + 16).map_err(unreadable)?;
+    let len = memory.read_u64(address.wrapping_add(8)).map_err(unreadable)?;
+    let cap = memory.read_u64(address.wrapping_add(16)).map_err(unreadable)?;
     if len > cap || cap > MAX_GOROUTINES || (len > 0 && pointer == 0) {
         return Err(AllgsError::InvalidHeader { address, pointer, len, cap });
     }
-    let mut bytes = vec![0u8; (len * 8) as usize];
-    memory.read(pointer, &mut bytes).map_err(|source| AllgsError::Unreadable { address: pointer, source })?;
-    Ok(bytes.chunks_exact(8).map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect())
+    // Read in chunks, so that a corrupt length allocates no more than the
+    // memory that is really there.
+    let mut gs = Vec::new();
+    let mut chunk = vec![0u8; READ_CHUNK_POINTERS * 8];
+    let mut done = 0u64;
+    while done < len {
+        let count = (len - done).min(READ_CHUNK_POINTERS as u64);
+        let bytes = &mut chunk[..(count * 8) as usize];
+        let at = pointer.wrapping_add(done * 8);
+        memory.read(at, bytes).map_err(|source| AllgsError::Unreadable { address: at, source })?;
+        gs.extend(bytes.chunks_exact(8).map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])));
+        done += count;
+    }
+    Ok(gs)
+}
+
+/// Checks a list found at the `runtime.allgs` symbol: at least half of its
+/// entries must be plausible gs. A few damaged gs in a real list are kept
+/// (and reported one by one), while the bytes at the symbol of another
+/// build's binary are rejected.
+fn mostly_goroutines(memory: &dyn ReadMemory, layout: &RuntimeLayout, gs: &[u64]) -> bool {
+    if gs.is_empty() {
+        return true;
+    }
+    let plausible = gs.iter().filter(|&&g| read_g(memory, layout, g).is_ok_and(|g| g.is_plausible())).count();
+    plausible * 2 >= gs.len()
 }
 
 /// Checks that `gs` are readable, plausible gs with distinct goids. The

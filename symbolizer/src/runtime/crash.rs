@@ -27,7 +27,7 @@ use super::memory::ReadMemory;
 use super::panic::{read_panic_chain, read_string_bytes, PanicRecord, TypeNames};
 use crate::core::Core;
 use crate::goroutines::{Goroutine, ThreadState};
-use crate::unwind::{FrameSource, FuncTable, Regs, Walk};
+use crate::unwind::{Frame, FrameSource, FuncTable, Regs, StackKind, Walk};
 
 /// The functions whose callers the runtime's crash traceback starts at.
 const FATAL_FUNCTIONS: [&str; 2] = ["runtime.fatalpanic", "runtime.fatalthrow"];
@@ -73,15 +73,60 @@ pub struct CrashFacts {
 }
 
 /// Returns the index of the first frame the runtime's traceback prints for
-/// a goroutine walked from its thread's registers: the caller of
-/// `runtime.fatalpanic`/`fatalthrow` for the crashing goroutine, else the
-/// frame a signal interrupted, else the first frame.
+/// a goroutine walked from its thread's registers.
+///
+/// The traceback starts at the caller of `runtime.fatalpanic` or
+/// `fatalthrow` for the crashing goroutine, else at the frame a signal
+/// interrupted, else at the first frame. When that frame is on the
+/// system stack (a throw in the scheduler or in `newstack`), the runtime
+/// prints those frames under `runtime stack:` and the goroutine from its
+/// saved `sched`, which is where the walk switched stacks.
 pub fn printed_from(walk: &Walk) -> usize {
-    let names = |index: usize| walk.frames.get(index).and_then(|f| f.function());
-    if let Some(index) = (0..walk.frames.len()).find(|&i| names(i).is_some_and(|n| FATAL_FUNCTIONS.contains(&n))) {
-        return index + 1;
+    let start = fatal_frame(walk).map(|index| index + 1).or_else(|| interrupted_frame(walk)).unwrap_or(0);
+    let Some(frame) = walk.frames.get(start) else { return start };
+    if frame.stack == StackKind::Goroutine {
+        return start;
     }
-    walk.frames.iter().position(|f| f.found_by == FrameSource::SignalContext).unwrap_or(0)
+    walk.frames
+        .iter()
+        .skip(start)
+        .position(|f| f.found_by == FrameSource::StackSwitch)
+        .map_or(start, |offset| start + offset)
+}
+
+/// The index of the frame a signal interrupted, outside the signal handler.
+///
+/// A thread can hold several signal frames: the `SIGQUIT` that made it
+/// print its stack interrupted its code, and the `SIGABRT` its handler
+/// raised to dump the core interrupted the handler itself on the signal
+/// stack. The runtime printed the thread from the first of those, which
+/// is the innermost signal frame that is not on the signal stack.
+pub fn interrupted_frame(walk: &Walk) -> Option<usize> {
+    let contexts = || walk.frames.iter().enumerate().filter(|(_, f)| f.found_by == FrameSource::SignalContext);
+    contexts().find(|(_, f)| f.stack != StackKind::Signal).or_else(|| contexts().next()).map(|(index, _)| index)
+}
+
+/// The index of the `runtime.fatalpanic` or `fatalthrow` frame of `walk`.
+fn fatal_frame(walk: &Walk) -> Option<usize> {
+    walk.frames.iter().position(|f| f.function().is_some_and(|name| FATAL_FUNCTIONS.contains(&name)))
+}
+
+/// The frames printed under `runtime stack:` (see
+/// [`crate::goroutines::Process::runtime_stack`]): from the caller of the
+/// fatal function while the walk stays on the system stack.
+pub fn runtime_stack_frames(walk: &Walk) -> Option<&[Frame]> {
+    let start = fatal_frame(walk)? + 1;
+    let frames = walk.frames.get(start..)?;
+    if frames.first()?.stack == StackKind::Goroutine {
+        return None;
+    }
+    // The runtime's traceback cannot follow C code, so it ends the section
+    // at the first frame no pclntab covers.
+    let end = frames
+        .iter()
+        .position(|f| f.stack == StackKind::Goroutine || f.entry.is_none())
+        .unwrap_or(frames.len());
+    frames.get(..end)
 }
 
 /// Gathers the crash facts and notes them on `goroutines`.

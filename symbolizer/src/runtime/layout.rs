@@ -130,12 +130,23 @@ pub struct PanicLayout {
     pub aborted: Option<u64>,
 }
 
+/// Offsets of the runtime's stored monotonic timestamps in its global
+/// structs, read from DWARF only: `schedt.lastpoll` and
+/// `mstats.last_gc_nanotime`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ClockLayout {
+    pub sched_lastpoll: Option<u64>,
+    pub memstats_last_gc_nanotime: Option<u64>,
+}
+
 /// Every layout a core walk needs, and where it came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RuntimeLayout {
     pub g: GLayout,
     pub m: MLayout,
     pub panic: PanicLayout,
+    /// Empty for layouts from the table.
+    pub clock: ClockLayout,
     pub source: LayoutSource,
 }
 
@@ -241,7 +252,12 @@ impl RuntimeLayout {
             repanicked: panic.optional("repanicked"),
             aborted: panic.optional("aborted"),
         };
-        Ok(RuntimeLayout { g: g_layout, m: m_layout, panic: panic_layout, source: LayoutSource::Dwarf })
+        let member = |structure: &str, field: &str| structs.get(structure)?.members.get(field).map(|&(offset, _)| offset);
+        let clock = ClockLayout {
+            sched_lastpoll: member("runtime.schedt", "lastpoll"),
+            memstats_last_gc_nanotime: member("runtime.mstats", "last_gc_nanotime"),
+        };
+        Ok(RuntimeLayout { g: g_layout, m: m_layout, panic: panic_layout, clock, source: LayoutSource::Dwarf })
     }
 }
 

@@ -17,8 +17,17 @@ use super::layout::{LayoutError, StructMembers};
 
 const TRACE_TARGET: &str = "symbolizer::runtime";
 
-/// The runtime structs whose layouts are read.
-pub const WANTED_STRUCTS: [&str; 5] = ["runtime.g", "runtime.m", "runtime.gobuf", "runtime.stack", "runtime._panic"];
+/// The runtime structs whose layouts are read. The last two hold the
+/// timestamps a core's clock is estimated from, and may be missing.
+pub const WANTED_STRUCTS: [&str; 7] = [
+    "runtime.g",
+    "runtime.m",
+    "runtime.gobuf",
+    "runtime.stack",
+    "runtime._panic",
+    "runtime.schedt",
+    "runtime.mstats",
+];
 
 /// The most members read from one struct. `runtime.m` has about 100.
 const MAX_MEMBERS: usize = 1024;

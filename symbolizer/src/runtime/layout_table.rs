@@ -10,7 +10,7 @@
 //! runtime structs, so an entry holds for its whole `1.N` family. Go 1.20 is
 //! absent because no 1.20 toolchain was at hand to verify it.
 
-use super::layout::{Field, GLayout, LayoutSource, MLayout, PanicLayout, RuntimeLayout};
+use super::layout::{ClockLayout, Field, GLayout, LayoutSource, MLayout, PanicLayout, RuntimeLayout};
 use super::version::GoVersion;
 
 /// The layouts of one `1.N` release family.
@@ -31,6 +31,7 @@ pub fn lookup(version: GoVersion) -> Option<RuntimeLayout> {
         g: entry.g,
         m: entry.m,
         panic: entry.panic,
+        clock: ClockLayout::default(),
         source: LayoutSource::Table { releases: format!("go{}.{}", entry.release.0, entry.release.1) },
     })
 }

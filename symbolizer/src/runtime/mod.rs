@@ -11,6 +11,7 @@ pub mod layout_table;
 pub mod version;
 pub mod memory;
 pub mod allgs;
+pub mod clock;
 pub mod crash;
 pub mod goroutine;
 pub mod panic;

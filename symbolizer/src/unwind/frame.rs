@@ -1,6 +1,8 @@
 //! One physical frame of a walked stack, with its source-level (inlined)
 //! frames and a record of how it was found.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 /// How a frame's pc and sp were found.
@@ -42,10 +44,28 @@ pub enum StackKind {
     Unknown,
 }
 
+/// Returns a function name as the runtime prints it: the type arguments of
+/// a generic function, from the first `[` to the last `]`, become `[...]`
+/// (`funcNamePiecesForPrint` in the runtime's `symtab.go`, Go 1.18 on), so
+/// `main.Drain[go.shape.string]` prints as `main.Drain[...]`.
+pub fn printed_function_name(name: &str) -> Cow<'_, str> {
+    let (Some(open), Some(close)) = (name.find('['), name.rfind(']')) else {
+        return Cow::Borrowed(name);
+    };
+    if close <= open {
+        return Cow::Borrowed(name);
+    }
+    match (name.get(..open), name.get(close + 1..)) {
+        (Some(before), Some(after)) => Cow::Owned(format!("{before}[...]{after}")),
+        _ => Cow::Borrowed(name),
+    }
+}
+
 /// A source-level frame: the physical function or a call inlined into it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SourceFrame {
-    /// The function name as the runtime prints it.
+    /// The function name as the runtime prints it (generic type arguments
+    /// shown as `[...]`, see [`printed_function_name`]).
     pub function: String,
     pub file: Option<String>,
     pub line: Option<i64>,
@@ -87,5 +107,26 @@ impl Frame {
     /// The offset the runtime prints after the file and line (`+0x…`).
     pub fn offset(&self) -> Option<u64> {
         self.pc.checked_sub(self.entry?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_name_hides_type_arguments() {
+        assert_eq!(printed_function_name("main.Drain[go.shape.string]"), "main.Drain[...]");
+        assert_eq!(
+            printed_function_name("main.(*Stack[go.shape.string]).Pop"),
+            "main.(*Stack[...]).Pop"
+        );
+        assert_eq!(printed_function_name("main.(*Stack[...]).Pop"), "main.(*Stack[...]).Pop");
+    }
+
+    #[test]
+    fn printed_name_keeps_plain_names() {
+        assert_eq!(printed_function_name("runtime.gopark"), "runtime.gopark");
+        assert_eq!(printed_function_name("odd]name[x"), "odd]name[x");
     }
 }

@@ -23,9 +23,11 @@
 
 pub mod amd64;
 pub mod arm64;
+mod foreign;
 pub mod frame;
 pub mod pclntab_funcs;
 pub mod sigtramp;
+mod walker;
 
 use serde::Serialize;
 
@@ -36,12 +38,17 @@ use crate::runtime::memory::ReadMemory;
 
 const TRACE_TARGET: &str = "symbolizer::unwind";
 
-/// The most physical frames one walk collects. The runtime prints at most
-/// 100 per goroutine (50 innermost, 50 outermost), but a core can hold a
-/// deep recursion whose frames a user wants; 10,000 frames of 8 bytes
-/// already exceed the runtime's 1 GB default maximum stack for most
-/// functions' frame sizes seen in practice.
+/// The maximum number of physical frames one walk keeps. The runtime
+/// prints at most 100 per goroutine (50 innermost, 50 outermost). A deeper
+/// stack keeps its first and last 5,000 frames and counts those between
+/// ([`Walk::elided`]).
 pub const MAX_FRAMES: usize = 10_000;
+/// The maximum number of frames one walk steps through, kept or counted.
+/// The runtime's default maximum stack is 1 GB (`debug.SetMaxStack`), and
+/// a Go frame with a frame pointer takes at least 16 bytes, so a real stack
+/// has at most 2^26 frames. The cap stops the walk before that, at a few
+/// seconds of work, and the count is then a lower bound.
+pub const MAX_WALK_STEPS: usize = 1 << 22;
 
 /// `abi.FuncFlagTopFrame`: the function is the outermost frame of a stack.
 pub const FUNC_FLAG_TOP_FRAME: u8 = 1;
@@ -114,6 +121,10 @@ pub struct StackContext {
     /// runtime's unwinder treats them so from Go 1.21 on; Go 1.19 and 1.20
     /// give their callers the `pc - 1` of an ordinary return address.
     pub all_injected_calls: bool,
+    /// The maximum number of frames this walk may step through, capped at
+    /// [`MAX_WALK_STEPS`], so that a caller walking many stacks can share a
+    /// budget between them.
+    pub max_steps: usize,
 }
 
 impl Default for StackContext {
@@ -125,6 +136,7 @@ impl Default for StackContext {
             curg_sched: None,
             curg_sched_sp: None,
             all_injected_calls: true,
+            max_steps: MAX_WALK_STEPS,
         }
     }
 }
@@ -163,7 +175,7 @@ pub enum StopReason {
     NoProgress { pc: u64, sp: u64, next_sp: u64 },
     /// A zero return address.
     ZeroPc,
-    /// [`MAX_FRAMES`] frames were collected.
+    /// [`MAX_WALK_STEPS`] frames were walked.
     DepthLimit { limit: usize },
 }
 
@@ -179,6 +191,38 @@ impl StopReason {
 pub struct Walk {
     pub frames: Vec<Frame>,
     pub stop: StopReason,
+    /// Frames left out of `frames` because the stack is deeper than
+    /// [`MAX_FRAMES`].
+    pub elided: Option<ElidedFrames>,
+}
+
+/// Frames a walk counted but did not keep: those between
+/// `frames[after - 1]` and `frames[after]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ElidedFrames {
+    pub after: usize,
+    /// Physical frames left out.
+    pub physical: u64,
+    /// Source-level frames left out, inlined calls included: what the
+    /// runtime's `...N frames elided...` counts.
+    pub logical: u64,
+}
+
+impl Walk {
+    /// Counts the physical frames the walk stepped through, kept or elided.
+    pub fn steps(&self) -> u64 {
+        self.frames.len() as u64 + self.elided.map_or(0, |elided| elided.physical)
+    }
+
+    /// Counts the source-level frames from `frames[from]` to the end of the
+    /// stack, inlined calls and elided frames included. The runtime compares
+    /// this count with its 100-frame limit, and above it prints the first
+    /// and last 50 frames with `...N frames elided...` between.
+    pub fn logical_frame_count(&self, from: usize) -> u64 {
+        let kept: u64 =
+            self.frames.iter().skip(from).map(|frame| frame.source.len().max(1) as u64).sum();
+        kept + self.elided.map_or(0, |elided| elided.logical)
+    }
 }
 
 /// Where a walk starts.
@@ -202,8 +246,9 @@ mod names {
     pub const SIGPANIC: [&str; 2] = ["runtime.sigpanic", "runtime.sigpanic0"];
     pub const TOP_FRAMES: [&str; 3] = ["runtime.goexit", "runtime.mstart", "runtime.rt0_go"];
     pub const SYSTEMSTACK: &str = "runtime.systemstack";
-    pub const MCALL: &str = "runtime.mcall";
-    pub const MORESTACK: &str = "runtime.morestack";
+    /// The functions that leave a goroutine's stack for the system stack,
+    /// saving its registers in `g.sched`.
+    pub const STACK_SWITCHES: [&str; 3] = [SYSTEMSTACK, "runtime.mcall", "runtime.morestack"];
     /// SPWrite functions the runtime itself unwinds through.
     pub const SP_WRITE_ALLOWED: [&str; 1] = ["runtime.cgocallback"];
 }
@@ -216,255 +261,7 @@ pub fn walk(
     start: Start,
     context: &StackContext,
 ) -> Walk {
-    Walker { arch, memory, funcs, context }.run(start)
-}
-
-struct Walker<'a> {
-    arch: Arch,
-    memory: &'a dyn ReadMemory,
-    funcs: &'a dyn FuncTable,
-    context: &'a StackContext,
-}
-
-/// The state between two steps.
-struct Cursor {
-    regs: Regs,
-    found_by: FrameSource,
-    trapped: bool,
-    /// The first frame of a register set (a thread's, or a signal
-    /// context's), where arm64's LR register is valid.
-    innermost: bool,
-}
-
-impl Walker<'_> {
-    fn run(&self, start: Start) -> Walk {
-        let mut frames = Vec::new();
-        let mut cursor = Cursor { regs: start.regs, found_by: start.found_by, trapped: start.trapped, innermost: true };
-        let mut left_system_stack = false;
-        let stop = loop {
-            if frames.len() >= MAX_FRAMES {
-                break StopReason::DepthLimit { limit: MAX_FRAMES };
-            }
-            match self.step(&mut cursor, &mut frames, &mut left_system_stack) {
-                Ok(()) => {}
-                Err(stop) => break stop,
-            }
-        };
-        tracing::trace!(target: TRACE_TARGET, frames = frames.len(), ?stop, "walk ended");
-        Walk { frames, stop }
-    }
-
-    /// Adds the frame at `cursor` and moves the cursor to its caller.
-    fn step(&self, cursor: &mut Cursor, frames: &mut Vec<Frame>, left_system_stack: &mut bool) -> Result<(), StopReason> {
-        if cursor.regs.pc == 0 {
-            return self.recover_zero_pc(cursor);
-        }
-        let Some(func) = self.funcs.func(cursor.regs.pc) else {
-            return self.step_foreign(cursor, frames);
-        };
-        let on_goroutine_stack = self.context.kind_of(cursor.regs.sp) == StackKind::Goroutine;
-        if !on_goroutine_stack && !*left_system_stack {
-            if let Some(next) = self.leave_system_stack(&func, cursor) {
-                *left_system_stack = true;
-                *cursor = next;
-                return Ok(());
-            }
-        }
-        let regs = cursor.regs;
-        let pc = regs.pc;
-        let delta = self.funcs.sp_delta(&func, pc);
-        let fp = delta.and_then(|delta| self.frame_top(regs.sp, delta));
-        frames.push(self.make_frame(cursor, &func, fp));
-        let Some(fp) = fp else {
-            return Err(StopReason::NoFrameSize { function: func.name, pc });
-        };
-
-        if names::SIGTRAMPS.contains(&func.name.as_str()) {
-            let next = sigtramp::interrupted_registers(self.arch, self.memory, fp).map_err(unreadable)?;
-            *cursor = Cursor { regs: next, found_by: FrameSource::SignalContext, trapped: true, innermost: true };
-            return Ok(());
-        }
-        if func.flag & FUNC_FLAG_TOP_FRAME != 0 || names::TOP_FRAMES.contains(&func.name.as_str()) {
-            return Err(StopReason::TopFrame { function: func.name });
-        }
-        // The switch to the goroutine's stack made systemstack's sp known,
-        // which is why the runtime also clears its SPWrite flag there.
-        if func.flag & FUNC_FLAG_SP_WRITE != 0
-            && !cursor.innermost
-            && cursor.found_by != FrameSource::StackSwitch
-            && !names::SP_WRITE_ALLOWED.contains(&func.name.as_str())
-        {
-            return Err(StopReason::SpWrite { function: func.name });
-        }
-
-        let lr = if cursor.innermost { regs.lr } else { None };
-        let return_pc = match self.arch {
-            Arch::Amd64 => amd64::return_address(self.memory, fp),
-            Arch::Arm64 => arm64::return_address(self.memory, regs.sp, fp, lr),
-        }
-        .map_err(unreadable)?;
-        let caller_fp = self.saved_frame_pointer(regs, fp, delta.unwrap_or(0));
-        let mut next = Regs { pc: return_pc, sp: fp, fp: caller_fp, lr: None };
-        let injected = if self.context.all_injected_calls {
-            names::INJECTED.contains(&func.name.as_str())
-        } else {
-            names::SIGPANIC.contains(&func.name.as_str())
-        };
-        if injected && self.arch == Arch::Arm64 {
-            next = self.arm64_after_injected_call(next)?;
-        }
-        // An arm64 leaf keeps its return address in LR and has no frame, so
-        // its caller's sp equals its own; every other step must move up.
-        let used_link_register = self.arch == Arch::Arm64 && lr.is_some() && regs.sp >= fp;
-        if next.sp < regs.sp || (next.sp == regs.sp && !used_link_register) {
-            return Err(StopReason::NoProgress { pc, sp: regs.sp, next_sp: next.sp });
-        }
-        if next.pc == 0 {
-            return Err(StopReason::ZeroPc);
-        }
-        // After an injected call on arm64 the interrupted frame's LR may be
-        // known, which makes it innermost for the LR rule.
-        let innermost = next.lr.is_some();
-        *cursor = Cursor { regs: next, found_by: FrameSource::Pcsp, trapped: injected, innermost };
-        Ok(())
-    }
-
-    fn frame_top(&self, sp: u64, delta: u64) -> Option<u64> {
-        match self.arch {
-            Arch::Amd64 => amd64::frame_top(sp, delta),
-            Arch::Arm64 => arm64::frame_top(sp, delta),
-        }
-    }
-
-    fn make_frame(&self, cursor: &Cursor, func: &FuncInfo, fp: Option<u64>) -> Frame {
-        let pc = cursor.regs.pc;
-        let symbol_pc = if cursor.trapped || pc <= func.entry { pc } else { pc - 1 };
-        Frame {
-            pc,
-            symbol_pc,
-            trapped: cursor.trapped,
-            sp: cursor.regs.sp,
-            fp,
-            entry: Some(func.entry),
-            source: self.funcs.source_frames(symbol_pc),
-            found_by: cursor.found_by,
-            stack: self.context.kind_of(cursor.regs.sp),
-        }
-    }
-
-    /// The caller's frame pointer: Go saves it just below the return
-    /// address on amd64 whenever the frame has a size, and at `fp - 8`
-    /// below sp's frame record on arm64. Only the frame-pointer fallback
-    /// uses it, so a failed read keeps the current value.
-    fn saved_frame_pointer(&self, regs: Regs, fp: u64, delta: u64) -> u64 {
-        let slot = match self.arch {
-            Arch::Amd64 if delta > 0 => fp.checked_sub(2 * amd64::RETURN_ADDRESS_SIZE),
-            Arch::Arm64 if delta > 0 => regs.sp.checked_sub(8),
-            _ => None,
-        };
-        slot.and_then(|slot| self.memory.read_u64(slot).ok()).unwrap_or(regs.fp)
-    }
-
-    /// On arm64 the signal handler injects a call by lowering sp one aligned
-    /// slot and saving the interrupted LR there (see [`arm64`]); the
-    /// interrupted frame's sp is above that slot, and when it had not yet
-    /// saved its own LR (pcsp 0) the saved word is its LR.
-    fn arm64_after_injected_call(&self, next: Regs) -> Result<Regs, StopReason> {
-        let saved = self.memory.read_u64(next.sp).map_err(unreadable)?;
-        let sp = next.sp.checked_add(arm64::INJECTED_CALL_SLOT).ok_or(StopReason::ZeroPc)?;
-        let lr = match self.funcs.func(next.pc) {
-            None => return Ok(Regs { pc: saved, sp, fp: next.fp, lr: None }),
-            Some(func) if self.funcs.sp_delta(&func, next.pc) == Some(0) => Some(saved),
-            Some(_) => None,
-        };
-        Ok(Regs { pc: next.pc, sp, fp: next.fp, lr })
-    }
-
-    /// A call through a nil function value leaves pc 0 with the return
-    /// address on top of the stack (amd64) or in LR (arm64); the runtime
-    /// resumes the walk there. Only the innermost frame can be such.
-    fn recover_zero_pc(&self, cursor: &mut Cursor) -> Result<(), StopReason> {
-        if !cursor.innermost {
-            return Err(StopReason::ZeroPc);
-        }
-        let regs = cursor.regs;
-        let next = match self.arch {
-            Arch::Amd64 => {
-                let pc = self.memory.read_u64(regs.sp).map_err(unreadable)?;
-                Regs { pc, sp: regs.sp.saturating_add(amd64::RETURN_ADDRESS_SIZE), fp: regs.fp, lr: None }
-            }
-            Arch::Arm64 => Regs { pc: regs.lr.unwrap_or(0), sp: regs.sp, fp: regs.fp, lr: None },
-        };
-        if next.pc == 0 {
-            return Err(StopReason::ZeroPc);
-        }
-        *cursor = Cursor { regs: next, found_by: cursor.found_by, trapped: false, innermost: false };
-        Ok(())
-    }
-
-    /// The runtime's switches from the system stack back to the goroutine:
-    /// `systemstack` returns to its caller on the goroutine stack at
-    /// `curg.sched.sp`; `mcall` and `morestack` never return, and the
-    /// goroutine's state is all in `curg.sched`. Returns the cursor to
-    /// continue from, and pushes no frame for `morestack`, which the
-    /// runtime does not print either.
-    fn leave_system_stack(&self, func: &FuncInfo, cursor: &Cursor) -> Option<Cursor> {
-        let name = func.name.as_str();
-        let switched = |regs: Regs| Cursor { regs, found_by: FrameSource::StackSwitch, trapped: false, innermost: false };
-        match name {
-            names::MORESTACK | names::MCALL => {
-                let sched = self.context.curg_sched?;
-                (sched.pc != 0 && sched.sp != 0).then(|| switched(sched))
-            }
-            names::SYSTEMSTACK => {
-                let sp = self.context.curg_sched_sp.filter(|&sp| sp != 0)?;
-                if self.arch == Arch::Arm64 && self.funcs.sp_delta(func, cursor.regs.pc) == Some(0) {
-                    // In the prologue or epilogue: the switch has not
-                    // happened or is undone, as the runtime also checks.
-                    return None;
-                }
-                let mut regs = cursor.regs;
-                regs.sp = sp;
-                Some(switched(regs))
-            }
-            _ => None,
-        }
-    }
-
-    /// A frame no pclntab covers: C code or the VDSO. Its caller is found
-    /// through the frame pointer, when that points up the stack.
-    fn step_foreign(&self, cursor: &mut Cursor, frames: &mut Vec<Frame>) -> Result<(), StopReason> {
-        let regs = cursor.regs;
-        let symbol_pc = if cursor.trapped { regs.pc } else { regs.pc - 1 };
-        frames.push(Frame {
-            pc: regs.pc,
-            symbol_pc,
-            trapped: cursor.trapped,
-            sp: regs.sp,
-            fp: None,
-            entry: None,
-            source: Vec::new(),
-            found_by: cursor.found_by,
-            stack: self.context.kind_of(regs.sp),
-        });
-        let fp = regs.fp;
-        if fp < regs.sp || fp == 0 {
-            return Err(StopReason::UnknownPc { pc: regs.pc });
-        }
-        let saved_fp = self.memory.read_u64(fp).map_err(unreadable)?;
-        let return_pc = self.memory.read_u64(fp.saturating_add(8)).map_err(unreadable)?;
-        let next_sp = fp.saturating_add(16);
-        if next_sp <= regs.sp || return_pc == 0 {
-            return Err(StopReason::UnknownPc { pc: regs.pc });
-        }
-        *cursor = Cursor {
-            regs: Regs { pc: return_pc, sp: next_sp, fp: saved_fp, lr: None },
-            found_by: FrameSource::FramePointer,
-            trapped: false,
-            innermost: false,
-        };
-        Ok(())
-    }
+    walker::Walker { arch, memory, funcs, context }.run(start)
 }
 
 fn unreadable(error: crate::runtime::memory::MemoryError) -> StopReason {

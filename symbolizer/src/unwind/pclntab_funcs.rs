@@ -56,7 +56,7 @@ impl FuncTable for PclntabFuncs<'_> {
         frames
             .into_iter()
             .map(|frame| SourceFrame {
-                function: frame.function.into_owned(),
+                function: super::frame::printed_function_name(&frame.function).into_owned(),
                 file: frame.file.map(|f| f.into_owned()),
                 line: frame.line.map(i64::from),
                 inlined: frame.inlined,

@@ -120,32 +120,85 @@ fn amd64_walk_crosses_signal_frame() {
 #[test]
 fn systemstack_switches_to_goroutine() {
     let mut funcs = goroutine_funcs();
-    funcs.add("runtime.systemstack", 0x7000, 0x100, 0, 0);
+    funcs.add("runtime.systemstack", 0x7000, 0x100, 0x8, 0);
     funcs.add("runtime.fatalthrow.func1", 0x7200, 0x100, 0x18, 0);
+    funcs.add("runtime.systemstack_switch", 0x7600, 0x20, 0x8, 0);
     funcs.add("runtime.mstart", 0x7400, 0x100, 0, FUNC_FLAG_TOP_FRAME);
     let mut memory = TestMemory::new();
     // On g0: fatalthrow.func1 at 0xa000, frame 0x18, returns into systemstack.
     memory.put_u64(0xa018, 0x7040);
-    // The goroutine: sched.sp 0x8000 holds systemstack's return into main.leaf.
-    memory.put_u64(0x8000, 0x3050);
-    memory.put_u64(0x8018, 0x2050);
-    memory.put_u64(0x8040, 0x1001);
+    // The goroutine: sched is inside systemstack_switch at sp 0x7ff0, whose
+    // 8-byte frame returns into main.leaf.
+    memory.put_u64(0x7ff8, 0x3050);
+    memory.put_u64(0x8010, 0x2050);
+    memory.put_u64(0x8038, 0x1001);
     let context = StackContext {
         goroutine: Some(StackBounds { lo: 0x7000, hi: 0x8048 }),
         system: Some(StackBounds { lo: 0x9000, hi: 0xb000 }),
-        curg_sched_sp: Some(0x8000),
+        curg_sched: Some(Regs { pc: 0x7608, sp: 0x7ff0, fp: 0, lr: None }),
         ..StackContext::default()
     };
     let start = Start { regs: Regs { pc: 0x7210, sp: 0xa000, fp: 0, lr: None }, found_by: FrameSource::SignalContext, trapped: true };
     let walk = walk(Arch::Amd64, &memory, &funcs, start, &context);
     assert_eq!(
         names(&walk),
-        ["runtime.fatalthrow.func1", "runtime.systemstack", "main.leaf", "main.main", "runtime.goexit"]
+        [
+            "runtime.fatalthrow.func1",
+            "runtime.systemstack",
+            "runtime.systemstack_switch",
+            "main.leaf",
+            "main.main",
+            "runtime.goexit"
+        ]
     );
-    assert_eq!(walk.frames[1].found_by, FrameSource::StackSwitch);
-    assert_eq!(walk.frames[1].sp, 0x8000);
-    assert_eq!(walk.frames[0].stack, StackKind::System);
+    assert_eq!(walk.frames[1].stack, StackKind::System);
+    assert_eq!(walk.frames[1].sp, 0xa020);
+    assert_eq!(walk.frames[2].found_by, FrameSource::StackSwitch);
+    assert_eq!(walk.frames[2].sp, 0x7ff0);
+    assert_eq!(walk.frames[2].stack, StackKind::Goroutine);
     assert!(walk.stop.is_complete());
+}
+
+#[test]
+fn mcall_without_goroutine_ends_system_stack() {
+    let mut funcs = goroutine_funcs();
+    funcs.add("runtime.mcall", 0x7000, 0x100, 0x10, 0);
+    funcs.add("runtime.schedule", 0x7200, 0x100, 0x18, 0);
+    let mut memory = TestMemory::new();
+    memory.put_u64(0xa018, 0x7040);
+    let context = StackContext { system: Some(StackBounds { lo: 0x9000, hi: 0xb000 }), ..StackContext::default() };
+    let start = Start { regs: Regs { pc: 0x7210, sp: 0xa000, fp: 0, lr: None }, found_by: FrameSource::SignalContext, trapped: true };
+    let walk = walk(Arch::Amd64, &memory, &funcs, start, &context);
+    assert_eq!(names(&walk), ["runtime.schedule", "runtime.mcall"]);
+    assert_eq!(walk.stop, StopReason::TopFrame { function: "runtime.mcall".to_owned() });
+}
+
+#[test]
+fn deep_stack_keeps_both_ends_and_counts_middle() {
+    let mut funcs = Funcs::default();
+    funcs.add("runtime.goexit", 0x1000, 0x10, 0, FUNC_FLAG_TOP_FRAME);
+    funcs.add("main.depth", 0x2000, 0x100, 0x10, 0);
+    let depth = MAX_FRAMES as u64 + 300;
+    let mut memory = TestMemory::new();
+    let base = 0x10_0000;
+    // Each main.depth frame is 0x18 bytes with its return address on top.
+    let mut bytes = Vec::new();
+    for index in 0..depth {
+        let return_pc: u64 = if index + 1 == depth { 0x1001 } else { 0x2050 };
+        bytes.extend_from_slice(&[0u8; 0x10]);
+        bytes.extend_from_slice(&return_pc.to_le_bytes());
+    }
+    memory.put(base, &bytes);
+    let start = Start { regs: Regs { pc: 0x2050, sp: base, fp: 0, lr: None }, found_by: FrameSource::Sched, trapped: false };
+    let walk = walk(Arch::Amd64, &memory, &funcs, start, &StackContext::default());
+    assert!(walk.stop.is_complete(), "{:?}", walk.stop);
+    assert_eq!(walk.frames.len(), MAX_FRAMES);
+    let elided = walk.elided.expect("the stack is deeper than MAX_FRAMES");
+    assert_eq!(elided.after, MAX_FRAMES / 2);
+    assert_eq!(elided.physical, depth + 1 - MAX_FRAMES as u64);
+    assert_eq!(walk.logical_frame_count(0), depth + 1);
+    assert_eq!(walk.frames.last().and_then(|f| f.function()), Some("runtime.goexit"));
+    assert_eq!(walk.frames[elided.after].sp, base + (depth - (MAX_FRAMES as u64 / 2) + 1) * 0x18);
 }
 
 #[test]

@@ -1,0 +1,231 @@
+//! The walks of a process: every thread from its registers, and every
+//! goroutine from where the runtime's own traceback starts it (its
+//! thread's registers while it runs, else its saved registers).
+//!
+//! All walks of one process share a budget of steps, so that a corrupt
+//! core listing millions of goroutines over one deep stack still ends.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+
+use super::{CreatedBy, Goroutine, MSummary, ThreadState};
+use crate::core::{Arch, Registers, Thread};
+use crate::runtime::crash;
+use crate::runtime::goroutine::{read_g, read_m, GRecord, MRecord};
+use crate::runtime::layout::RuntimeLayout;
+use crate::runtime::memory::ReadMemory;
+use crate::runtime::thread::{thread_m_by_procid, thread_m_from_registers, TlsOffset};
+use crate::runtime::waitreason::{GStatus, WaitReasons};
+use crate::unwind::{walk, FrameSource, FuncTable, Regs, StackBounds, StackContext, Start, Walk, MAX_WALK_STEPS};
+
+/// The maximum number of frames all walks of one process step through
+/// together: room for a million goroutines of 64 frames each.
+pub const MAX_PROCESS_WALK_STEPS: usize = 1 << 26;
+
+/// The inputs every walk of one process reads, and the steps left to all of them.
+pub(super) struct Walker<'a> {
+    pub arch: Arch,
+    pub memory: &'a dyn ReadMemory,
+    pub funcs: &'a dyn FuncTable,
+    pub layout: &'a RuntimeLayout,
+    /// Whether the release treats `asyncPreempt` as an injected call
+    /// ([`StackContext::all_injected_calls`]).
+    pub all_injected_calls: bool,
+    pub steps_left: Cell<usize>,
+}
+
+impl Walker<'_> {
+    /// Walks from `start`, charging the steps to the process's budget.
+    fn walk(&self, start: Start, mut context: StackContext) -> Walk {
+        context.all_injected_calls = self.all_injected_calls;
+        context.max_steps = self.steps_left.get().min(MAX_WALK_STEPS);
+        let walk = walk(self.arch, self.memory, self.funcs, start, &context);
+        let used = usize::try_from(walk.steps()).unwrap_or(usize::MAX);
+        self.steps_left.set(self.steps_left.get().saturating_sub(used));
+        walk
+    }
+}
+
+/// The Ms of all goroutines, read once.
+pub(super) fn collect_ms(memory: &dyn ReadMemory, layout: &RuntimeLayout, records: &[Result<GRecord, String>]) -> Vec<MRecord> {
+    let mut seen = HashMap::new();
+    for record in records.iter().flatten() {
+        if record.m != 0 && !seen.contains_key(&record.m) {
+            if let Ok(m) = read_m(memory, layout, record.m) {
+                seen.insert(record.m, m);
+            }
+        }
+    }
+    let mut ms: Vec<MRecord> = seen.into_values().collect();
+    ms.sort_by_key(|m| m.id);
+    ms
+}
+
+fn thread_regs(thread: &Thread) -> Regs {
+    match &thread.registers {
+        Registers::Amd64(r) => Regs { pc: r.rip, sp: r.rsp, fp: r.rbp, lr: None },
+        Registers::Arm64(r) => Regs { pc: r.pc, sp: r.sp, fp: r.fp(), lr: Some(r.lr()) },
+    }
+}
+
+/// The stacks an M's thread can be on, and its goroutine's saved registers.
+pub(super) fn m_context(memory: &dyn ReadMemory, layout: &RuntimeLayout, m: &MRecord) -> StackContext {
+    let bounds = |g: u64| -> Option<StackBounds> {
+        (g != 0).then_some(())?;
+        read_g(memory, layout, g).ok().map(|r| r.stack)
+    };
+    let curg = (m.curg != 0).then(|| read_g(memory, layout, m.curg).ok()).flatten();
+    StackContext {
+        goroutine: curg.as_ref().map(|g| g.stack),
+        system: bounds(m.g0),
+        signal: bounds(m.gsignal),
+        curg_sched: curg.as_ref().map(|g| g.sched),
+        curg_sched_sp: curg.as_ref().map(|g| g.sched.sp),
+        ..StackContext::default()
+    }
+}
+
+/// Matches each thread to its M and walks it from its registers.
+pub(super) fn map_threads(walker: &Walker<'_>, threads: &[Thread], ms: &[MRecord], tls_offsets: &[TlsOffset]) -> Vec<ThreadState> {
+    let (memory, layout) = (walker.memory, walker.layout);
+    threads
+        .iter()
+        .map(|thread| {
+            let found = thread_m_from_registers(memory, layout, thread, tls_offsets)
+                .or_else(|| thread_m_by_procid(thread, ms));
+            let regs = thread_regs(thread);
+            let context = found.as_ref().map(|f| m_context(memory, layout, &f.m)).unwrap_or_default();
+            let start = Start { regs, found_by: FrameSource::ThreadRegisters, trapped: true };
+            let walk = walker.walk(start, context);
+            ThreadState {
+                id: thread.id.0,
+                regs,
+                m: found.as_ref().map(|f| MSummary { id: f.m.id, address: f.m.address }),
+                mapping: found.as_ref().map(|f| f.mapping),
+                g: found.as_ref().map(|f| f.g),
+                goroutine: found.as_ref().and_then(|f| (f.m.curg != 0).then_some(f.m.curg)),
+                walk,
+            }
+        })
+        .collect()
+}
+
+/// Builds one goroutine from its g, walking its stack unless it is dead or
+/// its g does not look like one.
+pub(super) fn build_goroutine(
+    walker: &Walker<'_>,
+    wait_reasons: Option<&WaitReasons>,
+    ms: &[MRecord],
+    threads: &[ThreadState],
+    address: u64,
+    record: Result<GRecord, String>,
+) -> Goroutine {
+    let record = match record {
+        Ok(record) => record,
+        Err(error) => {
+            return Goroutine {
+                goid: None,
+                address,
+                record: None,
+                status_text: "???".to_owned(),
+                wait_reason: None,
+                wait_minutes: None,
+                locked_to_thread: false,
+                m: None,
+                thread: None,
+                start_function: None,
+                created_by: None,
+                walk: None,
+                printed_from: 0,
+                error: Some(format!("cannot read the g at {address:#x}: {error}")),
+            }
+        }
+    };
+    let wait_reason = (record.status == GStatus::Waiting && record.wait_reason != 0).then(|| match wait_reasons {
+        Some(reasons) => reasons.name(record.wait_reason).to_owned(),
+        None => format!("wait reason {}", record.wait_reason),
+    });
+    let status_text = wait_reason.clone().unwrap_or_else(|| record.status.name().to_owned());
+    let m = ms.iter().find(|m| m.address == record.m && record.m != 0);
+    let thread = threads.iter().find(|t| t.goroutine == Some(address));
+    // A goroutine in a syscall keeps its M, but the runtime prints it from
+    // the registers saved on syscall entry, as for any goroutine not running.
+    let running_thread = thread.filter(|_| record.status == GStatus::Running);
+    let implausible = !record.is_plausible();
+    let (walk, printed_from) = if record.status == GStatus::Dead || implausible {
+        (None, 0)
+    } else if let Some(thread) = running_thread {
+        let printed_from = crash::printed_from(&thread.walk);
+        (Some(thread.walk.clone()), printed_from)
+    } else {
+        let (start, context) = parked_start(walker.memory, walker.layout, &record, m);
+        (Some(walker.walk(start, context)), 0)
+    };
+    let error = implausible.then(|| {
+        format!(
+            "the g at {address:#x} does not look like a goroutine (status {:#x}, stack [{:#x}, {:#x})), so its stack is not walked",
+            record.raw_status, record.stack.lo, record.stack.hi
+        )
+    });
+    let start_function = walker.funcs.func(record.startpc).map(|f| f.name);
+    let created_by = created_by(walker.arch, walker.funcs, &record);
+    Goroutine {
+        goid: Some(record.goid),
+        address,
+        status_text,
+        wait_reason,
+        wait_minutes: None,
+        locked_to_thread: record.lockedm != 0,
+        m: m.map(|m| MSummary { id: m.id, address: m.address }),
+        thread: thread.map(|t| t.id),
+        start_function,
+        created_by,
+        walk,
+        printed_from,
+        error,
+        record: Some(record),
+    }
+}
+
+/// Where a goroutine not running on any thread resumes: in a VDSO call
+/// (`m.vdsoSP`), in a syscall (`syscallsp`), or at its saved `sched`, in
+/// that order, as the runtime's traceback chooses.
+fn parked_start(memory: &dyn ReadMemory, layout: &RuntimeLayout, g: &GRecord, m: Option<&MRecord>) -> (Start, StackContext) {
+    let mut context = StackContext { goroutine: Some(g.stack), ..StackContext::default() };
+    if let Some(m) = m {
+        context = StackContext { goroutine: Some(g.stack), ..m_context(memory, layout, m) };
+        if m.vdso_sp != 0 && m.curg == g.address {
+            let regs = Regs { pc: m.vdso_pc, sp: m.vdso_sp, fp: 0, lr: None };
+            return (Start { regs, found_by: FrameSource::Vdso, trapped: false }, context);
+        }
+    }
+    if let Some(regs) = g.syscall {
+        return (Start { regs, found_by: FrameSource::Syscall, trapped: false }, context);
+    }
+    (Start { regs: g.sched, found_by: FrameSource::Sched, trapped: false }, context)
+}
+
+/// The `created by` line: the function containing `gopc`, its line at the
+/// call instruction (`gopc` minus one instruction quantum), and the offset.
+fn created_by(arch: Arch, funcs: &dyn FuncTable, g: &GRecord) -> Option<CreatedBy> {
+    // The runtime prints no creator for the main goroutine, whose gopc
+    // points into the runtime's startup code.
+    if g.gopc == 0 || g.goid == 1 {
+        return None;
+    }
+    let func = funcs.func(g.gopc)?;
+    let quantum = match arch {
+        Arch::Amd64 => 1,
+        Arch::Arm64 => 4,
+    };
+    let source = funcs.source_frames(g.gopc.saturating_sub(quantum));
+    let innermost = source.first();
+    Some(CreatedBy {
+        function: crate::unwind::frame::printed_function_name(&func.name).into_owned(),
+        file: innermost.and_then(|f| f.file.clone()),
+        line: innermost.and_then(|f| f.line),
+        pc: g.gopc,
+        offset: g.gopc.checked_sub(func.entry),
+        parent_goid: g.parent_goid,
+    })
+}
