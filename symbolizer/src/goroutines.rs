@@ -227,7 +227,7 @@ impl Process {
         let arch = core.arch();
         let memory: &dyn ReadMemory = core.memory();
 
-        let load_bias = match core.executable().and_then(|e| e.load_bias) {
+        let load_bias = match load_bias(core, binary) {
             Some(bias) => bias,
             None if binary.is_pie() => return Err(ProcessError::UnknownBias),
             None => 0,
@@ -317,6 +317,19 @@ impl Process {
             },
         })
     }
+}
+
+/// Computes the executable's load bias: from the core's copy of its ELF
+/// header, else from `AT_ENTRY` and the binary's own entry point, which a
+/// core cut short of the header's page still gives.
+fn load_bias(core: &Core, binary: &Binary) -> Option<u64> {
+    use object::Object;
+
+    let executable = core.executable()?;
+    executable.load_bias.or_else(|| {
+        let bias = executable.entry?.checked_sub(binary.elf().entry())?;
+        (binary.is_pie() || bias == 0).then_some(bias)
+    })
 }
 
 /// Sets each goroutine's wait minutes for the clock `now`.

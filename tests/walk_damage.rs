@@ -1,0 +1,259 @@
+//! Rebuilds goroutines from damaged corpus cores and from cores given with
+//! the wrong binary. Each must give a partial result with its reasons or a
+//! clear error, and never panic: cores cut at several points (10%, 50%,
+//! 90% of the decompressed core, and just after its notes), cores with
+//! random bytes flipped, and cores read with another program's binary or
+//! with the same program built by another toolchain.
+
+mod support;
+
+use std::path::Path;
+
+use symbolizer::binary::Binary;
+use symbolizer::core::{Core, CoreOptions};
+use symbolizer::decompress::{CoreImage, DecompressOptions};
+use symbolizer::goroutines::Process;
+use symbolizer::unwind::MAX_FRAMES;
+
+use support::{Crash, Manifest};
+
+/// The crashes damaged: one small, one cgo, one with threads running
+/// goroutines, one with 10,000 goroutines; `None` takes any toolchain.
+const CASES: [(&str, &str, &str); 5] = [
+    ("nilpointer", "1.19.8", "default"),
+    ("nilpointer", "1.27.3", "pie"),
+    ("cgosegv", "1.23.9", "default"),
+    ("sigquit", "1.27.3", "default"),
+    ("manygoroutines", "1.26.6", "stripped"),
+];
+
+/// Random byte flips per damaged copy, and the seeds of the copies.
+const FLIPS: usize = 400;
+const SEEDS: [u64; 3] = [0x9e37_79b9_7f4a_7c15, 0x2545_f491_4f6c_dd1d, 0x1234_5678_9abc_def1];
+
+fn cases(manifest: &Manifest) -> Vec<&Crash> {
+    let found: Vec<&Crash> = CASES
+        .iter()
+        .filter_map(|(program, toolchain, mode)| {
+            manifest
+                .crashes
+                .iter()
+                .find(|c| c.program == *program && c.toolchain == *toolchain && c.mode == *mode)
+        })
+        .filter(|c| c.core.exists())
+        .collect();
+    if found.is_empty() && std::env::var("CI").as_deref() == Ok("true") {
+        panic!("none of the damaged-core cases is in the manifest");
+    }
+    found
+}
+
+fn decompressed(crash: &Crash) -> Vec<u8> {
+    let image = CoreImage::open(&crash.core, &DecompressOptions::default(), &mut |_| {})
+        .unwrap_or_else(|e| panic!("{}: {e}", crash.core.display()));
+    image.bytes().to_vec()
+}
+
+/// The file offset just past the core's `PT_NOTE` segment, read from the
+/// ELF64 program headers.
+fn end_of_notes(core: &[u8]) -> Option<usize> {
+    let field = |offset: usize, size: usize| -> Option<u64> {
+        let bytes = core.get(offset..offset + size)?;
+        let mut value = [0u8; 8];
+        value[..size].copy_from_slice(bytes);
+        Some(u64::from_le_bytes(value))
+    };
+    let phoff = usize::try_from(field(0x20, 8)?).ok()?;
+    let phentsize = usize::try_from(field(0x36, 2)?).ok()?;
+    let phnum = usize::try_from(field(0x38, 2)?).ok()?;
+    (0..phnum).find_map(|index| {
+        let header = phoff + index * phentsize;
+        const PT_NOTE: u64 = 4;
+        (field(header, 4)? == PT_NOTE).then_some(())?;
+        let offset = field(header + 8, 8)?;
+        let size = field(header + 32, 8)?;
+        usize::try_from(offset.checked_add(size)?).ok()
+    })
+}
+
+/// What one load gave, for the messages.
+#[derive(Debug)]
+enum Outcome {
+    CoreError(String),
+    ProcessError(String),
+    Loaded { goroutines: usize, readable: usize, warnings: usize },
+}
+
+/// Loads `bytes` as a core of `binary` and checks that the result is
+/// bounded and explains what it lacks.
+fn load(bytes: Vec<u8>, binary: &Path) -> Outcome {
+    let options = CoreOptions { executable: Some(binary.to_path_buf()), ..CoreOptions::default() };
+    let core = match Core::from_bytes(bytes, &options) {
+        Ok(core) => core,
+        Err(error) => {
+            let message = error.to_string();
+            assert!(!message.is_empty(), "a core error has a message");
+            return Outcome::CoreError(message);
+        }
+    };
+    let binary = Binary::open(binary).expect("the corpus binary opens");
+    match Process::load(&core, &binary) {
+        Ok(process) => {
+            check_bounded(&process);
+            let readable = process.goroutines().iter().filter(|g| g.record.is_some()).count();
+            Outcome::Loaded { goroutines: process.goroutines().len(), readable, warnings: process.warnings().len() }
+        }
+        Err(error) => {
+            let message = error.to_string();
+            assert!(!message.is_empty(), "a process error has a message");
+            Outcome::ProcessError(message)
+        }
+    }
+}
+
+/// Every goroutine is either read or says why not, and no walk exceeds the
+/// frame limit.
+fn check_bounded(process: &Process) {
+    for goroutine in process.goroutines() {
+        assert!(
+            goroutine.record.is_some() || goroutine.error.is_some(),
+            "goroutine at {:#x} has neither a record nor an error",
+            goroutine.address
+        );
+        if let Some(walk) = &goroutine.walk {
+            assert!(walk.frames.len() <= MAX_FRAMES, "{} frames", walk.frames.len());
+        }
+    }
+    for thread in process.threads() {
+        assert!(thread.walk.frames.len() <= MAX_FRAMES, "thread {}: {} frames", thread.id, thread.walk.frames.len());
+    }
+}
+
+fn name(crash: &Crash) -> String {
+    format!("{}/{}/{}", crash.toolchain, crash.mode, crash.program)
+}
+
+#[test]
+fn truncated_cores_give_partial_results_or_errors() {
+    let Some(manifest) = support::manifest() else { return };
+    let cases = cases(&manifest);
+    for crash in &cases {
+        let bytes = decompressed(crash);
+        let notes_end = end_of_notes(&bytes).expect("the core has a PT_NOTE segment");
+        let cuts = [
+            ("10%", bytes.len() / 10),
+            ("50%", bytes.len() / 2),
+            ("90%", bytes.len() / 10 * 9),
+            ("after the notes", notes_end),
+        ];
+        for (label, cut) in cuts {
+            let outcome = load(bytes[..cut].to_vec(), &crash.binary);
+            eprintln!("{} cut at {label} ({cut:#x} of {:#x} bytes): {outcome:?}", name(crash), bytes.len());
+            if let Outcome::Loaded { goroutines, warnings, .. } = outcome {
+                assert!(goroutines > 0 || warnings > 0, "{} cut at {label}: an empty result without a reason", name(crash));
+            }
+        }
+        // Cut just after the notes, no goroutine memory is left: the
+        // goroutine list cannot be found, and the error says so.
+        let options = CoreOptions { executable: Some(crash.binary.clone()), ..CoreOptions::default() };
+        let core = Core::from_bytes(bytes[..notes_end].to_vec(), &options).expect("the notes parse");
+        assert!(core.is_partial(), "{}: a core cut after its notes is partial", name(crash));
+        let binary = Binary::open(&crash.binary).expect("the corpus binary opens");
+        let error = Process::load(&core, &binary).err().map(|e| e.to_string());
+        assert!(
+            error.as_deref().is_some_and(|e| e.contains("goroutine list") || e.contains("allgs")),
+            "{}: {error:?}",
+            name(crash)
+        );
+    }
+    if cases.is_empty() {
+        eprintln!("skipped: no damaged-core case is in the manifest");
+    }
+}
+
+/// A small xorshift generator, so that each damaged copy is the same on
+/// every run.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound as u64) as usize
+    }
+}
+
+#[test]
+fn flipped_bytes_never_panic() {
+    let Some(manifest) = support::manifest() else { return };
+    for crash in cases(&manifest) {
+        let bytes = decompressed(crash);
+        let notes_end = end_of_notes(&bytes).expect("the core has a PT_NOTE segment");
+        for seed in SEEDS {
+            let mut random = Xorshift(seed);
+            let mut damaged = bytes.clone();
+            for _ in 0..FLIPS {
+                let at = random.below(damaged.len());
+                damaged[at] ^= 1 << random.below(8);
+            }
+            // A few flips in the notes too: registers, the file table, auxv.
+            for _ in 0..FLIPS / 20 {
+                let at = random.below(notes_end);
+                damaged[at] ^= 1 << random.below(8);
+            }
+            let outcome = load(damaged, &crash.binary);
+            eprintln!("{} with {FLIPS} flipped bytes (seed {seed:#x}): {outcome:?}", name(crash));
+        }
+    }
+}
+
+#[test]
+fn wrong_binary_gives_warning_or_error() {
+    let Some(manifest) = support::manifest() else { return };
+    let mut compared = 0;
+    for crash in cases(&manifest) {
+        let other_program = manifest.crashes.iter().find(|c| {
+            c.program != crash.program && c.toolchain == crash.toolchain && c.mode == crash.mode
+        });
+        let other_toolchain = manifest.crashes.iter().find(|c| {
+            c.program == crash.program && c.toolchain != crash.toolchain && c.mode == crash.mode
+        });
+        let options = CoreOptions::default();
+        let core = Core::open(&crash.core, &options).expect("the corpus core opens");
+        for other in [other_program, other_toolchain].into_iter().flatten() {
+            let binary = Binary::open(&other.binary).expect("the corpus binary opens");
+            let result = Process::load(&core, &binary);
+            match &result {
+                Ok(process) => {
+                    check_bounded(process);
+                    assert!(
+                        process.warnings().iter().any(|w| w.contains("build ID")),
+                        "{} read with {}: no warning about the other build: {:?}",
+                        name(crash),
+                        name(other),
+                        process.warnings()
+                    );
+                }
+                Err(error) => assert!(!error.to_string().is_empty()),
+            }
+            eprintln!(
+                "{} read with the binary of {}: {}",
+                name(crash),
+                name(other),
+                match &result {
+                    Ok(process) => format!("{} goroutines, warnings {:?}", process.goroutines().len(), process.warnings()),
+                    Err(error) => format!("error: {error}"),
+                }
+            );
+            compared += 1;
+        }
+    }
+    if compared == 0 {
+        eprintln!("skipped: no wrong-binary case is in the manifest");
+    }
+}
