@@ -289,14 +289,16 @@ impl Process {
         }
         let crash = crash::crash_facts(memory, &funcs, &layout, types, core, crashing_thread, &threads, &mut goroutines);
         let parked: Vec<&GRecord> = goroutines.iter().filter_map(|g| g.record.as_ref()).collect();
-        let clock = clock::estimate(memory, &symbols, &layout, &parked);
+        let clock_inputs =
+            clock::ClockInputs { arch, memory, symbols: &symbols, funcs: &funcs, layout: &layout, version };
+        let clock = clock::estimate(memory, &clock::find_addresses(&clock_inputs), &parked);
         match &clock {
             Some(clock) => {
                 tracing::debug!(target: TRACE_TARGET, now = clock.now, source = %clock.source, "estimated the crash's clock");
                 count_wait_minutes(&mut goroutines, clock.now);
             }
             None => warnings.push(
-                "no recent runtime timestamp in the core (a stripped binary), so wait minutes are not shown".to_owned(),
+                "no recent runtime timestamp was found in the core, so wait minutes are not shown".to_owned(),
             ),
         }
         if let Some(goroutine) = crash.goroutine {

@@ -12,6 +12,7 @@ pub mod version;
 pub mod memory;
 pub mod allgs;
 pub mod clock;
+pub mod coderefs;
 pub mod crash;
 pub mod goroutine;
 pub mod panic;
