@@ -5,4 +5,5 @@
 //! holds the cores. This crate reads those, and parses the Go runtime's crash
 //! text. Reading binaries and cores is left to the `symbolizer` crate.
 
+pub mod signature;
 pub mod traceback;
