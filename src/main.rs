@@ -5,8 +5,10 @@
 //! exit codes; each subcommand lives in its own module under `cmd/`.
 
 mod cmd;
+mod crash_input;
 mod exit;
 mod output;
+mod render;
 
 use std::process::ExitCode;
 

@@ -6,6 +6,7 @@ use crate::exit::Status;
 
 mod buildinfo;
 mod resolve;
+mod symbolize;
 
 /// Crash capture and symbolication for Go services on systemd hosts.
 #[derive(Debug, Parser)]
@@ -25,6 +26,8 @@ pub enum Command {
     Resolve(resolve::Args),
     /// Print a Go binary's build information, like `go version -m`.
     Buildinfo(buildinfo::Args),
+    /// Rebuild every goroutine of a crashed Go program from its core.
+    Symbolize(symbolize::Args),
 }
 
 /// Runs the selected subcommand.
@@ -32,5 +35,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
     match cli.command {
         Command::Resolve(args) => resolve::run(args),
         Command::Buildinfo(args) => buildinfo::run(args),
+        Command::Symbolize(args) => symbolize::run(args),
     }
 }

@@ -1,0 +1,396 @@
+//! Opening one crash for the commands that read one: the core file named on
+//! the command line, and the Go binary that crashed.
+//!
+//! The binary is the executable the core's NT_FILE note names, or the file
+//! `--binary` gives, or the ELF file under the `--binary` directory whose
+//! build ID is the core's. The build IDs the core holds (read from its copy
+//! of the executable's first page) must match the binary's: a mismatch is an
+//! error unless `--force` turns it into a warning. Selecting a crash from the
+//! journal (by PID, command name or executable) belongs to the journal
+//! reader, which the `ingest` crate does not offer yet; such a selection ends
+//! with exit code 3 and says so.
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use symbolizer::binary::Binary;
+use symbolizer::buildid::{self, BuildIds};
+use symbolizer::core::{Backing, Core, CoreOptions};
+use symbolizer::decompress::Progress;
+
+use crate::exit::{Status, WithStatus};
+
+/// How deep `--binary DIR` descends into subdirectories.
+const MAX_SEARCH_DEPTH: usize = 8;
+/// How many directory entries `--binary DIR` looks at before giving up, so
+/// that pointing it at `/` ends in bounded time.
+const MAX_SEARCH_ENTRIES: usize = 100_000;
+/// Decompression shorter than this shows no progress bar.
+const PROGRESS_DELAY: Duration = Duration::from_millis(500);
+const ELF_MAGIC: [u8; 4] = [0x7f, b'E', b'L', b'F'];
+
+/// The command-line arguments that select one crash, shared by the commands
+/// that read one.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CrashArgs {
+    /// The crash: a core file, plain or compressed with zstd, lz4 or xz
+    /// (recognised by content). Journal matches (PID, command name,
+    /// executable path) and the default of the newest crash need the
+    /// journal reader and end with exit code 3 for now.
+    #[arg(value_name = "CRASH")]
+    pub crash: Option<String>,
+
+    /// The Go binary that crashed, instead of the executable the core
+    /// names: a file, or a directory searched (up to 8 levels deep) for the
+    /// ELF file whose Go or GNU build ID is the core's.
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+
+    /// Use the binary even when its build ID differs from the core's, or
+    /// when the core says the executable was replaced; a warning says so.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Where the binary came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BinarySource {
+    /// The executable path in the core's NT_FILE note.
+    Core,
+    /// The file given with `--binary`.
+    Argument,
+    /// Found by build ID under the directory given with `--binary`.
+    DirectorySearch,
+}
+
+/// What comparing the core's build IDs with the binary's showed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "result")]
+pub enum IdCheck {
+    /// At least one kind of build ID is present on both sides, and every
+    /// such kind is equal.
+    Matched { kinds: Vec<&'static str> },
+    /// No kind of build ID is present on both sides.
+    Unverified,
+    /// A build ID differs, and `--force` was given.
+    Forced { in_core: String, in_binary: String },
+}
+
+/// An opened crash: the core and its binary.
+pub struct OpenedCrash {
+    pub core: Core,
+    pub core_path: PathBuf,
+    pub binary: Binary,
+    pub binary_source: BinarySource,
+    pub id_check: IdCheck,
+    /// The core's build IDs of its executable (empty when the core lacks
+    /// its first page).
+    pub core_ids: BuildIds,
+    pub binary_ids: BuildIds,
+    /// Problems that did not stop the command, for the report.
+    pub warnings: Vec<String>,
+}
+
+/// Opens the crash `args` select.
+pub fn open(args: &CrashArgs) -> anyhow::Result<OpenedCrash> {
+    let core_path = core_path(args.crash.as_deref())?;
+    let mut warnings = Vec::new();
+
+    let (core, binary_path, binary_source) = match &args.binary {
+        Some(path) if path.is_dir() => {
+            // The core's build IDs are needed before the binary is known, so
+            // the core is read once alone, then again with the binary found.
+            let probe = open_core(&core_path, CoreOptions { core_only: true, ..CoreOptions::default() })?;
+            let ids = probe.executable().map(|e| e.build_ids.clone()).unwrap_or_default();
+            drop(probe);
+            let found = search_directory(path, &ids)?;
+            tracing::info!(target: "gocrash::crash_input", binary = %found.display(), "found the binary by build ID");
+            let core = open_core(&core_path, CoreOptions { executable: Some(found.clone()), ..CoreOptions::default() })?;
+            (core, found, BinarySource::DirectorySearch)
+        }
+        Some(path) => {
+            let core = open_core(&core_path, CoreOptions { executable: Some(path.clone()), ..CoreOptions::default() })?;
+            (core, path.clone(), BinarySource::Argument)
+        }
+        None => {
+            let core = open_core(&core_path, CoreOptions::default())?;
+            let Some(exe) = core.executable() else {
+                anyhow::bail!(
+                    "{}: the core does not name its executable ({}); pass --binary PATH",
+                    core_path.display(),
+                    executable_problem(&core)
+                );
+            };
+            let path = exe.path.clone();
+            (core, path, BinarySource::Core)
+        }
+    };
+
+    let binary = Binary::open(&binary_path).map_err(|err| {
+        let deleted = core.executable().is_some_and(|e| e.deleted) && binary_source == BinarySource::Core;
+        if deleted {
+            anyhow::anyhow!(
+                "the executable {} was deleted or replaced after the program started, and cannot be opened ({err}); \
+                 pass --binary PATH with the build that crashed (a file, or a directory to search)",
+                binary_path.display()
+            )
+        } else {
+            anyhow::Error::new(err).context(match binary_source {
+                BinarySource::Core => "cannot open the executable the core names; pass --binary PATH".to_owned(),
+                _ => format!("cannot open the binary {}", binary_path.display()),
+            })
+        }
+    })?;
+
+    let core_ids = core.executable().map(|e| e.build_ids.clone()).unwrap_or_default();
+    let binary_ids = buildid::read(binary.elf()).ids;
+    let id_check = check_ids(&core_ids, &binary_ids, &core_path, &binary_path, args.force)?;
+    if let IdCheck::Forced { in_core, in_binary } = &id_check {
+        warnings.push(format!(
+            "--force: using {} although its build ID ({in_binary}) is not the core's ({in_core}); frames and values may be wrong",
+            binary_path.display()
+        ));
+    }
+    if core.executable().is_none() {
+        warnings.push("the core does not name its executable; using --binary without a load address check".to_owned());
+    }
+
+    if let Some(exe) = core.executable() {
+        if exe.deleted && binary_source == BinarySource::Core {
+            match &id_check {
+                IdCheck::Matched { .. } => warnings.push(format!(
+                    "the executable {} was replaced after the program started; the file now at that path has the same build ID, so it is used",
+                    exe.path.display()
+                )),
+                _ if args.force => warnings.push(format!(
+                    "--force: the executable {} was replaced after the program started and no build ID proves the file now there is the same build",
+                    exe.path.display()
+                )),
+                _ => anyhow::bail!(
+                    "the executable {} was replaced after the program started (the core marks it deleted), and no build ID \
+                     proves the file now at that path is the build that crashed; pass --binary PATH with that build \
+                     (a file, or a directory to search), or --force to use the file anyway",
+                    exe.path.display()
+                ),
+            }
+        }
+        if let Backing::Failed { local_path, reason } = &exe.backing {
+            let path = local_path.as_deref().unwrap_or(&binary_path);
+            warnings.push(format!(
+                "the pages of {} missing from the core could not be read from it ({reason})",
+                path.display()
+            ));
+        }
+    }
+    if matches!(id_check, IdCheck::Unverified) {
+        tracing::info!(target: "gocrash::crash_input", "neither the core nor the binary has a build ID of the same kind; the binary is trusted by its path");
+    }
+
+    Ok(OpenedCrash { core, core_path, binary, binary_source, id_check, core_ids, binary_ids, warnings })
+}
+
+/// Returns the core file the selection names, or an error with exit code 3
+/// for a selection only the journal can resolve.
+fn core_path(crash: Option<&str>) -> anyhow::Result<PathBuf> {
+    let Some(crash) = crash else {
+        return Err(WithStatus {
+            status: Status::NoMatch,
+            message: "no crash given: finding the newest crash needs the journal reader, which this build lacks; pass the path of a core file"
+                .to_owned(),
+        }
+        .into());
+    };
+    let path = PathBuf::from(crash);
+    if path.is_file() {
+        return Ok(path);
+    }
+    let kind = if crash.chars().all(|c| c.is_ascii_digit()) {
+        "a PID"
+    } else if crash.contains('/') {
+        "an executable path"
+    } else {
+        "a command name"
+    };
+    Err(WithStatus {
+        status: Status::NoMatch,
+        message: format!(
+            "{crash}: no such core file; as {kind} it would select a crash from the journal, which needs the journal reader this build lacks; pass the path of a core file"
+        ),
+    }
+    .into())
+}
+
+/// Opens a core, showing a progress bar on a terminal when decompression
+/// takes long.
+fn open_core(path: &Path, options: CoreOptions) -> anyhow::Result<Core> {
+    let mut progress = ProgressReport::new(path);
+    let core = Core::open_with_progress(path, &options, &mut |p| progress.update(p));
+    progress.finish();
+    Ok(core?)
+}
+
+/// A progress bar on stderr that appears only when stderr is a terminal and
+/// the work has lasted longer than [`PROGRESS_DELAY`].
+struct ProgressReport {
+    started: Instant,
+    enabled: bool,
+    name: String,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl ProgressReport {
+    fn new(path: &Path) -> ProgressReport {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        ProgressReport { started: Instant::now(), enabled: std::io::stderr().is_terminal(), name, bar: None }
+    }
+
+    fn update(&mut self, progress: Progress) {
+        if self.bar.is_none() && self.enabled && self.started.elapsed() >= PROGRESS_DELAY && progress.bytes_in < progress.total_in {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(progress.total_in),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "decompressing {msg} [{bar:30}] {bytes}/{total_bytes} ({eta} left)",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_message(self.name.clone());
+            self.bar = Some(bar);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_position(progress.bytes_in);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Compares build IDs kind by kind; a kind missing from either side proves
+/// nothing (the Go 1.24+ linker puts the GNU build ID outside the first
+/// page's notes, so the core lacks it).
+fn compare_ids(core: &BuildIds, binary: &BuildIds) -> Result<Vec<&'static str>, (String, String)> {
+    let mut matched = Vec::new();
+    if let (Some(a), Some(b)) = (&core.go, &binary.go) {
+        if a != b {
+            return Err((format!("Go build ID {a}"), format!("Go build ID {b}")));
+        }
+        matched.push("go");
+    }
+    if let (Some(a), Some(b)) = (&core.gnu, &binary.gnu) {
+        if a != b {
+            return Err((format!("GNU build ID {a}"), format!("GNU build ID {b}")));
+        }
+        matched.push("gnu");
+    }
+    Ok(matched)
+}
+
+fn check_ids(core: &BuildIds, binary: &BuildIds, core_path: &Path, binary_path: &Path, force: bool) -> anyhow::Result<IdCheck> {
+    match compare_ids(core, binary) {
+        Ok(kinds) if kinds.is_empty() => Ok(IdCheck::Unverified),
+        Ok(kinds) => Ok(IdCheck::Matched { kinds }),
+        Err((in_core, in_binary)) if force => Ok(IdCheck::Forced { in_core, in_binary }),
+        Err((in_core, in_binary)) => anyhow::bail!(
+            "{} is not the build that crashed: it has {in_binary}, but the core {} has {in_core}; \
+             pass --binary PATH with the right build, or --force to use this one anyway",
+            binary_path.display(),
+            core_path.display()
+        ),
+    }
+}
+
+/// Finds the ELF file under `dir` whose build IDs match `ids`.
+fn search_directory(dir: &Path, ids: &BuildIds) -> anyhow::Result<PathBuf> {
+    if ids.go.is_none() && ids.gnu.is_none() {
+        anyhow::bail!(
+            "the core holds no build ID of its executable (its first page is missing), so {} cannot be searched; pass the binary's file path",
+            dir.display()
+        );
+    }
+    let mut pending = vec![(dir.to_path_buf(), 0usize)];
+    let mut entries = 0usize;
+    let mut elf_files = 0usize;
+    let mut truncated = false;
+    while let Some((current, depth)) = pending.pop() {
+        let listing = match std::fs::read_dir(&current) {
+            Ok(listing) => listing,
+            Err(err) => {
+                tracing::debug!(target: "gocrash::crash_input", dir = %current.display(), %err, "cannot list the directory; skipped");
+                continue;
+            }
+        };
+        let mut children: Vec<PathBuf> = listing.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        children.sort();
+        for child in children {
+            entries += 1;
+            if entries > MAX_SEARCH_ENTRIES {
+                truncated = true;
+                break;
+            }
+            // Symbolic links to directories are not followed, so a link
+            // loop cannot keep the search going.
+            let Ok(meta) = std::fs::symlink_metadata(&child) else { continue };
+            if meta.is_dir() {
+                if depth < MAX_SEARCH_DEPTH {
+                    pending.push((child, depth + 1));
+                }
+                continue;
+            }
+            if !child.is_file() || !has_elf_magic(&child) {
+                continue;
+            }
+            elf_files += 1;
+            let Ok(candidate) = Binary::open(&child) else { continue };
+            let candidate_ids = buildid::read(candidate.elf()).ids;
+            if matches!(compare_ids(ids, &candidate_ids), Ok(kinds) if !kinds.is_empty()) {
+                return Ok(child);
+            }
+        }
+        if truncated {
+            break;
+        }
+    }
+    let wanted = describe_ids(ids);
+    let limit = if truncated { format!(" (the search stopped after {MAX_SEARCH_ENTRIES} entries)") } else { String::new() };
+    anyhow::bail!(
+        "no ELF file under {} has the core's build ID ({wanted}); {elf_files} ELF files were checked{limit}",
+        dir.display()
+    )
+}
+
+fn has_elf_magic(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == ELF_MAGIC
+}
+
+/// Formats build IDs for messages: `Go build ID X, GNU build ID Y`.
+pub fn describe_ids(ids: &BuildIds) -> String {
+    let mut parts = Vec::new();
+    if let Some(go) = &ids.go {
+        parts.push(format!("Go build ID {go}"));
+    }
+    if let Some(gnu) = &ids.gnu {
+        parts.push(format!("GNU build ID {gnu}"));
+    }
+    if parts.is_empty() {
+        "no build ID".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn executable_problem(core: &Core) -> String {
+    core.problems()
+        .iter()
+        .find(|p| matches!(p, symbolizer::core::CoreProblem::NoExecutable { .. }))
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "no NT_FILE entry contains the entry point".to_owned())
+}

@@ -1,0 +1,330 @@
+//! The JSON document, schema `gocrash.symbolize/1`, described field by
+//! field in docs/json.md. Addresses are `0x` hex strings, because JSON
+//! numbers lose precision above 2^53.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+use symbolizer::goroutines::{Goroutine, Process};
+use symbolizer::unwind::{Frame, FrameSource, StackKind, StopReason};
+
+use super::args::ArgPrinter;
+use super::{crashing_goroutine, is_dead, printed_name, signal_name, Report};
+use crate::crash_input::{BinarySource, IdCheck};
+
+/// The value of the top-level `schema` field.
+pub const SCHEMA: &str = "gocrash.symbolize/1";
+
+fn hex(value: u64) -> String {
+    format!("{value:#x}")
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    schema: &'static str,
+    partial: bool,
+    missing: &'a [String],
+    warnings: &'a [String],
+    crash: Option<CrashOut>,
+    runtime_stack: Option<Vec<FrameOut>>,
+    goroutines: Vec<GoroutineOut>,
+    threads: Vec<ThreadOut>,
+    binary: BinaryOut<'a>,
+    core: CoreOut,
+}
+
+#[derive(Serialize)]
+struct CrashOut {
+    /// `panic`, `fatal_error`, `signal` or `unknown`.
+    kind: &'static str,
+    goroutine: Option<u64>,
+    no_goroutine_reason: Option<String>,
+    thread: Option<u32>,
+    panics: Vec<PanicOut>,
+    fatal_error: Option<String>,
+    signal: Option<SignalOut>,
+}
+
+#[derive(Serialize)]
+struct PanicOut {
+    value: String,
+    recovered: bool,
+    repanicked: bool,
+    goexit: bool,
+}
+
+#[derive(Serialize)]
+struct SignalOut {
+    number: u32,
+    name: Option<&'static str>,
+    description: Option<&'static str>,
+    code: i64,
+    addr: String,
+    pc: String,
+}
+
+#[derive(Serialize)]
+struct GoroutineOut {
+    id: Option<u64>,
+    address: String,
+    status: String,
+    wait_reason: Option<String>,
+    wait_minutes: Option<u64>,
+    locked_to_thread: bool,
+    crashing: bool,
+    m: Option<MOut>,
+    thread: Option<u32>,
+    start_function: Option<String>,
+    created_by: Option<CreatedByOut>,
+    frames: Vec<FrameOut>,
+    stop: Option<StopReason>,
+    complete: bool,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct MOut {
+    id: i64,
+    address: String,
+}
+
+#[derive(Serialize)]
+struct CreatedByOut {
+    function: String,
+    file: Option<String>,
+    line: Option<i64>,
+    pc: String,
+    parent_goroutine: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct FrameOut {
+    function: Option<String>,
+    file: Option<String>,
+    line: Option<i64>,
+    /// Calls inlined into this frame, innermost first.
+    inlined: Vec<InlinedOut>,
+    pc: String,
+    sp: String,
+    fp: Option<String>,
+    entry: Option<String>,
+    offset: Option<String>,
+    args: Option<String>,
+    found_by: FrameSource,
+    stack: StackKind,
+    trapped: bool,
+    /// Whether the runtime's own traceback prints this frame (false for
+    /// the crash machinery above the crashing goroutine's frames).
+    printed: bool,
+}
+
+#[derive(Serialize)]
+struct InlinedOut {
+    function: String,
+    file: Option<String>,
+    line: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct ThreadOut {
+    id: u32,
+    m: Option<MOut>,
+    goroutine: Option<u64>,
+    pc: String,
+    sp: String,
+    frames: Vec<FrameOut>,
+    stop: StopReason,
+}
+
+#[derive(Serialize)]
+struct BinaryOut<'a> {
+    path: String,
+    source: BinarySource,
+    build_ids: &'a symbolizer::buildid::BuildIds,
+    build_id_check: &'a IdCheck,
+    go_version: Option<String>,
+    build_info: Option<&'a symbolizer::buildinfo::BuildInfo>,
+    build_info_error: Option<&'a str>,
+    load_bias: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CoreOut {
+    path: String,
+    arch: &'static str,
+    pid: Option<u32>,
+    command: Option<String>,
+    command_line: Option<String>,
+    signal: Option<i32>,
+    threads: usize,
+    executable: Option<ExecutableOut>,
+}
+
+#[derive(Serialize)]
+struct ExecutableOut {
+    path: String,
+    deleted: bool,
+    build_ids: symbolizer::buildid::BuildIds,
+}
+
+/// Writes the document.
+pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
+    let crash = report.crash;
+    let core = &crash.core;
+    let args = report.process.as_ref().ok().map(|process| {
+        ArgPrinter::new(&crash.binary, core.memory(), core.arch(), process.provenance().load_bias, !report.go_at_least(21))
+    });
+    let frames = |frames: &[Frame], printed_from: usize| -> Vec<FrameOut> {
+        frames.iter().enumerate().map(|(index, frame)| frame_out(frame, index >= printed_from, args.as_ref())).collect()
+    };
+    let (crash_out, runtime_stack, goroutines, threads) = match &report.process {
+        Ok(process) => (
+            Some(crash_out(process, report.fatal_error.clone())),
+            process.runtime_stack().map(|stack| frames(stack, 0)),
+            process.goroutines().iter().filter(|g| !is_dead(g)).map(|g| goroutine_out(process, g, &frames)).collect(),
+            process
+                .threads()
+                .iter()
+                .map(|t| ThreadOut {
+                    id: t.id,
+                    m: t.m.map(|m| MOut { id: m.id, address: hex(m.address) }),
+                    goroutine: t
+                        .goroutine
+                        .and_then(|address| process.goroutines().iter().find(|g| g.address == address))
+                        .and_then(|g| g.goid),
+                    pc: hex(t.regs.pc),
+                    sp: hex(t.regs.sp),
+                    frames: frames(&t.walk.frames, 0),
+                    stop: t.walk.stop.clone(),
+                })
+                .collect(),
+        ),
+        Err(_) => (None, None, Vec::new(), Vec::new()),
+    };
+    let document = Document {
+        schema: SCHEMA,
+        partial: report.is_partial(),
+        missing: &report.missing,
+        warnings: &report.warnings,
+        crash: crash_out,
+        runtime_stack,
+        goroutines,
+        threads,
+        binary: BinaryOut {
+            path: crash.binary.path().display().to_string(),
+            source: crash.binary_source,
+            build_ids: &crash.binary_ids,
+            build_id_check: &crash.id_check,
+            go_version: report.build_info.as_ref().ok().map(|info| info.go_version.clone()),
+            build_info: report.build_info.as_ref().ok(),
+            build_info_error: report.build_info.as_ref().err().map(String::as_str),
+            load_bias: report.process.as_ref().ok().map(|p| hex(p.provenance().load_bias)),
+        },
+        core: CoreOut {
+            path: crash.core_path.display().to_string(),
+            arch: core.arch().name(),
+            pid: core.process().map(|p| p.pid),
+            command: core.process().map(|p| p.fname.clone()),
+            command_line: core.process().map(|p| p.psargs.clone()),
+            signal: core.siginfo().map(|s| s.signo),
+            threads: core.threads().len(),
+            executable: core.executable().map(|e| ExecutableOut {
+                path: e.path.display().to_string(),
+                deleted: e.deleted,
+                build_ids: e.build_ids.clone(),
+            }),
+        },
+    };
+    serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::from)?;
+    writeln!(out)
+}
+
+fn crash_out(process: &Process, fatal_error: Option<String>) -> CrashOut {
+    let crash = process.crash();
+    let kind = if fatal_error.is_some() {
+        "fatal_error"
+    } else if crash.panics.iter().any(|p| !p.goexit) {
+        "panic"
+    } else if process.crashing_thread().is_some_and(|t| t.walk.frames.iter().any(|f| f.function() == Some("runtime.sighandler"))) {
+        "signal"
+    } else {
+        "unknown"
+    };
+    CrashOut {
+        kind,
+        goroutine: crash.goroutine,
+        no_goroutine_reason: crash.no_goroutine_reason.clone(),
+        thread: crash.thread,
+        panics: crash
+            .panics
+            .iter()
+            .map(|p| PanicOut { value: p.value.clone(), recovered: p.recovered, repanicked: p.repanicked, goexit: p.goexit })
+            .collect(),
+        fatal_error,
+        signal: crash.signal.map(|s| {
+            let names = signal_name(s.signo);
+            SignalOut {
+                number: s.signo,
+                name: names.map(|n| n.0),
+                description: names.map(|n| n.1),
+                code: s.code as i64,
+                addr: hex(s.addr),
+                pc: hex(s.pc),
+            }
+        }),
+    }
+}
+
+fn goroutine_out(process: &Process, goroutine: &Goroutine, frames: &dyn Fn(&[Frame], usize) -> Vec<FrameOut>) -> GoroutineOut {
+    let crashing = crashing_goroutine(process).is_some_and(|c| std::ptr::eq(c, goroutine));
+    let walk = goroutine.walk.as_ref();
+    GoroutineOut {
+        id: goroutine.goid,
+        address: hex(goroutine.address),
+        status: goroutine.status_text.clone(),
+        wait_reason: goroutine.wait_reason.clone(),
+        wait_minutes: goroutine.wait_minutes,
+        locked_to_thread: goroutine.locked_to_thread,
+        crashing,
+        m: goroutine.m.map(|m| MOut { id: m.id, address: hex(m.address) }),
+        thread: goroutine.thread,
+        start_function: goroutine.start_function.clone(),
+        created_by: goroutine.created_by.as_ref().map(|c| CreatedByOut {
+            function: printed_name(&c.function),
+            file: c.file.clone(),
+            line: c.line,
+            pc: hex(c.pc),
+            parent_goroutine: c.parent_goid.filter(|&p| p != 0),
+        }),
+        frames: walk.map(|w| frames(&w.frames, goroutine.printed_from)).unwrap_or_default(),
+        stop: walk.map(|w| w.stop.clone()),
+        complete: walk.is_some_and(|w| w.stop.is_complete()),
+        error: goroutine.error.clone(),
+    }
+}
+
+fn frame_out(frame: &Frame, printed: bool, args: Option<&ArgPrinter<'_>>) -> FrameOut {
+    let (physical, inlined) = match frame.source.split_last() {
+        Some((physical, inlined)) => (Some(physical), inlined),
+        None => (None, &[][..]),
+    };
+    FrameOut {
+        function: physical.map(|p| printed_name(&p.function)),
+        file: physical.and_then(|p| p.file.clone()),
+        line: physical.and_then(|p| p.line),
+        inlined: inlined
+            .iter()
+            .map(|s| InlinedOut { function: printed_name(&s.function), file: s.file.clone(), line: s.line })
+            .collect(),
+        pc: hex(frame.pc),
+        sp: hex(frame.sp),
+        fp: frame.fp.map(hex),
+        entry: frame.entry.map(hex),
+        offset: frame.offset().map(hex),
+        args: physical.and(args).and_then(|a| a.args(frame)),
+        found_by: frame.found_by,
+        stack: frame.stack,
+        trapped: frame.trapped,
+        printed,
+    }
+}

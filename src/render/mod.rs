@@ -1,0 +1,319 @@
+//! Printing a symbolized crash: the facts every format shares, gathered in
+//! a [`Report`], and one module per output format ([`text`] for people,
+//! [`gofmt`] for the Go runtime's own layout, [`json`] for tools).
+//!
+//! Rebuilding goroutines and stacks is the symbolizer's job; this module
+//! only decides what to show and in which order, and reads the few extra
+//! words the Go layout needs (function arguments, signal frames).
+
+pub mod args;
+pub mod gofmt;
+pub mod json;
+pub mod signal;
+pub mod text;
+
+use symbolizer::buildinfo::BuildInfo;
+use symbolizer::goroutines::{Goroutine, Process};
+use symbolizer::runtime::version::GoVersion;
+use symbolizer::unwind::Frame;
+
+use crate::crash_input::OpenedCrash;
+
+/// Everything the formats print about one crash.
+pub struct Report<'a> {
+    pub crash: &'a OpenedCrash,
+    /// The rebuilt process, or why it could not be rebuilt.
+    pub process: Result<&'a Process, String>,
+    pub build_info: Result<BuildInfo, String>,
+    /// The Go release that built the binary, from its build information.
+    pub version: Option<GoVersion>,
+    /// The `fatal error:` message, when the crash is a fatal error.
+    pub fatal_error: Option<String>,
+    /// What the core lacks, in sentences: the reasons the output is partial.
+    pub missing: Vec<String>,
+    /// Problems that leave the output complete but less certain.
+    pub warnings: Vec<String>,
+}
+
+impl<'a> Report<'a> {
+    /// Gathers the report of an opened crash and its process.
+    pub fn new(crash: &'a OpenedCrash, process: Result<&'a Process, String>) -> Report<'a> {
+        let build_info = symbolizer::buildinfo::read(crash.binary.elf()).map_err(|err| err.to_string());
+        let version = build_info.as_ref().ok().and_then(|info| GoVersion::parse(&info.go_version));
+        let mut missing = Vec::new();
+        let core = &crash.core;
+        if let Some(damage) = core.decompress_damage() {
+            missing.push(format!("the compressed core is damaged; only its first part was read: {damage}"));
+        }
+        for problem in core.problems() {
+            match problem {
+                symbolizer::core::CoreProblem::FileNotUsed { .. } => {}
+                other => missing.push(other.to_string()),
+            }
+        }
+        let mut warnings = crash.warnings.clone();
+        match &process {
+            Ok(process) => {
+                for goroutine in process.goroutines() {
+                    if let Some(error) = &goroutine.error {
+                        missing.push(error.clone());
+                    }
+                }
+                warnings.extend(process.warnings().iter().cloned());
+            }
+            Err(error) => missing.push(format!("no goroutine could be rebuilt: {error}")),
+        }
+        let fatal_error = process.as_ref().ok().and_then(|process| {
+            process.crash().fatal_error.clone().or_else(|| fatal_message_from_args(crash, process, version))
+        });
+        Report { crash, process, build_info, version, fatal_error, missing, warnings }
+    }
+
+    /// Whether parts of the crash could not be read because the core is
+    /// damaged.
+    pub fn is_partial(&self) -> bool {
+        !self.missing.is_empty()
+    }
+
+    /// Whether the binary's Go release is `major.minor` or newer. An unknown
+    /// release counts as the newest, whose layout the symbolizer assumes too.
+    pub fn go_at_least(&self, minor: u32) -> bool {
+        self.version.is_none_or(|v| v >= GoVersion::new(1, minor, 0))
+    }
+}
+
+/// The longest `fatal error:` message read from a throw's argument.
+const MAX_FATAL_MESSAGE: u64 = 64 << 10;
+
+/// Reads the `fatal error:` message from the string argument of the
+/// innermost `runtime.throw` or `runtime.fatal` frame of the crashing
+/// thread, when both words of its spill slots are live.
+///
+/// The symbolizer reads the message from the printing closure's context,
+/// which Go 1.26 widened for `runtime.fatal` (the closure also captures
+/// the panic being run), so that read fails there; the spilled argument is
+/// a second source.
+fn fatal_message_from_args(crash: &OpenedCrash, process: &Process, version: Option<GoVersion>) -> Option<String> {
+    use symbolizer::runtime::crash::THROW_FUNCTIONS;
+
+    let thread = process.crashing_thread()?;
+    let frame = thread
+        .walk
+        .frames
+        .iter()
+        .find(|f| f.function().is_some_and(|name| THROW_FUNCTIONS.iter().any(|(throw, _)| *throw == name)))?;
+    let core = &crash.core;
+    let before_1_21 = version.is_some_and(|v| v < GoVersion::new(1, 21, 0));
+    let printer = args::ArgPrinter::new(&crash.binary, core.memory(), core.arch(), process.provenance().load_bias, before_1_21);
+    let items = printer.items(frame)?;
+    let words: Vec<(u64, bool)> = items
+        .iter()
+        .filter_map(|item| match item {
+            args::ArgItem::Word { value, live } => Some((*value, *live)),
+            _ => None,
+        })
+        .collect();
+    let [(data, true), (len, true), ..] = words.as_slice() else { return None };
+    if *len == 0 || *len > MAX_FATAL_MESSAGE {
+        return None;
+    }
+    let bytes = core.memory().read_bytes(*data, usize::try_from(*len).ok()?).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The goroutine the crash happened on.
+pub fn crashing_goroutine(process: &Process) -> Option<&Goroutine> {
+    let goid = process.crash().goroutine?;
+    process.goroutines().iter().find(|g| g.goid == Some(goid))
+}
+
+/// Whether a goroutine is gone: the runtime keeps dead gs for reuse and
+/// prints none of them.
+pub fn is_dead(goroutine: &Goroutine) -> bool {
+    goroutine.record.as_ref().is_some_and(|r| {
+        matches!(
+            r.status,
+            symbolizer::runtime::waitreason::GStatus::Dead | symbolizer::runtime::waitreason::GStatus::DeadExtra
+        )
+    })
+}
+
+/// The goroutines in the runtime's printing order: the crashing one first,
+/// then the others in `allgs` order, dead ones left out.
+pub fn printing_order(process: &Process) -> Vec<&Goroutine> {
+    let crashing = crashing_goroutine(process);
+    let mut order: Vec<&Goroutine> = crashing.into_iter().collect();
+    for goroutine in process.goroutines() {
+        if is_dead(goroutine) || crashing.is_some_and(|c| std::ptr::eq(c, goroutine)) {
+            continue;
+        }
+        order.push(goroutine);
+    }
+    order
+}
+
+/// The frames of a goroutine the runtime's traceback would print: from
+/// `printed_from` on. Earlier frames are the crash machinery.
+pub fn printed_frames(goroutine: &Goroutine) -> &[Frame] {
+    goroutine
+        .walk
+        .as_ref()
+        .and_then(|walk| walk.frames.get(goroutine.printed_from..))
+        .unwrap_or(&[])
+}
+
+/// Returns a function name as the runtime prints it: `runtime.gopanic` as
+/// `panic`, and the type arguments of a generic function as `[...]` (the
+/// runtime's `funcNameForPrint`, which Go 1.21 and later apply when
+/// printing; older linkers stored the names that way already).
+pub fn printed_name(name: &str) -> String {
+    if name == "runtime.gopanic" {
+        return "panic".to_owned();
+    }
+    generic_name_for_print(name)
+}
+
+fn generic_name_for_print(name: &str) -> String {
+    let Some(open) = name.find('[') else { return name.to_owned() };
+    let Some(close) = name.rfind(']') else { return name.to_owned() };
+    if close <= open {
+        return name.to_owned();
+    }
+    let interior = &name[open + 1..close];
+    if !interior.contains('[') {
+        return format!("{}[...]{}", &name[..open], &name[close + 1..]);
+    }
+    // A generic method of a generic type: `T[...].M[...]`, whose interior
+    // holds `...]middle[...`. Find the bracket that closes the first list.
+    let mut depth = 1i32;
+    let mut close_first = None;
+    let mut open_second = None;
+    for (index, c) in interior.char_indices() {
+        match c {
+            '[' => {
+                depth += 1;
+                if depth == 1 {
+                    open_second = Some(index);
+                    break;
+                }
+            }
+            ']' => {
+                depth -= 1;
+                if depth < 0 {
+                    break;
+                }
+                if depth == 0 {
+                    close_first = Some(index);
+                }
+            }
+            _ => {}
+        }
+    }
+    if depth == 1 {
+        match (close_first, open_second) {
+            (Some(rbr), Some(lbr)) if lbr > rbr => {
+                return format!("{}[...]{}[...]{}", &name[..open], &interior[rbr + 1..lbr], &name[close + 1..]);
+            }
+            (None, None) => return format!("{}[...]{}", &name[..open], &name[close + 1..]),
+            _ => {}
+        }
+    }
+    name.to_owned()
+}
+
+/// The name and description the runtime's signal table gives a Linux
+/// signal number, as `SIGNAME: description` lines print them.
+pub fn signal_name(signo: u32) -> Option<(&'static str, &'static str)> {
+    let entry = match signo {
+        1 => ("SIGHUP", "terminal line hangup"),
+        2 => ("SIGINT", "interrupt"),
+        3 => ("SIGQUIT", "quit"),
+        4 => ("SIGILL", "illegal instruction"),
+        5 => ("SIGTRAP", "trace trap"),
+        6 => ("SIGABRT", "abort"),
+        7 => ("SIGBUS", "bus error"),
+        8 => ("SIGFPE", "floating-point exception"),
+        9 => ("SIGKILL", "kill"),
+        10 => ("SIGUSR1", "user-defined signal 1"),
+        11 => ("SIGSEGV", "segmentation violation"),
+        12 => ("SIGUSR2", "user-defined signal 2"),
+        13 => ("SIGPIPE", "write to broken pipe"),
+        14 => ("SIGALRM", "alarm clock"),
+        15 => ("SIGTERM", "termination"),
+        16 => ("SIGSTKFLT", "stack fault"),
+        17 => ("SIGCHLD", "child status has changed"),
+        18 => ("SIGCONT", "continue"),
+        19 => ("SIGSTOP", "stop, unblockable"),
+        20 => ("SIGTSTP", "keyboard stop"),
+        21 => ("SIGTTIN", "background read from tty"),
+        22 => ("SIGTTOU", "background write to tty"),
+        23 => ("SIGURG", "urgent condition on socket"),
+        24 => ("SIGXCPU", "cpu limit exceeded"),
+        25 => ("SIGXFSZ", "file size limit exceeded"),
+        26 => ("SIGVTALRM", "virtual alarm clock"),
+        27 => ("SIGPROF", "profiling alarm clock"),
+        28 => ("SIGWINCH", "window size change"),
+        29 => ("SIGIO", "i/o now possible"),
+        30 => ("SIGPWR", "power failure restart"),
+        31 => ("SIGSYS", "bad system call"),
+        _ => return None,
+    };
+    Some(entry)
+}
+
+/// Formats a list of goroutine ids compactly: runs of consecutive ids as
+/// `a-b`, the rest separated by commas.
+pub fn compact_ids(ids: &[u64]) -> String {
+    let mut sorted: Vec<u64> = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts = Vec::new();
+    let mut index = 0;
+    while let Some(&start) = sorted.get(index) {
+        let mut end = start;
+        while sorted.get(index + 1).is_some_and(|&next| Some(next) == end.checked_add(1)) {
+            index += 1;
+            end = sorted[index];
+        }
+        parts.push(if end == start { start.to_string() } else { format!("{start}-{end}") });
+        index += 1;
+    }
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_name_renames_gopanic() {
+        assert_eq!(printed_name("runtime.gopanic"), "panic");
+        assert_eq!(printed_name("main.main"), "main.main");
+    }
+
+    #[test]
+    fn printed_name_hides_type_arguments() {
+        assert_eq!(printed_name("main.Map[go.shape.int,go.shape.string]"), "main.Map[...]");
+        assert_eq!(printed_name("main.Map[...].func1"), "main.Map[...].func1");
+        assert_eq!(printed_name("main.(*List[go.shape.int]).Push"), "main.(*List[...]).Push");
+        assert_eq!(
+            printed_name("main.(*T[go.shape.int]).M[go.shape.string]"),
+            "main.(*T[...]).M[...]"
+        );
+        assert_eq!(printed_name("main.F[[]int]"), "main.F[...]");
+    }
+
+    #[test]
+    fn compact_ids_joins_runs() {
+        assert_eq!(compact_ids(&[5, 3, 4, 9, 11, 10, 20]), "3-5, 9-11, 20");
+        assert_eq!(compact_ids(&[7]), "7");
+        assert_eq!(compact_ids(&[]), "");
+    }
+
+    #[test]
+    fn signal_names_follow_the_runtime_table() {
+        assert_eq!(signal_name(11), Some(("SIGSEGV", "segmentation violation")));
+        assert_eq!(signal_name(3), Some(("SIGQUIT", "quit")));
+        assert_eq!(signal_name(64), None);
+    }
+}

@@ -1,0 +1,290 @@
+//! The report for a person: what crashed and why, the crashing goroutine
+//! first, the other goroutines grouped by identical stacks, and where the
+//! binary came from.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use symbolizer::goroutines::{Goroutine, Process};
+use symbolizer::unwind::Frame;
+
+use super::{compact_ids, crashing_goroutine, printed_frames, printed_name, printing_order, signal_name, Report};
+use crate::crash_input::{describe_ids, BinarySource, IdCheck};
+
+/// Indentation of a function line, and of its position line below it.
+const FUNCTION_INDENT: &str = "  ";
+const POSITION_INDENT: &str = "      ";
+
+/// Writes the report.
+pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
+    match &report.process {
+        Ok(process) => {
+            write_headline(out, process, report.fatal_error.as_deref())?;
+            write_goroutines(out, process)?;
+        }
+        Err(error) => writeln!(out, "No goroutine could be rebuilt: {error}")?,
+    }
+    write_build(out, report)?;
+    write_core(out, report)?;
+    if !report.missing.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Missing (the core is damaged):")?;
+        for line in &report.missing {
+            writeln!(out, "  {line}")?;
+        }
+    }
+    if !report.warnings.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Warnings:")?;
+        for line in &report.warnings {
+            writeln!(out, "  {line}")?;
+        }
+    }
+    Ok(())
+}
+
+fn write_headline(out: &mut dyn Write, process: &Process, fatal_error: Option<&str>) -> io::Result<()> {
+    let crash = process.crash();
+    let mut wrote = false;
+    let panics: Vec<_> = crash.panics.iter().filter(|p| !p.goexit).collect();
+    for (index, panic) in panics.iter().enumerate() {
+        let suffix = match (panic.recovered, panic.repanicked) {
+            (true, true) => " [recovered, repanicked]",
+            (true, false) => " [recovered]",
+            _ => "",
+        };
+        let lead = if index == 0 { "panic: " } else { "  then panic: " };
+        writeln!(out, "{lead}{}{suffix}", panic.value.replace("\n\t", "\n    "))?;
+        wrote = true;
+    }
+    if let Some(message) = fatal_error {
+        writeln!(out, "fatal error: {}", message.replace('\n', "\n    "))?;
+        wrote = true;
+    }
+    if let Some(signal) = crash.signal {
+        let name = signal_name(signal.signo).map_or_else(|| format!("signal {}", signal.signo), |(n, d)| format!("{n} ({d})"));
+        writeln!(out, "signal: {name} at address {:#x}, pc {:#x}", signal.addr, signal.pc)?;
+        wrote = true;
+    }
+    if !wrote {
+        match crash.core_signal.and_then(|s| u32::try_from(s).ok()).and_then(signal_name) {
+            Some((name, description)) => writeln!(out, "killed by {name} ({description})")?,
+            None => writeln!(out, "the core records no panic, fatal error or signal")?,
+        }
+    }
+    match (crashing_goroutine(process), &crash.no_goroutine_reason) {
+        (Some(goroutine), _) => writeln!(out, "crashed in goroutine {}", goroutine.goid.unwrap_or(0))?,
+        (None, Some(reason)) => writeln!(out, "no crashing goroutine: {reason}")?,
+        (None, None) => {}
+    }
+    Ok(())
+}
+
+/// A group of goroutines with identical stacks.
+struct Group<'a> {
+    goroutines: Vec<&'a Goroutine>,
+}
+
+fn write_goroutines(out: &mut dyn Write, process: &Process) -> io::Result<()> {
+    let crashing = crashing_goroutine(process);
+    if let Some(frames) = process.runtime_stack() {
+        writeln!(out)?;
+        writeln!(out, "runtime stack (system stack of the crashing thread):")?;
+        write_frames(out, frames)?;
+    }
+    if let Some(goroutine) = crashing {
+        writeln!(out)?;
+        writeln!(out, "{}", header(&[goroutine], "crashed"))?;
+        write_stack(out, goroutine)?;
+    }
+
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for goroutine in printing_order(process) {
+        if crashing.is_some_and(|c| std::ptr::eq(c, goroutine)) {
+            continue;
+        }
+        let key = group_key(goroutine);
+        match index.get(&key) {
+            Some(&at) => groups[at].goroutines.push(goroutine),
+            None => {
+                index.insert(key, groups.len());
+                groups.push(Group { goroutines: vec![goroutine] });
+            }
+        }
+    }
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let total: usize = groups.iter().map(|g| g.goroutines.len()).sum();
+    writeln!(out)?;
+    writeln!(out, "Other goroutines: {total} in {} groups of identical stacks", groups.len())?;
+    for group in &groups {
+        writeln!(out)?;
+        writeln!(out, "{}", header(&group.goroutines, ""))?;
+        if let Some(first) = group.goroutines.first() {
+            write_stack(out, first)?;
+        }
+    }
+    Ok(())
+}
+
+/// The identity of a goroutine's stack for grouping: status, frames with
+/// their positions, and creator. Ids, addresses and wait times differ
+/// between members of a group.
+fn group_key(goroutine: &Goroutine) -> String {
+    let mut key = format!("{}|{}|", goroutine.status_text, goroutine.locked_to_thread);
+    for frame in printed_frames(goroutine) {
+        for source in &frame.source {
+            key.push_str(&format!("{}@{:?}:{:?};", source.function, source.file, source.line));
+        }
+    }
+    if let Some(creator) = &goroutine.created_by {
+        key.push_str(&format!("|{}@{:?}:{:?}", creator.function, creator.file, creator.line));
+    }
+    if let Some(error) = &goroutine.error {
+        key.push_str(error);
+    }
+    key
+}
+
+/// `goroutine 7 [chan receive, 3 minutes]:` for one goroutine, or
+/// `4 goroutines [chan receive, 1-3 minutes]: 5, 7-9` for a group.
+fn header(goroutines: &[&Goroutine], note: &str) -> String {
+    let Some(first) = goroutines.first() else { return String::new() };
+    let mut state = first.status_text.clone();
+    let minutes: Vec<u64> = goroutines.iter().filter_map(|g| g.wait_minutes).filter(|&m| m >= 1).collect();
+    if let (Some(low), Some(high)) = (minutes.iter().min(), minutes.iter().max()) {
+        if low == high {
+            state.push_str(&format!(", {low} minutes"));
+        } else {
+            state.push_str(&format!(", {low}-{high} minutes"));
+        }
+    }
+    if first.locked_to_thread {
+        state.push_str(", locked to thread");
+    }
+    let note = if note.is_empty() { String::new() } else { format!(" ({note})") };
+    if goroutines.len() == 1 {
+        let id = first.goid.map_or_else(|| format!("at {:#x}", first.address), |id| id.to_string());
+        return format!("goroutine {id} [{state}]{note}:");
+    }
+    let ids: Vec<u64> = goroutines.iter().filter_map(|g| g.goid).collect();
+    format!("{} goroutines [{state}]{note}: {}", goroutines.len(), compact_ids(&ids))
+}
+
+fn write_stack(out: &mut dyn Write, goroutine: &Goroutine) -> io::Result<()> {
+    if let Some(error) = &goroutine.error {
+        return writeln!(out, "{FUNCTION_INDENT}(unreadable: {error})");
+    }
+    let frames = printed_frames(goroutine);
+    write_frames(out, frames)?;
+    if let Some(walk) = &goroutine.walk {
+        if !walk.stop.is_complete() {
+            writeln!(out, "{FUNCTION_INDENT}(the stack walk stopped early: {})", describe_stop(&walk.stop))?;
+        }
+    }
+    if let Some(creator) = &goroutine.created_by {
+        let parent = creator.parent_goid.filter(|&p| p != 0).map(|p| format!(" in goroutine {p}")).unwrap_or_default();
+        writeln!(out, "{FUNCTION_INDENT}created by {}{parent}", printed_name(&creator.function))?;
+        writeln!(out, "{POSITION_INDENT}{}", position(creator.file.as_deref(), creator.line))?;
+    }
+    Ok(())
+}
+
+fn write_frames(out: &mut dyn Write, frames: &[Frame]) -> io::Result<()> {
+    for frame in frames {
+        let Some((physical, inlined)) = frame.source.split_last() else {
+            writeln!(out, "{FUNCTION_INDENT}?? (no Go function at pc {:#x})", frame.pc)?;
+            continue;
+        };
+        for source in inlined {
+            writeln!(out, "{FUNCTION_INDENT}{} (inlined)", printed_name(&source.function))?;
+            writeln!(out, "{POSITION_INDENT}{}", position(source.file.as_deref(), source.line))?;
+        }
+        writeln!(out, "{FUNCTION_INDENT}{}", printed_name(&physical.function))?;
+        writeln!(out, "{POSITION_INDENT}{}", position(physical.file.as_deref(), physical.line))?;
+    }
+    Ok(())
+}
+
+fn position(file: Option<&str>, line: Option<i64>) -> String {
+    match (file, line) {
+        (Some(file), Some(line)) => format!("{file}:{line}"),
+        (Some(file), None) => file.to_owned(),
+        _ => "?".to_owned(),
+    }
+}
+
+fn describe_stop(stop: &symbolizer::unwind::StopReason) -> String {
+    use symbolizer::unwind::StopReason;
+    match stop {
+        StopReason::TopFrame { function } => format!("reached {function}"),
+        StopReason::UnknownPc { pc } => format!("no function contains pc {pc:#x}"),
+        StopReason::NoFrameSize { function, pc } => format!("no frame size for {function} at pc {pc:#x}"),
+        StopReason::SpWrite { function } => format!("{function} moves the stack pointer in ways its tables do not describe"),
+        StopReason::Unreadable { addr, error } => format!("memory at {addr:#x} is not in the core ({error})"),
+        StopReason::NoProgress { pc, .. } => format!("the stack pointer did not grow at pc {pc:#x}"),
+        StopReason::ZeroPc => "a zero return address".to_owned(),
+        StopReason::DepthLimit { limit } => format!("{limit} frames, the limit"),
+    }
+}
+
+fn write_build(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
+    writeln!(out)?;
+    writeln!(out, "Build:")?;
+    match &report.build_info {
+        Ok(info) => {
+            writeln!(out, "  Go version:   {}", info.go_version)?;
+            if let Some(path) = &info.path {
+                writeln!(out, "  package:      {path}")?;
+            }
+            if let Some(main) = &info.main {
+                writeln!(out, "  module:       {} {}", main.path, main.version)?;
+            }
+            if let Some(revision) = info.vcs_revision() {
+                let modified = if info.setting("vcs.modified") == Some("true") { " (modified)" } else { "" };
+                let time = info.vcs_time().map(|t| format!(", {t}")).unwrap_or_default();
+                writeln!(out, "  revision:     {revision}{modified}{time}")?;
+            }
+        }
+        Err(error) => writeln!(out, "  no build information: {error}")?,
+    }
+    let crash = report.crash;
+    let source = match crash.binary_source {
+        BinarySource::Core => "the executable the core names",
+        BinarySource::Argument => "given with --binary",
+        BinarySource::DirectorySearch => "found by build ID under --binary",
+    };
+    writeln!(out, "  binary:       {} ({source})", crash.binary.path().display())?;
+    let check = match &crash.id_check {
+        IdCheck::Matched { kinds } => format!("matches the core ({})", kinds.join(" and ")),
+        IdCheck::Unverified => "not verified: the core and the binary share no kind of build ID".to_owned(),
+        IdCheck::Forced { in_core, .. } => format!("differs from the core's {in_core} (--force)"),
+    };
+    writeln!(out, "  build ID:     {}; {check}", describe_ids(&crash.binary_ids))?;
+    writeln!(out, "  core has:     {}", describe_ids(&crash.core_ids))
+}
+
+fn write_core(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
+    let core = &report.crash.core;
+    writeln!(out)?;
+    writeln!(out, "Core:")?;
+    writeln!(out, "  file:         {}", report.crash.core_path.display())?;
+    if let Some(process) = core.process() {
+        writeln!(out, "  process:      {} (pid {}, uid {})", process.fname, process.pid, process.uid)?;
+        if !process.psargs.is_empty() {
+            writeln!(out, "  command line: {}", process.psargs)?;
+        }
+    }
+    if let Some(exe) = core.executable() {
+        let deleted = if exe.deleted { " (deleted or replaced after the program started)" } else { "" };
+        writeln!(out, "  executable:   {}{deleted}", exe.path.display())?;
+    }
+    writeln!(out, "  threads:      {}", core.threads().len())?;
+    if let Ok(process) = &report.process {
+        let live = process.goroutines().iter().filter(|g| !super::is_dead(g)).count();
+        writeln!(out, "  goroutines:   {live} ({} in the runtime's list, dead ones included)", process.goroutines().len())?;
+    }
+    Ok(())
+}
