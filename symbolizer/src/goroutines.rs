@@ -26,7 +26,10 @@ use crate::runtime::panic::TypeNames;
 use crate::runtime::thread::ThreadMapping;
 use crate::runtime::version::GoVersion;
 use crate::runtime::waitreason::{WaitReasonSource, WaitReasons};
-use crate::unwind::pclntab_funcs::PclntabFuncs;
+use crate::unwind::cfi::EhFrameModules;
+use crate::pclntab::Pclntab;
+use crate::runtime::thread::TlsOffset;
+use crate::unwind::pclntab_funcs::{FunctionIndex, PclntabFuncs};
 use crate::unwind::{Frame, Regs, Walk};
 
 pub use walks::MAX_PROCESS_WALK_STEPS;
@@ -152,6 +155,59 @@ pub struct Provenance {
     pub load_bias: u64,
 }
 
+/// The facts of a Go executable that every core of it shares: its
+/// pclntab, release, runtime layouts, symbols and TLS offsets. Reading
+/// them (DWARF above all) costs more than walking a small core.
+#[derive(Debug)]
+pub struct BinaryInfo<'a> {
+    binary: &'a Binary,
+    pclntab: &'a Pclntab<'a>,
+    functions: FunctionIndex,
+    go_version: Option<String>,
+    version: Option<GoVersion>,
+    layout: RuntimeLayout,
+    symbols: ElfSymbols,
+    tls_offsets: Vec<TlsOffset>,
+}
+
+impl<'a> BinaryInfo<'a> {
+    /// Reads the facts of `binary` that [`Process::load_with`] needs.
+    pub fn new(binary: &'a Binary) -> Result<BinaryInfo<'a>, ProcessError> {
+        let path = binary.path().display().to_string();
+        let pclntab = binary.pclntab().map_err(|source| ProcessError::Pclntab { path: path.clone(), source })?;
+        let go_version = crate::buildinfo::read(binary.elf()).ok().map(|info| info.go_version);
+        let version = go_version.as_deref().and_then(GoVersion::parse);
+        let file = object::File::parse(binary.data()).map_err(|source| ProcessError::Layout {
+            path: path.clone(),
+            source: LayoutError::DwarfSection { section: ".debug_info", source },
+        })?;
+        let layout = RuntimeLayout::for_binary(&file, version).map_err(|source| ProcessError::Layout { path, source })?;
+        let symbols = ElfSymbols::new(&file);
+        let tls_offsets = symbols::tls_offsets(&file, &symbols);
+        Ok(BinaryInfo {
+            binary,
+            pclntab,
+            functions: FunctionIndex::default(),
+            go_version,
+            version,
+            layout,
+            symbols,
+            tls_offsets,
+        })
+    }
+
+    /// The Go release that built the binary, as its build information
+    /// spells it.
+    pub fn go_version(&self) -> Option<&str> {
+        self.go_version.as_deref()
+    }
+
+    /// The runtime layouts the walk reads the core with.
+    pub fn layout(&self) -> &RuntimeLayout {
+        &self.layout
+    }
+}
+
 /// A Go process rebuilt from a core.
 #[derive(Clone, Debug, Serialize)]
 pub struct Process {
@@ -222,7 +278,14 @@ impl Process {
     /// Rebuilds the goroutines of the process that left `core`, whose
     /// executable is `binary`.
     pub fn load(core: &Core, binary: &Binary) -> Result<Process, ProcessError> {
-        let path = binary.path().display().to_string();
+        Process::load_with(core, &BinaryInfo::new(binary)?)
+    }
+
+    /// Rebuilds the goroutines of the process that left `core`, with the
+    /// facts of its executable read once by [`BinaryInfo::new`]: the way to
+    /// read several cores of one binary.
+    pub fn load_with(core: &Core, info: &BinaryInfo<'_>) -> Result<Process, ProcessError> {
+        let binary = info.binary;
         let mut warnings = Vec::new();
         let arch = core.arch();
         let memory: &dyn ReadMemory = core.memory();
@@ -232,24 +295,15 @@ impl Process {
             None if binary.is_pie() => return Err(ProcessError::UnknownBias),
             None => 0,
         };
-        let pclntab = binary.pclntab().map_err(|source| ProcessError::Pclntab { path: path.clone(), source })?;
-        let funcs = PclntabFuncs::new(pclntab, load_bias);
-
-        let go_version = crate::buildinfo::read(binary.elf()).ok().map(|info| info.go_version);
-        let version = go_version.as_deref().and_then(GoVersion::parse);
-        let file = object::File::parse(binary.data()).map_err(|source| ProcessError::Layout {
-            path: path.clone(),
-            source: LayoutError::DwarfSection { section: ".debug_info", source },
-        })?;
-        let layout =
-            RuntimeLayout::for_binary(&file, version).map_err(|source| ProcessError::Layout { path: path.clone(), source })?;
-        let symbols = ElfSymbols::new(&file, load_bias);
+        let funcs = PclntabFuncs::with_index(info.pclntab, load_bias, &info.functions);
+        let (version, layout) = (info.version, &info.layout);
+        let symbols = info.symbols.at_bias(load_bias);
         if let Some(mismatch) = symbols::build_id_mismatch(core, binary) {
             tracing::warn!(target: TRACE_TARGET, %mismatch, "the binary is not the one that crashed");
             warnings.push(mismatch);
         }
 
-        let allgs = find_allgs(arch, memory, &symbols, &funcs, &layout).map_err(ProcessError::Allgs)?;
+        let allgs = find_allgs(arch, memory, &symbols, &funcs, layout).map_err(ProcessError::Allgs)?;
         let wait_reasons = symbols
             .symbol("runtime.waitReasonStrings")
             .and_then(|(address, size)| WaitReasons::from_memory(memory, address, size / 16))
@@ -262,19 +316,20 @@ impl Process {
             .map(|(address, _)| TypeNames { types: address });
 
         let records: Vec<Result<GRecord, String>> =
-            allgs.gs.iter().map(|&g| read_g(memory, &layout, g).map_err(|e| e.to_string())).collect();
-        let ms = walks::collect_ms(memory, &layout, &records);
-        let tls_offsets = symbols::tls_offsets(&file, &symbols);
+            allgs.gs.iter().map(|&g| read_g(memory, layout, g).map_err(|e| e.to_string())).collect();
+        let ms = walks::collect_ms(memory, layout, &records);
+        let cfi = EhFrameModules::new(core.mapped_files());
         let walker = walks::Walker {
             arch,
+            cfi: Some(&cfi),
             memory,
             funcs: &funcs,
-            layout: &layout,
+            layout,
             // Without a version, assume a release with the current unwinder.
             all_injected_calls: version.is_none_or(|v| v >= GoVersion::new(1, 21, 0)),
             steps_left: Cell::new(walks::MAX_PROCESS_WALK_STEPS),
         };
-        let threads = walks::map_threads(&walker, core.threads(), &ms, &tls_offsets);
+        let threads = walks::map_threads(&walker, core.threads(), &ms, &info.tls_offsets);
 
         let crashing_thread = core.signalled_thread().map(|t| t.id.0);
         let mut goroutines = Vec::with_capacity(records.len());
@@ -287,10 +342,10 @@ impl Process {
                 walks::MAX_PROCESS_WALK_STEPS
             ));
         }
-        let crash = crash::crash_facts(memory, &funcs, &layout, types, core, crashing_thread, &threads, &mut goroutines);
+        let crash = crash::crash_facts(memory, &funcs, layout, types, core, crashing_thread, &threads, &mut goroutines);
         let parked: Vec<&GRecord> = goroutines.iter().filter_map(|g| g.record.as_ref()).collect();
         let clock_inputs =
-            clock::ClockInputs { arch, memory, symbols: &symbols, funcs: &funcs, layout: &layout, version };
+            clock::ClockInputs { arch, memory, symbols: &symbols, funcs: &funcs, layout, version };
         let clock = clock::estimate(memory, &clock::find_addresses(&clock_inputs), &parked);
         match &clock {
             Some(clock) => {
@@ -311,7 +366,7 @@ impl Process {
             clock,
             warnings,
             provenance: Provenance {
-                go_version,
+                go_version: info.go_version.clone(),
                 layout: layout.source.clone(),
                 allgs: allgs.method,
                 wait_reasons: wait_reasons.map(|w| w.source),

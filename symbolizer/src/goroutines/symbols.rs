@@ -11,7 +11,8 @@ use crate::core::Core;
 use crate::runtime::allgs::SymbolLookup;
 use crate::runtime::thread::{TlsOffset, INTERNAL_LINK_TLS_OFFSET};
 
-/// ELF symbols at run-time addresses.
+/// The ELF symbols the walk looks up, at link-time addresses.
+#[derive(Debug)]
 pub(super) struct ElfSymbols {
     symbols: HashMap<String, (u64, u64)>,
 }
@@ -30,22 +31,36 @@ impl ElfSymbols {
         "runtime.allm",
     ];
 
-    pub(super) fn new(file: &object::File<'_>, bias: u64) -> ElfSymbols {
+    pub(super) fn new(file: &object::File<'_>) -> ElfSymbols {
         let mut symbols = HashMap::new();
         for symbol in file.symbols() {
             let Ok(name) = symbol.name() else { continue };
             if Self::WANTED.contains(&name) {
-                let address = if name == "runtime.tlsg" { symbol.address() } else { symbol.address().wrapping_add(bias) };
-                symbols.insert(name.to_owned(), (address, symbol.size()));
+                symbols.insert(name.to_owned(), (symbol.address(), symbol.size()));
             }
         }
         ElfSymbols { symbols }
     }
+
+    /// The symbols at the run-time addresses of a process whose executable
+    /// was loaded with `bias`.
+    pub(super) fn at_bias(&self, bias: u64) -> BiasedSymbols<'_> {
+        BiasedSymbols { symbols: self, bias }
+    }
 }
 
-impl SymbolLookup for ElfSymbols {
+/// [`ElfSymbols`] at run-time addresses.
+pub(super) struct BiasedSymbols<'a> {
+    symbols: &'a ElfSymbols,
+    bias: u64,
+}
+
+impl SymbolLookup for BiasedSymbols<'_> {
     fn symbol(&self, name: &str) -> Option<(u64, u64)> {
-        self.symbols.get(name).copied()
+        let &(address, size) = self.symbols.symbols.get(name)?;
+        // `runtime.tlsg` is an offset in the TLS block, not an address.
+        let address = if name == "runtime.tlsg" { address } else { address.wrapping_add(self.bias) };
+        Some((address, size))
     }
 }
 
@@ -53,7 +68,7 @@ impl SymbolLookup for ElfSymbols {
 /// `runtime.tlsg` and `PT_TLS` when both exist, then the Go linker's -8.
 pub(super) fn tls_offsets(file: &object::File<'_>, symbols: &ElfSymbols) -> Vec<TlsOffset> {
     let mut offsets = Vec::new();
-    if let Some((tlsg, _)) = symbols.symbol("runtime.tlsg") {
+    if let Some((tlsg, _)) = symbols.at_bias(0).symbol("runtime.tlsg") {
         if let object::File::Elf64(elf) = file {
             use object::read::elf::ProgramHeader;
             let endian = elf.endian();

@@ -16,7 +16,8 @@ use crate::runtime::layout::RuntimeLayout;
 use crate::runtime::memory::ReadMemory;
 use crate::runtime::thread::{thread_m_by_procid, thread_m_from_registers, TlsOffset};
 use crate::runtime::waitreason::{GStatus, WaitReasons};
-use crate::unwind::{walk, FrameSource, FuncTable, Regs, StackBounds, StackContext, Start, Walk, MAX_WALK_STEPS};
+use crate::unwind::cfi::CallFrameInfo;
+use crate::unwind::{walk_with_cfi, FrameSource, FuncTable, Regs, StackBounds, StackContext, Start, Walk, MAX_WALK_STEPS};
 
 /// The maximum number of frames all walks of one process step through
 /// together: room for a million goroutines of 64 frames each.
@@ -31,6 +32,8 @@ pub(super) struct Walker<'a> {
     /// Whether the release treats `asyncPreempt` as an injected call
     /// ([`StackContext::all_injected_calls`]).
     pub all_injected_calls: bool,
+    /// The `.eh_frame` tables of the core's modules, for C frames.
+    pub cfi: Option<&'a dyn CallFrameInfo>,
     pub steps_left: Cell<usize>,
 }
 
@@ -39,7 +42,7 @@ impl Walker<'_> {
     fn walk(&self, start: Start, mut context: StackContext) -> Walk {
         context.all_injected_calls = self.all_injected_calls;
         context.max_steps = self.steps_left.get().min(MAX_WALK_STEPS);
-        let walk = walk(self.arch, self.memory, self.funcs, start, &context);
+        let walk = walk_with_cfi(self.arch, self.memory, self.funcs, self.cfi, start, &context);
         let used = usize::try_from(walk.steps()).unwrap_or(usize::MAX);
         self.steps_left.set(self.steps_left.get().saturating_sub(used));
         walk

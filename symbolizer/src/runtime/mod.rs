@@ -6,9 +6,7 @@
 //! small traits of [`memory`] and [`crate::unwind::FuncTable`].
 
 pub mod layout;
-pub mod layout_dwarf;
 pub mod layout_table;
-pub mod version;
 pub mod memory;
 pub mod allgs;
 pub mod clock;
@@ -16,5 +14,22 @@ pub mod coderefs;
 pub mod crash;
 pub mod goroutine;
 pub mod panic;
-pub mod thread;
 pub mod waitreason;
+
+/// Go release numbers (kept at this path for callers).
+pub mod version {
+    pub use super::layout::GoVersion;
+}
+
+/// Which M, and so which goroutine, each thread of a core was running
+/// (kept at this path for callers).
+pub mod thread {
+    pub use super::goroutine::{
+        thread_m_by_procid, thread_m_from_registers, ThreadM, ThreadMapping, TlsOffset, INTERNAL_LINK_TLS_OFFSET,
+    };
+}
+
+/// Runtime struct layouts read from DWARF (kept at this path for callers).
+pub mod layout_dwarf {
+    pub use super::layout::dwarf::{read_struct_members, WANTED_STRUCTS};
+}

@@ -1,9 +1,16 @@
 //! One physical frame of a walked stack, with its source-level (inlined)
-//! frames and a record of how it was found.
+//! frames and a record of how it was found, and the [`FuncTable`] that
+//! symbolizes frames from a binary's pclntab at run-time addresses (shifted
+//! by the load bias of a PIE).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use serde::Serialize;
+
+use super::{FuncInfo, FuncTable};
+use crate::pclntab::Pclntab;
 
 /// How a frame's pc and sp were found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -107,6 +114,111 @@ impl Frame {
     /// The offset the runtime prints after the file and line (`+0x…`).
     pub fn offset(&self) -> Option<u64> {
         self.pc.checked_sub(self.entry?)
+    }
+}
+
+/// A pclntab's functions by name at link-time addresses: entry, end and
+/// flag. Built on first use, and shareable between the views of one
+/// pclntab at different load biases (one per core of the binary).
+#[derive(Debug, Default)]
+pub struct FunctionIndex {
+    by_name: OnceLock<HashMap<String, (u64, u64, u8)>>,
+}
+
+impl FunctionIndex {
+    fn get(&self, table: &Pclntab<'_>) -> &HashMap<String, (u64, u64, u8)> {
+        self.by_name.get_or_init(|| {
+            let mut map = HashMap::new();
+            for func in table.funcs().flatten() {
+                if let Ok(name) = table.func_name(&func) {
+                    map.entry(name.into_owned()).or_insert((func.entry, func.end, func.flag));
+                }
+            }
+            map
+        })
+    }
+}
+
+/// The name index a view owns or shares.
+enum IndexRef<'a> {
+    Owned(FunctionIndex),
+    Shared(&'a FunctionIndex),
+}
+
+/// A pclntab seen at run-time addresses: `run-time = link-time + bias`.
+pub struct PclntabFuncs<'a> {
+    table: &'a Pclntab<'a>,
+    bias: u64,
+    index: IndexRef<'a>,
+}
+
+impl<'a> PclntabFuncs<'a> {
+    pub fn new(table: &'a Pclntab<'a>, bias: u64) -> PclntabFuncs<'a> {
+        PclntabFuncs { table, bias, index: IndexRef::Owned(FunctionIndex::default()) }
+    }
+
+    /// Makes a view that looks names up in `index`, built once per pclntab.
+    pub fn with_index(table: &'a Pclntab<'a>, bias: u64, index: &'a FunctionIndex) -> PclntabFuncs<'a> {
+        PclntabFuncs { table, bias, index: IndexRef::Shared(index) }
+    }
+
+    fn link_pc(&self, pc: u64) -> u64 {
+        pc.wrapping_sub(self.bias)
+    }
+
+    fn info(&self, func: &crate::pclntab::func::Func) -> Option<FuncInfo> {
+        let name = self.table.func_name(func).ok()?;
+        Some(FuncInfo {
+            entry: func.entry.wrapping_add(self.bias),
+            end: func.end.wrapping_add(self.bias),
+            name: name.into_owned(),
+            flag: func.flag,
+        })
+    }
+}
+
+impl FuncTable for PclntabFuncs<'_> {
+    fn func(&self, pc: u64) -> Option<FuncInfo> {
+        let index = self.table.find_func(self.link_pc(pc))?;
+        let func = self.table.func(index).ok()?;
+        self.info(&func)
+    }
+
+    fn sp_delta(&self, func: &FuncInfo, pc: u64) -> Option<u64> {
+        let index = self.table.find_func(self.link_pc(func.entry))?;
+        let record = self.table.func(index).ok()?;
+        let delta = self.table.pcsp(&record, self.link_pc(pc)).ok()??;
+        u64::try_from(delta).ok()
+    }
+
+    fn source_frames(&self, pc: u64) -> Vec<SourceFrame> {
+        let mut frames = Vec::new();
+        if self.table.resolve_inlined(self.link_pc(pc), &mut frames).is_err() {
+            return Vec::new();
+        }
+        frames
+            .into_iter()
+            .map(|frame| SourceFrame {
+                function: printed_function_name(&frame.function).into_owned(),
+                file: frame.file.map(|f| f.into_owned()),
+                line: frame.line.map(i64::from),
+                inlined: frame.inlined,
+            })
+            .collect()
+    }
+
+    fn func_by_name(&self, name: &str) -> Option<FuncInfo> {
+        let index = match &self.index {
+            IndexRef::Owned(index) => index,
+            IndexRef::Shared(index) => index,
+        };
+        let &(entry, end, flag) = index.get(self.table).get(name)?;
+        Some(FuncInfo {
+            entry: entry.wrapping_add(self.bias),
+            end: end.wrapping_add(self.bias),
+            name: name.to_owned(),
+            flag,
+        })
     }
 }
 

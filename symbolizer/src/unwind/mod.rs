@@ -11,8 +11,10 @@
 //! - from the system stack (g0) back to the goroutine's stack at
 //!   `runtime.systemstack`, `runtime.mcall` and `runtime.morestack`, with the
 //!   goroutine's saved `sched` registers;
-//! - through code no pclntab covers (C code in cgo binaries, the VDSO) by
-//!   following frame pointers, which is the only means used here for C frames.
+//! - through code no pclntab covers (C code in cgo binaries, the C
+//!   library, the VDSO) with the DWARF call frame information of the
+//!   module's `.eh_frame` when a [`cfi::CallFrameInfo`] is given and covers
+//!   the pc ([`walk_with_cfi`]), else by following frame pointers.
 //!
 //! It stops at the runtime's top frames (`runtime.goexit`, `runtime.mstart`,
 //! `runtime.rt0_go`), and otherwise says why it stopped. Every step must move
@@ -21,13 +23,17 @@
 //! Symbolization is left to a [`FuncTable`] (the pclntab), reading memory to
 //! a [`ReadMemory`]; both take run-time addresses.
 
-pub mod amd64;
-pub mod arm64;
-mod foreign;
+mod arch;
+pub mod cfi;
 pub mod frame;
-pub mod pclntab_funcs;
-pub mod sigtramp;
 mod walker;
+
+pub use arch::{amd64, arm64, sigtramp};
+
+/// [`FuncTable`] over a binary's pclntab (kept at this path for callers).
+pub mod pclntab_funcs {
+    pub use super::frame::{FunctionIndex, PclntabFuncs};
+}
 
 use serde::Serialize;
 
@@ -248,7 +254,7 @@ mod names {
     pub const SYSTEMSTACK: &str = "runtime.systemstack";
     /// The functions that leave a goroutine's stack for the system stack,
     /// saving its registers in `g.sched`.
-    pub const STACK_SWITCHES: [&str; 3] = [SYSTEMSTACK, "runtime.mcall", "runtime.morestack"];
+    pub const STACK_SWITCHES: [&str; 4] = [SYSTEMSTACK, "runtime.mcall", "runtime.morestack", "runtime.asmcgocall"];
     /// SPWrite functions the runtime itself unwinds through.
     pub const SP_WRITE_ALLOWED: [&str; 1] = ["runtime.cgocallback"];
 }
@@ -261,7 +267,20 @@ pub fn walk(
     start: Start,
     context: &StackContext,
 ) -> Walk {
-    walker::Walker { arch, memory, funcs, context }.run(start)
+    walker::Walker { arch, memory, funcs, cfi: None, context }.run(start)
+}
+
+/// Walks one stack from `start`, unwinding code that no pclntab covers with
+/// the call frame information `cfi` before falling back to frame pointers.
+pub fn walk_with_cfi(
+    arch: Arch,
+    memory: &dyn ReadMemory,
+    funcs: &dyn FuncTable,
+    cfi: Option<&dyn cfi::CallFrameInfo>,
+    start: Start,
+    context: &StackContext,
+) -> Walk {
+    walker::Walker { arch, memory, funcs, cfi, context }.run(start)
 }
 
 fn unreadable(error: crate::runtime::memory::MemoryError) -> StopReason {

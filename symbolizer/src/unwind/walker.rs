@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 
 use super::{
-    amd64, arm64, foreign, names, sigtramp, unreadable, ElidedFrames, Frame, FrameSource, FuncInfo, FuncTable, Regs,
+    amd64, arm64, cfi, names, sigtramp, unreadable, ElidedFrames, Frame, FrameSource, FuncInfo, FuncTable, Regs,
     Start, StackContext, StackKind, StopReason, Walk, FUNC_FLAG_SP_WRITE, FUNC_FLAG_TOP_FRAME, MAX_FRAMES,
     MAX_WALK_STEPS, TRACE_TARGET,
 };
@@ -20,6 +20,7 @@ pub(super) struct Walker<'a> {
     pub arch: Arch,
     pub memory: &'a dyn ReadMemory,
     pub funcs: &'a dyn FuncTable,
+    pub cfi: Option<&'a dyn super::cfi::CallFrameInfo>,
     pub context: &'a StackContext,
 }
 
@@ -103,7 +104,7 @@ impl Walker<'_> {
             return self.recover_zero_pc(cursor);
         }
         let Some(func) = self.funcs.func(cursor.regs.pc) else {
-            return foreign::step(self, cursor, frames);
+            return cfi::step_foreign(self, cursor, frames);
         };
         let regs = cursor.regs;
         let pc = regs.pc;
