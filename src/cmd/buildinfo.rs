@@ -41,6 +41,12 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let path = &args.binary;
     let name = path.display().to_string();
 
+    // A FIFO would block the read and a device such as /dev/zero never ends.
+    let metadata =
+        std::fs::metadata(path).with_context(|| format!("{name}: cannot read the file"))?;
+    if !metadata.is_file() {
+        anyhow::bail!("{name}: not a regular file");
+    }
     let data = std::fs::read(path).with_context(|| format!("{name}: cannot read the file"))?;
     let elf = ElfFile64::parse(data.as_slice()).with_context(|| {
         format!("{name}: invalid or unsupported ELF file (64-bit ELF expected)")

@@ -36,6 +36,10 @@ pub enum BinaryError {
         #[source]
         source: Arc<std::io::Error>,
     },
+    /// A directory, FIFO, device or socket: opening a FIFO would block and a
+    /// device such as /dev/zero never ends.
+    #[error("{path}: not a regular file")]
+    NotRegularFile { path: PathBuf },
     #[error("{path}: not a 64-bit ELF file")]
     Elf {
         path: PathBuf,
@@ -115,7 +119,16 @@ impl Binary {
     pub fn open(path: impl AsRef<Path>) -> Result<Binary, BinaryError> {
         let path = path.as_ref().to_path_buf();
         let open_error = |source| BinaryError::Open { path: path.clone(), source: Arc::new(source) };
+        // Checked before opening, because opening a FIFO blocks until a writer
+        // appears, and again on the open file in case the path was replaced.
+        let not_regular = || BinaryError::NotRegularFile { path: path.clone() };
+        if !std::fs::metadata(&path).map_err(open_error)?.is_file() {
+            return Err(not_regular());
+        }
         let file = std::fs::File::open(&path).map_err(open_error)?;
+        if !file.metadata().map_err(open_error)?.is_file() {
+            return Err(not_regular());
+        }
         // SAFETY: the map is read-only. Another process truncating or
         // rewriting the file while it is mapped would change or fault these
         // bytes. That is the usual contract of reading a mapped file, and
