@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use crate::exit::Status;
 
 mod buildinfo;
+mod debug;
 mod resolve;
 mod symbolize;
 
@@ -28,6 +29,8 @@ pub enum Command {
     Buildinfo(buildinfo::Args),
     /// Rebuild every goroutine of a crashed Go program from its core.
     Symbolize(symbolize::Args),
+    /// Open a crash's core in delve, as a server on a loopback address or in this terminal.
+    Debug(debug::Args),
 }
 
 /// Runs the selected subcommand.
@@ -36,5 +39,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Resolve(args) => resolve::run(args),
         Command::Buildinfo(args) => buildinfo::run(args),
         Command::Symbolize(args) => symbolize::run(args),
+        Command::Debug(args) => debug::run(args),
     }
 }

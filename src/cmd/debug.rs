@@ -1,0 +1,425 @@
+//! `gocrash debug`: hands a crash to delve.
+//!
+//! delve reads only plain ELF cores, and systemd-coredump stores them
+//! compressed, so the core is first decompressed into a private file (see
+//! [`scratch`]). The binary is found as `gocrash symbolize` finds it. Then
+//! `dlv core` runs either as a headless JSON-RPC server on a loopback
+//! address, with gocrash in the foreground supervising it, or (`--exec`) as
+//! delve's own terminal client. Either way, when delve exits or gocrash
+//! receives a signal to stop (SIGINT, SIGTERM, SIGHUP), delve is stopped and the
+//! decompressed core removed.
+
+mod delve;
+mod scratch;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use symbolizer::decompress::{self, Compression};
+
+use crate::crash_input::{self, CrashArgs};
+use crate::exit::{Status, WithStatus};
+
+use self::delve::{DelveCommand, DelveEvent, Release};
+use self::scratch::ScratchCore;
+
+const TRACE_TARGET: &str = "gocrash::debug";
+/// How long delve gets to exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How often the supervisor checks whether delve has exited.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Bytes read to recognise a core's compression.
+const MAGIC_BYTES: usize = 8;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub crash: CrashArgs,
+
+    /// Address for delve's API server; port 0 lets the system pick a free
+    /// port. Must be a loopback address unless --allow-remote is given.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: String,
+
+    /// Accept a --listen address other machines can reach. Anyone who
+    /// connects to delve's API can read the core's memory and make delve
+    /// run programs as you.
+    #[arg(long)]
+    pub allow_remote: bool,
+
+    /// Run delve's terminal client here instead of a server.
+    #[arg(long, conflicts_with = "allow_remote")]
+    pub exec: bool,
+
+    /// The delve executable.
+    #[arg(long, value_name = "PATH", default_value = "dlv")]
+    pub dlv: PathBuf,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Status> {
+    let listen = if args.exec { None } else { Some(listen_address(&args.listen, args.allow_remote)?) };
+
+    let delve_release = delve::delve_version(&args.dlv)?;
+    let dir = scratch::runtime_dir()?;
+    let removed = scratch::remove_leftovers(&dir);
+    if !removed.is_empty() {
+        eprintln!(
+            "gocrash: removed {} decompressed core(s) left in {} by gocrash runs that were killed",
+            removed.len(),
+            dir.display()
+        );
+    }
+
+    let prepared = prepare_core(&args.crash, &dir)?;
+    let skip_version_check = check_go_support(delve_release, prepared.go_version.as_deref());
+    let command = DelveCommand {
+        dlv: args.dlv.clone(),
+        binary: prepared.binary.clone(),
+        core: prepared.plain_core().to_path_buf(),
+        listen,
+        skip_version_check,
+    };
+    tracing::info!(target: TRACE_TARGET, command = %command.display(), "starting delve");
+
+    if args.exec {
+        run_interactive(&command)
+    } else {
+        run_server(&command, &prepared)
+    }
+}
+
+/// Parses `--listen` and rejects an address other hosts can reach, unless
+/// `--allow-remote` accepts it.
+fn listen_address(text: &str, allow_remote: bool) -> anyhow::Result<SocketAddr> {
+    let address: SocketAddr = text.parse().map_err(|err| WithStatus {
+        status: Status::Usage,
+        message: format!("invalid --listen address {text:?} ({err}); give IP:PORT, such as 127.0.0.1:0"),
+    })?;
+    if address.ip().is_loopback() {
+        return Ok(address);
+    }
+    if !allow_remote {
+        return Err(WithStatus {
+            status: Status::Usage,
+            message: format!(
+                "--listen {address} is not a loopback address: delve's API lets anyone who connects read the \
+                 core's memory and run programs as you; listen on 127.0.0.1 and use an SSH tunnel, or pass \
+                 --allow-remote if every host that can reach {address} is trusted"
+            ),
+        }
+        .into());
+    }
+    eprintln!(
+        "gocrash: warning: delve will listen on {address}, which other hosts can reach; anyone who connects \
+         can read the core's memory and make delve run programs as you"
+    );
+    Ok(address)
+}
+
+/// A core ready for delve.
+struct PreparedCore {
+    /// The core as selected.
+    source: PathBuf,
+    /// The decompressed copy; `None` when the source is a plain core.
+    scratch: Option<ScratchCore>,
+    binary: PathBuf,
+    go_version: Option<String>,
+}
+
+impl PreparedCore {
+    fn plain_core(&self) -> &Path {
+        self.scratch.as_ref().map_or(self.source.as_path(), ScratchCore::path)
+    }
+}
+
+/// Finds the core the arguments select, decompresses it into `dir` when
+/// it is compressed, and finds its binary.
+fn prepare_core(crash: &CrashArgs, dir: &Path) -> anyhow::Result<PreparedCore> {
+    let source = match crash.crash.as_deref().map(PathBuf::from) {
+        Some(path) if path.is_file() => path,
+        // A journal match or no argument at all: the crash reader resolves
+        // it, or returns the reason it cannot.
+        _ => crash_input::open(crash)?.core_path,
+    };
+
+    let scratch = match compression_of(&source)? {
+        Compression::None => None,
+        compression => {
+            let (scratch, mut file) = ScratchCore::create(dir)?;
+            let started = Instant::now();
+            eprintln!(
+                "gocrash: decompressing {} ({}) to {}",
+                source.display(),
+                compression.name(),
+                scratch.path().display()
+            );
+            decompress::decompress_to_file(&source, &mut file, &mut |_| {})
+                .with_context(|| format!("cannot decompress {}", source.display()))?;
+            file.sync_all().with_context(|| format!("cannot write {}", scratch.path().display()))?;
+            tracing::info!(target: TRACE_TARGET, elapsed_ms = started.elapsed().as_millis() as u64, "decompressed the core");
+            Some(scratch)
+        }
+    };
+    let plain = scratch.as_ref().map_or(source.as_path(), ScratchCore::path);
+
+    let opened = crash_input::open(&CrashArgs {
+        crash: Some(plain.display().to_string()),
+        binary: crash.binary.clone(),
+        force: crash.force,
+    })
+    .with_context(|| format!("cannot prepare {} for delve", source.display()))?;
+    for warning in &opened.warnings {
+        eprintln!("gocrash: warning: {warning}");
+    }
+    let binary = opened.binary.path().to_path_buf();
+    let go_version = match symbolizer::buildinfo::read(opened.binary.elf()) {
+        Ok(info) => Some(info.go_version),
+        Err(err) => {
+            tracing::info!(target: TRACE_TARGET, error = %err, "no build information; the Go version is unknown");
+            None
+        }
+    };
+    Ok(PreparedCore { source, scratch, binary, go_version })
+}
+
+fn compression_of(path: &Path) -> anyhow::Result<Compression> {
+    let mut prefix = Vec::with_capacity(MAGIC_BYTES);
+    File::open(path)
+        .and_then(|file| file.take(MAGIC_BYTES as u64).read_to_end(&mut prefix))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Compression::detect(&prefix).with_context(|| {
+        format!("{} is neither an ELF core nor a zstd, lz4 or xz file", path.display())
+    })
+}
+
+/// Warns when the binary's Go is newer than delve supports, and returns
+/// whether delve's own version check must be turned off.
+fn check_go_support(delve_release: Release, go_version: Option<&str>) -> bool {
+    let Some(go) = go_version.and_then(delve::parse_go_version) else {
+        return false;
+    };
+    let Some(newest) = delve::newest_supported_go(delve_release) else {
+        return false;
+    };
+    if go <= newest {
+        return false;
+    }
+    eprintln!("gocrash: warning: {}", delve::too_new_warning(delve_release, go, newest));
+    true
+}
+
+/// The event that ends the server's supervision.
+enum Stop {
+    Exited(ExitStatus),
+    Signal(i32),
+}
+
+/// Runs delve's headless server and supervises it until it exits or a
+/// signal stops gocrash.
+fn run_server(command: &DelveCommand, prepared: &PreparedCore) -> anyhow::Result<Status> {
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("cannot install the signal handlers")?;
+    let mut process = command.command();
+    // Its own process group keeps a Ctrl-C in the terminal from reaching
+    // delve before gocrash has decided how to stop it.
+    process.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = process.spawn().map_err(|err| delve::not_runnable(&command.dlv, err))?;
+
+    let (events, received) = mpsc::channel::<Event>();
+    let delve_events = events.clone();
+    let (output_events, output) = mpsc::channel::<DelveEvent>();
+    let tail = delve::watch_output(&mut child, output_events);
+    std::thread::spawn(move || {
+        for event in output {
+            if delve_events.send(Event::Delve(event)).is_err() {
+                break;
+            }
+        }
+    });
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if events.send(Event::Signal(signal)).is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut listening = false;
+    let stop = loop {
+        if let Some(status) = child.try_wait().context("cannot wait for delve")? {
+            break Stop::Exited(status);
+        }
+        match received.recv_timeout(POLL_INTERVAL) {
+            Ok(Event::Delve(DelveEvent::Listening(address))) => {
+                listening = true;
+                print_connection(&address, command, prepared)?;
+            }
+            Ok(Event::Delve(DelveEvent::StdoutClosed)) | Err(RecvTimeoutError::Timeout) => {}
+            Ok(Event::Signal(signal)) => break Stop::Signal(signal),
+            Err(RecvTimeoutError::Disconnected) => {}
+        }
+    };
+    handle.close();
+
+    match stop {
+        Stop::Signal(signal) => {
+            tracing::info!(target: TRACE_TARGET, signal, "stopping delve");
+            stop_delve(&mut child)?;
+            eprintln!("gocrash: stopped delve and removed the decompressed core");
+            Ok(Status::Success)
+        }
+        Stop::Exited(status) if listening && status.success() => {
+            eprintln!("gocrash: delve exited");
+            Ok(Status::Success)
+        }
+        Stop::Exited(status) => {
+            // Let the stderr reader catch up with delve's last words.
+            std::thread::sleep(POLL_INTERVAL);
+            let when = if listening { "exited" } else { "failed to start" };
+            anyhow::bail!(
+                "delve {when} ({}): {}\n{}",
+                describe_status(status),
+                command.display(),
+                delve::describe_tail(&tail)
+            )
+        }
+    }
+}
+
+/// Messages to the supervising loop.
+enum Event {
+    Delve(DelveEvent),
+    Signal(i32),
+}
+
+/// Prints how to connect, on stdout.
+fn print_connection(address: &str, command: &DelveCommand, prepared: &PreparedCore) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let go = prepared.go_version.as_deref().unwrap_or("unknown Go version");
+    writeln!(out, "delve is serving the core at {address}")?;
+    writeln!(out, "  binary: {} ({go})", command.binary.display())?;
+    match &prepared.scratch {
+        Some(scratch) => writeln!(
+            out,
+            "  core:   {} (decompressed to {})",
+            prepared.source.display(),
+            scratch.path().display()
+        )?,
+        None => writeln!(out, "  core:   {}", prepared.source.display())?,
+    }
+    writeln!(out)?;
+    writeln!(out, "Connect from a terminal:")?;
+    writeln!(out, "  dlv connect {address}")?;
+    writeln!(out)?;
+    writeln!(out, "Or add this configuration to .vscode/launch.json and start it:")?;
+    for line in delve::vscode_configuration(address, &command.binary).lines() {
+        writeln!(out, "  {line}")?;
+    }
+    writeln!(out)?;
+    writeln!(out, "Press Ctrl-C to stop delve and remove the decompressed core.")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Sends delve SIGTERM, and SIGKILL if it is still there after
+/// [`STOP_GRACE`]; then reaps it.
+fn stop_delve(child: &mut Child) -> anyhow::Result<()> {
+    if child.try_wait().context("cannot wait for delve")?.is_some() {
+        return Ok(());
+    }
+    let pid = libc::pid_t::try_from(child.id()).context("delve's pid does not fit pid_t")?;
+    // SAFETY: kill has no memory effects; pid is our own unreaped child, so
+    // it cannot name another process.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + STOP_GRACE;
+    while Instant::now() < deadline {
+        if child.try_wait().context("cannot wait for delve")?.is_some() {
+            return Ok(());
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    tracing::warn!(target: TRACE_TARGET, pid, "delve did not exit after SIGTERM; killing it");
+    child.kill().context("cannot kill delve")?;
+    child.wait().context("cannot wait for delve")?;
+    Ok(())
+}
+
+/// Runs delve's terminal client with this terminal. A Ctrl-C belongs to
+/// delve then, so gocrash ignores SIGINT while delve runs and passes
+/// SIGTERM and SIGHUP on.
+fn run_interactive(command: &DelveCommand) -> anyhow::Result<Status> {
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("cannot install the signal handlers")?;
+    let mut child = command.command().spawn().map_err(|err| delve::not_runnable(&command.dlv, err))?;
+    let pid = libc::pid_t::try_from(child.id()).context("delve's pid does not fit pid_t")?;
+    let status = loop {
+        for signal in signals.pending() {
+            if signal != SIGINT {
+                // SAFETY: kill has no memory effects. The child is not reaped
+                // until try_wait returns its status, so the pid is still its.
+                unsafe { libc::kill(pid, signal) };
+            }
+        }
+        if let Some(status) = child.try_wait().context("cannot wait for delve")? {
+            break status;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    };
+    if status.success() {
+        return Ok(Status::Success);
+    }
+    anyhow::bail!("delve exited ({}): {}", describe_status(status), command.display())
+}
+
+fn describe_status(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        _ => status.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_listen_is_accepted() {
+        assert_eq!(listen_address("127.0.0.1:0", false).unwrap().port(), 0);
+        assert!(listen_address("[::1]:4000", false).unwrap().ip().is_loopback());
+    }
+
+    #[test]
+    fn remote_listen_needs_allow_remote() {
+        let err = listen_address("0.0.0.0:0", false).unwrap_err();
+        let with = err.downcast_ref::<WithStatus>().unwrap();
+        assert_eq!(with.status, Status::Usage);
+        assert!(with.message.contains("not a loopback address"), "{}", with.message);
+        assert!(listen_address("0.0.0.0:0", true).is_ok());
+    }
+
+    #[test]
+    fn malformed_listen_is_usage_error() {
+        let err = listen_address("localhost", false).unwrap_err();
+        assert_eq!(err.downcast_ref::<WithStatus>().unwrap().status, Status::Usage);
+    }
+
+    #[test]
+    fn newer_go_skips_version_check() {
+        let delve = Release { major: 1, minor: 20 };
+        assert!(!check_go_support(delve, Some("go1.19.8")));
+        assert!(!check_go_support(delve, Some("go1.20.14")));
+        assert!(check_go_support(delve, Some("go1.22.10")));
+        assert!(!check_go_support(delve, None));
+    }
+}

@@ -1,0 +1,339 @@
+//! `gocrash debug` with the real delve on real corpus cores. The server it
+//! starts lists the goroutines the runtime printed. On SIGTERM it stops
+//! delve and removes the decompressed core. It rejects addresses other
+//! hosts can reach, and it cleans up after a run that was killed.
+//!
+//! Each test runs gocrash with its own `XDG_RUNTIME_DIR`, so runs in
+//! parallel never see each other's files.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ingest::traceback::{GoroutineStatus, Traceback};
+
+use serde_json::{json, Value};
+
+/// How long a delve server may take to load a core before the test gives
+/// up. This bounds a hang; it asserts nothing about speed.
+const START_LIMIT: Duration = Duration::from_secs(300);
+/// The programs whose Go 1.19 cores are opened in delve: all goroutines
+/// parked, a panic on the main goroutine, a panic on another goroutine,
+/// and goroutines spinning when a signal arrived.
+const PROGRAMS: [&str; 4] = ["deadlock", "nilpointer", "goroutinepanic", "sigquit"];
+
+/// Returns true when delve is installed; without it the tests skip, except
+/// under CI, where the setup installs it.
+fn have_delve() -> bool {
+    let found = Command::new("dlv").arg("version").output().is_ok_and(|out| out.status.success());
+    if !found {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "dlv is not installed; scripts/install-deps installs it");
+        eprintln!("skipped: dlv is not installed");
+    }
+    found
+}
+
+fn go119_crash(manifest: &support::Manifest, program: &str) -> support::Crash {
+    manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == program && c.toolchain == "1.19.8" && c.mode == "default")
+        .unwrap_or_else(|| panic!("the manifest has no Go 1.19 default crash of {program}"))
+        .clone()
+}
+
+/// A running `gocrash debug`, the lines it printed on stdout, and its
+/// stderr so far.
+struct DebugRun {
+    child: Child,
+    lines: Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+    runtime_dir: PathBuf,
+}
+
+impl DebugRun {
+    fn start(core: &Path, extra: &[&str], runtime_dir: &Path) -> DebugRun {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gocrash"))
+            .arg("debug")
+            .arg(core)
+            .args(extra)
+            .env("XDG_RUNTIME_DIR", runtime_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("gocrash starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().expect("stderr is piped");
+        let collected = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                collected.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        DebugRun { child, lines, stderr, runtime_dir: runtime_dir.to_path_buf() }
+    }
+
+    /// Reads stdout up to the `dlv connect ADDR` line; returns the address
+    /// and the decompressed core's path.
+    fn wait_for_server(&self) -> (String, PathBuf) {
+        let mut scratch = None;
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(START_LIMIT)
+                .expect("gocrash prints the server's address before its stdout ends");
+            if let Some(path) = line.split("(decompressed to ").nth(1) {
+                scratch = Some(PathBuf::from(path.trim_end_matches(')')));
+            }
+            if let Some(address) = line.trim().strip_prefix("dlv connect ") {
+                let scratch = scratch.expect("the core line names the decompressed core");
+                return (address.to_string(), scratch);
+            }
+        }
+    }
+
+    fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: kill has no memory effects; the pid is our unreaped child.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    fn scratch_dir(&self) -> PathBuf {
+        self.runtime_dir.join("gocrash")
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for DebugRun {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Returns the pids of the processes whose parent is `parent` and whose
+/// name is `name`.
+fn children_named(parent: u32, name: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // The name is in parentheses and may contain spaces; the fields
+        // after it are state, then ppid.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let comm = &stat[open + 1..close];
+        let ppid = stat[close + 1..].split_whitespace().nth(1).and_then(|s| s.parse::<u32>().ok());
+        if comm == name && ppid == Some(parent) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn process_exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Sends one JSON-RPC 1.0 request to delve and reads its response.
+fn call(address: &str, method: &str, params: Value) -> Value {
+    let mut stream = TcpStream::connect(address).expect("delve accepts connections");
+    let request = json!({"method": method, "params": [params], "id": 1});
+    stream.write_all(request.to_string().as_bytes()).unwrap();
+    let response: Value = serde_json::Deserializer::from_reader(&stream)
+        .into_iter::<Value>()
+        .next()
+        .expect("delve responds")
+        .expect("delve responds with JSON");
+    assert_eq!(response["error"], Value::Null, "{method} failed: {response}");
+    response["result"].clone()
+}
+
+/// A goroutine as delve lists it.
+struct DelveGoroutine {
+    /// The function of `currentLoc`.
+    function: String,
+    /// The thread running it; 0 for none.
+    thread: u64,
+}
+
+/// Lists delve's goroutines by id.
+fn delve_goroutines(address: &str) -> BTreeMap<u64, DelveGoroutine> {
+    let result = call(address, "RPCServer.ListGoroutines", json!({"Start": 0, "Count": 0}));
+    let goroutines = result["Goroutines"].as_array().expect("a Goroutines list");
+    goroutines
+        .iter()
+        .map(|g| {
+            let id = g["id"].as_u64().expect("a goroutine id");
+            let function = g["currentLoc"]["function"]["name"].as_str().unwrap_or("").to_string();
+            let thread = g["threadID"].as_u64().unwrap_or(0);
+            (id, DelveGoroutine { function, thread })
+        })
+        .collect()
+}
+
+/// Goroutines of the runtime's crash text: id to status and first frame.
+fn text_goroutines(traceback: &Traceback) -> BTreeMap<u64, (GoroutineStatus, Option<String>)> {
+    traceback
+        .main_goroutines()
+        .filter(|g| g.id.0 != 0)
+        .map(|g| {
+            let shown = traceback.goroutine(g.id).unwrap_or(g);
+            (g.id.0, (g.status, shown.frames.first().map(|f| f.function.clone())))
+        })
+        .collect()
+}
+
+/// Maps the function name the runtime prints to the one delve shows:
+/// the runtime prints `runtime.gopanic` as `panic`.
+fn delve_name(printed: &str) -> &str {
+    match printed {
+        "panic" => "runtime.gopanic",
+        other => other,
+    }
+}
+
+#[test]
+fn delve_lists_text_goroutines() {
+    let Some(manifest) = support::manifest() else { return };
+    if !have_delve() {
+        return;
+    }
+    for program in PROGRAMS {
+        let crash = go119_crash(&manifest, program);
+        let text = std::fs::read_to_string(&crash.stderr).unwrap();
+        let traceback = ingest::traceback::parse(&text);
+        let expected = text_goroutines(&traceback);
+        assert!(!expected.is_empty(), "{program}: the crash text has no goroutines");
+
+        let runtime_dir = tempfile::tempdir().unwrap();
+        let run = DebugRun::start(&crash.core, &["--listen", "127.0.0.1:0"], runtime_dir.path());
+        let (address, scratch) = run.wait_for_server();
+        assert!(scratch.exists(), "{program}: {} does not exist", scratch.display());
+        let listed = delve_goroutines(&address);
+
+        let expected_ids: BTreeSet<u64> = expected.keys().copied().collect();
+        let listed_ids: BTreeSet<u64> = listed.keys().copied().collect();
+        assert_eq!(listed_ids, expected_ids, "{program}: goroutine ids differ");
+
+        let mut compared = 0;
+        for (id, (status, first)) in &expected {
+            // For a goroutine on a thread, delve shows where the thread
+            // stopped (the runtime's crash code, or a futex), while the
+            // runtime prints where the goroutine panicked or entered its
+            // system call. Only goroutines off a thread are compared.
+            let goroutine = &listed[id];
+            if goroutine.thread != 0 {
+                continue;
+            }
+            let Some(first) = first else { continue };
+            assert_eq!(
+                goroutine.function.as_str(),
+                delve_name(first),
+                "{program}: goroutine {id} ({status:?}) is at {} in delve, at {first} in the crash text",
+                goroutine.function
+            );
+            compared += 1;
+        }
+        assert!(compared > 0, "{program}: no parked goroutine was compared");
+        eprintln!("{program}: {} goroutines listed, {compared} current functions compared", listed.len());
+    }
+}
+
+#[test]
+fn sigterm_stops_delve_and_removes_core() {
+    let Some(manifest) = support::manifest() else { return };
+    if !have_delve() {
+        return;
+    }
+    let crash = go119_crash(&manifest, "deadlock");
+    let runtime_dir = tempfile::tempdir().unwrap();
+    let mut run = DebugRun::start(&crash.core, &[], runtime_dir.path());
+    let (address, scratch) = run.wait_for_server();
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    assert!(scratch.starts_with(run.scratch_dir()), "{}", scratch.display());
+    let delve = children_named(run.child.id(), "dlv");
+    assert_eq!(delve.len(), 1, "gocrash runs one delve: {delve:?}");
+
+    run.signal(libc::SIGTERM);
+    let status = run.child.wait().unwrap();
+
+    assert!(status.success(), "gocrash exits cleanly after SIGTERM: {status}");
+    assert!(!process_exists(delve[0]), "delve (pid {}) is still running", delve[0]);
+    assert!(!scratch.exists(), "{} was not removed", scratch.display());
+}
+
+#[test]
+fn remote_listen_is_rejected() {
+    let output = Command::new(env!("CARGO_BIN_EXE_gocrash"))
+        .args(["debug", "/nonexistent/core", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a loopback address"), "{stderr}");
+    assert!(stderr.contains("--allow-remote"), "{stderr}");
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn killed_run_leftovers_are_removed() {
+    let Some(manifest) = support::manifest() else { return };
+    if !have_delve() {
+        return;
+    }
+    let crash = go119_crash(&manifest, "deadlock");
+    let runtime_dir = tempfile::tempdir().unwrap();
+
+    let mut killed = DebugRun::start(&crash.core, &[], runtime_dir.path());
+    let (_, leftover) = killed.wait_for_server();
+    let delve = children_named(killed.child.id(), "dlv");
+    assert_eq!(delve.len(), 1, "gocrash runs one delve: {delve:?}");
+    killed.signal(libc::SIGKILL);
+    killed.child.wait().unwrap();
+    assert!(leftover.exists(), "a killed gocrash cannot remove {}", leftover.display());
+
+    let mut next = DebugRun::start(&crash.core, &[], runtime_dir.path());
+    let (_, fresh) = next.wait_for_server();
+
+    assert_ne!(fresh, leftover);
+    assert!(!leftover.exists(), "{} was left behind", leftover.display());
+    assert!(
+        next.stderr().contains("removed 1 decompressed core(s)"),
+        "gocrash does not say it removed the leftover: {}",
+        next.stderr()
+    );
+    // The kernel sends the orphaned delve SIGTERM (PR_SET_PDEATHSIG); wait
+    // for it to go, within a bound that only stops a hang.
+    for _ in 0..600 {
+        if !process_exists(delve[0]) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!process_exists(delve[0]), "the killed run's delve (pid {}) is still running", delve[0]);
+
+    next.signal(libc::SIGTERM);
+    assert!(next.child.wait().unwrap().success());
+    assert!(!fresh.exists());
+}
