@@ -5,5 +5,9 @@
 //! holds the cores. This crate reads those, and parses the Go runtime's crash
 //! text. Reading binaries and cores is left to the `symbolizer` crate.
 
+pub mod coredump;
+pub mod crashtext;
+pub mod journal;
+pub mod select;
 pub mod signature;
 pub mod traceback;

@@ -6,6 +6,9 @@ use crate::exit::Status;
 
 mod buildinfo;
 mod debug;
+mod dump;
+mod info;
+pub mod list;
 mod resolve;
 mod symbolize;
 
@@ -31,6 +34,12 @@ pub enum Command {
     Symbolize(symbolize::Args),
     /// Open a crash's core in delve, as a server on a loopback address or in this terminal.
     Debug(debug::Args),
+    /// List the crashes systemd-coredump recorded, with Go version and headline.
+    List(list::Args),
+    /// Show everything known about one crash: journal fields, core, binary and crash text.
+    Info(info::Args),
+    /// Write a crash's core, decompressed, to a file or a pipe.
+    Dump(dump::Args),
 }
 
 /// Runs the selected subcommand.
@@ -40,5 +49,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Buildinfo(args) => buildinfo::run(args),
         Command::Symbolize(args) => symbolize::run(args),
         Command::Debug(args) => debug::run(args),
+        Command::List(args) => list::run(args),
+        Command::Info(args) => info::run(args),
+        Command::Dump(args) => dump::run(args),
     }
 }

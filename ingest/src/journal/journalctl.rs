@@ -1,0 +1,468 @@
+//! Runs `journalctl --output=export` and streams its entries.
+//!
+//! `journalctl` reads every journal format the host's systemd writes (all
+//! compressions, compact and regular files, several files interleaved) and
+//! applies matches with the journal's own indexes, so this crate leaves the
+//! on-disk format to it. [`Journal`] says which journal to read (the local
+//! one, a directory, or files copied from another host) and [`Query`] what
+//! to read from it; [`EntryStream`] parses the output with
+//! [`super::ExportReader`] while `journalctl` is still writing it.
+//!
+//! Matches follow journalctl's rules: matches on the same field are ORed,
+//! matches on different fields are ANDed, and a `+` term separates
+//! alternatives.
+
+use std::ffi::OsString;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
+
+use super::export::{ExportError, ExportOptions, ExportReader};
+use super::Entry;
+
+/// The program run when [`Journal::program`] is not changed.
+pub const DEFAULT_JOURNALCTL: &str = "journalctl";
+/// Bytes of journalctl's stderr kept for error messages; the rest is read
+/// and dropped so that journalctl never blocks on a full pipe.
+pub const MAX_STDERR_BYTES: usize = 16 * 1024;
+/// Buffer between journalctl's stdout and the export parser.
+const STDOUT_BUFFER_BYTES: usize = 256 * 1024;
+
+/// Which journal to read, and with which `journalctl`.
+#[derive(Clone, Debug)]
+pub struct Journal {
+    /// The `journalctl` program; found through `PATH` unless it holds a `/`.
+    pub program: PathBuf,
+    /// Read the journal files in this directory (`--directory`), such as
+    /// `/var/log/journal/remote` or a copy from another host.
+    pub directory: Option<PathBuf>,
+    /// Read these journal files (`--file`, globs allowed).
+    pub files: Vec<PathBuf>,
+    /// Interleave entries of all available journals, including other
+    /// machines' (`--merge`).
+    pub merge: bool,
+}
+
+impl Default for Journal {
+    fn default() -> Journal {
+        Journal {
+            program: PathBuf::from(DEFAULT_JOURNALCTL),
+            directory: None,
+            files: Vec::new(),
+            merge: false,
+        }
+    }
+}
+
+/// What to read from the journal.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    /// `FIELD=VALUE` matches, and `+` between alternatives.
+    pub matches: Vec<String>,
+    /// `--since`, in any syntax journalctl accepts (`2024-05-01 10:00`,
+    /// `-1h`, `yesterday`, `@1714557600.5`).
+    pub since: Option<String>,
+    /// `--until`, same syntax as `since`.
+    pub until: Option<String>,
+    /// `--after-cursor`: resume after the entry with this cursor.
+    pub after_cursor: Option<String>,
+    /// `--cursor`: start at the entry with this cursor, or the nearest one
+    /// when it is gone.
+    pub cursor: Option<String>,
+    /// `--lines`: only the newest this many entries.
+    pub lines: Option<usize>,
+    /// `--reverse`: newest entries first.
+    pub reverse: bool,
+    /// `--output-fields`: print only these fields (journalctl adds the
+    /// cursor, timestamps and boot ID).
+    pub output_fields: Vec<String>,
+}
+
+impl Query {
+    /// Starts a query with these matches.
+    pub fn matching<I, S>(matches: I) -> Query
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Query {
+            matches: matches.into_iter().map(Into::into).collect(),
+            ..Query::default()
+        }
+    }
+}
+
+/// Formats a time in microseconds since the Unix epoch in journalctl's
+/// `@SECONDS.MICROSECONDS` syntax.
+pub fn at_usec(usec: u64) -> String {
+    format!("@{}.{:06}", usec / 1_000_000, usec % 1_000_000)
+}
+
+/// Failure to run journalctl or to read what it wrote.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("invalid journal match {0:?}: expected FIELD=VALUE or +")]
+    InvalidMatch(String),
+    #[error("failed to run {program} (is systemd's journalctl installed?)")]
+    Spawn {
+        program: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Failed {
+        command: String,
+        status: ExitStatus,
+        stderr: String,
+    },
+    #[error("invalid export output from `{command}`")]
+    Export {
+        command: String,
+        #[source]
+        source: ExportError,
+    },
+    #[error("failed to wait for `{command}`")]
+    Wait {
+        command: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Journal {
+    /// Returns the arguments journalctl runs with for `query`.
+    pub fn arguments(&self, query: &Query) -> Result<Vec<OsString>, JournalError> {
+        let mut args: Vec<OsString> = vec![
+            "--output=export".into(),
+            "--no-pager".into(),
+            "--quiet".into(),
+        ];
+        if let Some(directory) = &self.directory {
+            args.push(option_path("--directory=", directory));
+        }
+        for file in &self.files {
+            // journalctl rejects relative paths in some modes, so they are
+            // made absolute here.
+            let absolute = std::path::absolute(file).unwrap_or_else(|_| file.clone());
+            args.push(option_path("--file=", &absolute));
+        }
+        if self.merge {
+            args.push("--merge".into());
+        }
+        let mut push = |name: &str, value: &Option<String>| {
+            if let Some(value) = value {
+                args.push(format!("{name}={value}").into());
+            }
+        };
+        push("--since", &query.since);
+        push("--until", &query.until);
+        push("--after-cursor", &query.after_cursor);
+        push("--cursor", &query.cursor);
+        if let Some(lines) = query.lines {
+            args.push(format!("--lines={lines}").into());
+        }
+        if query.reverse {
+            args.push("--reverse".into());
+        }
+        if !query.output_fields.is_empty() {
+            args.push(format!("--output-fields={}", query.output_fields.join(",")).into());
+        }
+        if !query.matches.is_empty() {
+            // Ends the options, so that no match can be read as one.
+            args.push("--".into());
+            for term in &query.matches {
+                if !is_valid_match(term) {
+                    return Err(JournalError::InvalidMatch(term.clone()));
+                }
+                args.push(term.into());
+            }
+        }
+        Ok(args)
+    }
+
+    /// Starts journalctl and returns its entries as they arrive.
+    pub fn stream(&self, query: &Query, options: ExportOptions) -> Result<EntryStream, JournalError> {
+        let args = self.arguments(query)?;
+        let command = describe_command(&self.program, &args);
+        tracing::debug!(target: "gocrash::journal", %command, "running journalctl");
+        let mut child = Command::new(&self.program)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| JournalError::Spawn {
+                program: self.program.clone(),
+                source,
+            })?;
+        let stderr = child.stderr.take().map(|pipe| {
+            std::thread::spawn(move || read_bounded(pipe, MAX_STDERR_BYTES))
+        });
+        let stdout = child.stdout.take().ok_or_else(|| JournalError::Spawn {
+            program: self.program.clone(),
+            source: io::Error::other("no pipe for journalctl's stdout"),
+        })?;
+        Ok(EntryStream {
+            reader: ExportReader::new(BufReader::with_capacity(STDOUT_BUFFER_BYTES, stdout), options),
+            child,
+            stderr,
+            command,
+            finished: false,
+        })
+    }
+
+    /// Runs a query and collects every entry, for queries known to return
+    /// few.
+    pub fn collect(&self, query: &Query, options: ExportOptions) -> Result<Vec<Entry>, JournalError> {
+        let mut stream = self.stream(query, options)?;
+        let mut entries = Vec::new();
+        while let Some(entry) = stream.next_entry()? {
+            entries.push(entry);
+        }
+        Ok(entries)
+    }
+}
+
+/// Entries read from a running journalctl. Dropping the stream before its
+/// end stops journalctl.
+pub struct EntryStream {
+    reader: ExportReader<BufReader<ChildStdout>>,
+    child: Child,
+    stderr: Option<JoinHandle<Vec<u8>>>,
+    command: String,
+    finished: bool,
+}
+
+impl EntryStream {
+    /// Returns the next entry, or `None` once journalctl has finished and
+    /// exited successfully. An invalid stream or a failed journalctl is an
+    /// error; the entries returned before it stay valid.
+    pub fn next_entry(&mut self) -> Result<Option<Entry>, JournalError> {
+        if self.finished {
+            return Ok(None);
+        }
+        match self.reader.next_entry() {
+            Ok(Some(entry)) => Ok(Some(entry)),
+            Ok(None) => {
+                self.finish()?;
+                Ok(None)
+            }
+            Err(source) => {
+                // A failed journalctl explains a cut stream better than the
+                // parser can.
+                self.finish()?;
+                Err(JournalError::Export {
+                    command: self.command.clone(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Returns the command line, for messages.
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    /// Waits for journalctl to exit and checks its status.
+    fn finish(&mut self) -> Result<(), JournalError> {
+        self.finished = true;
+        let status = self.child.wait().map_err(|source| JournalError::Wait {
+            command: self.command.clone(),
+            source,
+        })?;
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|handle| handle.join().ok())
+            .unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&stderr).trim().to_string();
+        if !status.success() {
+            return Err(JournalError::Failed {
+                command: self.command.clone(),
+                status,
+                stderr,
+            });
+        }
+        if !stderr.is_empty() {
+            tracing::warn!(target: "gocrash::journal", command = %self.command, "journalctl: {stderr}");
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for EntryStream {
+    type Item = Result<Entry, JournalError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_entry().transpose()
+    }
+}
+
+impl Drop for EntryStream {
+    fn drop(&mut self) {
+        if !self.finished {
+            // The child is ours; killing it only ends a read the caller no
+            // longer wants.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Reports whether a term is `+` or `FIELD=VALUE` with a valid field name.
+fn is_valid_match(term: &str) -> bool {
+    if term == "+" {
+        return true;
+    }
+    let Some((name, _)) = term.split_once('=') else {
+        return false;
+    };
+    let mut bytes = name.bytes();
+    match bytes.next() {
+        Some(first) if first.is_ascii_uppercase() || first == b'_' => {
+            bytes.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        }
+        _ => false,
+    }
+}
+
+fn option_path(option: &str, path: &Path) -> OsString {
+    let mut arg = OsString::from(option);
+    arg.push(path.as_os_str());
+    arg
+}
+
+fn describe_command(program: &Path, args: &[OsString]) -> String {
+    let mut text = program.display().to_string();
+    for arg in args {
+        text.push(' ');
+        text.push_str(&arg.to_string_lossy());
+    }
+    text
+}
+
+/// Reads a pipe to its end, keeping the first `limit` bytes.
+fn read_bounded(mut pipe: impl Read, limit: usize) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(0) => return kept,
+            Ok(n) => {
+                let room = limit.saturating_sub(kept.len());
+                kept.extend_from_slice(buf.get(..n.min(room)).unwrap_or_default());
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return kept,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_put_matches_after_options() {
+        let journal = Journal {
+            directory: Some(PathBuf::from("/srv/journal")),
+            merge: true,
+            ..Journal::default()
+        };
+        let query = Query {
+            matches: vec!["_PID=42".into(), "+".into(), "_COMM=app".into()],
+            since: Some("-1h".into()),
+            after_cursor: Some("s=abc;i=1".into()),
+            lines: Some(5),
+            reverse: true,
+            output_fields: vec!["MESSAGE".into(), "_PID".into()],
+            ..Query::default()
+        };
+        let args: Vec<String> = journal
+            .arguments(&query)
+            .unwrap()
+            .into_iter()
+            .map(|arg| arg.into_string().unwrap())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "--output=export",
+                "--no-pager",
+                "--quiet",
+                "--directory=/srv/journal",
+                "--merge",
+                "--since=-1h",
+                "--after-cursor=s=abc;i=1",
+                "--lines=5",
+                "--reverse",
+                "--output-fields=MESSAGE,_PID",
+                "--",
+                "_PID=42",
+                "+",
+                "_COMM=app",
+            ]
+        );
+    }
+
+    #[test]
+    fn relative_files_become_absolute() {
+        let journal = Journal {
+            files: vec![PathBuf::from("copy/system.journal")],
+            ..Journal::default()
+        };
+        let args = journal.arguments(&Query::default()).unwrap();
+        let file = args[3].to_string_lossy().into_owned();
+        assert!(file.starts_with("--file=/"), "{file}");
+        assert!(file.ends_with("/copy/system.journal"), "{file}");
+    }
+
+    #[test]
+    fn matches_must_name_a_field() {
+        for bad in ["--since=now", "pid=1", "NOEQUALS", "=value", "1X=2", "A-B=c"] {
+            let query = Query::matching([bad]);
+            assert!(
+                matches!(Journal::default().arguments(&query), Err(JournalError::InvalidMatch(_))),
+                "{bad}"
+            );
+        }
+        let query = Query::matching(["COREDUMP_EXE=/usr/bin/a=b", "_PID=1"]);
+        assert!(Journal::default().arguments(&query).is_ok());
+    }
+
+    #[test]
+    fn at_usec_keeps_microseconds() {
+        assert_eq!(at_usec(1_796_418_265_000_001), "@1796418265.000001");
+        assert_eq!(at_usec(5), "@0.000005");
+    }
+
+    #[test]
+    fn missing_program_is_a_spawn_error() {
+        let journal = Journal {
+            program: PathBuf::from("/nonexistent/journalctl"),
+            ..Journal::default()
+        };
+        let error = journal
+            .stream(&Query::default(), ExportOptions::default())
+            .err()
+            .unwrap();
+        assert!(matches!(error, JournalError::Spawn { .. }), "{error}");
+    }
+
+    #[test]
+    fn failing_program_reports_stderr() {
+        // `false` exits 1 without output, like journalctl rejecting an
+        // option.
+        let journal = Journal {
+            program: PathBuf::from("false"),
+            ..Journal::default()
+        };
+        let mut stream = journal
+            .stream(&Query::default(), ExportOptions::default())
+            .unwrap();
+        let error = stream.next_entry().err().unwrap();
+        assert!(matches!(error, JournalError::Failed { .. }), "{error}");
+    }
+}

@@ -1,0 +1,158 @@
+//! Reads the corpus crashes back from this machine's journal: each
+//! coredump record by its cursor, and each crash text, which must equal the
+//! text the harness stored.
+//!
+//! Needs the corpus manifest (`corpus/harness.py`) and the journal it was
+//! captured into; skipped with a message otherwise.
+
+use std::path::PathBuf;
+
+use ingest::coredump::{CoreState, CoredumpStore, Trust};
+use ingest::crashtext::{self, DumpEnd, TextOptions};
+use ingest::select::{CrashArg, Selector};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    crashes: Vec<Crash>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Crash {
+    program: String,
+    toolchain: String,
+    mode: String,
+    binary: PathBuf,
+    pid: u32,
+    unit: String,
+    core: PathBuf,
+    cursor: String,
+    stderr: PathBuf,
+}
+
+fn manifest() -> Option<Manifest> {
+    let path = std::env::var_os("GOCRASH_CORPUS_MANIFEST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/gocrash/corpus/manifest.json"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Some(serde_json::from_str(&text).expect("valid manifest")),
+        Err(error) => {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("no corpus manifest at {}: {error}", path.display());
+            }
+            eprintln!("skipped: no corpus manifest at {} ({error})", path.display());
+            None
+        }
+    }
+}
+
+fn label(crash: &Crash) -> String {
+    format!("{} (Go {}, {}, PID {})", crash.program, crash.toolchain, crash.mode, crash.pid)
+}
+
+#[test]
+fn records_match_the_manifest() {
+    let Some(manifest) = manifest() else { return };
+    let selector = Selector::default();
+    let store = CoredumpStore::default();
+    for crash in &manifest.crashes {
+        let label = label(crash);
+        let record = selector
+            .record_at(&crash.cursor)
+            .unwrap_or_else(|error| panic!("{label}: {error}"));
+        assert_eq!(record.pid, crash.pid, "{label}");
+        assert_eq!(record.unit.as_deref(), Some(crash.unit.as_str()), "{label}");
+        assert_eq!(record.exe.as_ref(), Some(&crash.binary), "{label}");
+        assert_eq!(record.filename.as_ref(), Some(&crash.core), "{label}");
+        assert_eq!(record.signal_label(), "SIGABRT", "{label}");
+        assert_eq!(record.uid, Some(0), "{label}");
+        assert!(record.problems.is_empty(), "{label}: {:?}", record.problems);
+        assert!(
+            matches!(record.trust, Trust::Verified | Trust::UidOnly),
+            "{label}"
+        );
+        let size = std::fs::metadata(&crash.core).unwrap().len();
+        assert_eq!(
+            store.state(&record),
+            CoreState::Present {
+                path: crash.core.clone(),
+                size
+            },
+            "{label}"
+        );
+    }
+}
+
+#[test]
+fn crash_texts_equal_the_recorded_ones() {
+    let Some(manifest) = manifest() else { return };
+    let selector = Selector::default();
+    let mut equal = 0;
+    let mut joined = 0;
+    let mut failures = Vec::new();
+    for crash in &manifest.crashes {
+        let label = label(crash);
+        let record = selector.record_at(&crash.cursor).unwrap();
+        let text = crashtext::read(&selector.journal, &record, &TextOptions::default())
+            .unwrap_or_else(|error| panic!("{label}: {error}"))
+            .unwrap_or_else(|| panic!("{label}: no crash text in the journal"));
+        let recorded = std::fs::read_to_string(&crash.stderr).unwrap();
+        let rebuilt = text.to_string_lossy();
+        let breaks = &text.loss.breaks;
+        if rebuilt == recorded {
+            equal += 1;
+        } else if breaks.pid_change_joins > 0 {
+            // The recorded text keeps journald's split pieces as lines of
+            // their own, and misses pieces journald stored without a PID.
+            joined += 1;
+        } else {
+            failures.push(format!(
+                "{label}: {} lines rebuilt, {} recorded",
+                text.line_count(),
+                recorded.lines().count()
+            ));
+            continue;
+        }
+        assert!(text.report_start.is_some(), "{label}: no report found");
+        assert_eq!(text.loss.suppressed, None, "{label}");
+        assert!(!breaks.ended_mid_line, "{label}");
+        assert_eq!(text.loss.dump, Some(DumpEnd::Complete), "{label}");
+        assert!(text.headline().is_some(), "{label}: no headline");
+    }
+    eprintln!(
+        "{equal} crash texts equal, {joined} differ only by joined pieces, {} differ",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(equal + joined, manifest.crashes.len());
+}
+
+#[test]
+fn selection_by_pid_comm_and_exe() {
+    let Some(manifest) = manifest() else { return };
+    let selector = Selector::default();
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "nilpointer")
+        .expect("a nilpointer crash");
+    let by_pid = selector.newest(&[CrashArg::Pid(crash.pid.into())]).unwrap();
+    assert_eq!(by_pid.pid, crash.pid);
+
+    let by_comm = selector
+        .records(&[CrashArg::Comm("nilpointer".into())])
+        .unwrap();
+    assert!(by_comm.records.iter().any(|r| r.cursor == crash.cursor));
+    assert!(by_comm.records.iter().all(|r| r.comm.as_deref() == Some("nilpointer")));
+    let times: Vec<u64> = by_comm.records.iter().map(|r| r.entry_time_usec).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "not oldest first");
+
+    let by_exe = selector
+        .records(&[CrashArg::Exe(crash.binary.clone())])
+        .unwrap();
+    assert!(by_exe.records.iter().any(|r| r.cursor == crash.cursor));
+    assert!(by_exe.records.iter().all(|r| r.exe.as_ref() == Some(&crash.binary)));
+
+    let none = selector.newest(&[CrashArg::Comm("no-such-program-xyz".into())]);
+    assert!(none.unwrap_err().is_no_match());
+}

@@ -1,0 +1,165 @@
+//! `gocrash dump`: writes a crash's core as a plain ELF file, for gdb, delve
+//! or another machine.
+//!
+//! The core is selected like every other crash, decompressed as a stream
+//! (zstd, lz4 or xz, recognised by content) and written to the output file
+//! or to stdout. Decompressing is the `symbolizer` crate's job.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use ingest::select::{CoreFile, OpenOptions as SelectOptions};
+use symbolizer::decompress::{decompress_to_writer, DecompressError};
+
+use super::list::{select_error, JournalArgs};
+use crate::exit::{Status, WithStatus};
+
+/// Mode of the written core: a core contains the process's memory, secrets
+/// included, so only its owner may read it, as with systemd-coredump's files.
+const OUTPUT_MODE: u32 = 0o600;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "CRASH is a core file, a PID, an executable path, a journal match \
+FIELD=VALUE or a command name; the newest matching crash is used, or the newest crash of all \
+without CRASH.\n\nExit status: 0 when the core was written; 1 on failure (no core stored, \
+unreadable core); 2 for -o - with stdout on a terminal; 3 when no crash matched; 4 when the \
+compressed core is damaged and only its first part was written.")]
+pub struct Args {
+    /// The crash whose core to write.
+    #[arg(value_name = "CRASH")]
+    pub crash: Option<String>,
+    /// Write the plain core to FILE (created with mode 0600, replaced if it
+    /// exists); `-` writes to stdout, which must not be a terminal.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub journal: JournalArgs,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Status> {
+    let to_stdout = args.output.as_os_str() == "-";
+    if to_stdout && std::io::stdout().is_terminal() {
+        return Err(WithStatus {
+            status: Status::Usage,
+            message: "refusing to write a core to a terminal; use -o FILE or redirect stdout".into(),
+        }
+        .into());
+    }
+
+    let selector = args.journal.selector();
+    let options = SelectOptions {
+        text: None,
+        ..SelectOptions::default()
+    };
+    let source = selector
+        .open(args.crash.as_deref(), &options)
+        .map_err(select_error)?;
+    let pid = source.record.as_ref().map(|r| r.pid);
+    let Some(input) = source.core_path() else {
+        let state = match &source.core {
+            CoreFile::Unavailable(state) => state.label(false),
+            _ => "unavailable",
+        };
+        let detail = source
+            .record
+            .as_ref()
+            .and_then(|r| r.message_summary())
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default();
+        anyhow::bail!(
+            "no core to write for PID {}: the core is {state}{detail}",
+            pid.map_or_else(|| "?".to_string(), |p| p.to_string())
+        );
+    };
+    let display_path = source.core_display_path().unwrap_or_else(|| input.clone());
+
+    let result = if to_stdout {
+        let mut stdout = BufWriter::new(std::io::stdout().lock());
+        let result = decompress_to_writer(&input, &mut stdout, &mut |_| {});
+        stdout.flush().context("cannot write the core to stdout")?;
+        result
+    } else {
+        write_file(&input, &args.output)?
+    };
+    finish(result, &display_path, &args.output)
+}
+
+/// Decompresses into a temporary file next to `output` and renames it into
+/// place, so that a failed dump never leaves a file that looks complete,
+/// except when the stream is damaged: then what was read is kept.
+fn write_file(input: &Path, output: &Path) -> anyhow::Result<Result<symbolizer::decompress::StreamSummary, DecompressError>> {
+    let partial = partial_path(output);
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(OUTPUT_MODE)
+        .open(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let mut writer = BufWriter::new(file);
+    let result = decompress_to_writer(input, &mut writer, &mut |_| {});
+    let flushed = writer
+        .into_inner()
+        .map_err(|error| error.into_error())
+        .and_then(|file: File| file.sync_all());
+    let keep = match &result {
+        Ok(_) => true,
+        Err(DecompressError::Corrupt { decompressed, .. }) => *decompressed > 0,
+        Err(_) => false,
+    };
+    if flushed.is_err() || !keep {
+        let _ = std::fs::remove_file(&partial);
+    }
+    flushed.with_context(|| format!("cannot write {}", partial.display()))?;
+    if keep {
+        std::fs::rename(&partial, output)
+            .with_context(|| format!("cannot rename {} to {}", partial.display(), output.display()))?;
+    }
+    Ok(result)
+}
+
+fn partial_path(output: &Path) -> PathBuf {
+    let mut name = output.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    output.with_file_name(name)
+}
+
+fn finish(
+    result: Result<symbolizer::decompress::StreamSummary, DecompressError>,
+    input: &Path,
+    output: &Path,
+) -> anyhow::Result<Status> {
+    match result {
+        Ok(summary) => {
+            tracing::info!(target: "gocrash::dump", input = %input.display(), format = %summary.compression, bytes = summary.bytes_out, "wrote the core");
+            Ok(Status::Success)
+        }
+        Err(error @ DecompressError::Corrupt { decompressed, .. }) if decompressed > 0 => {
+            eprintln!(
+                "gocrash: warning: {}: only the first {decompressed:#x} bytes were written: {:#}",
+                output.display(),
+                anyhow::Error::new(error)
+            );
+            Ok(Status::Partial)
+        }
+        Err(error) => Err(anyhow::Error::new(error)
+            .context(format!("cannot decompress the core {}", input.display()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_file_sits_next_to_the_output() {
+        assert_eq!(
+            partial_path(Path::new("/tmp/out/app.core")),
+            PathBuf::from("/tmp/out/app.core.partial")
+        );
+        assert_eq!(partial_path(Path::new("core")), PathBuf::from("core.partial"));
+    }
+}

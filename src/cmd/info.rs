@@ -1,0 +1,508 @@
+//! `gocrash info`: everything known about one crash without rebuilding its
+//! goroutines: the coredump entry's fields, where the core is, the crash
+//! text's headline and what journald lost of it, and whether the executable
+//! on disk is the build that crashed.
+//!
+//! Selecting the crash and reading the journal are the `ingest` crate's
+//! job; the core and the binary are read with the `symbolizer` crate.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use ingest::coredump::{CoreState, CoredumpRecord};
+use ingest::crashtext::{CrashText, DumpEnd, Loss};
+use ingest::select::{CoreFile, CrashSource, OpenOptions};
+use serde::Serialize;
+use symbolizer::buildid::{self, BuildIds};
+use symbolizer::core::{Core, CoreOptions};
+
+use super::list::{format_rfc3339, format_time, read_go_version, select_error, GoVersion, JournalArgs};
+use crate::exit::Status;
+
+/// Width of the field names in the text output, as coredumpctl aligns them.
+const LABEL_WIDTH: usize = 16;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "CRASH is a core file, a PID, an executable path, a journal match \
+FIELD=VALUE or a command name; the newest matching crash is shown, or the newest crash of all \
+without CRASH.\n\nExit status: 0 when the crash was shown; 1 on failure; 3 when no crash \
+matched.")]
+pub struct Args {
+    /// The crash to show.
+    #[arg(value_name = "CRASH")]
+    pub crash: Option<String>,
+    #[command(flatten)]
+    pub journal: JournalArgs,
+    /// Print one JSON document (schema gocrash.info/1).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The JSON document.
+#[derive(Serialize)]
+struct Document<'a> {
+    schema: &'static str,
+    record: Option<&'a CoredumpRecord>,
+    core: CoreFacts,
+    binary: Option<BinaryFacts>,
+    build_id_check: BuildIdCheck,
+    text: Option<TextFacts<'a>>,
+}
+
+/// The core's location, and the build IDs in its copy of the executable.
+#[derive(Serialize)]
+struct CoreFacts {
+    #[serde(flatten)]
+    state: CoreState,
+    truncated: bool,
+    /// The executable's path in the core's NT_FILE note.
+    executable: Option<String>,
+    /// The executable was replaced or removed while the program ran.
+    executable_deleted: bool,
+    /// Build IDs read from the core's copy of the executable's first page.
+    build_ids: Option<BuildIds>,
+    /// Damage found in the core, or why it could not be read.
+    problems: Vec<String>,
+}
+
+/// The executable now on disk.
+#[derive(Serialize)]
+struct BinaryFacts {
+    path: String,
+    go_version: Option<String>,
+    build_ids: Option<BuildIds>,
+    error: Option<String>,
+}
+
+/// The executable on disk compared with the one that crashed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "result")]
+enum BuildIdCheck {
+    /// Every kind of build ID present on both sides is equal.
+    Matched { kinds: Vec<&'static str> },
+    /// A build ID differs: the file on disk is another build.
+    Mismatch { in_core: String, on_disk: String },
+    /// No kind of build ID is present on both sides.
+    Unverified,
+    /// The executable or the core could not be read.
+    NotChecked { reason: String },
+}
+
+/// The crash text as journald kept it.
+#[derive(Serialize)]
+struct TextFacts<'a> {
+    lines: usize,
+    /// Lines of the service's own output before the crash report.
+    prelude_lines: usize,
+    headline: Option<String>,
+    goroutines: usize,
+    stream_ids: &'a [String],
+    first_line_time: Option<String>,
+    last_line_time: Option<String>,
+    loss: &'a Loss,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Status> {
+    let selector = args.journal.selector();
+    let source = selector
+        .open(args.crash.as_deref(), &OpenOptions::default())
+        .map_err(select_error)?;
+
+    let (mut core, core_exe) = core_facts(&source, &selector.store);
+    let exe_path = source
+        .executable()
+        .map(Path::to_path_buf)
+        .or(core_exe);
+    let binary = exe_path.as_deref().map(binary_facts);
+    let check = check_build_ids(core.build_ids.as_ref(), binary.as_ref());
+    core.truncated = source.record.as_ref().is_some_and(|r| r.truncated);
+
+    let text = source.text.as_ref().map(text_facts);
+    let document = Document {
+        schema: "gocrash.info/1",
+        record: source.record.as_ref(),
+        core,
+        binary,
+        build_id_check: check,
+        text,
+    };
+
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut stdout, &document).context("cannot write JSON")?;
+        writeln!(stdout)?;
+    } else {
+        stdout.write_all(format_text(&document, source.text.as_ref()).as_bytes())?;
+    }
+    stdout.flush()?;
+    Ok(Status::Success)
+}
+
+/// Finds the core's state and reads the executable's build IDs from it.
+/// Returns the facts and the executable's path in the core.
+fn core_facts(source: &CrashSource, store: &ingest::coredump::CoredumpStore) -> (CoreFacts, Option<PathBuf>) {
+    let state = match (&source.core, &source.record) {
+        (CoreFile::Unavailable(state), _) => state.clone(),
+        (CoreFile::Given(path), _) => CoreState::Present {
+            path: path.clone(),
+            size: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        },
+        (_, Some(record)) => store.state(record),
+        (CoreFile::Stored(stored), None) => CoreState::Present {
+            path: stored.path.clone(),
+            size: stored.size,
+        },
+        (CoreFile::Inline(spilled), None) => CoreState::Journal { len: spilled.len() },
+    };
+    let mut facts = CoreFacts {
+        state,
+        truncated: false,
+        executable: None,
+        executable_deleted: false,
+        build_ids: None,
+        problems: Vec::new(),
+    };
+    let Some(path) = source.core_path() else {
+        return (facts, None);
+    };
+    let options = CoreOptions {
+        core_only: true,
+        ..CoreOptions::default()
+    };
+    match Core::open(&path, &options) {
+        Ok(core) => {
+            facts.problems = core.problems().iter().map(ToString::to_string).collect();
+            if let Some(damage) = core.decompress_damage() {
+                facts.problems.push(error_chain(damage));
+            }
+            let exe = core.executable().map(|exe| {
+                facts.executable = Some(exe.path.to_string_lossy().into_owned());
+                facts.executable_deleted = exe.deleted;
+                facts.build_ids = Some(exe.build_ids.clone());
+                exe.path.clone()
+            });
+            (facts, exe)
+        }
+        Err(error) => {
+            facts.problems.push(format!("{:#}", anyhow::Error::new(error)));
+            (facts, None)
+        }
+    }
+}
+
+/// Formats an error and its causes on one line, as `gocrash:` messages do.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn binary_facts(path: &Path) -> BinaryFacts {
+    let mut facts = BinaryFacts {
+        path: path.to_string_lossy().into_owned(),
+        go_version: None,
+        build_ids: None,
+        error: None,
+    };
+    match symbolizer::binary::Binary::open(path) {
+        Ok(binary) => {
+            facts.build_ids = Some(buildid::read(binary.elf()).ids);
+            facts.go_version = match read_go_version(path) {
+                GoVersion::Version(version) => Some(version),
+                _ => None,
+            };
+        }
+        Err(error) => facts.error = Some(format!("{:#}", anyhow::Error::new(error))),
+    }
+    facts
+}
+
+fn check_build_ids(in_core: Option<&BuildIds>, binary: Option<&BinaryFacts>) -> BuildIdCheck {
+    let Some(in_core) = in_core else {
+        return BuildIdCheck::NotChecked {
+            reason: "the core could not be read".into(),
+        };
+    };
+    let Some(binary) = binary else {
+        return BuildIdCheck::NotChecked {
+            reason: "the executable is unknown".into(),
+        };
+    };
+    let Some(on_disk) = &binary.build_ids else {
+        return BuildIdCheck::NotChecked {
+            reason: binary.error.clone().unwrap_or_else(|| "the executable could not be read".into()),
+        };
+    };
+    let mut kinds = Vec::new();
+    if let (Some(a), Some(b)) = (&in_core.go, &on_disk.go) {
+        if a != b {
+            return BuildIdCheck::Mismatch {
+                in_core: format!("Go {a}"),
+                on_disk: format!("Go {b}"),
+            };
+        }
+        kinds.push("go");
+    }
+    if let (Some(a), Some(b)) = (&in_core.gnu, &on_disk.gnu) {
+        if a != b {
+            return BuildIdCheck::Mismatch {
+                in_core: format!("GNU {a}"),
+                on_disk: format!("GNU {b}"),
+            };
+        }
+        kinds.push("gnu");
+    }
+    if kinds.is_empty() {
+        BuildIdCheck::Unverified
+    } else {
+        BuildIdCheck::Matched { kinds }
+    }
+}
+
+fn text_facts(text: &CrashText) -> TextFacts<'_> {
+    let span = text.time_span_usec();
+    TextFacts {
+        lines: text.line_count(),
+        prelude_lines: text.prelude_lines(),
+        headline: text.headline(),
+        goroutines: text.traceback.main_goroutines().count(),
+        stream_ids: &text.stream_ids,
+        first_line_time: span.map(|(first, _)| format_rfc3339(first)),
+        last_line_time: span.map(|(_, last)| format_rfc3339(last)),
+        loss: &text.loss,
+    }
+}
+
+/// Lays the facts out as `Label: value` lines, as coredumpctl info does.
+fn format_text(document: &Document<'_>, text: Option<&CrashText>) -> String {
+    let mut lines: Vec<(&str, String)> = Vec::new();
+    if let Some(record) = document.record {
+        lines.push(("PID", match &record.comm {
+            Some(comm) => format!("{} ({comm})", record.pid),
+            None => record.pid.to_string(),
+        }));
+        push_some(&mut lines, "UID", record.uid.map(|v| v.to_string()));
+        push_some(&mut lines, "GID", record.gid.map(|v| v.to_string()));
+        push_some(&mut lines, "Signal", record.signal.as_ref().map(|s| match &s.name {
+            Some(name) => format!("{} ({name})", s.number),
+            None => s.number.to_string(),
+        }));
+        lines.push(("Timestamp", format_time(record.crash_time_usec())));
+        push_some(&mut lines, "Command Line", record.cmdline.clone());
+        push_some(&mut lines, "Executable", record.exe.as_ref().map(|p| p.display().to_string()));
+        push_some(&mut lines, "Control Group", record.cgroup.clone());
+        push_some(&mut lines, "Unit", record.unit.clone());
+        push_some(&mut lines, "User Unit", record.user_unit.clone());
+        push_some(&mut lines, "Slice", record.slice.clone());
+        push_some(&mut lines, "Session", record.session.clone());
+        push_some(&mut lines, "Owner UID", record.owner_uid.map(|v| v.to_string()));
+        push_some(&mut lines, "Boot ID", record.boot_id.clone());
+        push_some(&mut lines, "Machine ID", record.machine_id.clone());
+        push_some(&mut lines, "Hostname", record.hostname.clone());
+        push_some(&mut lines, "Core Limit", record.rlimit.map(|v| v.to_string()));
+        lines.push(("Entry", match record.trust {
+            ingest::coredump::Trust::Verified => "written by systemd-coredump".to_string(),
+            ingest::coredump::Trust::UidOnly => {
+                "written by a system user (journald did not record the sender's executable)".to_string()
+            }
+        }));
+        for problem in &record.problems {
+            lines.push(("Invalid Field", problem.to_string()));
+        }
+    }
+
+    lines.push(("Storage", storage_line(&document.core)));
+    if let Some(executable) = &document.core.executable {
+        let deleted = if document.core.executable_deleted { " (deleted)" } else { "" };
+        lines.push(("Core Executable", format!("{executable}{deleted}")));
+    }
+    for problem in &document.core.problems {
+        lines.push(("Core Problem", problem.clone()));
+    }
+    if let Some(binary) = &document.binary {
+        let version = binary.go_version.clone().unwrap_or_else(|| match &binary.error {
+            Some(_) => "unknown (executable unreadable)".into(),
+            None => "none (not a Go binary)".into(),
+        });
+        lines.push(("Go Version", version));
+        if let Some(error) = &binary.error {
+            lines.push(("Binary Problem", error.clone()));
+        }
+    }
+    lines.push(("Build ID", match &document.build_id_check {
+        BuildIdCheck::Matched { kinds } => format!("the file on disk matches the core ({})", kinds.join(", ")),
+        BuildIdCheck::Mismatch { in_core, on_disk } => {
+            format!("MISMATCH: the core has {in_core}, the file on disk {on_disk}")
+        }
+        BuildIdCheck::Unverified => "not verified: no build ID on both sides".into(),
+        BuildIdCheck::NotChecked { reason } => format!("not checked: {reason}"),
+    }));
+
+    match (text, &document.text) {
+        (Some(text), Some(facts)) => {
+            lines.push(("Headline", facts.headline.clone().unwrap_or_else(|| "-".into())));
+            lines.push(("Crash Text", format!(
+                "{} lines ({} before the report), {} goroutines",
+                facts.lines, facts.prelude_lines, facts.goroutines
+            )));
+            if let (Some(first), Some(last)) = (&facts.first_line_time, &facts.last_line_time) {
+                lines.push(("Text Time", format!("{first} to {last}")));
+            }
+            lines.push(("Text Loss", loss_line(&text.loss)));
+        }
+        _ => lines.push(("Crash Text", "none in the journal".into())),
+    }
+    if let Some(record) = document.record {
+        push_some(&mut lines, "Message", record.message_summary().map(str::to_string));
+        lines.push(("Cursor", record.cursor.clone()));
+    }
+
+    let mut out = String::new();
+    for (label, value) in lines {
+        out.push_str(&format!("{label:>LABEL_WIDTH$}: {value}\n"));
+    }
+    out
+}
+
+fn push_some(lines: &mut Vec<(&'static str, String)>, label: &'static str, value: Option<String>) {
+    if let Some(value) = value {
+        lines.push((label, value));
+    }
+}
+
+fn storage_line(core: &CoreFacts) -> String {
+    let label = core.state.label(core.truncated);
+    match &core.state {
+        CoreState::Present { path, size } => format!("{} ({label}, {size} bytes)", path.display()),
+        CoreState::Missing { path } => format!("{} ({label})", path.display()),
+        CoreState::Inaccessible { path, reason } => format!("{} ({label}: {reason})", path.display()),
+        CoreState::Rejected { path, reason } => format!("{} ({label}: {reason})", path.display()),
+        CoreState::Journal { len } => format!("inside the journal entry ({label}, {len} bytes)"),
+        CoreState::None => "none: no core was stored (see Message)".into(),
+    }
+}
+
+/// Summarises what journald lost or changed, with counts.
+fn loss_line(loss: &Loss) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(note) = &loss.suppressed {
+        parts.push(format!(
+            "journald suppressed {} messages of the unit (note at {}{})",
+            note.dropped,
+            format_rfc3339(note.note_time_usec),
+            if note.after_crash { ", after the crash" } else { "" }
+        ));
+    }
+    match &loss.dump {
+        Some(DumpEnd::MidGoroutine { goroutine, text_line }) => parts.push(format!(
+            "the dump stops after the header of goroutine {goroutine} (line {text_line} of the report)"
+        )),
+        Some(DumpEnd::MidFrame { goroutine, function, text_line }) => parts.push(format!(
+            "the dump stops inside goroutine {goroutine}, at {function} (line {text_line} of the report)"
+        )),
+        Some(DumpEnd::NoGoroutines) => parts.push("no goroutine was printed after the reason".into()),
+        Some(DumpEnd::NoReport) => parts.push("no Go crash report in the output".into()),
+        _ => {}
+    }
+    let breaks = &loss.breaks;
+    if breaks.ended_mid_line {
+        parts.push("the output ends in the middle of a line".into());
+    }
+    if breaks.lines_over_limit > 0 {
+        parts.push(format!("{} lines past the reader's limit not kept", breaks.lines_over_limit));
+    }
+    if breaks.unreadable_lines > 0 {
+        parts.push(format!("{} unreadable lines", breaks.unreadable_lines));
+    }
+    if breaks.long_lines_cut > 0 {
+        parts.push(format!("{} overlong lines cut", breaks.long_lines_cut));
+    }
+    let repaired = breaks.line_max_joins + breaks.pid_change_joins;
+    if repaired > 0 {
+        parts.push(format!(
+            "{repaired} split lines joined again ({} at LineMax, {} at a PID change)",
+            breaks.line_max_joins, breaks.pid_change_joins
+        ));
+    }
+    if loss.earlier_output_not_read {
+        parts.push("earlier output of the process not read".into());
+    }
+    if parts.is_empty() {
+        "none found".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use symbolizer::buildid::{GnuBuildId, GoBuildId};
+
+    fn ids(go: Option<&str>, gnu: Option<&[u8]>) -> BuildIds {
+        BuildIds {
+            go: go.map(|g| GoBuildId(g.into())),
+            gnu: gnu.map(|g| GnuBuildId(g.to_vec())),
+            ..BuildIds::default()
+        }
+    }
+
+    fn binary(ids: BuildIds) -> BinaryFacts {
+        BinaryFacts {
+            path: "/srv/app".into(),
+            go_version: None,
+            build_ids: Some(ids),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn build_ids_compare_per_kind() {
+        let core = ids(Some("a/b"), Some(&[1, 2]));
+        assert_eq!(
+            check_build_ids(Some(&core), Some(&binary(ids(Some("a/b"), Some(&[1, 2]))))),
+            BuildIdCheck::Matched { kinds: vec!["go", "gnu"] }
+        );
+        assert_eq!(
+            check_build_ids(Some(&core), Some(&binary(ids(Some("a/b"), None)))),
+            BuildIdCheck::Matched { kinds: vec!["go"] }
+        );
+        assert_eq!(
+            check_build_ids(Some(&core), Some(&binary(ids(Some("x/y"), Some(&[1, 2]))))),
+            BuildIdCheck::Mismatch {
+                in_core: "Go a/b".into(),
+                on_disk: "Go x/y".into()
+            }
+        );
+        assert_eq!(
+            check_build_ids(Some(&ids(None, Some(&[1]))), Some(&binary(ids(Some("g"), None)))),
+            BuildIdCheck::Unverified
+        );
+        assert!(matches!(
+            check_build_ids(None, Some(&binary(ids(None, None)))),
+            BuildIdCheck::NotChecked { .. }
+        ));
+    }
+
+    #[test]
+    fn loss_line_counts() {
+        let mut loss = Loss::default();
+        assert_eq!(loss_line(&loss), "none found");
+        loss.breaks.pid_change_joins = 1;
+        loss.dump = Some(DumpEnd::MidGoroutine {
+            goroutine: 9,
+            text_line: 40,
+        });
+        assert_eq!(
+            loss_line(&loss),
+            "the dump stops after the header of goroutine 9 (line 40 of the report); \
+             1 split lines joined again (0 at LineMax, 1 at a PID change)"
+        );
+    }
+}

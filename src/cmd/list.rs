@@ -1,0 +1,441 @@
+//! `gocrash list`: one line per crash systemd-coredump recorded, oldest
+//! first, like `coredumpctl list`, with the Go version and the crash's
+//! headline.
+//!
+//! The journal options shared by the commands that select crashes
+//! ([`JournalArgs`]) live here too. Reading the journal and the crash text
+//! is the `ingest` crate's job; this module only arranges the columns.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use anyhow::Context;
+use ingest::coredump::{CoreState, CoredumpRecord, CoredumpStore};
+use ingest::crashtext::{self, TextOptions};
+use ingest::journal::Journal;
+use ingest::select::{CrashArg, SelectError, Selector};
+use serde::Serialize;
+
+use crate::exit::{Status, WithStatus};
+
+/// journalctl processes run at once to read headlines. Each spends most of
+/// its time opening journal files, so a few overlap well even on two cores.
+const HEADLINE_WORKERS: usize = 4;
+
+/// Journal and core locations and time and unit filters: the options every
+/// crash-selecting command shares.
+#[derive(Debug, Clone, clap::Args)]
+pub struct JournalArgs {
+    /// Read the journal files in DIR (journalctl --directory), such as a
+    /// copy from another host or /var/log/journal/remote.
+    #[arg(short = 'D', long, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+    /// Read this journal file (journalctl --file); repeat for several.
+    #[arg(long, value_name = "FILE")]
+    pub file: Vec<PathBuf>,
+    /// Look up the cores named in the journal in DIR, by file name, instead
+    /// of /var/lib/systemd/coredump: for cores copied from another host.
+    #[arg(long, value_name = "DIR")]
+    pub coredump_dir: Option<PathBuf>,
+    /// Only crashes at or after this time, in journalctl's syntax
+    /// ("2024-05-01 10:00", "-1h", "yesterday").
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only crashes at or before this time, in journalctl's syntax.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only crashes of this systemd unit (system or user unit).
+    #[arg(long, value_name = "UNIT")]
+    pub unit: Option<String>,
+}
+
+impl JournalArgs {
+    /// Builds the crash selector these options describe.
+    pub fn selector(&self) -> Selector {
+        Selector {
+            journal: Journal {
+                directory: self.directory.clone(),
+                files: self.file.clone(),
+                ..Journal::default()
+            },
+            store: match &self.coredump_dir {
+                Some(dir) => CoredumpStore::remapped(dir),
+                None => CoredumpStore::default(),
+            },
+            since: self.since.clone(),
+            until: self.until.clone(),
+            unit: self.unit.clone(),
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "MATCH is a PID (all digits), an executable path (contains /), a \
+journal match FIELD=VALUE, or a command name (COREDUMP_COMM); matches of one kind are \
+alternatives, matches of different kinds must all hold.\n\nExit status: 0 when crashes were \
+listed; 1 on failure; 3 when no crash matched.")]
+pub struct Args {
+    /// Only crashes matching these.
+    #[arg(value_name = "MATCH")]
+    pub matches: Vec<String>,
+    #[command(flatten)]
+    pub journal: JournalArgs,
+    /// Print a JSON array, one object per crash.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One crash as `list --json` prints it.
+#[derive(Debug, Serialize)]
+struct Row {
+    /// COREDUMP_TIMESTAMP (or the entry's time), microseconds since the epoch.
+    time_usec: u64,
+    /// The same time as RFC 3339 in UTC.
+    time: String,
+    pid: u32,
+    uid: Option<u32>,
+    signal: Option<u32>,
+    signal_name: Option<String>,
+    #[serde(flatten)]
+    core: CoreState,
+    truncated: bool,
+    unit: Option<String>,
+    exe: Option<String>,
+    comm: Option<String>,
+    /// The Go release that built the executable, from its build
+    /// information; null when it is not Go or cannot be read.
+    go_version: Option<String>,
+    /// "go", "not_go" (an ELF file without Go build information) or
+    /// "unreadable" (missing or damaged executable).
+    executable_kind: &'static str,
+    #[serde(skip)]
+    go: GoVersion,
+    /// The crash report's first line, or the signal when the journal has no
+    /// crash text.
+    headline: String,
+    /// Source of the headline: "text" or "signal".
+    headline_source: &'static str,
+    cursor: String,
+    boot_id: Option<String>,
+}
+
+/// The Go version of a crashed executable, read from its build
+/// information.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GoVersion {
+    /// A Go binary built by this release.
+    Version(String),
+    /// An ELF file without Go build information.
+    NotGo,
+    /// The executable is missing or unreadable.
+    Unknown,
+}
+
+impl GoVersion {
+    /// Returns the version, when the executable is a Go binary.
+    pub fn version(&self) -> Option<&str> {
+        match self {
+            GoVersion::Version(version) => Some(version),
+            _ => None,
+        }
+    }
+
+    /// Returns the kind of executable, as `list --json` names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GoVersion::Version(_) => "go",
+            GoVersion::NotGo => "not_go",
+            GoVersion::Unknown => "unreadable",
+        }
+    }
+
+    fn column(&self) -> &str {
+        match self {
+            GoVersion::Version(version) => version,
+            GoVersion::NotGo => "-",
+            GoVersion::Unknown => "?",
+        }
+    }
+}
+
+/// Reads the Go version from an executable's build information.
+pub fn read_go_version(path: &Path) -> GoVersion {
+    let binary = match symbolizer::binary::Binary::open(path) {
+        Ok(binary) => binary,
+        Err(symbolizer::binary::BinaryError::Elf { .. }) => return GoVersion::NotGo,
+        Err(error) => {
+            tracing::debug!(target: "gocrash::list", %error, "cannot open the executable");
+            return GoVersion::Unknown;
+        }
+    };
+    match symbolizer::buildinfo::read_raw(binary.elf()) {
+        Ok(raw) => GoVersion::Version(raw.go_version),
+        Err(symbolizer::buildinfo::BuildInfoError::NotFound { .. }) => GoVersion::NotGo,
+        Err(error) => {
+            tracing::debug!(target: "gocrash::list", path = %path.display(), %error, "damaged build information");
+            GoVersion::Unknown
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<Status> {
+    let selector = args.journal.selector();
+    let matches: Vec<CrashArg> = args.matches.iter().map(|m| CrashArg::parse_match(m)).collect();
+    let selection = selector
+        .records(&matches)
+        .context("cannot list crashes")?;
+    if selection.rejected > 0 {
+        tracing::info!(target: "gocrash::list", rejected = selection.rejected, "left out coredump entries not written by systemd-coredump");
+    }
+    let rows = build_rows(&selector, &selection.records);
+
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut stdout, &rows).context("cannot write JSON")?;
+        writeln!(stdout)?;
+    } else if !rows.is_empty() {
+        stdout.write_all(format_table(&rows).as_bytes())?;
+    }
+    stdout.flush()?;
+    if rows.is_empty() {
+        return Err(WithStatus {
+            status: Status::NoMatch,
+            message: SelectError::NoMatch {
+                selection: selector.describe(&matches),
+            }
+            .to_string(),
+        }
+        .into());
+    }
+    Ok(Status::Success)
+}
+
+/// Turns a selection error into the command's error, with exit status 3
+/// when nothing matched.
+pub fn select_error(error: SelectError) -> anyhow::Error {
+    if error.is_no_match() {
+        WithStatus {
+            status: Status::NoMatch,
+            message: error.to_string(),
+        }
+        .into()
+    } else {
+        anyhow::Error::new(error)
+    }
+}
+
+/// Reads each record's core state, Go version and headline. Headlines need
+/// one journal query each, so they are read by a few workers at once.
+fn build_rows(selector: &Selector, records: &[CoredumpRecord]) -> Vec<Row> {
+    let headlines: Vec<Mutex<Option<String>>> = records.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..HEADLINE_WORKERS.min(records.len()) {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(record) = records.get(index) else { break };
+                let headline = read_headline(&selector.journal, record);
+                if let Some(Ok(mut slot)) = headlines.get(index).map(Mutex::lock) {
+                    *slot = headline;
+                }
+            });
+        }
+    });
+
+    let mut versions: HashMap<PathBuf, GoVersion> = HashMap::new();
+    records
+        .iter()
+        .zip(headlines)
+        .map(|(record, headline)| {
+            let go = match &record.exe {
+                Some(exe) => versions
+                    .entry(exe.clone())
+                    .or_insert_with(|| read_go_version(exe))
+                    .clone(),
+                None => GoVersion::Unknown,
+            };
+            let headline = headline.into_inner().ok().flatten();
+            let (headline, headline_source) = match headline {
+                Some(line) => (line, "text"),
+                None => (record.signal_label(), "signal"),
+            };
+            Row {
+                time_usec: record.crash_time_usec(),
+                time: format_rfc3339(record.crash_time_usec()),
+                pid: record.pid,
+                uid: record.uid,
+                signal: record.signal.as_ref().map(|s| s.number),
+                signal_name: record.signal.as_ref().and_then(|s| s.name.clone()),
+                core: selector.store.state(record),
+                truncated: record.truncated,
+                unit: record.unit_name().map(str::to_string),
+                exe: record.exe.as_ref().map(|p| p.to_string_lossy().into_owned()),
+                comm: record.comm.clone(),
+                go_version: go.version().map(str::to_string),
+                executable_kind: go.kind(),
+                go,
+                headline,
+                headline_source,
+                cursor: record.cursor.clone(),
+                boot_id: record.boot_id.clone(),
+            }
+        })
+        .collect()
+}
+
+fn read_headline(journal: &Journal, record: &CoredumpRecord) -> Option<String> {
+    match crashtext::read(journal, record, &TextOptions::headline_only()) {
+        Ok(text) => text.and_then(|text| text.headline()),
+        Err(error) => {
+            tracing::warn!(target: "gocrash::list", pid = record.pid, error = %anyhow::Error::new(error), "cannot read the crash text");
+            None
+        }
+    }
+}
+
+/// Lays the rows out in aligned columns, as coredumpctl does: numbers to
+/// the right, text to the left, the last column unpadded.
+fn format_table(rows: &[Row]) -> String {
+    let header = ["TIME", "PID", "SIG", "COREFILE", "UNIT", "EXE", "GO", "HEADLINE"];
+    let cells: Vec<[String; 8]> = rows
+        .iter()
+        .map(|row| {
+            [
+                format_time(row.time_usec),
+                row.pid.to_string(),
+                row.signal_name
+                    .clone()
+                    .or_else(|| row.signal.map(|n| n.to_string()))
+                    .unwrap_or_else(|| "-".into()),
+                row.core.label(row.truncated).to_string(),
+                row.unit.clone().unwrap_or_else(|| "-".into()),
+                row.exe.clone().unwrap_or_else(|| "-".into()),
+                row.go.column().to_string(),
+                row.headline.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for line in &cells {
+        for (width, cell) in widths.iter_mut().zip(line) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header_cells = header.map(str::to_string);
+    for line in std::iter::once(&header_cells).chain(&cells) {
+        let mut text = String::new();
+        for (index, cell) in line.iter().enumerate() {
+            let width = widths[index];
+            if index > 0 {
+                text.push(' ');
+            }
+            if index == 1 {
+                text.push_str(&format!("{cell:>width$}"));
+            } else if index + 1 == line.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}"));
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Formats microseconds since the epoch as coredumpctl does, in UTC:
+/// `Fri 2026-12-04 21:04:25 UTC`.
+pub fn format_time(usec: u64) -> String {
+    let (year, month, day, hour, minute, second, weekday) = civil(usec);
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let weekday = DAYS.get(weekday).copied().unwrap_or("???");
+    format!("{weekday} {year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} UTC")
+}
+
+/// Formats microseconds since the epoch as RFC 3339 in UTC.
+pub fn format_rfc3339(usec: u64) -> String {
+    let (year, month, day, hour, minute, second, _) = civil(usec);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+}
+
+/// Splits a time into UTC calendar fields and the weekday counted from
+/// Thursday (1 January 1970 was a Thursday), with the proleptic Gregorian
+/// calendar algorithm of Howard Hinnant's `civil_from_days`.
+fn civil(usec: u64) -> (i64, u32, u32, u64, u64, u64, usize) {
+    let seconds = usec / 1_000_000;
+    let days = (seconds / 86_400) as i64;
+    let rest = seconds % 86_400;
+    let weekday = (days % 7) as usize;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day, rest / 3600, rest % 3600 / 60, rest % 60, weekday)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_format_like_coredumpctl() {
+        assert_eq!(format_time(1_796_418_265_000_000), "Fri 2026-12-04 21:04:25 UTC");
+        assert_eq!(format_time(0), "Thu 1970-01-01 00:00:00 UTC");
+        assert_eq!(format_rfc3339(951_782_400_000_000), "2000-02-29T00:00:00Z");
+        assert_eq!(format_time(951_782_400_000_000), "Tue 2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn go_version_columns() {
+        assert_eq!(GoVersion::Version("go1.22.3".into()).column(), "go1.22.3");
+        assert_eq!(GoVersion::NotGo.column(), "-");
+        assert_eq!(GoVersion::Unknown.column(), "?");
+    }
+
+    #[test]
+    fn table_aligns_columns() {
+        let row = |pid: u32, headline: &str| Row {
+            time_usec: 1_796_418_265_000_000,
+            time: String::new(),
+            pid,
+            uid: Some(0),
+            signal: Some(6),
+            signal_name: Some("SIGABRT".into()),
+            core: CoreState::None,
+            truncated: false,
+            unit: Some("app.service".into()),
+            exe: Some("/srv/app".into()),
+            comm: Some("app".into()),
+            go_version: Some("go1.22.3".into()),
+            executable_kind: "go",
+            go: GoVersion::Version("go1.22.3".into()),
+            headline: headline.into(),
+            headline_source: "text",
+            cursor: String::new(),
+            boot_id: None,
+        };
+        let table = format_table(&[row(7, "panic: a"), row(12345, "fatal error: b")]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[0],
+            "TIME                          PID SIG     COREFILE UNIT        EXE      GO       HEADLINE"
+        );
+        assert_eq!(
+            lines[1],
+            "Fri 2026-12-04 21:04:25 UTC     7 SIGABRT none     app.service /srv/app go1.22.3 panic: a"
+        );
+        assert_eq!(
+            lines[2],
+            "Fri 2026-12-04 21:04:25 UTC 12345 SIGABRT none     app.service /srv/app go1.22.3 fatal error: b"
+        );
+    }
+}

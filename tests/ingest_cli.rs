@@ -1,0 +1,363 @@
+//! `gocrash list`, `info` and `dump`, run as the built binary on the corpus
+//! crashes in this machine's journal. The tests cover selection by PID,
+//! command name and executable path, the listed headline and Go version,
+//! info's fields against journalctl's, dump's bytes against `zstd -dc`, exit
+//! codes, and the help texts. The help snapshots live in `tests/snapshots/`;
+//! run with `GOCRASH_UPDATE_SNAPSHOTS=1` to rewrite them after a deliberate
+//! change.
+//!
+//! Tests that need corpus crashes skip with a message without a manifest,
+//! and fail when `CI=true`.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use support::{Crash, ExpectedFacts, Manifest};
+
+const GOCRASH: &str = env!("CARGO_BIN_EXE_gocrash");
+const COREDUMP_MESSAGE_ID: &str = "fc2e22bc6ee647b6b90729ab34a250b1";
+
+fn gocrash(args: &[&str]) -> Output {
+    Command::new(GOCRASH)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("gocrash runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_snapshot(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("GOCRASH_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
+        panic!(
+            "cannot read {} ({err}); run with GOCRASH_UPDATE_SNAPSHOTS=1",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "{} differs; run with GOCRASH_UPDATE_SNAPSHOTS=1 after a deliberate change",
+        path.display()
+    );
+}
+
+/// Returns the journal's coredump entries matching `matches`, oldest first,
+/// as journalctl's JSON prints them.
+fn journal_entries(matches: &[String]) -> Vec<Value> {
+    let output = Command::new("journalctl")
+        .args(["--no-pager", "--output=json"])
+        .arg(format!("MESSAGE_ID={COREDUMP_MESSAGE_ID}"))
+        .args(matches)
+        .output()
+        .expect("journalctl runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("journalctl JSON"))
+        .collect()
+}
+
+fn field<'a>(entry: &'a Value, name: &str) -> &'a str {
+    entry[name].as_str().unwrap_or_else(|| panic!("{name} missing in {entry}"))
+}
+
+/// Corpus crashes that are the newest crash of their PID, so selecting by
+/// PID reaches them.
+fn newest_by_pid(manifest: &Manifest, program: &str) -> Vec<Crash> {
+    manifest
+        .crashes
+        .iter()
+        .filter(|crash| crash.program == program)
+        .filter(|crash| {
+            let entries = journal_entries(&[format!("COREDUMP_PID={}", crash.pid)]);
+            entries.last().is_some_and(|e| field(e, "__CURSOR") == crash.cursor)
+        })
+        .cloned()
+        .collect()
+}
+
+fn go_version(manifest: &Manifest, crash: &Crash) -> String {
+    manifest.toolchain(&crash.toolchain).version.clone()
+}
+
+#[test]
+fn list_help_matches_snapshot() {
+    let output = gocrash(&["list", "--help"]);
+    assert!(output.status.success());
+    assert_snapshot("list_help.txt", &stdout(&output));
+}
+
+#[test]
+fn info_help_matches_snapshot() {
+    let output = gocrash(&["info", "--help"]);
+    assert!(output.status.success());
+    assert_snapshot("info_help.txt", &stdout(&output));
+}
+
+#[test]
+fn dump_help_matches_snapshot() {
+    let output = gocrash(&["dump", "--help"]);
+    assert!(output.status.success());
+    assert_snapshot("dump_help.txt", &stdout(&output));
+}
+
+#[test]
+fn list_by_command_name_shows_headline_and_go() {
+    let Some(manifest) = support::manifest() else { return };
+    let crashes: Vec<&Crash> = manifest
+        .crashes
+        .iter()
+        .filter(|c| c.program == "nilpointer")
+        .collect();
+    assert!(!crashes.is_empty());
+    let facts = ExpectedFacts::load(&crashes[0].expected);
+
+    let output = gocrash(&["list", "nilpointer"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let header = text.lines().next().unwrap();
+    assert!(header.starts_with("TIME "), "{header}");
+    for column in ["PID", "SIG", "COREFILE", "UNIT", "EXE", "GO", "HEADLINE"] {
+        assert!(header.contains(column), "{column} missing from {header}");
+    }
+    for crash in &crashes {
+        let exe = crash.binary.to_str().unwrap();
+        let line = text
+            .lines()
+            .find(|line| line.contains(exe) && line.split_whitespace().nth(4) == Some(&crash.pid.to_string()))
+            .unwrap_or_else(|| panic!("PID {} ({exe}) not listed", crash.pid));
+        assert!(line.ends_with(&facts.headline), "{line}");
+        let version = go_version(&manifest, crash);
+        assert!(line.contains(&format!(" {version} ")), "{version} missing: {line}");
+        assert!(line.contains(" present "), "{line}");
+        assert!(line.contains(&crash.unit), "{line}");
+    }
+}
+
+#[test]
+fn list_json_matches_the_journal() {
+    let Some(manifest) = support::manifest() else { return };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "deadlock")
+        .expect("a deadlock crash");
+    let facts = ExpectedFacts::load(&crash.expected);
+    let exe = crash.binary.to_str().unwrap();
+    let output = gocrash(&["list", "--json", exe]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let entries = journal_entries(&[format!("COREDUMP_EXE={exe}")]);
+    assert_eq!(rows.len(), entries.len());
+    let row = rows
+        .iter()
+        .find(|row| row["cursor"] == crash.cursor.as_str())
+        .expect("the crash is listed");
+    assert_eq!(row["pid"], crash.pid);
+    assert_eq!(row["signal"], 6);
+    assert_eq!(row["signal_name"], "SIGABRT");
+    assert_eq!(row["state"], "present");
+    assert_eq!(row["path"], crash.core.to_str().unwrap());
+    assert_eq!(row["unit"], crash.unit.as_str());
+    assert_eq!(row["go_version"], go_version(&manifest, crash).as_str());
+    assert_eq!(row["executable_kind"], "go");
+    assert_eq!(row["headline"], facts.headline.as_str());
+    assert_eq!(row["headline_source"], "text");
+}
+
+#[test]
+fn list_unit_filter_and_no_match() {
+    let Some(manifest) = support::manifest() else { return };
+    let crash = manifest.crashes.iter().find(|c| c.program == "typeassert").unwrap();
+    let output = gocrash(&["list", "--json", "--unit", &crash.unit]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(rows.iter().any(|r| r["cursor"] == crash.cursor.as_str()));
+    assert!(rows.iter().all(|r| r["unit"] == crash.unit.as_str()));
+
+    let output = gocrash(&["list", "no-such-program-xyz"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains("no crash matched command name \"no-such-program-xyz\""));
+}
+
+/// Checks `info --json` against the journal entry it shows.
+fn assert_info_matches(document: &Value, entry: &Value) {
+    let record = &document["record"];
+    assert_eq!(document["schema"], "gocrash.info/1");
+    assert_eq!(record["cursor"], field(entry, "__CURSOR"));
+    assert_eq!(record["pid"].to_string(), field(entry, "COREDUMP_PID"));
+    assert_eq!(record["uid"].to_string(), field(entry, "COREDUMP_UID"));
+    assert_eq!(record["gid"].to_string(), field(entry, "COREDUMP_GID"));
+    assert_eq!(record["signal"]["number"].to_string(), field(entry, "COREDUMP_SIGNAL"));
+    assert_eq!(record["signal"]["name"], field(entry, "COREDUMP_SIGNAL_NAME"));
+    assert_eq!(
+        record["timestamp_usec"].to_string(),
+        field(entry, "COREDUMP_TIMESTAMP")
+    );
+    assert_eq!(record["exe"], field(entry, "COREDUMP_EXE"));
+    assert_eq!(record["comm"], field(entry, "COREDUMP_COMM"));
+    assert_eq!(record["cmdline"], field(entry, "COREDUMP_CMDLINE"));
+    assert_eq!(record["unit"], field(entry, "COREDUMP_UNIT"));
+    assert_eq!(record["slice"], field(entry, "COREDUMP_SLICE"));
+    assert_eq!(record["cgroup"], field(entry, "COREDUMP_CGROUP"));
+    assert_eq!(record["hostname"], field(entry, "COREDUMP_HOSTNAME"));
+    assert_eq!(record["rlimit"].to_string(), field(entry, "COREDUMP_RLIMIT"));
+    assert_eq!(record["filename"], field(entry, "COREDUMP_FILENAME"));
+    assert_eq!(record["boot_id"], field(entry, "_BOOT_ID"));
+    assert_eq!(record["machine_id"], field(entry, "_MACHINE_ID"));
+    assert_eq!(record["truncated"], false);
+    assert_eq!(document["core"]["state"], "present");
+    assert_eq!(document["core"]["path"], field(entry, "COREDUMP_FILENAME"));
+}
+
+#[test]
+fn info_by_pid_equals_the_journal() {
+    let Some(manifest) = support::manifest() else { return };
+    let crashes = newest_by_pid(&manifest, "nilpointer");
+    let crash = crashes.first().expect("a nilpointer crash reachable by PID");
+    let facts = ExpectedFacts::load(&crash.expected);
+    let output = gocrash(&["info", "--json", &crash.pid.to_string()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let entries = journal_entries(&[format!("COREDUMP_PID={}", crash.pid)]);
+    assert_info_matches(&document, entries.last().unwrap());
+
+    assert_eq!(document["build_id_check"]["result"], "matched");
+    assert_eq!(document["binary"]["go_version"], go_version(&manifest, crash).as_str());
+    assert_eq!(document["core"]["executable"], crash.binary.to_str().unwrap());
+    let text = &document["text"];
+    assert_eq!(text["headline"], facts.headline.as_str());
+    let recorded = std::fs::read_to_string(&crash.stderr).unwrap();
+    assert_eq!(text["lines"], recorded.lines().count());
+    assert_eq!(text["loss"]["dump"]["state"], "complete");
+    assert!(text["loss"]["suppressed"].is_null());
+    assert!(text["goroutines"].as_u64().unwrap() >= 1);
+
+    let plain = gocrash(&["info", &crash.pid.to_string()]);
+    assert!(plain.status.success());
+    let plain = stdout(&plain);
+    assert!(plain.contains(&format!("             PID: {} (nilpointer)\n", crash.pid)), "{plain}");
+    assert!(plain.contains(&format!("        Headline: {}\n", facts.headline)), "{plain}");
+    assert!(plain.contains("        Build ID: the file on disk matches the core"), "{plain}");
+}
+
+#[test]
+fn info_by_command_name_and_exe_path() {
+    let Some(_manifest) = support::manifest() else { return };
+    let newest = journal_entries(&["COREDUMP_COMM=nilpointer".into()]);
+    let newest = newest.last().expect("nilpointer crashes");
+    let output = gocrash(&["info", "--json", "nilpointer"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(document["record"]["cursor"], field(newest, "__CURSOR"));
+    assert_eq!(document["record"]["comm"], "nilpointer");
+
+    let exe = field(newest, "COREDUMP_EXE");
+    let by_exe = journal_entries(&[format!("COREDUMP_EXE={exe}")]);
+    let output = gocrash(&["info", "--json", exe]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_info_matches(&document, by_exe.last().unwrap());
+}
+
+#[test]
+fn info_of_a_core_file_finds_its_entry() {
+    let Some(manifest) = support::manifest() else { return };
+    let crash = manifest.crashes.iter().find(|c| c.program == "closedchan").unwrap();
+    let output = gocrash(&["info", "--json", crash.core.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(document["record"]["cursor"], crash.cursor.as_str());
+    assert_eq!(document["core"]["path"], crash.core.to_str().unwrap());
+}
+
+#[test]
+fn info_without_match_exits_3() {
+    let output = gocrash(&["info", "no-such-program-xyz"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        "gocrash: no crash matched command name \"no-such-program-xyz\"\n"
+    );
+}
+
+fn zstd_decompressed(core: &Path) -> Vec<u8> {
+    let output = Command::new("zstd")
+        .arg("-dc")
+        .arg(core)
+        .output()
+        .expect("zstd runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    output.stdout
+}
+
+#[test]
+fn dump_equals_zstd_output() {
+    let Some(manifest) = support::manifest() else { return };
+    let crashes = newest_by_pid(&manifest, "customerror");
+    let crash = crashes.first().expect("a customerror crash reachable by PID");
+    let expected = zstd_decompressed(&crash.core);
+    assert!(expected.starts_with(b"\x7fELF"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("plain.core");
+    let output = gocrash(&["dump", &crash.pid.to_string(), "-o", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let written = std::fs::read(&out).unwrap();
+    assert!(written == expected, "dump differs from zstd -dc ({} vs {} bytes)", written.len(), expected.len());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(!dir.path().join("plain.core.partial").exists());
+
+    // To a pipe: stdout is not a terminal here.
+    let output = gocrash(&["dump", "-o", "-", crash.core.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(output.stdout == expected, "dump to stdout differs from zstd -dc");
+}
+
+#[test]
+fn dump_of_a_truncated_core_is_partial() {
+    let Some(manifest) = support::manifest() else { return };
+    let crash = manifest.crashes.iter().find(|c| c.program == "nilmap").unwrap();
+    let compressed = std::fs::read(&crash.core).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.zst");
+    std::fs::write(&cut, &compressed[..compressed.len() / 2]).unwrap();
+    let out = dir.path().join("cut.core");
+    let output = gocrash(&["dump", cut.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    assert!(stderr(&output).contains("only the first"), "{}", stderr(&output));
+    let full = zstd_decompressed(&crash.core);
+    let written = std::fs::read(&out).unwrap();
+    assert!(!written.is_empty());
+    assert!(written.len() < full.len());
+    assert!(full.starts_with(&written), "the partial core is not a prefix of the whole");
+}
+
+#[test]
+fn dump_without_match_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("none.core");
+    let output = gocrash(&["dump", "no-such-program-xyz", "-o", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(!out.exists());
+}
