@@ -206,3 +206,97 @@ pub fn fatal_message(memory: &dyn ReadMemory, funcs: &dyn FuncTable, walk: &Walk
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::unwind::{SourceFrame, StopReason};
+
+    /// A frame of `function` found by `found_by` on `stack`.
+    fn frame(function: &str, found_by: FrameSource, stack: StackKind) -> Frame {
+        Frame {
+            pc: 0x1000,
+            symbol_pc: 0x1000,
+            trapped: false,
+            sp: 0x2000,
+            fp: Some(0x2010),
+            entry: (!function.is_empty()).then_some(0x1000),
+            source: if function.is_empty() {
+                Vec::new()
+            } else {
+                vec![SourceFrame { function: function.to_owned(), file: None, line: None, inlined: false }]
+            },
+            found_by,
+            stack,
+        }
+    }
+
+    fn walk(frames: Vec<Frame>) -> Walk {
+        Walk { frames, stop: StopReason::TopFrame { function: "runtime.goexit".to_owned() }, elided: None }
+    }
+
+    #[test]
+    fn interrupted_frame_skips_nested_handler() {
+        use FrameSource::*;
+        use StackKind::*;
+        let walk = walk(vec![
+            frame("runtime.raise", ThreadRegisters, Signal),
+            frame("runtime.sigtramp", Pcsp, Signal),
+            frame("runtime.raise", SignalContext, Signal),
+            frame("runtime.sigtramp", Pcsp, Signal),
+            frame("runtime.futex", SignalContext, System),
+            frame("runtime.mstart", Pcsp, System),
+        ]);
+        assert_eq!(interrupted_frame(&walk), Some(4));
+        assert_eq!(printed_from(&walk), 4);
+    }
+
+    #[test]
+    fn throw_on_system_stack_prints_runtime_stack() {
+        use FrameSource::*;
+        use StackKind::*;
+        let walk = walk(vec![
+            frame("runtime.raise", ThreadRegisters, System),
+            frame("runtime.fatalthrow", Pcsp, System),
+            frame("runtime.throw", Pcsp, System),
+            frame("runtime.newstack", Pcsp, System),
+            frame("runtime.morestack", Pcsp, System),
+            frame("main.depth", StackSwitch, Goroutine),
+            frame("runtime.goexit", Pcsp, Goroutine),
+        ]);
+        assert_eq!(printed_from(&walk), 5);
+        let names: Vec<&str> =
+            runtime_stack_frames(&walk).unwrap_or_default().iter().filter_map(|f| f.function()).collect();
+        assert_eq!(names, ["runtime.throw", "runtime.newstack", "runtime.morestack"]);
+    }
+
+    #[test]
+    fn throw_on_goroutine_stack_has_no_runtime_stack() {
+        use FrameSource::*;
+        use StackKind::*;
+        let walk = walk(vec![
+            frame("runtime.fatalthrow.func1", ThreadRegisters, System),
+            frame("runtime.systemstack", Pcsp, System),
+            frame("runtime.systemstack_switch", StackSwitch, Goroutine),
+            frame("runtime.fatalthrow", Pcsp, Goroutine),
+            frame("runtime.throw", Pcsp, Goroutine),
+            frame("main.main", Pcsp, Goroutine),
+        ]);
+        assert_eq!(printed_from(&walk), 4);
+        assert!(runtime_stack_frames(&walk).is_none());
+    }
+
+    #[test]
+    fn runtime_stack_ends_before_c_code() {
+        use FrameSource::*;
+        use StackKind::*;
+        let walk = walk(vec![
+            frame("runtime.fatalthrow", Pcsp, System),
+            frame("runtime.throw", Pcsp, System),
+            frame("runtime.sigpanic", Pcsp, System),
+            frame("", SignalContext, System),
+        ]);
+        let frames = runtime_stack_frames(&walk).expect("the throw is on the system stack");
+        assert_eq!(frames.len(), 2);
+    }
+}
