@@ -1,0 +1,187 @@
+//! Compares `gocrash symbolize` on a stored `.zst` core with what a user would
+//! otherwise run: `zstd -d` to get a plain core, then `dlv core ... goroutines -t`.
+//!
+//! Run with `cargo bench --bench symbolize`. It uses the 10,000-goroutine
+//! corpus crash (`manygoroutines`) from the corpus manifest: built with Go 1.19
+//! first, because Debian's delve 1.20 supports Go releases up to 1.20, then with
+//! the newest toolchain, where delve runs with `--check-go-version=false` and
+//! its goroutine list may be wrong. Each command runs `RUNS` times after one
+//! warm-up run; the median wall time is reported. gocrash's peak anonymous
+//! memory (RssAnon: heap and other private memory, not the mapped core) is
+//! sampled from /proc every few milliseconds.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+const RUNS: usize = 5;
+const PROGRAM: &str = "manygoroutines";
+const RSS_SAMPLE_INTERVAL: Duration = Duration::from_millis(2);
+const DEFAULT_MANIFEST: &str = "/var/cache/gocrash/corpus/manifest.json";
+
+#[derive(Deserialize)]
+struct Manifest {
+    crashes: Vec<Crash>,
+}
+
+#[derive(Deserialize)]
+struct Crash {
+    program: String,
+    toolchain: String,
+    mode: String,
+    binary: PathBuf,
+    core: PathBuf,
+}
+
+struct Measurement {
+    median: Duration,
+    peak_rss_anon_kib: u64,
+    succeeded: bool,
+}
+
+/// Reads RssAnon (KiB) of a running process; 0 once it has exited.
+fn rss_anon_kib(pid: u32) -> u64 {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return 0;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("RssAnon:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs `command` once, returning its wall time, peak RssAnon and success.
+fn run_once(program: &str, args: &[&str]) -> (Duration, u64, bool) {
+    let started = Instant::now();
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot run {program}: {err}"));
+    let pid = child.id();
+    let mut peak = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break status;
+        }
+        peak = peak.max(rss_anon_kib(pid));
+        std::thread::sleep(RSS_SAMPLE_INTERVAL);
+    };
+    (started.elapsed(), peak, status.success())
+}
+
+fn measure(program: &str, args: &[&str]) -> Measurement {
+    run_once(program, args);
+    let mut times = Vec::with_capacity(RUNS);
+    let mut peak = 0;
+    let mut succeeded = true;
+    for _ in 0..RUNS {
+        let (time, rss, ok) = run_once(program, args);
+        times.push(time);
+        peak = peak.max(rss);
+        succeeded &= ok;
+    }
+    times.sort();
+    Measurement { median: times[RUNS / 2], peak_rss_anon_kib: peak, succeeded }
+}
+
+fn seconds(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn bench_crash(crash: &Crash, scratch: &Path, dlv_caveat: bool) {
+    let gocrash = env!("CARGO_BIN_EXE_gocrash");
+    let plain = scratch.join(format!("{}-{}.core", crash.program, crash.toolchain));
+    let core = crash.core.to_str().expect("UTF-8 core path");
+    let binary = crash.binary.to_str().expect("UTF-8 binary path");
+    let plain_str = plain.to_str().expect("UTF-8 scratch path");
+
+    let zstd = measure("zstd", &["-q", "-d", "-f", core, "-o", plain_str]);
+
+    let init = scratch.join("dlv-init");
+    std::fs::write(&init, "goroutines -t\nexit\n").expect("write delve init file");
+    let mut dlv_args = vec![
+        "core",
+        binary,
+        plain_str,
+        "--init",
+        init.to_str().expect("UTF-8 scratch path"),
+        "--allow-non-terminal-interactive=true",
+    ];
+    if dlv_caveat {
+        dlv_args.push("--check-go-version=false");
+    }
+    let dlv = measure("dlv", &dlv_args);
+
+    let gocrash_text = measure(gocrash, &["symbolize", core, "--binary", binary]);
+    let gocrash_json = measure(gocrash, &["symbolize", core, "--binary", binary, "--json"]);
+
+    println!(
+        "{} built by Go {} ({}), core {} ({} bytes compressed, {} bytes plain){}",
+        crash.program,
+        crash.toolchain,
+        crash.mode,
+        crash.core.display(),
+        std::fs::metadata(&crash.core).map(|m| m.len()).unwrap_or(0),
+        std::fs::metadata(&plain).map(|m| m.len()).unwrap_or(0),
+        if dlv_caveat { "; delve runs with --check-go-version=false" } else { "" },
+    );
+    for (name, m) in [
+        ("zstd -d to a file", &zstd),
+        ("dlv core, goroutines -t", &dlv),
+        ("gocrash symbolize (text)", &gocrash_text),
+        ("gocrash symbolize --json", &gocrash_json),
+    ] {
+        println!(
+            "  {name:<26} {:>8.3} s  peak RssAnon {:>7} KiB{}",
+            seconds(m.median),
+            m.peak_rss_anon_kib,
+            if m.succeeded { "" } else { "  (exited with an error)" }
+        );
+    }
+    for (name, m) in [("text", &gocrash_text), ("json", &gocrash_json)] {
+        println!(
+            "  gocrash ({name}) / dlv = {:.3}   gocrash ({name}) / zstd -d = {:.2}",
+            seconds(m.median) / seconds(dlv.median),
+            seconds(m.median) / seconds(zstd.median),
+        );
+    }
+    let _ = std::fs::remove_file(&plain);
+}
+
+fn main() {
+    let path = std::env::var_os("GOCRASH_CORPUS_MANIFEST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_MANIFEST));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("no corpus manifest at {}; run corpus/harness.py first", path.display());
+        return;
+    };
+    let manifest: Manifest = serde_json::from_str(&text).expect("valid manifest");
+    let scratch = tempfile::tempdir().expect("scratch directory");
+
+    let mut candidates: Vec<&Crash> = manifest
+        .crashes
+        .iter()
+        .filter(|c| c.program == PROGRAM && c.mode == "default")
+        .collect();
+    candidates.sort_by_key(|c| version_key(&c.toolchain));
+    let Some(oldest) = candidates.first() else {
+        eprintln!("the manifest has no {PROGRAM} crash");
+        return;
+    };
+    bench_crash(oldest, scratch.path(), false);
+    if let Some(newest) = candidates.last().filter(|c| c.toolchain != oldest.toolchain) {
+        bench_crash(newest, scratch.path(), true);
+    }
+}
+
+fn version_key(release: &str) -> Vec<u32> {
+    release.split('.').filter_map(|part| part.parse().ok()).collect()
+}
