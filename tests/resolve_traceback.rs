@@ -119,8 +119,40 @@ fn resolve_inlined(binary: &std::path::Path, pcs: &[u64]) -> Vec<Vec<PrintedFram
 fn printed_name(function: &str) -> String {
     match function {
         "runtime.gopanic" => "panic".to_owned(),
-        other => other.to_owned(),
+        other => elide_type_arguments(other),
     }
+}
+
+/// Replaces each outermost `[...]` group with `[...]`, as the runtime prints
+/// generic functions (`main.Drain[...]`) where the symbol table names the
+/// shape (`main.Drain[go.shape.string]`).
+fn elide_type_arguments(function: &str) -> String {
+    let mut out = String::with_capacity(function.len());
+    let mut depth = 0usize;
+    for c in function.chars() {
+        match c {
+            '[' => {
+                if depth == 0 {
+                    out.push_str("[...]");
+                }
+                depth += 1;
+            }
+            ']' if depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[test]
+fn generic_names_are_elided_like_the_runtime() {
+    assert_eq!(elide_type_arguments("main.Drain[go.shape.string]"), "main.Drain[...]");
+    assert_eq!(
+        elide_type_arguments("main.(*Stack[go.shape.map[string]int]).Pop"),
+        "main.(*Stack[...]).Pop"
+    );
+    assert_eq!(elide_type_arguments("main.main.func1"), "main.main.func1");
 }
 
 #[test]
