@@ -18,6 +18,7 @@
 //! panic messages are left out. docs/signature.md gives the rules and the
 //! reasons.
 
+mod core;
 mod frames;
 mod kind;
 mod text;

@@ -6,7 +6,9 @@
 //! a signal sent from outside have no crashing goroutine, so the blocked
 //! goroutines and goroutine 1 stand in for it.
 
-use crate::traceback::{Frame, Goroutine, GoroutineId, SignalForm, SystemStackOrigin, Traceback};
+use crate::traceback::{
+    classify_function, Frame, FunctionClass, Goroutine, GoroutineId, SignalForm, SystemStackOrigin, Traceback,
+};
 
 use super::kind::{
     classify_panic_value, is_deadlock_message, is_sent_signal, normalize_fatal_message, signal_label,
@@ -15,8 +17,8 @@ use super::{CrashInput, CrashKind, Flags, InputFrame, MAX_CONSIDERED_FRAMES};
 
 /// The goroutine the runtime's `main` runs in.
 const MAIN_GOROUTINE: GoroutineId = GoroutineId(1);
-/// The function a goroutine in a cgo call is stopped in.
-pub(super) const CGO_CALL_FUNCTIONS: [&str; 2] = ["runtime.cgocall", "runtime.asmcgocall"];
+/// The functions a goroutine in a cgo call is stopped in.
+const CGO_CALL_FUNCTIONS: [&str; 2] = ["runtime.cgocall", "runtime.asmcgocall"];
 
 impl CrashInput {
     /// Reduces parsed crash text to what its signature is computed from.
@@ -25,9 +27,7 @@ impl CrashInput {
         let first_frames = first.map(goroutine_frames).unwrap_or_default();
         let signal = traceback.signal.as_ref();
         let signal_name = signal.map(|s| signal_label(s.name.as_deref(), s.number));
-        let in_cgo_call = first_frames
-            .first()
-            .is_some_and(|frame| CGO_CALL_FUNCTIONS.contains(&frame.function.as_str()));
+        let in_cgo_call = is_in_cgo_call(&first_frames);
         let during_cgo = signal.is_some_and(|s| s.during_cgo) || (signal.is_some() && in_cgo_call);
 
         let mut input = CrashInput {
@@ -91,6 +91,18 @@ impl CrashInput {
         input.flags.no_frames = input.frames.is_empty() && input.blocked.is_empty();
         input
     }
+}
+
+/// Tells whether a goroutine was in a call into C: `runtime.cgocall` among
+/// the runtime frames innermost on its stack. A stack rebuilt from a core
+/// may start with the C frames themselves.
+pub(super) fn is_in_cgo_call(frames: &[InputFrame]) -> bool {
+    frames
+        .iter()
+        .take_while(|frame| {
+            matches!(classify_function(&frame.function), FunctionClass::Runtime | FunctionClass::NonGo)
+        })
+        .any(|frame| CGO_CALL_FUNCTIONS.contains(&frame.function.as_str()))
 }
 
 /// The first goroutine of the main dump, with its frames taken from a
