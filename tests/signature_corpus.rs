@@ -163,3 +163,78 @@ fn core_signature_matches_text() {
         mismatches.join("\n")
     );
 }
+
+/// Lines inserted above the crash in the rebuilt program.
+const INSERTED_LINES: u32 = 7;
+
+/// Copies a corpus program with blank lines inserted after its package
+/// clause, builds it with `toolchain`, runs it and returns its crash text.
+///
+/// It runs with `GOTRACEBACK=system`, which prints the same goroutines and
+/// frames as `crash` but exits instead of aborting, so no core lands in the
+/// host's coredump store, where other tests look for the newest crash.
+fn rebuild_and_crash(program: &str, toolchain: &support::Toolchain) -> String {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/programs").join(program);
+    let work = tempfile::tempdir().unwrap();
+    for name in ["go.mod", "main.go"] {
+        let mut text = std::fs::read_to_string(source.join(name)).unwrap();
+        if name == "main.go" {
+            let blank_lines = "\n".repeat(INSERTED_LINES as usize);
+            text = text.replacen("package main\n", &format!("package main\n{blank_lines}"), 1);
+        }
+        std::fs::write(work.path().join(name), text).unwrap();
+    }
+    let binary = work.path().join(program);
+    let gocache = std::path::PathBuf::from("/var/cache/gocrash/gocache").join(&toolchain.name);
+    let build = std::process::Command::new(&toolchain.go)
+        .args(["build", "-o"])
+        .arg(&binary)
+        .arg(".")
+        .current_dir(work.path())
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOCACHE", gocache)
+        .env("CGO_ENABLED", "0")
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "go build failed: {}", String::from_utf8_lossy(&build.stderr));
+    let run = std::process::Command::new(&binary)
+        .env("GOTRACEBACK", "system")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2), "the rebuilt {program} exits as a Go panic does");
+    String::from_utf8(run.stderr).unwrap()
+}
+
+#[test]
+fn rebuilt_program_with_inserted_lines_keeps_signature() {
+    let Some(manifest) = support::manifest() else { return };
+    let by_program = corpus_signatures(&manifest);
+    let original = &by_program["nilpointer"];
+
+    for toolchain in ["1.19.8", "1.27.3"] {
+        let recorded = original
+            .get(&format!("{toolchain}/default"))
+            .unwrap_or_else(|| panic!("the manifest has no default nilpointer crash for {toolchain}"));
+        let recorded_line = recorded_crash_line(&manifest, toolchain);
+        let text = rebuild_and_crash("nilpointer", manifest.toolchain(toolchain));
+        let traceback = ingest::traceback::parse(&text);
+        let rebuilt_line = traceback.goroutines[0].first_main_frame().and_then(|frame| frame.line);
+
+        assert_eq!(rebuilt_line, recorded_line.map(|line| line + INSERTED_LINES), "{toolchain}: the lines moved");
+        let rebuilt = compute(&CrashInput::from_traceback(&traceback));
+        assert_eq!(rebuilt.id, recorded.id, "{toolchain}: {} != {}", rebuilt.title, recorded.title);
+    }
+}
+
+/// Returns the line of the first program frame in the recorded crash text.
+fn recorded_crash_line(manifest: &support::Manifest, toolchain: &str) -> Option<u32> {
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "nilpointer" && c.toolchain == toolchain && c.mode == "default")?;
+    let text = std::fs::read_to_string(&crash.stderr).ok()?;
+    let traceback = ingest::traceback::parse(&text);
+    traceback.goroutines.first()?.first_main_frame()?.line
+}
