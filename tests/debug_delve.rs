@@ -1,5 +1,6 @@
 //! `gocrash debug` with the real delve on real corpus cores. The server it
-//! starts lists the goroutines the runtime printed. On SIGTERM it stops
+//! starts lists the goroutines the runtime printed and `gocrash symbolize`
+//! rebuilds. On SIGTERM it stops
 //! delve and removes the decompressed core. It rejects addresses other
 //! hosts can reach, and it cleans up after a run that was killed.
 //!
@@ -204,6 +205,34 @@ fn text_goroutines(traceback: &Traceback) -> BTreeMap<u64, (GoroutineStatus, Opt
         .collect()
 }
 
+/// Returns the goroutines of `gocrash symbolize --json`: id to the function
+/// of the first frame the runtime would print.
+fn symbolized_goroutines(core: &Path) -> BTreeMap<u64, Option<String>> {
+    let output = Command::new(env!("CARGO_BIN_EXE_gocrash"))
+        .arg("symbolize")
+        .arg(core)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let document: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("symbolize --json printed no JSON ({err}): {}", String::from_utf8_lossy(&output.stderr)));
+    let goroutines = document["goroutines"].as_array().expect("a goroutines list");
+    goroutines
+        .iter()
+        .filter_map(|g| {
+            let id = g["id"].as_u64()?;
+            let first = g["frames"].as_array().and_then(|frames| {
+                let frame = frames.iter().find(|f| f["printed"] == Value::Bool(true))?;
+                // Inlined calls come innermost first, before the physical
+                // function.
+                let inner = frame["inlined"].as_array().and_then(|inlined| inlined.first());
+                inner.unwrap_or(frame)["function"].as_str().map(str::to_string)
+            });
+            Some((id, first))
+        })
+        .collect()
+}
+
 /// Maps the function name the runtime prints to the one delve shows:
 /// the runtime prints `runtime.gopanic` as `panic`.
 fn delve_name(printed: &str) -> &str {
@@ -236,6 +265,10 @@ fn delve_lists_text_goroutines() {
         let listed_ids: BTreeSet<u64> = listed.keys().copied().collect();
         assert_eq!(listed_ids, expected_ids, "{program}: goroutine ids differ");
 
+        let symbolized = symbolized_goroutines(&crash.core);
+        let symbolized_ids: BTreeSet<u64> = symbolized.keys().copied().collect();
+        assert_eq!(listed_ids, symbolized_ids, "{program}: delve and symbolize list different goroutines");
+
         let mut compared = 0;
         for (id, (status, first)) in &expected {
             // For a goroutine on a thread, delve shows where the thread
@@ -251,6 +284,13 @@ fn delve_lists_text_goroutines() {
                 goroutine.function.as_str(),
                 delve_name(first),
                 "{program}: goroutine {id} ({status:?}) is at {} in delve, at {first} in the crash text",
+                goroutine.function
+            );
+            let from_core = symbolized[id].as_deref().map(delve_name);
+            assert_eq!(
+                from_core,
+                Some(goroutine.function.as_str()),
+                "{program}: goroutine {id} is at {} in delve, at {from_core:?} in symbolize --json",
                 goroutine.function
             );
             compared += 1;
