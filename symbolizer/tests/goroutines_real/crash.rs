@@ -167,6 +167,7 @@ fn crash_now(build: &Build, kind: &str) -> Option<Run> {
         build.binary.display(),
         stderr_path.display()
     );
+    let started = std::time::SystemTime::now();
     let child = Command::new("bash")
         .arg("-c")
         .arg(script)
@@ -177,20 +178,26 @@ fn crash_now(build: &Build, kind: &str) -> Option<Run> {
     let pid = child.id();
     let output = child.wait_with_output().expect("the crash finishes");
     assert!(!output.status.success(), "{} {kind} did not crash", build.name());
-    let core = wait_for_core(pid)?;
+    let core = wait_for_core(pid, started)?;
     std::fs::write(record_path(build, kind), format!("{}\n", core.display())).expect("the record is written");
     let stderr = std::fs::read_to_string(&stderr_path).expect("stderr was captured");
     Some(Run { core, stderr })
 }
 
-fn wait_for_core(pid: u32) -> Option<PathBuf> {
+/// Finds the core systemd-coredump stores for `pid`. Pids are reused, and
+/// the store keeps cores of earlier runs, so only a core written after the
+/// crash started counts.
+fn wait_for_core(pid: u32, started: std::time::SystemTime) -> Option<PathBuf> {
     let marker = format!(".{pid}.");
+    // File times have a coarser grain than the clock read at the start.
+    let not_before = started.checked_sub(Duration::from_secs(2)).unwrap_or(started);
     let start = Instant::now();
     while start.elapsed() < CORE_WAIT {
         if let Ok(entries) = std::fs::read_dir(COREDUMP_DIR) {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with("core.states.") && name.contains(&marker) && !name.contains(".#") {
+                let fresh = entry.metadata().and_then(|m| m.modified()).is_ok_and(|time| time >= not_before);
+                if name.starts_with("core.states.") && name.contains(&marker) && !name.contains(".#") && fresh {
                     // systemd-coredump writes to a temporary name and renames when done.
                     return Some(entry.path());
                 }
