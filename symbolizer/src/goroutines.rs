@@ -75,8 +75,8 @@ pub struct Goroutine {
     pub wait_reason: Option<String>,
     /// How long the goroutine has been blocked, in whole minutes, when the
     /// runtime would print `, N minutes` (at least one). The core has no
-    /// clock, so "now" is estimated (see [`Process::clock`]); the count may
-    /// be one off near a minute boundary.
+    /// clock, so "now" is estimated (see [`Process::clock`]), and the count
+    /// may be one minute short near a minute boundary.
     pub wait_minutes: Option<u64>,
     /// Whether `runtime.LockOSThread` locked it to its thread.
     pub locked_to_thread: bool,

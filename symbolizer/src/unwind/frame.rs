@@ -1,7 +1,7 @@
 //! One physical frame of a walked stack, with its source-level (inlined)
-//! frames and a record of how it was found, and the [`FuncTable`] that
-//! symbolizes frames from a binary's pclntab at run-time addresses (shifted
-//! by the load bias of a PIE).
+//! frames and a record of how it was found. The [`FuncTable`] here
+//! symbolizes frames from a binary's pclntab at run-time addresses, shifted
+//! by the load bias of a PIE.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
