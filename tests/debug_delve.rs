@@ -377,3 +377,53 @@ fn killed_run_leftovers_are_removed() {
     assert!(next.child.wait().unwrap().success());
     assert!(!fresh.exists());
 }
+
+#[test]
+fn missing_delve_is_reported() {
+    let output = Command::new(env!("CARGO_BIN_EXE_gocrash"))
+        .args(["debug", "/nonexistent/core", "--dlv", "/nonexistent/dlv"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("/nonexistent/dlv) is not installed"), "{stderr}");
+    assert!(stderr.contains("apt-get install delve"), "{stderr}");
+}
+
+#[test]
+fn failed_delve_start_is_explained() {
+    let Some(manifest) = support::manifest() else { return };
+    let crash = go119_crash(&manifest, "deadlock");
+    let work = tempfile::tempdir().unwrap();
+    // A stand-in for delve that reports a version and then fails to load
+    // the core, as delve does for a core it cannot read.
+    let fake = work.path().join("dlv");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\n\
+         if [ \"$1\" = version ]; then echo 'Delve Debugger'; echo 'Version: 1.20.2'; exit 0; fi\n\
+         echo 'could not open debug info' >&2\n\
+         echo 'core file is damaged' >&2\n\
+         exit 3\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_gocrash"))
+        .arg("debug")
+        .arg(&crash.core)
+        .arg("--dlv")
+        .arg(&fake)
+        .env("XDG_RUNTIME_DIR", work.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("delve failed to start (exit status 3)"), "{stderr}");
+    assert!(stderr.contains(&format!("{} core ", fake.display())), "the command line is missing: {stderr}");
+    assert!(stderr.contains("--headless --listen=127.0.0.1:0"), "{stderr}");
+    assert!(stderr.contains("  core file is damaged"), "delve's stderr is missing: {stderr}");
+    let left: Vec<_> = std::fs::read_dir(work.path().join("gocrash")).unwrap().collect();
+    assert!(left.is_empty(), "the decompressed core was not removed: {left:?}");
+}

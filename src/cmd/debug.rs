@@ -282,14 +282,12 @@ fn run_server(command: &DelveCommand, prepared: &PreparedCore) -> anyhow::Result
             Ok(Status::Success)
         }
         Stop::Exited(status) => {
-            // Let the stderr reader catch up with delve's last words.
-            std::thread::sleep(POLL_INTERVAL);
             let when = if listening { "exited" } else { "failed to start" };
             anyhow::bail!(
                 "delve {when} ({}): {}\n{}",
                 describe_status(status),
                 command.display(),
-                delve::describe_tail(&tail)
+                tail.describe()
             )
         }
     }

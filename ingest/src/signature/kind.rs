@@ -213,7 +213,7 @@ pub fn message_template(line: &str) -> String {
     }
     flush_word(&mut out, &mut word);
     if in_quotes {
-        out.push_str("…");
+        out.push('…');
     }
     cut_at_char_boundary(out, MAX_TEMPLATE_BYTES)
 }

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -179,8 +181,37 @@ pub enum DelveEvent {
     StdoutClosed,
 }
 
-/// The last lines delve wrote to stderr.
-pub type StderrTail = Arc<Mutex<VecDeque<String>>>;
+/// The last lines delve wrote to stderr, kept by a reader thread.
+pub struct StderrTail {
+    lines: Arc<Mutex<VecDeque<String>>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+/// How long [`StderrTail::describe`] waits for the reader to reach the end
+/// of delve's stderr. A process delve started may keep the pipe open, so
+/// the wait is bounded.
+const TAIL_WAIT: Duration = Duration::from_secs(2);
+
+impl StderrTail {
+    /// Returns the kept lines, indented, once the reader has seen the end of
+    /// the pipe or [`TAIL_WAIT`] has passed.
+    pub fn describe(&self) -> String {
+        let deadline = Instant::now() + TAIL_WAIT;
+        while self.reader.as_ref().is_some_and(|reader| !reader.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let lines: Vec<String> = self
+            .lines
+            .lock()
+            .map(|kept| kept.iter().map(|line| format!("  {line}")).collect())
+            .unwrap_or_default();
+        if lines.is_empty() {
+            "delve wrote nothing to stderr".to_string()
+        } else {
+            format!("last lines of delve's stderr:\n{}", lines.join("\n"))
+        }
+    }
+}
 
 /// Starts threads that read a headless delve's stdout and stderr. The
 /// listening line of stdout is sent as an event. Other stdout lines go to
@@ -188,7 +219,6 @@ pub type StderrTail = Arc<Mutex<VecDeque<String>>>;
 /// not gocrash's output. Stderr lines go there too, and the last
 /// [`KEPT_STDERR_LINES`] are kept.
 pub fn watch_output(child: &mut Child, events: Sender<DelveEvent>) -> StderrTail {
-    let tail: StderrTail = Arc::new(Mutex::new(VecDeque::new()));
     if let Some(stdout) = child.stdout.take() {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -202,14 +232,15 @@ pub fn watch_output(child: &mut Child, events: Sender<DelveEvent>) -> StderrTail
             let _ = events.send(DelveEvent::StdoutClosed);
         });
     }
-    if let Some(stderr) = child.stderr.take() {
-        let tail = Arc::clone(&tail);
-        std::thread::spawn(move || keep_tail(stderr, &tail));
-    }
-    tail
+    let lines = Arc::new(Mutex::new(VecDeque::new()));
+    let reader = child.stderr.take().map(|stderr| {
+        let lines = Arc::clone(&lines);
+        std::thread::spawn(move || keep_tail(stderr, &lines))
+    });
+    StderrTail { lines, reader }
 }
 
-fn keep_tail(stderr: impl Read, tail: &StderrTail) {
+fn keep_tail(stderr: impl Read, tail: &Mutex<VecDeque<String>>) {
     for line in BufReader::new(stderr).lines() {
         let Ok(line) = line else { break };
         tracing::debug!(target: TRACE_TARGET, line = %line, "delve stderr");
@@ -220,19 +251,6 @@ fn keep_tail(stderr: impl Read, tail: &StderrTail) {
             }
             kept.push_back(line);
         }
-    }
-}
-
-/// Returns the kept stderr lines, one per line, indented.
-pub fn describe_tail(tail: &StderrTail) -> String {
-    let lines: Vec<String> = tail
-        .lock()
-        .map(|kept| kept.iter().map(|line| format!("  {line}")).collect())
-        .unwrap_or_default();
-    if lines.is_empty() {
-        "delve wrote nothing to stderr".to_string()
-    } else {
-        format!("last lines of delve's stderr:\n{}", lines.join("\n"))
     }
 }
 
