@@ -38,6 +38,11 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Bytes read to recognise a core's compression.
 const MAGIC_BYTES: usize = 8;
+/// Where `e_type` sits in an ELF header (little-endian on amd64 and arm64).
+const ELF_TYPE_OFFSET: usize = 16;
+const ELF_TYPE_END: usize = 18;
+/// `e_type` of a core file.
+const ET_CORE: u16 = 4;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -144,9 +149,9 @@ impl PreparedCore {
 /// it is compressed, and finds its binary.
 fn prepare_core(crash: &CrashArgs, dir: &Path) -> anyhow::Result<PreparedCore> {
     let source = match crash.crash.as_deref().map(PathBuf::from) {
-        Some(path) if path.is_file() => path,
-        // A journal match or no argument at all: the crash reader resolves
-        // it, or returns the reason it cannot.
+        Some(path) if path.is_file() && is_core_file(&path)? => path,
+        // A journal match, an executable to match, or no argument at all:
+        // the crash reader resolves it, or returns the reason it cannot.
         _ => crash_input::open(crash)?.core_path,
     };
 
@@ -188,6 +193,26 @@ fn prepare_core(crash: &CrashArgs, dir: &Path) -> anyhow::Result<PreparedCore> {
         }
     };
     Ok(PreparedCore { source, scratch, binary, go_version })
+}
+
+/// Tells whether a file is a core: compressed (systemd-coredump compresses
+/// only cores), or an ELF file of type `ET_CORE`. An ELF executable names
+/// the program whose crash to select instead.
+fn is_core_file(path: &Path) -> anyhow::Result<bool> {
+    let mut header = Vec::with_capacity(ELF_TYPE_END);
+    File::open(path)
+        .and_then(|file| file.take(ELF_TYPE_END as u64).read_to_end(&mut header))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    match Compression::detect(&header) {
+        Some(Compression::None) => {
+            let elf_type = header
+                .get(ELF_TYPE_OFFSET..ELF_TYPE_END)
+                .and_then(|bytes| <[u8; 2]>::try_from(bytes).ok())
+                .map(u16::from_le_bytes);
+            Ok(elf_type == Some(ET_CORE))
+        }
+        _ => Ok(true),
+    }
 }
 
 fn compression_of(path: &Path) -> anyhow::Result<Compression> {
@@ -410,6 +435,29 @@ mod tests {
     fn malformed_listen_is_usage_error() {
         let err = listen_address("localhost", false).unwrap_err();
         assert_eq!(err.downcast_ref::<WithStatus>().unwrap().status, Status::Usage);
+    }
+
+    fn elf_header(elf_type: u16) -> Vec<u8> {
+        let mut header = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
+        header.resize(ELF_TYPE_OFFSET, 0);
+        header.extend_from_slice(&elf_type.to_le_bytes());
+        header
+    }
+
+    #[test]
+    fn core_files_are_told_from_executables() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("core", elf_header(ET_CORE), true),
+            ("executable", elf_header(2), false),
+            ("pie", elf_header(3), false),
+            ("compressed", vec![0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0], true),
+        ];
+        for (name, bytes, expected) in cases {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            assert_eq!(is_core_file(&path).unwrap(), expected, "{name}");
+        }
     }
 
     #[test]
