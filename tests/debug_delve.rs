@@ -56,6 +56,7 @@ struct DebugRun {
     child: Child,
     lines: Receiver<String>,
     stderr: Arc<Mutex<String>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
     runtime_dir: PathBuf,
 }
 
@@ -83,13 +84,13 @@ impl DebugRun {
         let stderr = Arc::new(Mutex::new(String::new()));
         let pipe = child.stderr.take().expect("stderr is piped");
         let collected = Arc::clone(&stderr);
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                 eprintln!("{line}");
                 collected.lock().unwrap().push_str(&format!("{line}\n"));
             }
         });
-        DebugRun { child, lines, stderr, runtime_dir: runtime_dir.to_path_buf() }
+        DebugRun { child, lines, stderr, stderr_reader: Some(stderr_reader), runtime_dir: runtime_dir.to_path_buf() }
     }
 
     /// Reads stdout up to the `dlv connect ADDR` line; returns the address
@@ -121,8 +122,14 @@ impl DebugRun {
         self.runtime_dir.join("gocrash")
     }
 
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+    /// Waits for gocrash to exit and returns its status and all of its
+    /// stderr.
+    fn finish(&mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().unwrap();
+        if let Some(reader) = self.stderr_reader.take() {
+            reader.join().unwrap();
+        }
+        (status, self.stderr.lock().unwrap().clone())
     }
 }
 
@@ -316,9 +323,9 @@ fn sigterm_stops_delve_and_removes_core() {
     assert_eq!(delve.len(), 1, "gocrash runs one delve: {delve:?}");
 
     run.signal(libc::SIGTERM);
-    let status = run.child.wait().unwrap();
+    let (status, stderr) = run.finish();
 
-    assert!(status.success(), "gocrash exits cleanly after SIGTERM: {status}");
+    assert!(status.success(), "gocrash exits cleanly after SIGTERM: {status}\n{stderr}");
     assert!(!process_exists(delve[0]), "delve (pid {}) is still running", delve[0]);
     assert!(!scratch.exists(), "{} was not removed", scratch.display());
 }
@@ -350,7 +357,7 @@ fn killed_run_leftovers_are_removed() {
     let delve = children_named(killed.child.id(), "dlv");
     assert_eq!(delve.len(), 1, "gocrash runs one delve: {delve:?}");
     killed.signal(libc::SIGKILL);
-    killed.child.wait().unwrap();
+    killed.finish();
     assert!(leftover.exists(), "a killed gocrash cannot remove {}", leftover.display());
 
     let mut next = DebugRun::start(&crash.core, &[], runtime_dir.path());
@@ -358,11 +365,6 @@ fn killed_run_leftovers_are_removed() {
 
     assert_ne!(fresh, leftover);
     assert!(!leftover.exists(), "{} was left behind", leftover.display());
-    assert!(
-        next.stderr().contains("removed 1 decompressed core(s)"),
-        "gocrash does not say it removed the leftover: {}",
-        next.stderr()
-    );
     // The kernel sends the orphaned delve SIGTERM (PR_SET_PDEATHSIG); wait
     // for it to go, within a bound that only stops a hang.
     for _ in 0..600 {
@@ -374,8 +376,13 @@ fn killed_run_leftovers_are_removed() {
     assert!(!process_exists(delve[0]), "the killed run's delve (pid {}) is still running", delve[0]);
 
     next.signal(libc::SIGTERM);
-    assert!(next.child.wait().unwrap().success());
+    let (status, stderr) = next.finish();
+    assert!(status.success(), "{stderr}");
     assert!(!fresh.exists());
+    assert!(
+        stderr.contains("removed 1 decompressed core(s)"),
+        "gocrash does not say it removed the leftover: {stderr}"
+    );
 }
 
 #[test]
@@ -426,4 +433,54 @@ fn failed_delve_start_is_explained() {
     assert!(stderr.contains("  core file is damaged"), "delve's stderr is missing: {stderr}");
     let left: Vec<_> = std::fs::read_dir(work.path().join("gocrash")).unwrap().collect();
     assert!(left.is_empty(), "the decompressed core was not removed: {left:?}");
+}
+
+/// Returns the installed delve's `major.minor`.
+fn delve_release() -> Option<(u32, u32)> {
+    let output = Command::new("dlv").arg("version").output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let version = text.lines().find_map(|line| line.trim().strip_prefix("Version:"))?.trim();
+    let mut parts = version.trim_start_matches('v').split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+#[test]
+fn newer_go_warns_and_still_serves() {
+    let Some(manifest) = support::manifest() else { return };
+    if !have_delve() {
+        return;
+    }
+    let newest = manifest.toolchains.iter().map(|t| t.name.clone()).max_by_key(|name| {
+        let mut parts = name.split('.').map(|part| part.parse::<u32>().unwrap_or(0));
+        (parts.next(), parts.next(), parts.next())
+    });
+    let newest = newest.expect("the manifest lists toolchains");
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "deadlock" && c.toolchain == newest && c.mode == "default")
+        .expect("a deadlock crash of the newest toolchain");
+    let go_minor: u32 = newest.split('.').nth(1).and_then(|m| m.parse().ok()).unwrap();
+    let too_new = delve_release().is_some_and(|(major, minor)| major == 1 && minor >= 20 && minor < go_minor);
+
+    let runtime_dir = tempfile::tempdir().unwrap();
+    let mut run = DebugRun::start(&crash.core, &[], runtime_dir.path());
+    let (address, _) = run.wait_for_server();
+    let listed = delve_goroutines(&address);
+    let text = std::fs::read_to_string(&crash.stderr).unwrap();
+    let expected = text_goroutines(&ingest::traceback::parse(&text));
+    let listed_ids: BTreeSet<u64> = listed.keys().copied().collect();
+    let expected_ids: BTreeSet<u64> = expected.keys().copied().collect();
+    run.signal(libc::SIGTERM);
+    let (status, stderr) = run.finish();
+    assert!(status.success(), "{stderr}");
+
+    assert_eq!(listed_ids, expected_ids, "Go {newest}: goroutine ids differ");
+    if too_new {
+        assert!(stderr.contains(&format!("but the binary was built by Go 1.{go_minor}")), "{stderr}");
+        assert!(stderr.contains("--check-go-version=false"), "{stderr}");
+    } else {
+        eprintln!("the installed delve supports Go {newest}; no warning expected");
+        assert!(!stderr.contains("--check-go-version=false"), "{stderr}");
+    }
 }
