@@ -71,7 +71,13 @@ fn parse_traceback(text: &str) -> Vec<PhysicalFrame> {
             continue;
         };
         let pc = u64::from_str_radix(pc_text, 16).expect("hex pc");
-        let trapped = previous_physical.as_deref() == Some("runtime.sigpanic");
+        // A frame whose callee is a call the runtime injected (a signal's
+        // panic, an asynchronous preemption, a debugger call) holds the
+        // interrupted pc itself.
+        let trapped = matches!(
+            previous_physical.as_deref(),
+            Some("runtime.sigpanic" | "runtime.asyncPreempt" | "runtime.debugCallV2")
+        );
         // The runtime prints `+0x...` only for a pc past the entry.
         let at_entry = !position.split(' ').any(|field| field.starts_with("+0x"));
         physical.push(PhysicalFrame {
