@@ -10,6 +10,7 @@
 
 use symbolizer::core::{Arch, Core};
 use symbolizer::goroutines::{Goroutine, Process, ThreadState};
+use symbolizer::runtime::memory::ReadMemory;
 use symbolizer::unwind::sigtramp::ucontext_address;
 use symbolizer::unwind::FrameSource;
 
@@ -197,7 +198,7 @@ fn handler_signals(thread: &ThreadState, core: &Core) -> Vec<ReceivedSignal> {
         else {
             continue;
         };
-        let Some(signal) = read_siginfo(core, fp) else { continue };
+        let Some(signal) = read_siginfo(core.memory(), core.arch(), fp) else { continue };
         let runtime_abort = signal.number == SIGABRT
             && frames
                 .iter()
@@ -213,18 +214,79 @@ fn handler_signals(thread: &ThreadState, core: &Core) -> Vec<ReceivedSignal> {
 
 /// Reads `si_signo` and `si_code` of the signal whose handler frame
 /// (`runtime.sigtramp`) has top `sigtramp_fp`.
-fn read_siginfo(core: &Core, sigtramp_fp: u64) -> Option<ReceivedSignal> {
-    let arch = core.arch();
+fn read_siginfo(memory: &dyn ReadMemory, arch: Arch, sigtramp_fp: u64) -> Option<ReceivedSignal> {
     let ucontext = ucontext_address(arch, sigtramp_fp);
     let siginfo = match arch {
         Arch::Amd64 => ucontext.checked_add(AMD64_UCONTEXT_SIZE)?,
         Arch::Arm64 => ucontext.checked_sub(ARM64_SIGINFO_SIZE)?,
     };
-    let memory = core.memory();
     let number = memory.read_u32(siginfo.checked_add(SI_SIGNO)?).ok()?;
     let code = memory.read_u32(siginfo.checked_add(SI_CODE)?).ok()?;
     // si_code is a C int: the bits are reinterpreted, not converted.
     let code = code as i32;
     tracing::debug!(target: "gocrash::signature", number, code, "read a signal from a handler frame");
     Some(ReceivedSignal { number, code })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use symbolizer::runtime::memory::MemoryError;
+
+    /// Memory that holds one `siginfo` and nothing else.
+    struct SiginfoMemory {
+        address: u64,
+        bytes: Vec<u8>,
+    }
+
+    impl SiginfoMemory {
+        fn new(address: u64, number: u32, code: i32) -> SiginfoMemory {
+            let mut bytes = vec![0; 16];
+            bytes[0..4].copy_from_slice(&number.to_le_bytes());
+            bytes[8..12].copy_from_slice(&code.to_le_bytes());
+            SiginfoMemory { address, bytes }
+        }
+    }
+
+    impl ReadMemory for SiginfoMemory {
+        fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
+            let start = addr.checked_sub(self.address).and_then(|offset| usize::try_from(offset).ok());
+            let source = start.and_then(|start| self.bytes.get(start..start + buf.len()));
+            match source {
+                Some(source) => {
+                    buf.copy_from_slice(source);
+                    Ok(())
+                }
+                None => Err(MemoryError::Unmapped { addr }),
+            }
+        }
+    }
+
+    #[test]
+    fn siginfo_follows_amd64_ucontext() {
+        let fp = 0xc000_1000;
+        let siginfo = ucontext_address(Arch::Amd64, fp) + AMD64_UCONTEXT_SIZE;
+        let memory = SiginfoMemory::new(siginfo, 3, -6);
+        assert_eq!(
+            read_siginfo(&memory, Arch::Amd64, fp),
+            Some(ReceivedSignal { number: 3, code: -6 })
+        );
+    }
+
+    #[test]
+    fn siginfo_precedes_arm64_ucontext() {
+        let fp = 0x4000_2000;
+        let siginfo = ucontext_address(Arch::Arm64, fp) - ARM64_SIGINFO_SIZE;
+        let memory = SiginfoMemory::new(siginfo, 11, 1);
+        assert_eq!(
+            read_siginfo(&memory, Arch::Arm64, fp),
+            Some(ReceivedSignal { number: 11, code: 1 })
+        );
+    }
+
+    #[test]
+    fn unreadable_siginfo_is_none() {
+        let memory = SiginfoMemory::new(0x10, 3, 0);
+        assert_eq!(read_siginfo(&memory, Arch::Amd64, 0xc000_1000), None);
+    }
 }
