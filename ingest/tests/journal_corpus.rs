@@ -156,3 +156,59 @@ fn selection_by_pid_comm_and_exe() {
     let none = selector.newest(&[CrashArg::Comm("no-such-program-xyz".into())]);
     assert!(none.unwrap_err().is_no_match());
 }
+
+/// Decodes a journalctl JSON value: a string, an array of byte values, or
+/// an array of either for a repeated field.
+fn json_values(value: &serde_json::Value) -> Vec<Vec<u8>> {
+    match value {
+        serde_json::Value::String(text) => vec![text.as_bytes().to_vec()],
+        serde_json::Value::Array(items) if items.iter().all(|i| i.is_u64()) => {
+            vec![items.iter().map(|i| i.as_u64().unwrap() as u8).collect()]
+        }
+        serde_json::Value::Array(items) => items.iter().flat_map(json_values).collect(),
+        other => panic!("unexpected JSON value {other}"),
+    }
+}
+
+#[test]
+fn export_parse_equals_journalctl_json() {
+    let Some(_manifest) = manifest() else { return };
+    let matches = ["MESSAGE_ID=fc2e22bc6ee647b6b90729ab34a250b1".to_string()];
+    let query = ingest::journal::Query {
+        lines: Some(5),
+        ..ingest::journal::Query::matching(matches.clone())
+    };
+    let entries = ingest::journal::Journal::default()
+        .collect(&query, ingest::journal::ExportOptions::default())
+        .unwrap();
+    assert_eq!(entries.len(), 5);
+
+    let output = std::process::Command::new("journalctl")
+        .args(["--no-pager", "--output=json", "--all", "--lines=5"])
+        .args(&matches)
+        .output()
+        .unwrap();
+    let json: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(json.len(), entries.len());
+
+    let mut binary_framed = 0;
+    for (entry, json) in entries.iter().zip(&json) {
+        assert_eq!(entry.cursor(), json["__CURSOR"].as_str());
+        for (name, value) in json.as_object().unwrap() {
+            let expected = json_values(value);
+            let read: Vec<&[u8]> = entry.values(name).filter_map(|v| v.data()).collect();
+            assert_eq!(read.len(), expected.len(), "{name}");
+            for (got, want) in read.iter().zip(&expected) {
+                assert_eq!(got, want, "{name}");
+            }
+        }
+        let maps = entry.bytes("COREDUMP_PROC_MAPS").expect("COREDUMP_PROC_MAPS");
+        if maps.contains(&b'\n') {
+            binary_framed += 1;
+        }
+    }
+    assert_eq!(binary_framed, entries.len(), "multi-line fields come in the binary form");
+}

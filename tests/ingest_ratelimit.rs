@@ -1,0 +1,212 @@
+//! A crash whose goroutine dump journald's rate limit cut: the crash text
+//! gocrash rebuilds must report journald's "Suppressed N messages" note and
+//! the shortened dump.
+//!
+//! journald reads a per-unit limit (`LogRateLimitBurst=`) only from a unit
+//! file, which hosts without systemd as PID 1 (this test machine) do not
+//! have. So the test lowers the global limit. It writes
+//! `/etc/systemd/journald.conf.d/90-test-ratelimit.conf`, restarts journald
+//! and crashes a Go program with 2000 parked goroutines in a unit cgroup.
+//! It logs once more from that unit after the 30-second window so that
+//! journald writes its note. Then it removes the drop-in and restarts
+//! journald with `scripts/capture-pipeline start`. Restarting journald breaks the output
+//! streams of every process logging at that moment, so the test is ignored
+//! by default; run it alone, as root, with
+//! `cargo test --test ingest_ratelimit -- --ignored`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ingest::crashtext::{self, TextOptions};
+use ingest::journal::Journal;
+use ingest::select::{CrashArg, Selector};
+
+const DROP_IN: &str = "/etc/systemd/journald.conf.d/90-test-ratelimit.conf";
+const DROP_IN_TEXT: &str = "# Written by gocrash's tests/ingest_ratelimit.rs; removed when it ends.\n\
+[Journal]\nRateLimitIntervalSec=30s\nRateLimitBurst=100\n";
+const UNIT: &str = "gocrash-test-ratelimit.service";
+const GO: &str = "/var/cache/gocrash/go/1.22.10/go/bin/go";
+const GOCACHE: &str = "/var/cache/gocrash/gocache/1.22.10";
+const GOROUTINES: usize = 2000;
+/// journald's window (RateLimitIntervalSec above) plus a margin.
+const WINDOW_WAIT: Duration = Duration::from_secs(35);
+const COREDUMP_WAIT: Duration = Duration::from_secs(120);
+
+const PROGRAM: &str = r#"package main
+
+import (
+	"fmt"
+	"os"
+	"sync"
+)
+
+func park(ch chan int, wg *sync.WaitGroup) {
+	wg.Done()
+	<-ch
+}
+
+func main() {
+	ch := make(chan int)
+	var wg sync.WaitGroup
+	for i := 0; i < 2000; i++ {
+		wg.Add(1)
+		go park(ch, &wg)
+	}
+	wg.Wait()
+	fmt.Fprintln(os.Stderr, "parked 2000 goroutines")
+	panic("rate limit test: 2000 goroutines parked")
+}
+"#;
+
+/// Lowers journald's rate limit while it lives, and restores the project's
+/// configuration when dropped, even after a failed assertion.
+struct LoweredRateLimit {
+    scripts: PathBuf,
+}
+
+impl LoweredRateLimit {
+    fn install() -> LoweredRateLimit {
+        let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+        assert!(!Path::new(DROP_IN).exists(), "{DROP_IN} exists already; another run is active or failed to clean up");
+        std::fs::write(DROP_IN, DROP_IN_TEXT).expect("the journald drop-in is writable (run as root)");
+        let fixture = LoweredRateLimit { scripts };
+        fixture.restart_journald();
+        fixture
+    }
+
+    /// Stops the running journald by its pid and starts it again through
+    /// the capture pipeline script, which reads every drop-in.
+    fn restart_journald(&self) {
+        let output = Command::new("pgrep").args(["-x", "systemd-journal"]).output().unwrap();
+        let pids = String::from_utf8_lossy(&output.stdout);
+        if let Some(pid) = pids.lines().next() {
+            let status = Command::new("kill").arg(pid).status().unwrap();
+            assert!(status.success(), "kill {pid}");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let status = Command::new(self.scripts.join("capture-pipeline"))
+            .arg("start")
+            .status()
+            .unwrap();
+        assert!(status.success(), "capture-pipeline start failed");
+    }
+}
+
+impl Drop for LoweredRateLimit {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(DROP_IN);
+        self.restart_journald();
+    }
+}
+
+fn unit_cgroups() -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    if root.join("cgroup.controllers").exists() {
+        return vec![root.join("system.slice").join(UNIT)];
+    }
+    ["systemd", "unified"]
+        .iter()
+        .map(|h| root.join(h))
+        .filter(|h| h.is_dir())
+        .map(|h| h.join("system.slice").join(UNIT))
+        .collect()
+}
+
+/// Runs `command` through systemd-cat inside the unit's cgroups, so that
+/// journald attributes its output to the unit.
+fn run_in_unit(args: &[&str]) -> std::process::Child {
+    let cgroups = unit_cgroups();
+    for dir in &cgroups {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let moves: String = cgroups
+        .iter()
+        .map(|d| format!("echo $$ > {}/cgroup.procs && ", d.display()))
+        .collect();
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("{moves}exec systemd-cat -t ratelimit-test {}", quoted.join(" ")))
+        .env("GOTRACEBACK", "crash")
+        .spawn()
+        .unwrap()
+}
+
+fn build_program(dir: &Path) -> PathBuf {
+    std::fs::write(dir.join("main.go"), PROGRAM).unwrap();
+    std::fs::write(dir.join("go.mod"), "module ratelimit\n\ngo 1.22\n").unwrap();
+    let binary = dir.join("ratelimit");
+    let status = Command::new(GO)
+        .args(["build", "-o"])
+        .arg(&binary)
+        .arg(".")
+        .current_dir(dir)
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOCACHE", GOCACHE)
+        .status()
+        .unwrap();
+    assert!(status.success(), "go build failed");
+    binary
+}
+
+#[test]
+#[ignore = "restarts journald with a lowered rate limit; run alone with --ignored"]
+fn rate_limited_dump_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_program(dir.path());
+    let _fixture = LoweredRateLimit::install();
+
+    let mut child = run_in_unit(&[binary.to_str().unwrap()]);
+    let pid = child.id();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the program did not crash");
+    let crashed_at = Instant::now();
+
+    let selector = Selector::default();
+    let deadline = Instant::now() + COREDUMP_WAIT;
+    let record = loop {
+        match selector.newest(&[CrashArg::Pid(pid.into())]) {
+            Ok(record) => break record,
+            Err(error) if error.is_no_match() && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(500))
+            }
+            Err(error) => panic!("no coredump entry for PID {pid}: {error}"),
+        }
+    };
+    assert_eq!(record.unit.as_deref(), Some(UNIT));
+
+    // journald writes its note only when the unit logs again after the
+    // window, so the unit logs once more.
+    if let Some(rest) = WINDOW_WAIT.checked_sub(crashed_at.elapsed()) {
+        std::thread::sleep(rest);
+    }
+    run_in_unit(&["echo", "the unit logs again"]).wait().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+
+    let text = crashtext::read(&Journal::default(), &record, &TextOptions::default())
+        .unwrap()
+        .expect("the crash text");
+    let note = text.loss.suppressed.as_ref().expect("journald's rate-limit note");
+    eprintln!(
+        "kept {} lines, {} goroutines; journald dropped {}; dump end {:?}",
+        text.line_count(),
+        text.traceback.main_goroutines().count(),
+        note.dropped,
+        text.loss.dump
+    );
+    assert!(note.after_crash);
+    assert!(note.dropped > 0);
+    assert!(text.loss.is_lossy());
+    assert!(text.traceback.main_goroutines().count() < GOROUTINES);
+    assert_eq!(text.headline().as_deref(), Some("panic: rate limit test: 2000 goroutines parked"));
+    // Every goroutine prints at least a header, a function line and a
+    // file line, so the lines kept and dropped cover at least that many.
+    let total = text.line_count() as u64 + note.dropped;
+    assert!(total >= 3 * GOROUTINES as u64, "{total} lines in all");
+}
