@@ -182,12 +182,15 @@ fn rate_limited_dump_is_reported() {
     assert_eq!(record.unit.as_deref(), Some(UNIT));
 
     // journald writes its note only when the unit logs again after the
-    // window, so the unit logs once more.
+    // window, so the unit logs once more. The logger stays alive until
+    // journald has read the line: journald finds the unit of a line in the
+    // sender's /proc entry, and a line from an exited sender has no unit.
     if let Some(rest) = WINDOW_WAIT.checked_sub(crashed_at.elapsed()) {
         std::thread::sleep(rest);
     }
-    run_in_unit(&["echo", "the unit logs again"]).wait().unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    run_in_unit(&["sh", "-c", "echo the unit logs again; sleep 2"])
+        .wait()
+        .unwrap();
 
     let text = crashtext::read(&Journal::default(), &record, &TextOptions::default())
         .unwrap()

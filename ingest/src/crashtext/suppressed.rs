@@ -42,8 +42,10 @@ pub fn parse_note(message: &str) -> Option<(u64, &str)> {
     Some((count.parse().ok()?, unit))
 }
 
-/// Reports whether the unit named in a note is `unit`. journald names the
-/// unit, or in some releases its cgroup path.
+/// Reports whether the unit named in a note is `unit`. journald 252 writes
+/// the unit name (seen on Debian 12); a cgroup path ending in the unit is
+/// accepted too.
+// NOTE: whether any release writes the cgroup path is unverified.
 fn names_unit(named: &str, unit: &str) -> bool {
     named == unit || named.rsplit('/').next() == Some(unit)
 }
