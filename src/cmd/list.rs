@@ -36,6 +36,10 @@ pub struct JournalArgs {
     /// Read this journal file (journalctl --file); repeat for several.
     #[arg(long, value_name = "FILE")]
     pub file: Vec<PathBuf>,
+    /// Read the journals of all machines found, interleaved (journalctl
+    /// --merge), such as an aggregator's remote journals.
+    #[arg(short = 'm', long)]
+    pub merge: bool,
     /// Look up the cores named in the journal in DIR, by file name, instead
     /// of /var/lib/systemd/coredump: for cores copied from another host.
     #[arg(long, value_name = "DIR")]
@@ -59,6 +63,7 @@ impl JournalArgs {
             journal: Journal {
                 directory: self.directory.clone(),
                 files: self.file.clone(),
+                merge: self.merge,
                 ..Journal::default()
             },
             store: match &self.coredump_dir {
