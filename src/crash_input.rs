@@ -3,17 +3,19 @@
 //!
 //! The binary is the executable the core's NT_FILE note names, or the file
 //! `--binary` gives, or the ELF file under the `--binary` directory whose
-//! build ID is the core's. The build IDs the core holds (read from its copy
-//! of the executable's first page) must match the binary's: a mismatch is an
-//! error unless `--force` turns it into a warning. Selecting a crash from the
-//! journal (by PID, command name or executable) belongs to the journal
-//! reader, which the `ingest` crate does not offer yet; such a selection ends
-//! with exit code 3 and says so.
+//! build ID is the core's. The build IDs in the core (read from its copy of
+//! the executable's first page) must match the binary's. A mismatch is an
+//! error unless `--force` turns it into a warning. A crash selected from the
+//! journal (by PID, command name, executable or nothing for the newest) is
+//! found by `ingest::select`, which also copies a core stored inside the
+//! journal to a temporary file.
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use ingest::coredump::CoreState;
+use ingest::select::{CrashArg, CrashSource, OpenOptions, Selector};
 use serde::Serialize;
 use symbolizer::binary::Binary;
 use symbolizer::buildid::{self, BuildIds};
@@ -22,7 +24,7 @@ use symbolizer::decompress::Progress;
 
 use crate::exit::{Status, WithStatus};
 
-/// How deep `--binary DIR` descends into subdirectories.
+/// The maximum depth of subdirectories `--binary DIR` descends into.
 const MAX_SEARCH_DEPTH: usize = 8;
 /// How many directory entries `--binary DIR` looks at before giving up, so
 /// that pointing it at `/` ends in bounded time.
@@ -35,26 +37,29 @@ const ELF_MAGIC: [u8; 4] = [0x7f, b'E', b'L', b'F'];
 /// that read one.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CrashArgs {
-    /// The crash: a core file, plain or compressed with zstd, lz4 or xz
-    /// (recognised by content). Journal matches (PID, command name,
-    /// executable path) and the default of the newest crash need the
-    /// journal reader and end with exit code 3 for now.
+    /// The crash: a core file (plain, or compressed with zstd, lz4 or xz,
+    /// recognised by content), or a match against systemd-coredump's journal
+    /// entries: a PID (all digits), an executable path (contains /), a
+    /// journal match FIELD=VALUE, or a command name. The newest matching
+    /// crash is read; without CRASH, the newest crash in the journal.
     #[arg(value_name = "CRASH")]
     pub crash: Option<String>,
 
     /// The Go binary that crashed, instead of the executable the core
-    /// names: a file, or a directory searched (up to 8 levels deep) for the
-    /// ELF file whose Go or GNU build ID is the core's.
+    /// names: a file, or a directory searched (8 levels deep and 100,000
+    /// entries at most) for the ELF file whose Go or GNU build ID is the
+    /// core's.
     #[arg(long, value_name = "PATH")]
     pub binary: Option<PathBuf>,
 
     /// Use the binary even when its build ID differs from the core's, or
-    /// when the core says the executable was replaced; a warning says so.
+    /// when the core marks the executable as replaced. The output then
+    /// carries a warning.
     #[arg(long)]
     pub force: bool,
 }
 
-/// Where the binary came from.
+/// The origin of the binary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BinarySource {
@@ -66,7 +71,7 @@ pub enum BinarySource {
     DirectorySearch,
 }
 
-/// What comparing the core's build IDs with the binary's showed.
+/// The outcome of comparing the core's build IDs with the binary's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "result")]
 pub enum IdCheck {
@@ -82,7 +87,13 @@ pub enum IdCheck {
 /// An opened crash: the core and its binary.
 pub struct OpenedCrash {
     pub core: Core,
+    /// The core file read: a path given, a core in systemd-coredump's
+    /// store, or the temporary copy of a core stored in the journal.
     pub core_path: PathBuf,
+    /// The journal's record of the crash, and the temporary file of a core
+    /// stored in the journal (removed when this drops); `None` for a core
+    /// file given by path.
+    pub source: Option<CrashSource>,
     pub binary: Binary,
     pub binary_source: BinarySource,
     pub id_check: IdCheck,
@@ -94,9 +105,15 @@ pub struct OpenedCrash {
     pub warnings: Vec<String>,
 }
 
-/// Opens the crash `args` select.
+/// Opens the crash `args` select from the local journal and coredump store.
 pub fn open(args: &CrashArgs) -> anyhow::Result<OpenedCrash> {
-    let core_path = core_path(args.crash.as_deref())?;
+    open_with(args, &Selector::default())
+}
+
+/// Opens the crash `args` select, looking up journal matches with
+/// `selector`.
+pub fn open_with(args: &CrashArgs, selector: &Selector) -> anyhow::Result<OpenedCrash> {
+    let (core_path, source) = select_core(args.crash.as_deref(), selector)?;
     let mut warnings = Vec::new();
 
     let (core, binary_path, binary_source) = match &args.binary {
@@ -189,38 +206,63 @@ pub fn open(args: &CrashArgs) -> anyhow::Result<OpenedCrash> {
         tracing::info!(target: "gocrash::crash_input", "neither the core nor the binary has a build ID of the same kind; the binary is trusted by its path");
     }
 
-    Ok(OpenedCrash { core, core_path, binary, binary_source, id_check, core_ids, binary_ids, warnings })
+    Ok(OpenedCrash { core, core_path, source, binary, binary_source, id_check, core_ids, binary_ids, warnings })
 }
 
-/// Returns the core file the selection names, or an error with exit code 3
-/// for a selection only the journal can resolve.
-fn core_path(crash: Option<&str>) -> anyhow::Result<PathBuf> {
-    let Some(crash) = crash else {
-        return Err(WithStatus {
-            status: Status::NoMatch,
-            message: "no crash given: finding the newest crash needs the journal reader, which this build lacks; pass the path of a core file"
-                .to_owned(),
+/// Returns the core file the selection names: the file itself for a core
+/// file, else the core of the newest journal record that matches. A
+/// selection nothing matches is an error with exit code 3.
+fn select_core(crash: Option<&str>, selector: &Selector) -> anyhow::Result<(PathBuf, Option<CrashSource>)> {
+    let options = OpenOptions { text: None, ..OpenOptions::default() };
+    if let Some(CrashArg::Path(path)) = crash.map(CrashArg::parse) {
+        // A core in systemd-coredump's store gets its journal record, when
+        // the journal can be read; a core file is read either way.
+        return match selector.open(crash, &options) {
+            Ok(source) => Ok((path, Some(source))),
+            Err(error) => {
+                tracing::debug!(target: "gocrash::crash_input", %error, "no journal record for the core file");
+                Ok((path, None))
+            }
+        };
+    }
+    let source = match selector.open(crash, &options) {
+        Ok(source) => source,
+        Err(error) if error.is_no_match() => {
+            let message = match crash {
+                None => "the journal lists no crash recorded by systemd-coredump; pass a core file path".to_owned(),
+                Some(text) if !Path::new(text).exists() && text.contains('/') => {
+                    format!("{error} ({text} is no file, so it was taken as an executable path)")
+                }
+                Some(_) => error.to_string(),
+            };
+            return Err(WithStatus { status: Status::NoMatch, message }.into());
         }
-        .into());
+        Err(error) => return Err(anyhow::Error::new(error).context("cannot select the crash from the journal")),
     };
-    let path = PathBuf::from(crash);
-    if path.is_file() {
-        return Ok(path);
-    }
-    let kind = if crash.chars().all(|c| c.is_ascii_digit()) {
-        "a PID"
-    } else if crash.contains('/') {
-        "an executable path"
-    } else {
-        "a command name"
+    let Some(path) = source.core_path() else {
+        let record = source.record.as_ref();
+        let pid = record.map_or_else(|| "?".to_owned(), |r| r.pid.to_string());
+        let exe = record.and_then(|r| r.exe.as_deref()).map(|e| format!(" ({})", e.display())).unwrap_or_default();
+        let state = match &source.core {
+            ingest::select::CoreFile::Unavailable(state) => describe_state(state, record.is_some_and(|r| r.truncated)),
+            _ => "no core",
+        };
+        anyhow::bail!("the crash of PID {pid}{exe} has no core to read: {state}");
     };
-    Err(WithStatus {
-        status: Status::NoMatch,
-        message: format!(
-            "{crash}: no such core file; as {kind} it would select a crash from the journal, which needs the journal reader this build lacks; pass the path of a core file"
-        ),
+    tracing::info!(target: "gocrash::crash_input", core = %path.display(), "selected the crash from the journal");
+    Ok((path, Some(source)))
+}
+
+/// Says why a journal record's core cannot be read.
+fn describe_state(state: &CoreState, truncated: bool) -> &'static str {
+    match state.label(truncated) {
+        "missing" => "its core file is gone from systemd-coredump's store",
+        "inaccessible" => "its core file cannot be opened",
+        "rejected" => "its core file path is outside systemd-coredump's store",
+        "none" => "systemd-coredump stored no core (see the journal entry's message)",
+        "journal" => "its core is stored inside the journal, and copying it out was not requested",
+        _ => "no core",
     }
-    .into())
 }
 
 /// Opens a core, showing a progress bar on a terminal when decompression
@@ -273,9 +315,9 @@ impl ProgressReport {
     }
 }
 
-/// Compares build IDs kind by kind; a kind missing from either side proves
-/// nothing (the Go 1.24+ linker puts the GNU build ID outside the first
-/// page's notes, so the core lacks it).
+/// Compares build IDs kind by kind. A kind missing from either side proves
+/// nothing, because the Go 1.24+ linker puts the GNU build ID outside the
+/// first page's notes, so the core lacks it.
 fn compare_ids(core: &BuildIds, binary: &BuildIds) -> Result<Vec<&'static str>, (String, String)> {
     let mut matched = Vec::new();
     if let (Some(a), Some(b)) = (&core.go, &binary.go) {

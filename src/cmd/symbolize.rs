@@ -10,22 +10,44 @@ use std::io::{BufWriter, Write};
 
 use symbolizer::goroutines::Process;
 
+use super::list::JournalArgs;
 use crate::crash_input::{self, CrashArgs};
 use crate::exit::Status;
-use crate::output::{Format, Output};
 use crate::render::{self, Report};
 
+/// The formats `symbolize` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people: the crash, the crashing goroutine, the others grouped by
+    /// identical stacks, and the build information.
+    Text,
+    /// The text the Go runtime prints with GOTRACEBACK=crash, in the layout
+    /// of the binary's Go release.
+    Go,
+    /// The JSON document gocrash.symbolize/1, described in docs/json.md.
+    Json,
+}
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Exit status: 0 when everything was read; 1 on failure (no usable core or binary, \
+a build ID mismatch without --force); 3 when no crash matched; 4 when the output was written \
+but the core is damaged and parts are missing (listed in the output, on stderr for --format go).")]
 pub struct Args {
     #[command(flatten)]
     pub crash: CrashArgs,
     #[command(flatten)]
-    pub output: Output,
+    pub journal: JournalArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Print JSON; the same as `--format json`.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Status> {
-    let format = args.output.format_among(Format::Text, &[Format::Text, Format::Go, Format::Json])?;
-    let opened = crash_input::open(&args.crash)?;
+    let format = if args.json { Format::Json } else { args.format };
+    let opened = crash_input::open_with(&args.crash, &args.journal.selector())?;
     let loaded = Process::load(&opened.core, &opened.binary);
     if let Err(error) = &loaded {
         if !opened.core.is_partial() {
@@ -44,7 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     match format {
         Format::Json => render::json::write(&mut out, &report)?,
         Format::Go => render::gofmt::write(&mut out, &report)?,
-        _ => render::text::write(&mut out, &report)?,
+        Format::Text => render::text::write(&mut out, &report)?,
     }
     out.flush()?;
     drop(out);

@@ -2,13 +2,13 @@
 //! traceback, rebuilt from the same stack words.
 //!
 //! Since Go 1.17 (register ABI) the compiler describes each function's
-//! arguments in its `FUNCDATA_ArgInfo` funcdata: a byte program of stack
-//! offsets and sizes (relative to the frame's argument pointer, which is
-//! `fp` plus the architecture's minimum frame size), with operators for
-//! the start and end of an aggregate (`{`, `}`), elided components (`...`)
-//! and offsets too large to encode (`_`). Register arguments are printed
-//! from their spill slots, which hold stale values unless the function
-//! spilled them; `FUNCDATA_ArgLiveInfo` with the `PCDATA_ArgLiveIndex`
+//! arguments in its `FUNCDATA_ArgInfo` funcdata. That is a byte program of
+//! stack offsets and sizes, relative to the frame's argument pointer (`fp`
+//! plus the architecture's minimum frame size). Operators mark the start
+//! and end of an aggregate (`{`, `}`), elided components (`...`) and
+//! offsets too large to encode (`_`). Register arguments are printed from
+//! their spill slots, which contain stale values unless the function
+//! spilled them. `FUNCDATA_ArgLiveInfo` with the `PCDATA_ArgLiveIndex`
 //! table tells which slots are live at a pc, and the runtime marks the
 //! others with `?`. This mirrors `printArgs` in the runtime's
 //! `traceback.go` (Go 1.19 to 1.27).
@@ -31,7 +31,7 @@ const TRACE_ARGS_START_AGG: u8 = 0xfe;
 const TRACE_ARGS_END_AGG: u8 = 0xfd;
 const TRACE_ARGS_DOTDOTDOT: u8 = 0xfc;
 const TRACE_ARGS_OFFSET_TOO_LARGE: u8 = 0xfb;
-/// The most bytes of the live-slot bitmap read for one index.
+/// The maximum number of bytes of the live-slot bitmap read for one index.
 const MAX_LIVE_BITMAP: u64 = 32;
 
 /// Reads argument words for frames of one process.
@@ -140,7 +140,7 @@ fn outermost_call_site(pclntab: &Pclntab<'_>, func: &Func, pc: u64) -> u64 {
     current
 }
 
-/// Which argument spill slots hold live values at a pc.
+/// The argument spill slots that contain live values at a pc.
 struct Liveness {
     /// Slots at offsets below this are always live.
     start_offset: u8,

@@ -30,7 +30,7 @@ use symbolizer::runtime::panic::PanicRecord;
 use symbolizer::unwind::{Frame, FrameSource, StackKind};
 
 use super::args::ArgPrinter;
-use super::signal::{handled_signal, HandledSignal};
+use super::signal::{handling_threads, HandledSignal};
 use super::{crashing_goroutine, is_dead, printed_frames, printed_name, signal_name, Report};
 
 /// Logical frames printed before the elision marker since Go 1.21
@@ -41,12 +41,8 @@ const OUTER_FRAMES: usize = 50;
 const MAX_FRAMES_BEFORE_1_21: usize = 100;
 /// The message `runtime.newstack` throws when a stack would outgrow its limit.
 const STACK_OVERFLOW: &str = "stack overflow";
-/// SIGQUIT, which the runtime relays from thread to thread.
-const SIGQUIT: u32 = 3;
-/// `SI_USER`: the si_code of a signal sent with `kill`.
-const SI_USER: i32 = 0;
 
-/// How the runtime came to print the crash.
+/// The runtime's path to printing the crash.
 enum CrashPath<'a> {
     Panic,
     Fatal(String),
@@ -143,42 +139,14 @@ impl<'a> Printer<'a> {
         if printable_panics(&crash.panics) {
             return CrashPath::Panic;
         }
-        match self.signal_origin() {
+        let origin = self.report.fatal_signal.as_ref().and_then(|(id, signal)| {
+            let thread = self.process.threads().iter().find(|t| t.id == *id)?;
+            Some((thread, signal.clone()))
+        });
+        match origin {
             Some((thread, signal)) => CrashPath::Signal(thread, signal),
             None => CrashPath::Unknown,
         }
-    }
-
-    /// Every thread inside the runtime's fatal signal handler, with the
-    /// signal it handles.
-    fn handling_threads(&self) -> Vec<(&'a ThreadState, HandledSignal)> {
-        let memory = self.report.crash.core.memory();
-        self.process
-            .threads()
-            .iter()
-            .filter_map(|t| handled_signal(self.arch, memory, &t.walk).map(|s| (t, s)))
-            .collect()
-    }
-
-    /// The thread that received the fatal signal first. Under
-    /// `GOTRACEBACK=crash` it relays SIGQUIT (sent with `kill`, so si_code
-    /// SI_USER) to every other M, so the origin is the one thread handling
-    /// another signal. When the original signal was itself a SIGQUIT from
-    /// `kill`, the thread the core names is taken: from Go 1.22 on the
-    /// first thread also dies first, while before that the last thread of
-    /// the relay did.
-    fn signal_origin(&self) -> Option<(&'a ThreadState, HandledSignal)> {
-        let mut handling = self.handling_threads();
-        let relayed = |s: &HandledSignal| s.signo == SIGQUIT && s.code == SI_USER;
-        let originals: Vec<usize> = (0..handling.len()).filter(|&i| !relayed(&handling[i].1)).collect();
-        let index = match originals.as_slice() {
-            [only] => *only,
-            _ => {
-                let crashing = self.crashing_thread?.id;
-                handling.iter().position(|(t, _)| t.id == crashing)?
-            }
-        };
-        Some(handling.swap_remove(index))
     }
 
     /// Writes the two lines `runtime.newstack` prints before throwing
@@ -212,7 +180,7 @@ impl<'a> Printer<'a> {
         writeln!(out, "runtime: sp={sp:#x} stack=[{:#x}, {:#x}]", record.stack.lo, record.stack.hi)
     }
 
-    /// Whether `function` threw the fatal error on the crashing thread.
+    /// Reports whether `function` threw the fatal error on the crashing thread.
     fn thrown_by(&self, function: &str) -> bool {
         let Some(thread) = self.crashing_thread else { return false };
         let innermost_throw = thread
@@ -300,8 +268,9 @@ impl<'a> Printer<'a> {
         Ok(())
     }
 
-    /// Whether the signal interrupted C code called from a goroutine: the
-    /// runtime then prints that goroutine instead of the thread's g0.
+    /// Reports whether the signal interrupted C code called from a
+    /// goroutine. The runtime then prints that goroutine instead of the
+    /// thread's g0.
     fn arrived_during_cgo(&self, thread: &ThreadState, signal: &HandledSignal) -> bool {
         let in_c = thread.walk.frames.get(signal.interrupted).is_some_and(|f| f.source.is_empty() && f.stack != StackKind::Goroutine);
         in_c && thread.goroutine.is_some()
@@ -317,7 +286,10 @@ impl<'a> Printer<'a> {
         self.write_registers(out, signal)?;
 
         let mut others: Vec<(&ThreadState, HandledSignal)> =
-            self.handling_threads().into_iter().filter(|(t, _)| t.id != thread.id && t.m.is_some()).collect();
+            handling_threads(self.arch, self.report.crash.core.memory(), self.process)
+                .into_iter()
+                .filter(|(t, _)| t.id != thread.id && t.m.is_some())
+                .collect();
         // The runtime relays SIGQUIT from thread to thread, and the kernel
         // picks the next one; M order is the usual outcome. Before Go 1.22
         // the last thread of the relay did not wait and wrote the core, so
@@ -408,9 +380,9 @@ impl<'a> Printer<'a> {
         read_m(memory, self.runtime_layout()?, m).ok().map(|record| record.g0)
     }
 
-    /// The signal `dopanic_m` prints in `[signal ...]`: the one recorded
-    /// in the g that called it, which is the crashing thread's g0 when the
-    /// fatal error happened on the system stack.
+    /// Returns the signal `dopanic_m` prints in `[signal ...]`: the one
+    /// recorded in the g that called it. That g is the crashing thread's g0
+    /// when the fatal error happened on the system stack.
     fn recorded_signal(&self) -> Option<GoSignal> {
         if self.process.runtime_stack().is_none() {
             return self.process.crash().signal;
@@ -564,8 +536,8 @@ fn write_logical(out: &mut dyn Write, frames: &[LogicalFrame]) -> io::Result<()>
     Ok(())
 }
 
-/// Whether the chain has a record the runtime prints (Goexit records are
-/// not printed).
+/// Reports whether the chain has a record the runtime prints (it prints
+/// no Goexit record).
 fn printable_panics(panics: &[PanicRecord]) -> bool {
     panics.iter().any(|p| !p.goexit)
 }

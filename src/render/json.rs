@@ -9,7 +9,7 @@ use symbolizer::goroutines::{Goroutine, Process};
 use symbolizer::unwind::{Frame, FrameSource, StackKind, StopReason};
 
 use super::args::ArgPrinter;
-use super::{crashing_goroutine, is_dead, printed_name, signal_name, Report};
+use super::{is_dead, printed_name, signal_name, Report};
 use crate::crash_input::{BinarySource, IdCheck};
 
 /// The value of the top-level `schema` field.
@@ -30,7 +30,7 @@ struct Document<'a> {
     goroutines: Vec<GoroutineOut>,
     threads: Vec<ThreadOut>,
     binary: BinaryOut<'a>,
-    core: CoreOut,
+    core: CoreOut<'a>,
 }
 
 #[derive(Serialize)]
@@ -149,8 +149,11 @@ struct BinaryOut<'a> {
 }
 
 #[derive(Serialize)]
-struct CoreOut {
+struct CoreOut<'a> {
     path: String,
+    /// systemd-coredump's journal record, when the crash was selected from
+    /// the journal.
+    journal: Option<&'a ingest::coredump::CoredumpRecord>,
     arch: &'static str,
     pid: Option<u32>,
     command: Option<String>,
@@ -179,9 +182,14 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     };
     let (crash_out, runtime_stack, goroutines, threads) = match &report.process {
         Ok(process) => (
-            Some(crash_out(process, report.fatal_error.clone())),
+            Some(crash_out(process, report)),
             process.runtime_stack().map(|stack| frames(stack, 0)),
-            process.goroutines().iter().filter(|g| !is_dead(g)).map(|g| goroutine_out(process, g, &frames)).collect(),
+            process
+                .goroutines()
+                .iter()
+                .filter(|g| !is_dead(g))
+                .map(|g| goroutine_out(report.crashing_goroutine(), g, &frames))
+                .collect(),
             process
                 .threads()
                 .iter()
@@ -221,7 +229,14 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
             load_bias: report.process.as_ref().ok().map(|p| hex(p.provenance().load_bias)),
         },
         core: CoreOut {
-            path: crash.core_path.display().to_string(),
+            path: crash
+                .source
+                .as_ref()
+                .and_then(|s| s.core_display_path())
+                .unwrap_or_else(|| crash.core_path.clone())
+                .display()
+                .to_string(),
+            journal: crash.source.as_ref().and_then(|s| s.record.as_ref()),
             arch: core.arch().name(),
             pid: core.process().map(|p| p.pid),
             command: core.process().map(|p| p.fname.clone()),
@@ -239,44 +254,54 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     writeln!(out)
 }
 
-fn crash_out(process: &Process, fatal_error: Option<String>) -> CrashOut {
+fn crash_out(process: &Process, report: &Report<'_>) -> CrashOut {
     let crash = process.crash();
+    let fatal_error = report.fatal_error.clone();
     let kind = if fatal_error.is_some() {
         "fatal_error"
     } else if crash.panics.iter().any(|p| !p.goexit) {
         "panic"
-    } else if process.crashing_thread().is_some_and(|t| t.walk.frames.iter().any(|f| f.function() == Some("runtime.sighandler"))) {
+    } else if report.fatal_signal.is_some() {
         "signal"
     } else {
         "unknown"
     };
+    let signal = match (crash.signal, &report.fatal_signal) {
+        (Some(s), _) => Some((s.signo, s.code as i64, s.addr, s.pc)),
+        (None, Some((_, s))) => Some((s.signo, i64::from(s.code), s.addr, s.pc)),
+        (None, None) => None,
+    };
     CrashOut {
         kind,
-        goroutine: crash.goroutine,
+        goroutine: report.crashing_goroutine().and_then(|g| g.goid),
         no_goroutine_reason: crash.no_goroutine_reason.clone(),
-        thread: crash.thread,
+        thread: report.fatal_signal.as_ref().map(|(thread, _)| *thread).or(crash.thread),
         panics: crash
             .panics
             .iter()
             .map(|p| PanicOut { value: p.value.clone(), recovered: p.recovered, repanicked: p.repanicked, goexit: p.goexit })
             .collect(),
         fatal_error,
-        signal: crash.signal.map(|s| {
-            let names = signal_name(s.signo);
+        signal: signal.map(|(number, code, addr, pc)| {
+            let names = signal_name(number);
             SignalOut {
-                number: s.signo,
+                number,
                 name: names.map(|n| n.0),
                 description: names.map(|n| n.1),
-                code: s.code as i64,
-                addr: hex(s.addr),
-                pc: hex(s.pc),
+                code,
+                addr: hex(addr),
+                pc: hex(pc),
             }
         }),
     }
 }
 
-fn goroutine_out(process: &Process, goroutine: &Goroutine, frames: &dyn Fn(&[Frame], usize) -> Vec<FrameOut>) -> GoroutineOut {
-    let crashing = crashing_goroutine(process).is_some_and(|c| std::ptr::eq(c, goroutine));
+fn goroutine_out(
+    crashing: Option<&Goroutine>,
+    goroutine: &Goroutine,
+    frames: &dyn Fn(&[Frame], usize) -> Vec<FrameOut>,
+) -> GoroutineOut {
+    let crashing = crashing.is_some_and(|c| std::ptr::eq(c, goroutine));
     let walk = goroutine.walk.as_ref();
     GoroutineOut {
         id: goroutine.goid,

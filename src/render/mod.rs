@@ -2,9 +2,9 @@
 //! a [`Report`], and one module per output format ([`text`] for people,
 //! [`gofmt`] for the Go runtime's own layout, [`json`] for tools).
 //!
-//! Rebuilding goroutines and stacks is the symbolizer's job; this module
-//! only decides what to show and in which order, and reads the few extra
-//! words the Go layout needs (function arguments, signal frames).
+//! Rebuilding goroutines and stacks is the symbolizer's job. This module
+//! decides what to show and in which order, and reads the few extra words
+//! the Go layout needs (function arguments, signal frames).
 
 pub mod args;
 pub mod gofmt;
@@ -29,7 +29,11 @@ pub struct Report<'a> {
     pub version: Option<GoVersion>,
     /// The `fatal error:` message, when the crash is a fatal error.
     pub fatal_error: Option<String>,
-    /// What the core lacks, in sentences: the reasons the output is partial.
+    /// The signal the runtime could not turn into a panic and died of,
+    /// with the thread that received it first; only when the crash is
+    /// neither a panic nor a fatal error.
+    pub fatal_signal: Option<(u32, signal::HandledSignal)>,
+    /// The parts of the crash the damaged core lacks, one sentence each.
     pub missing: Vec<String>,
     /// Problems that leave the output complete but less certain.
     pub warnings: Vec<String>,
@@ -52,11 +56,26 @@ impl<'a> Report<'a> {
             }
         }
         let mut warnings = crash.warnings.clone();
+        let damaged = core.is_partial();
         match &process {
             Ok(process) => {
                 for goroutine in process.goroutines() {
                     if let Some(error) = &goroutine.error {
                         missing.push(error.clone());
+                    }
+                    let unreadable = goroutine.walk.as_ref().and_then(|walk| match &walk.stop {
+                        symbolizer::unwind::StopReason::Unreadable { addr, error } => Some((*addr, error)),
+                        _ => None,
+                    });
+                    if let (Some((addr, error)), Some(goid)) = (unreadable, goroutine.goid) {
+                        let line = format!("goroutine {goid}: the stack walk stopped at {addr:#x}: {error}");
+                        // In a complete core an unreadable stack word points
+                        // at the walk, not at the core.
+                        if damaged {
+                            missing.push(line);
+                        } else {
+                            warnings.push(line);
+                        }
                     }
                 }
                 warnings.extend(process.warnings().iter().cloned());
@@ -66,17 +85,24 @@ impl<'a> Report<'a> {
         let fatal_error = process.as_ref().ok().and_then(|process| {
             process.crash().fatal_error.clone().or_else(|| fatal_message_from_args(crash, process, version))
         });
-        Report { crash, process, build_info, version, fatal_error, missing, warnings }
+        let panicked = process.as_ref().is_ok_and(|p| p.crash().panics.iter().any(|panic| !panic.goexit));
+        let fatal_signal = match &process {
+            Ok(process) if fatal_error.is_none() && !panicked => {
+                signal::signal_origin(core.arch(), core.memory(), process).map(|(thread, signal)| (thread.id, signal))
+            }
+            _ => None,
+        };
+        Report { crash, process, build_info, version, fatal_error, fatal_signal, missing, warnings }
     }
 
-    /// Whether parts of the crash could not be read because the core is
-    /// damaged.
+    /// Reports whether parts of the crash could not be read because the
+    /// core is damaged.
     pub fn is_partial(&self) -> bool {
         !self.missing.is_empty()
     }
 
-    /// Whether the binary's Go release is `major.minor` or newer. An unknown
-    /// release counts as the newest, whose layout the symbolizer assumes too.
+    /// Reports whether the binary's Go release is 1.`minor` or newer. An
+    /// unknown release counts as the newest, as the symbolizer assumes too.
     pub fn go_at_least(&self, minor: u32) -> bool {
         self.version.is_none_or(|v| v >= GoVersion::new(1, minor, 0))
     }
@@ -89,10 +115,10 @@ const MAX_FATAL_MESSAGE: u64 = 64 << 10;
 /// innermost `runtime.throw` or `runtime.fatal` frame of the crashing
 /// thread, when both words of its spill slots are live.
 ///
-/// The symbolizer reads the message from the printing closure's context,
-/// which Go 1.26 widened for `runtime.fatal` (the closure also captures
-/// the panic being run), so that read fails there; the spilled argument is
-/// a second source.
+/// The symbolizer reads the message from the printing closure's context.
+/// Go 1.26 widened that context for `runtime.fatal`, whose closure also
+/// captures the panic being run, so that read fails there and the spilled
+/// argument is the second source.
 fn fatal_message_from_args(crash: &OpenedCrash, process: &Process, version: Option<GoVersion>) -> Option<String> {
     use symbolizer::runtime::crash::THROW_FUNCTIONS;
 
@@ -121,14 +147,30 @@ fn fatal_message_from_args(crash: &OpenedCrash, process: &Process, version: Opti
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// The goroutine the crash happened on.
+/// Returns the goroutine the crash happened on, as the symbolizer found it
+/// from the thread the core names.
 pub fn crashing_goroutine(process: &Process) -> Option<&Goroutine> {
     let goid = process.crash().goroutine?;
     process.goroutines().iter().find(|g| g.goid == Some(goid))
 }
 
-/// Whether a goroutine is gone: the runtime keeps dead gs for reuse and
-/// prints none of them.
+impl<'a> Report<'a> {
+    /// Returns the goroutine the crash happened on. For a fatal signal that
+    /// is the goroutine of the thread that received the signal first,
+    /// which before Go 1.22 is not the thread the core names.
+    pub fn crashing_goroutine(&self) -> Option<&'a Goroutine> {
+        let process = *self.process.as_ref().ok()?;
+        if let Some((id, _)) = &self.fatal_signal {
+            let thread = process.threads().iter().find(|t| t.id == *id)?;
+            let address = thread.goroutine?;
+            return process.goroutines().iter().find(|g| g.address == address);
+        }
+        crashing_goroutine(process)
+    }
+}
+
+/// Reports whether a goroutine is gone. The runtime keeps dead gs for
+/// reuse and prints none of them.
 pub fn is_dead(goroutine: &Goroutine) -> bool {
     goroutine.record.as_ref().is_some_and(|r| {
         matches!(
@@ -138,10 +180,10 @@ pub fn is_dead(goroutine: &Goroutine) -> bool {
     })
 }
 
-/// The goroutines in the runtime's printing order: the crashing one first,
-/// then the others in `allgs` order, dead ones left out.
-pub fn printing_order(process: &Process) -> Vec<&Goroutine> {
-    let crashing = crashing_goroutine(process);
+/// Returns the goroutines in the runtime's printing order: the crashing
+/// one first, then the others in `allgs` order, dead ones left out.
+pub fn printing_order<'a>(report: &Report<'a>, process: &'a Process) -> Vec<&'a Goroutine> {
+    let crashing = report.crashing_goroutine();
     let mut order: Vec<&Goroutine> = crashing.into_iter().collect();
     for goroutine in process.goroutines() {
         if is_dead(goroutine) || crashing.is_some_and(|c| std::ptr::eq(c, goroutine)) {
@@ -152,7 +194,7 @@ pub fn printing_order(process: &Process) -> Vec<&Goroutine> {
     order
 }
 
-/// The frames of a goroutine the runtime's traceback would print: from
+/// Returns the frames of a goroutine the runtime's traceback prints, from
 /// `printed_from` on. Earlier frames are the crash machinery.
 pub fn printed_frames(goroutine: &Goroutine) -> &[Frame] {
     goroutine
@@ -163,9 +205,9 @@ pub fn printed_frames(goroutine: &Goroutine) -> &[Frame] {
 }
 
 /// Returns a function name as the runtime prints it: `runtime.gopanic` as
-/// `panic`, and the type arguments of a generic function as `[...]` (the
-/// runtime's `funcNameForPrint`, which Go 1.21 and later apply when
-/// printing; older linkers stored the names that way already).
+/// `panic`, and the type arguments of a generic function as `[...]`. Go
+/// 1.21 and later do the latter when printing (`funcNameForPrint`); older
+/// linkers stored the names that way already.
 pub fn printed_name(name: &str) -> String {
     if name == "runtime.gopanic" {
         return "panic".to_owned();
@@ -184,7 +226,7 @@ fn generic_name_for_print(name: &str) -> String {
         return format!("{}[...]{}", &name[..open], &name[close + 1..]);
     }
     // A generic method of a generic type: `T[...].M[...]`, whose interior
-    // holds `...]middle[...`. Find the bracket that closes the first list.
+    // is `...]middle[...`. Find the bracket that closes the first list.
     let mut depth = 1i32;
     let mut close_first = None;
     let mut open_second = None;
@@ -221,8 +263,8 @@ fn generic_name_for_print(name: &str) -> String {
     name.to_owned()
 }
 
-/// The name and description the runtime's signal table gives a Linux
-/// signal number, as `SIGNAME: description` lines print them.
+/// Returns the name and description the runtime's signal table gives a
+/// Linux signal number, as `SIGNAME: description` lines print them.
 pub fn signal_name(signo: u32) -> Option<(&'static str, &'static str)> {
     let entry = match signo {
         1 => ("SIGHUP", "terminal line hangup"),

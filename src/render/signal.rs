@@ -11,7 +11,13 @@
 //! way ([`symbolizer::unwind::sigtramp::ucontext_address`]).
 
 use symbolizer::core::{Arch, Memory};
+use symbolizer::goroutines::{Process, ThreadState};
 use symbolizer::unwind::{FrameSource, Walk};
+
+/// SIGQUIT, which the runtime relays from thread to thread.
+const SIGQUIT: u32 = 3;
+/// `SI_USER`: the si_code of a signal sent with `kill`.
+const SI_USER: i32 = 0;
 
 /// Size of the kernel's `struct ucontext` on amd64 (flags, link, stack,
 /// sigcontext, signal mask), after which `rt_sigframe` puts the siginfo.
@@ -140,4 +146,32 @@ fn arm64_registers(memory: &Memory, ucontext: u64) -> Option<Vec<(&'static str, 
     registers.push(("pc", word(32)?));
     registers.push(("fault", fault));
     Some(registers)
+}
+
+/// Returns every thread inside the runtime's fatal signal handler, with the
+/// signal it handles.
+pub fn handling_threads<'p>(arch: Arch, memory: &Memory, process: &'p Process) -> Vec<(&'p ThreadState, HandledSignal)> {
+    process.threads().iter().filter_map(|t| handled_signal(arch, memory, &t.walk).map(|s| (t, s))).collect()
+}
+
+/// Finds the thread that received the fatal signal first.
+///
+/// Under `GOTRACEBACK=crash` that thread relays SIGQUIT to every other M
+/// with `kill` (si_code SI_USER), so the origin is the one thread handling
+/// another signal. When the original signal was itself a SIGQUIT sent with
+/// `kill`, the thread the core names is taken. From Go 1.22 on the first
+/// thread also dies first; before, the last thread of the relay did, so
+/// that guess is wrong for those releases.
+pub fn signal_origin<'p>(arch: Arch, memory: &Memory, process: &'p Process) -> Option<(&'p ThreadState, HandledSignal)> {
+    let mut handling = handling_threads(arch, memory, process);
+    let relayed = |s: &HandledSignal| s.signo == SIGQUIT && s.code == SI_USER;
+    let originals: Vec<usize> = (0..handling.len()).filter(|&i| !relayed(&handling[i].1)).collect();
+    let index = match originals.as_slice() {
+        [only] => *only,
+        _ => {
+            let crashing = process.crashing_thread()?.id;
+            handling.iter().position(|(t, _)| t.id == crashing)?
+        }
+    };
+    Some(handling.swap_remove(index))
 }

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use symbolizer::goroutines::{Goroutine, Process};
 use symbolizer::unwind::Frame;
 
-use super::{compact_ids, crashing_goroutine, printed_frames, printed_name, printing_order, signal_name, Report};
+use super::{compact_ids, printed_frames, printed_name, printing_order, signal_name, Report};
 use crate::crash_input::{describe_ids, BinarySource, IdCheck};
 
 /// Indentation of a function line, and of its position line below it.
@@ -19,8 +19,8 @@ const POSITION_INDENT: &str = "      ";
 pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     match &report.process {
         Ok(process) => {
-            write_headline(out, process, report.fatal_error.as_deref())?;
-            write_goroutines(out, process)?;
+            write_headline(out, process, report)?;
+            write_goroutines(out, process, report)?;
         }
         Err(error) => writeln!(out, "No goroutine could be rebuilt: {error}")?,
     }
@@ -43,7 +43,7 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     Ok(())
 }
 
-fn write_headline(out: &mut dyn Write, process: &Process, fatal_error: Option<&str>) -> io::Result<()> {
+fn write_headline(out: &mut dyn Write, process: &Process, report: &Report<'_>) -> io::Result<()> {
     let crash = process.crash();
     let mut wrote = false;
     let panics: Vec<_> = crash.panics.iter().filter(|p| !p.goexit).collect();
@@ -57,7 +57,7 @@ fn write_headline(out: &mut dyn Write, process: &Process, fatal_error: Option<&s
         writeln!(out, "{lead}{}{suffix}", panic.value.replace("\n\t", "\n    "))?;
         wrote = true;
     }
-    if let Some(message) = fatal_error {
+    if let Some(message) = &report.fatal_error {
         writeln!(out, "fatal error: {}", message.replace('\n', "\n    "))?;
         wrote = true;
     }
@@ -66,13 +66,28 @@ fn write_headline(out: &mut dyn Write, process: &Process, fatal_error: Option<&s
         writeln!(out, "signal: {name} at address {:#x}, pc {:#x}", signal.addr, signal.pc)?;
         wrote = true;
     }
+    if let Some((thread, signal)) = &report.fatal_signal {
+        let name = signal_name(signal.signo).map_or_else(|| format!("signal {}", signal.signo), |(n, d)| format!("{n} ({d})"));
+        let m = process.threads().iter().find(|t| t.id == *thread).and_then(|t| t.m).map(|m| format!(", m {}", m.id));
+        writeln!(
+            out,
+            "fatal signal: {name}, {}, at pc {:#x} (thread {thread}{})",
+            signal_cause(signal.signo, signal.code),
+            signal.pc,
+            m.unwrap_or_default()
+        )?;
+        if matches!(signal.signo, 4 | 7 | 8 | 11) {
+            writeln!(out, "fault address: {:#x}", signal.addr)?;
+        }
+        wrote = true;
+    }
     if !wrote {
         match crash.core_signal.and_then(|s| u32::try_from(s).ok()).and_then(signal_name) {
             Some((name, description)) => writeln!(out, "killed by {name} ({description})")?,
             None => writeln!(out, "the core records no panic, fatal error or signal")?,
         }
     }
-    match (crashing_goroutine(process), &crash.no_goroutine_reason) {
+    match (report.crashing_goroutine(), &crash.no_goroutine_reason) {
         (Some(goroutine), _) => writeln!(out, "crashed in goroutine {}", goroutine.goid.unwrap_or(0))?,
         (None, Some(reason)) => writeln!(out, "no crashing goroutine: {reason}")?,
         (None, None) => {}
@@ -80,13 +95,32 @@ fn write_headline(out: &mut dyn Write, process: &Process, fatal_error: Option<&s
     Ok(())
 }
 
+/// Describes a signal's `si_code`: who sent it, or for a fault, its kind
+/// (Linux `siginfo.h`).
+fn signal_cause(signo: u32, code: i32) -> String {
+    let text = match (signo, code) {
+        (_, 0) => "sent with kill",
+        (_, -6) => "sent with tgkill (raise or abort)",
+        (_, -1) => "sent with sigqueue",
+        (_, 0x80) => "sent by the kernel",
+        (11, 1) => "address not mapped",
+        (11, 2) => "invalid permissions for the mapped object",
+        (7, 1) => "invalid address alignment",
+        (7, 2) => "nonexistent physical address",
+        (8, 1) => "integer divide by zero",
+        (4, 1) => "illegal opcode",
+        _ => return format!("si_code {code}"),
+    };
+    text.to_owned()
+}
+
 /// A group of goroutines with identical stacks.
 struct Group<'a> {
     goroutines: Vec<&'a Goroutine>,
 }
 
-fn write_goroutines(out: &mut dyn Write, process: &Process) -> io::Result<()> {
-    let crashing = crashing_goroutine(process);
+fn write_goroutines(out: &mut dyn Write, process: &Process, report: &Report<'_>) -> io::Result<()> {
+    let crashing = report.crashing_goroutine();
     if let Some(frames) = process.runtime_stack() {
         writeln!(out)?;
         writeln!(out, "runtime stack (system stack of the crashing thread):")?;
@@ -100,7 +134,7 @@ fn write_goroutines(out: &mut dyn Write, process: &Process) -> io::Result<()> {
 
     let mut groups: Vec<Group<'_>> = Vec::new();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
-    for goroutine in printing_order(process) {
+    for goroutine in printing_order(report, process) {
         if crashing.is_some_and(|c| std::ptr::eq(c, goroutine)) {
             continue;
         }
@@ -129,8 +163,8 @@ fn write_goroutines(out: &mut dyn Write, process: &Process) -> io::Result<()> {
     Ok(())
 }
 
-/// The identity of a goroutine's stack for grouping: status, frames with
-/// their positions, and creator. Ids, addresses and wait times differ
+/// Builds the key goroutines are grouped by: status, frames with their
+/// positions, and creator. Ids, addresses and wait times may differ
 /// between members of a group.
 fn group_key(goroutine: &Goroutine) -> String {
     let mut key = format!("{}|{}|", goroutine.status_text, goroutine.locked_to_thread);
@@ -270,7 +304,12 @@ fn write_core(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     let core = &report.crash.core;
     writeln!(out)?;
     writeln!(out, "Core:")?;
-    writeln!(out, "  file:         {}", report.crash.core_path.display())?;
+    let display_path = report.crash.source.as_ref().and_then(|s| s.core_display_path());
+    writeln!(out, "  file:         {}", display_path.as_deref().unwrap_or(&report.crash.core_path).display())?;
+    if let Some(record) = report.crash.source.as_ref().and_then(|s| s.record.as_ref()) {
+        let unit = record.unit_name().map(|u| format!("unit {u}, ")).unwrap_or_default();
+        writeln!(out, "  journal:      {unit}entry {}", record.cursor)?;
+    }
     if let Some(process) = core.process() {
         writeln!(out, "  process:      {} (pid {}, uid {})", process.fname, process.pid, process.uid)?;
         if !process.psargs.is_empty() {
