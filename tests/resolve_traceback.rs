@@ -72,18 +72,20 @@ fn parse_traceback(text: &str) -> Vec<PhysicalFrame> {
         };
         let pc = u64::from_str_radix(pc_text, 16).expect("hex pc");
         // A frame whose callee is a call the runtime injected (a signal's
-        // panic, an asynchronous preemption, a debugger call) holds the
-        // interrupted pc itself.
+        // panic, a debugger call) holds the interrupted pc itself.
         let trapped = matches!(
             previous_physical.as_deref(),
-            Some("runtime.sigpanic" | "runtime.asyncPreempt" | "runtime.debugCallV2")
+            Some("runtime.sigpanic" | "runtime.debugCallV2")
         );
+        // Below an asynchronous preemption Go 1.21 and later symbolize the
+        // interrupted pc and Go 1.19 symbolizes pc-1; either is accepted.
+        let preempted = previous_physical.as_deref() == Some("runtime.asyncPreempt");
         // The runtime prints `+0x...` only for a pc past the entry.
         let at_entry = !position.split(' ').any(|field| field.starts_with("+0x"));
         physical.push(PhysicalFrame {
             pc,
             lookup_pc: if trapped || at_entry { pc } else { pc - 1 },
-            innermost: previous_physical.is_none(),
+            innermost: previous_physical.is_none() || preempted,
             frames: pending.drain(..).collect(),
         });
         previous_physical = Some(function.to_owned());
