@@ -32,10 +32,11 @@ struct PhysicalFrame {
     /// at its function's entry (a goroutine not yet started) are looked up at
     /// `pc` itself.
     lookup_pc: u64,
-    /// The innermost frame of a block may also be looked up at `pc` itself:
-    /// when the runtime starts a stack from a signal context (a thread's own
-    /// section after a fatal signal), that frame holds the interrupted pc, not
-    /// a return address, and the text does not say which case it is.
+    /// The frame may also be looked up at `pc` itself. That is so for the
+    /// innermost frame of a block, because a stack started from a signal
+    /// context (a thread's own section after a fatal signal) holds the
+    /// interrupted pc, and for the frame below `runtime.asyncPreempt`. The
+    /// text does not say which case applies.
     innermost: bool,
     frames: Vec<PrintedFrame>,
 }
