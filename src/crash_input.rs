@@ -91,8 +91,8 @@ pub struct OpenedCrash {
     /// store, or the temporary copy of a core stored in the journal.
     pub core_path: PathBuf,
     /// The journal's record of the crash, and the temporary file of a core
-    /// stored in the journal (removed when this drops); `None` for a core
-    /// file given by path.
+    /// stored in the journal, which is removed when this drops. `None` for
+    /// a core file outside systemd-coredump's store.
     pub source: Option<CrashSource>,
     pub binary: Binary,
     pub binary_source: BinarySource,
@@ -353,7 +353,7 @@ fn check_ids(core: &BuildIds, binary: &BuildIds, core_path: &Path, binary_path: 
 fn search_directory(dir: &Path, ids: &BuildIds) -> anyhow::Result<PathBuf> {
     if ids.go.is_none() && ids.gnu.is_none() {
         anyhow::bail!(
-            "the core holds no build ID of its executable (its first page is missing), so {} cannot be searched; pass the binary's file path",
+            "the core has no build ID of its executable (its first page is missing), so {} cannot be searched; pass the binary's file path",
             dir.display()
         );
     }

@@ -126,8 +126,8 @@ fn pid_selects_crash_from_journal() {
     assert!(document["core"]["path"].as_str().is_some_and(|p| p.starts_with("/var/lib/systemd/coredump/")));
 }
 
-/// The corpus crash the tests below read, and another build of the same
-/// program (a build ID mismatch).
+/// Returns the corpus crash the tests below read, and another build of the
+/// same program (a build ID mismatch).
 fn corpus_crash() -> Option<(Crash, PathBuf)> {
     let manifest = support::manifest()?;
     let crash = manifest
@@ -241,8 +241,8 @@ fn build_id_mismatch_fails_without_force() {
     assert!(message.contains("--force"), "{message}");
 }
 
-/// A stripped crash and its unstripped twin: the same code and data under
-/// another build ID.
+/// Returns a stripped crash and its unstripped twin: the same code and
+/// data under another build ID.
 fn stripped_crash_and_twin() -> Option<(Crash, PathBuf)> {
     let manifest = support::manifest()?;
     let crash = manifest

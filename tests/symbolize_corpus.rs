@@ -13,8 +13,8 @@
 //!   difference is classified, counted per toolchain and mode, and
 //!   printed. `N minutes` in headers and crash-path frames are allowed.
 //!
-//! What the test asserts is what matches over the whole corpus today (see
-//! `assert_corpus`); the other kinds of difference are printed, and
+//! The test asserts what matches over the whole corpus today (see
+//! `assert_corpus`). It prints the other kinds of difference, and
 //! docs/limitations.md gives each one's cause. Crashes run two at a time.
 //! Without a manifest the test skips with a message, and fails when
 //! `CI=true`.
@@ -641,13 +641,13 @@ fn write_full_report(path: &std::path::Path, outcomes: &[Outcome]) {
     std::fs::write(path, text).unwrap_or_else(|err| panic!("cannot write {}: {err}", path.display()));
 }
 
-/// Asserts what matches over the whole corpus today: every crash is read
-/// without error; every goroutine of the runtime's main dump comes back
-/// with the same status, frames and creator unless an [`Exception`]
-/// explains why it cannot; and the headline, `runtime stack:`, main dump
-/// and its register dump are identical line by line (arguments, offsets,
-/// fp, sp and pc included) apart from `N minutes`, crash-path frames and
-/// the same exceptions.
+/// Asserts what matches over the whole corpus today. Every crash is read
+/// without error. Every goroutine of the runtime's main dump comes back
+/// with the same status, frames and creator, unless an [`Exception`]
+/// explains why it cannot. The headline, `runtime stack:`, the main dump
+/// and its register dump are identical line by line, arguments, offsets,
+/// fp, sp and pc included. Only `N minutes`, crash-path frames and the
+/// same exceptions may differ.
 fn assert_corpus(outcomes: &[Outcome]) {
     let failed: Vec<String> = outcomes
         .iter()

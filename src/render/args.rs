@@ -9,8 +9,8 @@
 //! offsets too large to encode (`_`). Register arguments are printed from
 //! their spill slots, which contain stale values unless the function
 //! spilled them. `FUNCDATA_ArgLiveInfo` with the `PCDATA_ArgLiveIndex`
-//! table tells which slots are live at a pc, and the runtime marks the
-//! others with `?`. This mirrors `printArgs` in the runtime's
+//! table marks which slots are live at a pc, and the runtime prints `?`
+//! after the others. This mirrors `printArgs` in the runtime's
 //! `traceback.go` (Go 1.19 to 1.27).
 
 use symbolizer::binary::Binary;

@@ -168,6 +168,8 @@ impl<'a> Printer<'a> {
             let address = symbol.address().checked_add(self.process.provenance().load_bias)?;
             self.report.crash.core.memory().read_u64(address).ok()
         };
+        // NOTE: a stripped binary has no symbol table, so the limit line is
+        // left out there.
         if let (Some(size), Some(ceiling)) = (variable("runtime.maxstacksize"), variable("runtime.maxstackceiling")) {
             writeln!(out, "runtime: goroutine stack exceeds {}-byte limit", size.min(ceiling))?;
         }

@@ -29,8 +29,8 @@ pub struct Report<'a> {
     pub version: Option<GoVersion>,
     /// The `fatal error:` message, when the crash is a fatal error.
     pub fatal_error: Option<String>,
-    /// The signal the runtime could not turn into a panic and died of,
-    /// with the thread that received it first; only when the crash is
+    /// The signal the runtime could not turn into a panic and died of, with
+    /// the thread that received it first. Set only when the crash is
     /// neither a panic nor a fatal error.
     pub fatal_signal: Option<(u32, signal::HandledSignal)>,
     /// The parts of the crash the damaged core lacks, one sentence each.

@@ -4,11 +4,12 @@
 //!
 //! The Go runtime handles a fatal signal in `runtime.sighandler`, called
 //! by `sigtrampgo` from `sigtramp`, the handler the kernel entered. The
-//! kernel's `rt_sigframe` sits at `sigtramp`'s frame top: on amd64 the
-//! restorer address, then the ucontext, then the siginfo; on arm64 the
-//! siginfo, then the ucontext (Linux `arch/x86/include/asm/sigframe.h`,
-//! `arch/arm64/kernel/signal.c`). The unwinder finds the ucontext the same
-//! way ([`symbolizer::unwind::sigtramp::ucontext_address`]).
+//! kernel's `rt_sigframe` starts at `sigtramp`'s frame top. On amd64 it is
+//! the restorer address, the ucontext, then the siginfo
+//! (`arch/x86/include/asm/sigframe.h`); on arm64 the siginfo, then the
+//! ucontext (`arch/arm64/kernel/signal.c`). The unwinder finds the
+//! ucontext the same way
+//! ([`symbolizer::unwind::sigtramp::ucontext_address`]).
 
 use symbolizer::core::{Arch, Memory};
 use symbolizer::goroutines::{Process, ThreadState};
@@ -71,7 +72,7 @@ pub struct HandledSignal {
 }
 
 impl HandledSignal {
-    /// The width of the register name column of `dumpregs`.
+    /// Returns the width of the register name column of `dumpregs`.
     pub fn name_width(arch: Arch) -> usize {
         match arch {
             Arch::Amd64 => 7,
@@ -160,8 +161,9 @@ pub fn handling_threads<'p>(arch: Arch, memory: &Memory, process: &'p Process) -
 /// with `kill` (si_code SI_USER), so the origin is the one thread handling
 /// another signal. When the original signal was itself a SIGQUIT sent with
 /// `kill`, the thread the core names is taken. From Go 1.22 on the first
-/// thread also dies first; before, the last thread of the relay did, so
-/// that guess is wrong for those releases.
+/// thread also dies first.
+// NOTE: before Go 1.22 the last thread of the relay dies first, so for a
+// SIGQUIT sent with kill to those releases the origin found is wrong.
 pub fn signal_origin<'p>(arch: Arch, memory: &Memory, process: &'p Process) -> Option<(&'p ThreadState, HandledSignal)> {
     let mut handling = handling_threads(arch, memory, process);
     let relayed = |s: &HandledSignal| s.signo == SIGQUIT && s.code == SI_USER;

@@ -11,6 +11,8 @@ use symbolizer::unwind::Frame;
 use super::{compact_ids, printed_frames, printed_name, printing_order, signal_name, Report};
 use crate::crash_input::{describe_ids, BinarySource, IdCheck};
 
+/// The size of `pr_psargs` in the kernel's NT_PRPSINFO note.
+const PSARGS_LEN: usize = 80;
 /// Indentation of a function line, and of its position line below it.
 const FUNCTION_INDENT: &str = "  ";
 const POSITION_INDENT: &str = "      ";
@@ -313,7 +315,9 @@ fn write_core(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     if let Some(process) = core.process() {
         writeln!(out, "  process:      {} (pid {}, uid {})", process.fname, process.pid, process.uid)?;
         if !process.psargs.is_empty() {
-            writeln!(out, "  command line: {}", process.psargs)?;
+            // NT_PRPSINFO keeps the first 80 bytes of the command line.
+            let cut = if process.psargs.len() >= PSARGS_LEN - 1 { " (cut at 80 bytes by the kernel)" } else { "" };
+            writeln!(out, "  command line: {}{cut}", process.psargs)?;
         }
     }
     if let Some(exe) = core.executable() {
@@ -323,7 +327,8 @@ fn write_core(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     writeln!(out, "  threads:      {}", core.threads().len())?;
     if let Ok(process) = &report.process {
         let live = process.goroutines().iter().filter(|g| !super::is_dead(g)).count();
-        writeln!(out, "  goroutines:   {live} ({} in the runtime's list, dead ones included)", process.goroutines().len())?;
+        let dead = process.goroutines().len() - live;
+        writeln!(out, "  goroutines:   {live}, and {dead} dead ones the runtime keeps for reuse")?;
     }
     Ok(())
 }
