@@ -75,12 +75,15 @@ fn programs_have_distinct_signatures() {
 fn titles_name_expected_first_frame() {
     let Some(manifest) = support::manifest() else { return };
     let by_program = corpus_signatures(&manifest);
+    let mut printed = BTreeSet::new();
     for crash in &manifest.crashes {
         let facts = support::ExpectedFacts::load(&crash.expected);
         let signature = &by_program[&crash.program][&format!("{}/{}", crash.toolchain, crash.mode)];
         assert!(!signature.title.is_empty());
         assert!(!signature.frames.is_empty(), "{}: no frames in {:?}", crash.program, signature);
-        eprintln!("{:16} {} {}", crash.program, signature.id, signature.title);
+        if printed.insert(crash.program.clone()) {
+            eprintln!("{:16} {} {}", crash.program, signature.id, signature.title);
+        }
         // A deadlock and an external signal are not titled by the first
         // goroutine's frame, and closure names are normalised.
         if facts.kind == "panic" || facts.kind == "fatal" {
