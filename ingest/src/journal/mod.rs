@@ -8,10 +8,13 @@
 //! output to the parser. What the fields mean (coredump records, a service's
 //! output lines) is left to [`crate::coredump`] and [`crate::crashtext`].
 //!
-//! Journal files are read through `journalctl`; this module has no reader
-//! of the on-disk format.
+//! The crate reads journals through `journalctl`, which applies matches with
+//! the journal's indexes and interleaves files. [`file`] reads one journal
+//! file directly, in sequence order, for hosts and tools without
+//! journalctl.
 
 pub mod export;
+pub mod file;
 pub mod journalctl;
 
 use std::fmt;
