@@ -212,7 +212,7 @@ pub fn open_with(args: &CrashArgs, selector: &Selector) -> anyhow::Result<Opened
 /// Returns the core file the selection names: the file itself for a core
 /// file, else the core of the newest journal record that matches. A
 /// selection nothing matches is an error with exit code 3.
-fn select_core(crash: Option<&str>, selector: &Selector) -> anyhow::Result<(PathBuf, Option<CrashSource>)> {
+pub fn select_core(crash: Option<&str>, selector: &Selector) -> anyhow::Result<(PathBuf, Option<CrashSource>)> {
     let options = OpenOptions { text: None, ..OpenOptions::default() };
     if let Some(CrashArg::Path(path)) = crash.map(CrashArg::parse) {
         // A core in systemd-coredump's store gets its journal record, when
@@ -295,9 +295,11 @@ impl ProgressReport {
                 Some(progress.total_in),
                 indicatif::ProgressDrawTarget::stderr(),
             );
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "decompressing {msg} [{bar:30}] {bytes}/{total_bytes} ({eta} left)",
-            ) {
+            // The core's name comes last and is cut to the terminal's width,
+            // so the bar stays on one line.
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("decompressing [{bar:30}] {bytes}/{total_bytes} {wide_msg}")
+            {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.set_message(self.name.clone());
