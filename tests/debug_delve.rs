@@ -484,3 +484,24 @@ fn newer_go_warns_and_still_serves() {
         assert!(!stderr.contains("--check-go-version=false"), "{stderr}");
     }
 }
+
+#[test]
+fn journal_selection_by_executable() {
+    let Some(manifest) = support::manifest() else { return };
+    if !have_delve() {
+        return;
+    }
+    let crash = go119_crash(&manifest, "deadlock");
+    let runtime_dir = tempfile::tempdir().unwrap();
+    // The executable path selects its newest crash from the journal.
+    let mut run = DebugRun::start(&crash.binary, &[], runtime_dir.path());
+    let (address, scratch) = run.wait_for_server();
+    let listed = delve_goroutines(&address);
+    run.signal(libc::SIGTERM);
+    let (status, stderr) = run.finish();
+
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("/var/lib/systemd/coredump/core.deadlock."), "the store's core is not named: {stderr}");
+    assert!(listed.contains_key(&1), "goroutine 1 is missing: {:?}", listed.keys().collect::<Vec<_>>());
+    assert!(!scratch.exists(), "{} was not removed", scratch.display());
+}

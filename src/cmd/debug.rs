@@ -25,6 +25,9 @@ use anyhow::Context;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use symbolizer::decompress::{self, Compression};
 
+use ingest::select::{CrashSource, Selector};
+
+use super::list::JournalArgs;
 use crate::crash_input::{self, CrashArgs};
 use crate::exit::{Status, WithStatus};
 
@@ -36,18 +39,18 @@ const TRACE_TARGET: &str = "gocrash::debug";
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How often the supervisor checks whether delve has exited.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Where a process reaches its own open files.
+const PROCESS_FD_DIR: &str = "/proc/self/fd";
 /// Bytes read to recognise a core's compression.
 const MAGIC_BYTES: usize = 8;
-/// Where `e_type` sits in an ELF header (little-endian on amd64 and arm64).
-const ELF_TYPE_OFFSET: usize = 16;
-const ELF_TYPE_END: usize = 18;
-/// `e_type` of a core file.
-const ET_CORE: u16 = 4;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     pub crash: CrashArgs,
+
+    #[command(flatten)]
+    pub journal: JournalArgs,
 
     /// Address for delve's API server; port 0 lets the system pick a free
     /// port. Must be a loopback address unless --allow-remote is given.
@@ -83,7 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         );
     }
 
-    let prepared = prepare_core(&args.crash, &dir)?;
+    let prepared = prepare_core(&args.crash, &args.journal.selector(), &dir)?;
     let skip_version_check = check_go_support(delve_release, prepared.go_version.as_deref());
     let command = DelveCommand {
         dlv: args.dlv.clone(),
@@ -131,8 +134,15 @@ fn listen_address(text: &str, allow_remote: bool) -> anyhow::Result<SocketAddr> 
 
 /// A core ready for delve.
 struct PreparedCore {
-    /// The core as selected.
+    /// The path the core is read from.
     source: PathBuf,
+    /// The core's path for messages: its path in systemd-coredump's store
+    /// where `source` is a descriptor of it.
+    display: PathBuf,
+    /// The journal's record of the crash. It owns the temporary copy of a
+    /// core stored inside the journal, which must live as long as delve
+    /// reads it.
+    _selected: Option<CrashSource>,
     /// The decompressed copy; `None` when the source is a plain core.
     scratch: Option<ScratchCore>,
     binary: PathBuf,
@@ -147,27 +157,31 @@ impl PreparedCore {
 
 /// Finds the core the arguments select, decompresses it into `dir` when
 /// it is compressed, and finds its binary.
-fn prepare_core(crash: &CrashArgs, dir: &Path) -> anyhow::Result<PreparedCore> {
-    let source = match crash.crash.as_deref().map(PathBuf::from) {
-        Some(path) if path.is_file() && is_core_file(&path)? => path,
-        // A journal match, an executable to match, or no argument at all:
-        // the crash reader resolves it, or returns the reason it cannot.
-        _ => crash_input::open(crash)?.core_path,
-    };
+fn prepare_core(crash: &CrashArgs, selector: &Selector, dir: &Path) -> anyhow::Result<PreparedCore> {
+    let (source, selected) = crash_input::select_core(crash.crash.as_deref(), selector)?;
 
-    let scratch = match compression_of(&source)? {
-        Compression::None => None,
-        compression => {
+    // The selector opens a core in systemd-coredump's store without
+    // following links and reads it through /proc/self/fd, a path that means
+    // nothing in delve's process, so such a core is copied even when plain.
+    let display = selected
+        .as_ref()
+        .and_then(CrashSource::core_display_path)
+        .unwrap_or_else(|| source.clone());
+    let compression = compression_of(&source)?;
+    let scratch = match compression {
+        Compression::None if !source.starts_with(PROCESS_FD_DIR) => None,
+        _ => {
             let (scratch, mut file) = ScratchCore::create(dir)?;
             let started = Instant::now();
+            let verb = if compression == Compression::None { "copying" } else { "decompressing" };
             eprintln!(
-                "gocrash: decompressing {} ({}) to {}",
-                source.display(),
+                "gocrash: {verb} {} ({}) to {}",
+                display.display(),
                 compression.name(),
                 scratch.path().display()
             );
             decompress::decompress_to_file(&source, &mut file, &mut |_| {})
-                .with_context(|| format!("cannot decompress {}", source.display()))?;
+                .with_context(|| format!("cannot decompress {}", display.display()))?;
             file.sync_all().with_context(|| format!("cannot write {}", scratch.path().display()))?;
             tracing::info!(target: TRACE_TARGET, elapsed_ms = started.elapsed().as_millis() as u64, "decompressed the core");
             Some(scratch)
@@ -175,12 +189,15 @@ fn prepare_core(crash: &CrashArgs, dir: &Path) -> anyhow::Result<PreparedCore> {
     };
     let plain = scratch.as_ref().map_or(source.as_path(), ScratchCore::path);
 
-    let opened = crash_input::open(&CrashArgs {
-        crash: Some(plain.display().to_string()),
-        binary: crash.binary.clone(),
-        force: crash.force,
-    })
-    .with_context(|| format!("cannot prepare {} for delve", source.display()))?;
+    let opened = crash_input::open_with(
+        &CrashArgs {
+            crash: Some(plain.display().to_string()),
+            binary: crash.binary.clone(),
+            force: crash.force,
+        },
+        selector,
+    )
+    .with_context(|| format!("cannot prepare {} for delve", display.display()))?;
     for warning in &opened.warnings {
         eprintln!("gocrash: warning: {warning}");
     }
@@ -192,27 +209,7 @@ fn prepare_core(crash: &CrashArgs, dir: &Path) -> anyhow::Result<PreparedCore> {
             None
         }
     };
-    Ok(PreparedCore { source, scratch, binary, go_version })
-}
-
-/// Tells whether a file is a core: compressed (systemd-coredump compresses
-/// only cores), or an ELF file of type `ET_CORE`. An ELF executable names
-/// the program whose crash to select instead.
-fn is_core_file(path: &Path) -> anyhow::Result<bool> {
-    let mut header = Vec::with_capacity(ELF_TYPE_END);
-    File::open(path)
-        .and_then(|file| file.take(ELF_TYPE_END as u64).read_to_end(&mut header))
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    match Compression::detect(&header) {
-        Some(Compression::None) => {
-            let elf_type = header
-                .get(ELF_TYPE_OFFSET..ELF_TYPE_END)
-                .and_then(|bytes| <[u8; 2]>::try_from(bytes).ok())
-                .map(u16::from_le_bytes);
-            Ok(elf_type == Some(ET_CORE))
-        }
-        _ => Ok(true),
-    }
+    Ok(PreparedCore { source, display, _selected: selected, scratch, binary, go_version })
 }
 
 fn compression_of(path: &Path) -> anyhow::Result<Compression> {
@@ -334,10 +331,10 @@ fn print_connection(address: &str, command: &DelveCommand, prepared: &PreparedCo
         Some(scratch) => writeln!(
             out,
             "  core:   {} (decompressed to {})",
-            prepared.source.display(),
+            prepared.display.display(),
             scratch.path().display()
         )?,
-        None => writeln!(out, "  core:   {}", prepared.source.display())?,
+        None => writeln!(out, "  core:   {}", prepared.display.display())?,
     }
     writeln!(out)?;
     writeln!(out, "Connect from a terminal:")?;
@@ -435,29 +432,6 @@ mod tests {
     fn malformed_listen_is_usage_error() {
         let err = listen_address("localhost", false).unwrap_err();
         assert_eq!(err.downcast_ref::<WithStatus>().unwrap().status, Status::Usage);
-    }
-
-    fn elf_header(elf_type: u16) -> Vec<u8> {
-        let mut header = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
-        header.resize(ELF_TYPE_OFFSET, 0);
-        header.extend_from_slice(&elf_type.to_le_bytes());
-        header
-    }
-
-    #[test]
-    fn core_files_are_told_from_executables() {
-        let dir = tempfile::tempdir().unwrap();
-        let cases = [
-            ("core", elf_header(ET_CORE), true),
-            ("executable", elf_header(2), false),
-            ("pie", elf_header(3), false),
-            ("compressed", vec![0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0], true),
-        ];
-        for (name, bytes, expected) in cases {
-            let path = dir.path().join(name);
-            std::fs::write(&path, bytes).unwrap();
-            assert_eq!(is_core_file(&path).unwrap(), expected, "{name}");
-        }
     }
 
     #[test]
