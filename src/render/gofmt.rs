@@ -487,13 +487,12 @@ impl<'a> Printer<'a> {
     fn write_frames(&self, out: &mut dyn Write, frames: &[Frame]) -> io::Result<()> {
         if self.report.go_at_least(21) {
             let logical = self.logical_frames(frames);
-            if logical.len() <= INNER_FRAMES + OUTER_FRAMES {
+            let Some((head_end, tail_start)) = elided_range(logical.len()) else {
                 return write_logical(out, &logical);
-            }
-            let elided = logical.len() - INNER_FRAMES - OUTER_FRAMES;
-            write_logical(out, &logical[..INNER_FRAMES])?;
-            writeln!(out, "...{elided} frames elided...")?;
-            write_logical(out, &logical[logical.len() - OUTER_FRAMES..])
+            };
+            write_logical(out, &logical[..head_end])?;
+            writeln!(out, "...{} frames elided...", tail_start - head_end)?;
+            write_logical(out, &logical[tail_start..])
         } else {
             let walked = &frames[..frames.len().min(MAX_FRAMES_BEFORE_1_21)];
             let logical = self.logical_frames(walked);
@@ -530,6 +529,13 @@ impl<'a> Printer<'a> {
     }
 }
 
+/// Returns the logical frames Go 1.21 and later leave out of a stack of
+/// `count`, as the range `head_end..tail_start`: all but the first 50 and
+/// the last 50. `None` when every frame is printed.
+fn elided_range(count: usize) -> Option<(usize, usize)> {
+    (count > INNER_FRAMES + OUTER_FRAMES).then(|| (INNER_FRAMES, count - OUTER_FRAMES))
+}
+
 fn write_logical(out: &mut dyn Write, frames: &[LogicalFrame]) -> io::Result<()> {
     for frame in frames {
         writeln!(out, "{}", frame.call)?;
@@ -542,4 +548,28 @@ fn write_logical(out: &mut dyn Write, frames: &[LogicalFrame]) -> io::Result<()>
 /// no Goexit record).
 fn printable_panics(panics: &[PanicRecord]) -> bool {
     panics.iter().any(|p| !p.goexit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(value: &str, goexit: bool) -> PanicRecord {
+        PanicRecord { address: 0, value: value.to_owned(), recovered: false, goexit, repanicked: false }
+    }
+
+    #[test]
+    fn elision_keeps_first_and_last_fifty() {
+        assert_eq!(elided_range(100), None);
+        assert_eq!(elided_range(101), Some((50, 51)));
+        assert_eq!(elided_range(1000), Some((50, 950)));
+        assert_eq!(elided_range(0), None);
+    }
+
+    #[test]
+    fn goexit_records_are_not_printable() {
+        assert!(!printable_panics(&[record("", true)]));
+        assert!(printable_panics(&[record("", true), record("boom", false)]));
+        assert!(!printable_panics(&[]));
+    }
 }
