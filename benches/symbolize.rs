@@ -88,7 +88,11 @@ fn measure(program: &str, args: &[&str]) -> Measurement {
         succeeded &= ok;
     }
     times.sort();
-    Measurement { median: times[RUNS / 2], peak_rss_anon_kib: peak, succeeded }
+    Measurement {
+        median: times[RUNS / 2],
+        peak_rss_anon_kib: peak,
+        succeeded,
+    }
 }
 
 fn seconds(d: Duration) -> f64 {
@@ -130,7 +134,11 @@ fn bench_crash(crash: &Crash, scratch: &Path, dlv_caveat: bool) {
         crash.core.display(),
         std::fs::metadata(&crash.core).map(|m| m.len()).unwrap_or(0),
         std::fs::metadata(&plain).map(|m| m.len()).unwrap_or(0),
-        if dlv_caveat { "; delve runs with --check-go-version=false" } else { "" },
+        if dlv_caveat {
+            "; delve runs with --check-go-version=false"
+        } else {
+            ""
+        },
     );
     for (name, m) in [
         ("zstd -d to a file", &zstd),
@@ -142,7 +150,11 @@ fn bench_crash(crash: &Crash, scratch: &Path, dlv_caveat: bool) {
             "  {name:<26} {:>8.3} s  peak RssAnon {:>7} KiB{}",
             seconds(m.median),
             m.peak_rss_anon_kib,
-            if m.succeeded { "" } else { "  (exited with an error)" }
+            if m.succeeded {
+                ""
+            } else {
+                "  (exited with an error)"
+            }
         );
     }
     for (name, m) in [("text", &gocrash_text), ("json", &gocrash_json)] {
@@ -160,7 +172,10 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_MANIFEST));
     let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("no corpus manifest at {}; run corpus/harness.py first", path.display());
+        eprintln!(
+            "no corpus manifest at {}; run corpus/harness.py first",
+            path.display()
+        );
         return;
     };
     let manifest: Manifest = serde_json::from_str(&text).expect("valid manifest");
@@ -177,11 +192,17 @@ fn main() {
         return;
     };
     bench_crash(oldest, scratch.path(), false);
-    if let Some(newest) = candidates.last().filter(|c| c.toolchain != oldest.toolchain) {
+    if let Some(newest) = candidates
+        .last()
+        .filter(|c| c.toolchain != oldest.toolchain)
+    {
         bench_crash(newest, scratch.path(), true);
     }
 }
 
 fn version_key(release: &str) -> Vec<u32> {
-    release.split('.').filter_map(|part| part.parse().ok()).collect()
+    release
+        .split('.')
+        .filter_map(|part| part.parse().ok())
+        .collect()
 }

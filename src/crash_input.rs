@@ -120,16 +120,37 @@ pub fn open_with(args: &CrashArgs, selector: &Selector) -> anyhow::Result<Opened
         Some(path) if path.is_dir() => {
             // The core's build IDs are needed before the binary is known, so
             // the core is read once alone, then again with the binary found.
-            let probe = open_core(&core_path, CoreOptions { core_only: true, ..CoreOptions::default() })?;
-            let ids = probe.executable().map(|e| e.build_ids.clone()).unwrap_or_default();
+            let probe = open_core(
+                &core_path,
+                CoreOptions {
+                    core_only: true,
+                    ..CoreOptions::default()
+                },
+            )?;
+            let ids = probe
+                .executable()
+                .map(|e| e.build_ids.clone())
+                .unwrap_or_default();
             drop(probe);
             let found = search_directory(path, &ids)?;
             tracing::info!(target: "gocrash::crash_input", binary = %found.display(), "found the binary by build ID");
-            let core = open_core(&core_path, CoreOptions { executable: Some(found.clone()), ..CoreOptions::default() })?;
+            let core = open_core(
+                &core_path,
+                CoreOptions {
+                    executable: Some(found.clone()),
+                    ..CoreOptions::default()
+                },
+            )?;
             (core, found, BinarySource::DirectorySearch)
         }
         Some(path) => {
-            let core = open_core(&core_path, CoreOptions { executable: Some(path.clone()), ..CoreOptions::default() })?;
+            let core = open_core(
+                &core_path,
+                CoreOptions {
+                    executable: Some(path.clone()),
+                    ..CoreOptions::default()
+                },
+            )?;
             (core, path.clone(), BinarySource::Argument)
         }
         None => {
@@ -162,7 +183,10 @@ pub fn open_with(args: &CrashArgs, selector: &Selector) -> anyhow::Result<Opened
         }
     })?;
 
-    let core_ids = core.executable().map(|e| e.build_ids.clone()).unwrap_or_default();
+    let core_ids = core
+        .executable()
+        .map(|e| e.build_ids.clone())
+        .unwrap_or_default();
     let binary_ids = buildid::read(binary.elf()).ids;
     let id_check = check_ids(&core_ids, &binary_ids, &core_path, &binary_path, args.force)?;
     if let IdCheck::Forced { in_core, in_binary } = &id_check {
@@ -172,7 +196,10 @@ pub fn open_with(args: &CrashArgs, selector: &Selector) -> anyhow::Result<Opened
         ));
     }
     if core.executable().is_none() {
-        warnings.push("the core does not name its executable; using --binary without a load address check".to_owned());
+        warnings.push(
+            "the core does not name its executable; using --binary without a load address check"
+                .to_owned(),
+        );
     }
 
     if let Some(exe) = core.executable() {
@@ -206,14 +233,30 @@ pub fn open_with(args: &CrashArgs, selector: &Selector) -> anyhow::Result<Opened
         tracing::info!(target: "gocrash::crash_input", "neither the core nor the binary has a build ID of the same kind; the binary is trusted by its path");
     }
 
-    Ok(OpenedCrash { core, core_path, source, binary, binary_source, id_check, core_ids, binary_ids, warnings })
+    Ok(OpenedCrash {
+        core,
+        core_path,
+        source,
+        binary,
+        binary_source,
+        id_check,
+        core_ids,
+        binary_ids,
+        warnings,
+    })
 }
 
 /// Returns the core file the selection names: the file itself for a core
 /// file, else the core of the newest journal record that matches. A
 /// selection nothing matches is an error with exit code 3.
-pub fn select_core(crash: Option<&str>, selector: &Selector) -> anyhow::Result<(PathBuf, Option<CrashSource>)> {
-    let options = OpenOptions { text: None, ..OpenOptions::default() };
+pub fn select_core(
+    crash: Option<&str>,
+    selector: &Selector,
+) -> anyhow::Result<(PathBuf, Option<CrashSource>)> {
+    let options = OpenOptions {
+        text: None,
+        ..OpenOptions::default()
+    };
     if let Some(CrashArg::Path(path)) = crash.map(CrashArg::parse) {
         // A core in systemd-coredump's store gets its journal record, when
         // the journal can be read; a core file is read either way.
@@ -229,22 +272,38 @@ pub fn select_core(crash: Option<&str>, selector: &Selector) -> anyhow::Result<(
         Ok(source) => source,
         Err(error) if error.is_no_match() => {
             let message = match crash {
-                None => "the journal lists no crash recorded by systemd-coredump; pass a core file path".to_owned(),
+                None => {
+                    "the journal lists no crash recorded by systemd-coredump; pass a core file path"
+                        .to_owned()
+                }
                 Some(text) if !Path::new(text).exists() && text.contains('/') => {
                     format!("{error} ({text} is no file, so it was taken as an executable path)")
                 }
                 Some(_) => error.to_string(),
             };
-            return Err(WithStatus { status: Status::NoMatch, message }.into());
+            return Err(WithStatus {
+                status: Status::NoMatch,
+                message,
+            }
+            .into());
         }
-        Err(error) => return Err(anyhow::Error::new(error).context("cannot select the crash from the journal")),
+        Err(error) => {
+            return Err(
+                anyhow::Error::new(error).context("cannot select the crash from the journal")
+            )
+        }
     };
     let Some(path) = source.core_path() else {
         let record = source.record.as_ref();
         let pid = record.map_or_else(|| "?".to_owned(), |r| r.pid.to_string());
-        let exe = record.and_then(|r| r.exe.as_deref()).map(|e| format!(" ({})", e.display())).unwrap_or_default();
+        let exe = record
+            .and_then(|r| r.exe.as_deref())
+            .map(|e| format!(" ({})", e.display()))
+            .unwrap_or_default();
         let state = match &source.core {
-            ingest::select::CoreFile::Unavailable(state) => describe_state(state, record.is_some_and(|r| r.truncated)),
+            ingest::select::CoreFile::Unavailable(state) => {
+                describe_state(state, record.is_some_and(|r| r.truncated))
+            }
             _ => "no core",
         };
         anyhow::bail!("the crash of PID {pid}{exe} has no core to read: {state}");
@@ -285,21 +344,33 @@ struct ProgressReport {
 
 impl ProgressReport {
     fn new(path: &Path) -> ProgressReport {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        ProgressReport { started: Instant::now(), enabled: std::io::stderr().is_terminal(), name, bar: None }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        ProgressReport {
+            started: Instant::now(),
+            enabled: std::io::stderr().is_terminal(),
+            name,
+            bar: None,
+        }
     }
 
     fn update(&mut self, progress: Progress) {
-        if self.bar.is_none() && self.enabled && self.started.elapsed() >= PROGRESS_DELAY && progress.bytes_in < progress.total_in {
+        if self.bar.is_none()
+            && self.enabled
+            && self.started.elapsed() >= PROGRESS_DELAY
+            && progress.bytes_in < progress.total_in
+        {
             let bar = indicatif::ProgressBar::with_draw_target(
                 Some(progress.total_in),
                 indicatif::ProgressDrawTarget::stderr(),
             );
             // The core's name comes last and is cut to the terminal's width,
             // so the bar stays on one line.
-            if let Ok(style) =
-                indicatif::ProgressStyle::with_template("decompressing [{bar:30}] {bytes}/{total_bytes} {wide_msg}")
-            {
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "decompressing [{bar:30}] {bytes}/{total_bytes} {wide_msg}",
+            ) {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.set_message(self.name.clone());
@@ -337,7 +408,13 @@ fn compare_ids(core: &BuildIds, binary: &BuildIds) -> Result<Vec<&'static str>, 
     Ok(matched)
 }
 
-fn check_ids(core: &BuildIds, binary: &BuildIds, core_path: &Path, binary_path: &Path, force: bool) -> anyhow::Result<IdCheck> {
+fn check_ids(
+    core: &BuildIds,
+    binary: &BuildIds,
+    core_path: &Path,
+    binary_path: &Path,
+    force: bool,
+) -> anyhow::Result<IdCheck> {
     match compare_ids(core, binary) {
         Ok(kinds) if kinds.is_empty() => Ok(IdCheck::Unverified),
         Ok(kinds) => Ok(IdCheck::Matched { kinds }),
@@ -381,7 +458,9 @@ fn search_directory(dir: &Path, ids: &BuildIds) -> anyhow::Result<PathBuf> {
             }
             // Symbolic links to directories are not followed, so a link
             // loop cannot keep the search going.
-            let Ok(meta) = std::fs::symlink_metadata(&child) else { continue };
+            let Ok(meta) = std::fs::symlink_metadata(&child) else {
+                continue;
+            };
             if meta.is_dir() {
                 if depth < MAX_SEARCH_DEPTH {
                     pending.push((child, depth + 1));
@@ -392,7 +471,9 @@ fn search_directory(dir: &Path, ids: &BuildIds) -> anyhow::Result<PathBuf> {
                 continue;
             }
             elf_files += 1;
-            let Ok(candidate) = Binary::open(&child) else { continue };
+            let Ok(candidate) = Binary::open(&child) else {
+                continue;
+            };
             let candidate_ids = buildid::read(candidate.elf()).ids;
             if matches!(compare_ids(ids, &candidate_ids), Ok(kinds) if !kinds.is_empty()) {
                 return Ok(child);
@@ -403,7 +484,11 @@ fn search_directory(dir: &Path, ids: &BuildIds) -> anyhow::Result<PathBuf> {
         }
     }
     let wanted = describe_ids(ids);
-    let limit = if truncated { format!(" (the search stopped after {MAX_SEARCH_ENTRIES} entries)") } else { String::new() };
+    let limit = if truncated {
+        format!(" (the search stopped after {MAX_SEARCH_ENTRIES} entries)")
+    } else {
+        String::new()
+    };
     anyhow::bail!(
         "no ELF file under {} has the core's build ID ({wanted}); {elf_files} ELF files were checked{limit}",
         dir.display()
@@ -412,7 +497,10 @@ fn search_directory(dir: &Path, ids: &BuildIds) -> anyhow::Result<PathBuf> {
 
 fn has_elf_magic(path: &Path) -> bool {
     let mut magic = [0u8; 4];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == ELF_MAGIC
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == ELF_MAGIC
 }
 
 /// Formats build IDs for messages: `Go build ID X, GNU build ID Y`.

@@ -19,7 +19,11 @@ use serde_json::Value;
 const GOCRASH: &str = env!("CARGO_BIN_EXE_gocrash");
 
 fn gocrash(args: &[&str], binary: &Path) -> Output {
-    Command::new(GOCRASH).args(args).arg(binary).output().expect("gocrash runs")
+    Command::new(GOCRASH)
+        .args(args)
+        .arg(binary)
+        .output()
+        .expect("gocrash runs")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -30,7 +34,10 @@ fn text(bytes: &[u8]) -> String {
 /// outputs, after checking that go succeeded and printed something.
 fn both_outputs(go: &Toolchain, binary: &Path) -> (String, String) {
     let dir = binary.parent().unwrap_or(Path::new("/"));
-    let expected = go.run(dir, &["version", "-m", binary.to_str().expect("UTF-8 path")]);
+    let expected = go.run(
+        dir,
+        &["version", "-m", binary.to_str().expect("UTF-8 path")],
+    );
     assert!(
         expected.status.success(),
         "go {} version -m {} failed: {}",
@@ -46,25 +53,50 @@ fn both_outputs(go: &Toolchain, binary: &Path) -> (String, String) {
         text(&actual.stderr)
     );
     let expected = text(&expected.stdout);
-    assert!(expected.starts_with(&format!("{}: go1.", binary.display())), "go printed {expected:?}");
+    assert!(
+        expected.starts_with(&format!("{}: go1.", binary.display())),
+        "go printed {expected:?}"
+    );
     (expected, text(&actual.stdout))
 }
 
 /// Checks the JSON build IDs against `go tool buildid` and `readelf -n`.
 fn check_build_ids(go: &Toolchain, binary: &Path, label: &str) {
     let output = gocrash(&["buildinfo", "--json"], binary);
-    assert!(output.status.success(), "{label}: gocrash --json failed: {}", text(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{label}: gocrash --json failed: {}",
+        text(&output.stderr)
+    );
     let document: Value = serde_json::from_slice(&output.stdout).expect("gocrash prints JSON");
 
     let dir = binary.parent().unwrap_or(Path::new("/"));
-    let buildid = go.run(dir, &["tool", "buildid", binary.to_str().expect("UTF-8 path")]);
-    assert!(buildid.status.success(), "{label}: go tool buildid failed: {}", text(&buildid.stderr));
+    let buildid = go.run(
+        dir,
+        &["tool", "buildid", binary.to_str().expect("UTF-8 path")],
+    );
+    assert!(
+        buildid.status.success(),
+        "{label}: go tool buildid failed: {}",
+        text(&buildid.stderr)
+    );
     let expected_go = text(&buildid.stdout).trim().to_owned();
-    assert!(!expected_go.is_empty(), "{label}: go tool buildid printed nothing");
-    assert_eq!(document["go_build_id"].as_str(), Some(expected_go.as_str()), "{label}: Go build ID");
+    assert!(
+        !expected_go.is_empty(),
+        "{label}: go tool buildid printed nothing"
+    );
+    assert_eq!(
+        document["go_build_id"].as_str(),
+        Some(expected_go.as_str()),
+        "{label}: Go build ID"
+    );
 
     let expected_gnu = gobuild::readelf_gnu_build_id(binary);
-    assert_eq!(document["gnu_build_id"].as_str(), expected_gnu.as_deref(), "{label}: GNU build ID");
+    assert_eq!(
+        document["gnu_build_id"].as_str(),
+        expected_gnu.as_deref(),
+        "{label}: GNU build ID"
+    );
 }
 
 #[test]
@@ -76,12 +108,23 @@ fn corpus_binaries_match_go_version_m() {
     for build in &manifest.builds {
         let label = format!("{} (Go {}, {})", build.program, build.toolchain, build.mode);
         let toolchain = manifest.toolchain(&build.toolchain);
-        let go = Toolchain { version: build.toolchain.clone(), go: toolchain.go.clone() };
+        let go = Toolchain {
+            version: build.toolchain.clone(),
+            go: toolchain.go.clone(),
+        };
 
         let actual = gocrash(&["buildinfo"], &build.binary);
-        assert!(actual.status.success(), "{label}: gocrash failed: {}", text(&actual.stderr));
+        assert!(
+            actual.status.success(),
+            "{label}: gocrash failed: {}",
+            text(&actual.stderr)
+        );
         let expected = expected_go_version_m(&go, &build.binary, build.twin.as_deref(), &label);
-        assert_eq!(text(&actual.stdout), expected, "{label}: buildinfo differs from go version -m");
+        assert_eq!(
+            text(&actual.stdout),
+            expected,
+            "{label}: buildinfo differs from go version -m"
+        );
 
         check_build_ids(&go, &build.binary, &label);
     }
@@ -90,16 +133,27 @@ fn corpus_binaries_match_go_version_m() {
 /// Returns what `go version -m` prints for `binary`. Go 1.27 looks for build
 /// information only in the `.go.buildinfo` section, so for a binary without
 /// section headers the output for its twin is used, renamed.
-fn expected_go_version_m(go: &Toolchain, binary: &Path, twin: Option<&Path>, label: &str) -> String {
+fn expected_go_version_m(
+    go: &Toolchain,
+    binary: &Path,
+    twin: Option<&Path>,
+    label: &str,
+) -> String {
     let dir = binary.parent().unwrap_or(Path::new("/"));
-    let output = go.run(dir, &["version", "-m", binary.to_str().expect("UTF-8 path")]);
+    let output = go.run(
+        dir,
+        &["version", "-m", binary.to_str().expect("UTF-8 path")],
+    );
     if output.status.success() {
         return text(&output.stdout);
     }
-    let twin = twin.unwrap_or_else(|| panic!("{label}: go version -m failed: {}", text(&output.stderr)));
+    let twin =
+        twin.unwrap_or_else(|| panic!("{label}: go version -m failed: {}", text(&output.stderr)));
     let (twin_output, _) = both_outputs(go, twin);
     let twin_prefix = format!("{}: ", twin.display());
-    let rest = twin_output.strip_prefix(&twin_prefix).expect("go prints the path first");
+    let rest = twin_output
+        .strip_prefix(&twin_prefix)
+        .expect("go prints the path first");
     format!("{}: {rest}", binary.display())
 }
 
@@ -143,19 +197,54 @@ struct Variant {
 }
 
 const VARIANTS: &[Variant] = &[
-    Variant { name: "default", source: "app", args: &[], env: &[] },
-    Variant { name: "trimpath", source: "app", args: &["-trimpath"], env: &[] },
-    Variant { name: "stripped", source: "app", args: &["-trimpath", "-ldflags=-s -w"], env: &[] },
-    Variant { name: "pie", source: "app", args: &["-buildmode=pie"], env: &[] },
-    Variant { name: "nocgo", source: "app", args: &[], env: &[("CGO_ENABLED", "0")] },
+    Variant {
+        name: "default",
+        source: "app",
+        args: &[],
+        env: &[],
+    },
+    Variant {
+        name: "trimpath",
+        source: "app",
+        args: &["-trimpath"],
+        env: &[],
+    },
+    Variant {
+        name: "stripped",
+        source: "app",
+        args: &["-trimpath", "-ldflags=-s -w"],
+        env: &[],
+    },
+    Variant {
+        name: "pie",
+        source: "app",
+        args: &["-buildmode=pie"],
+        env: &[],
+    },
+    Variant {
+        name: "nocgo",
+        source: "app",
+        args: &[],
+        env: &[("CGO_ENABLED", "0")],
+    },
     Variant {
         name: "quoted-ldflags",
         source: "app",
         args: &["-ldflags=-X 'main.note=two words' -X main.quote=\"x\""],
         env: &[],
     },
-    Variant { name: "cgo", source: "cgo", args: &[], env: &[("CGO_ENABLED", "1")] },
-    Variant { name: "git-clean", source: "git", args: &[], env: &[] },
+    Variant {
+        name: "cgo",
+        source: "cgo",
+        args: &[],
+        env: &[("CGO_ENABLED", "1")],
+    },
+    Variant {
+        name: "git-clean",
+        source: "git",
+        args: &[],
+        env: &[],
+    },
 ];
 
 /// Writes the three source trees into `root`: `app` (a module with a
@@ -166,12 +255,20 @@ fn write_sources(root: &Path) {
         let dir = root.join(source);
         gobuild::write_files(
             &dir,
-            &[("go.mod", APP_GO_MOD), ("main.go", MAIN_GO), ("lib/go.mod", LIB_GO_MOD), ("lib/lib.go", LIB_GO)],
+            &[
+                ("go.mod", APP_GO_MOD),
+                ("main.go", MAIN_GO),
+                ("lib/go.mod", LIB_GO_MOD),
+                ("lib/lib.go", LIB_GO),
+            ],
         );
     }
     gobuild::write_files(
         &root.join("cgo"),
-        &[("go.mod", "module example.com/cgo\n\ngo 1.19\n"), ("main.go", CGO_MAIN_GO)],
+        &[
+            ("go.mod", "module example.com/cgo\n\ngo 1.19\n"),
+            ("main.go", CGO_MAIN_GO),
+        ],
     );
     let git = root.join("git");
     gobuild::git(&git, &["init", "-q", "."]);
@@ -194,12 +291,18 @@ fn fresh_builds_match_go_version_m() {
         let mut built: Vec<(String, PathBuf)> = Vec::new();
         for variant in VARIANTS {
             let output = bin.join(format!("{}-{}", variant.name, go.version));
-            go.build(&root.path().join(variant.source), &output, variant.args, variant.env);
+            go.build(
+                &root.path().join(variant.source),
+                &output,
+                variant.args,
+                variant.env,
+            );
             built.push((variant.name.to_owned(), output));
         }
 
         // A file the checkout does not track makes the tree modified.
-        std::fs::write(root.path().join("git/notes.txt"), "local change\n").expect("write untracked file");
+        std::fs::write(root.path().join("git/notes.txt"), "local change\n")
+            .expect("write untracked file");
         let modified = bin.join(format!("git-modified-{}", go.version));
         go.build(&root.path().join("git"), &modified, &[], &[]);
         std::fs::remove_file(root.path().join("git/notes.txt")).expect("remove untracked file");
@@ -208,7 +311,10 @@ fn fresh_builds_match_go_version_m() {
         for (name, binary) in &built {
             let label = format!("{name} (Go {})", go.version);
             let (expected, actual) = both_outputs(go, binary);
-            assert_eq!(actual, expected, "{label}: buildinfo differs from go version -m");
+            assert_eq!(
+                actual, expected,
+                "{label}: buildinfo differs from go version -m"
+            );
             check_build_ids(go, binary, &label);
             compared += 1;
         }
@@ -222,16 +328,33 @@ fn fresh_builds_match_go_version_m() {
 /// covered them.
 fn check_vcs_settings(go: &Toolchain, built: &[(String, PathBuf)]) {
     for (name, modified) in [("git-clean", "false"), ("git-modified", "true")] {
-        let binary = &built.iter().find(|(built_name, _)| built_name == name).expect("git build").1;
+        let binary = &built
+            .iter()
+            .find(|(built_name, _)| built_name == name)
+            .expect("git build")
+            .1;
         let output = gocrash(&["buildinfo", "--json"], binary);
         let document: Value = serde_json::from_slice(&output.stdout).expect("gocrash prints JSON");
         let settings = document["settings"].as_array().expect("settings array");
         let value = |key: &str| {
-            settings.iter().find(|setting| setting["key"] == key).and_then(|setting| setting["value"].as_str())
+            settings
+                .iter()
+                .find(|setting| setting["key"] == key)
+                .and_then(|setting| setting["value"].as_str())
         };
         assert_eq!(value("vcs"), Some("git"), "{name} (Go {}): vcs", go.version);
-        assert_eq!(value("vcs.modified"), Some(modified), "{name} (Go {}): vcs.modified", go.version);
-        assert_eq!(value("vcs.revision").map(str::len), Some(40), "{name} (Go {}): vcs.revision", go.version);
+        assert_eq!(
+            value("vcs.modified"),
+            Some(modified),
+            "{name} (Go {}): vcs.modified",
+            go.version
+        );
+        assert_eq!(
+            value("vcs.revision").map(str::len),
+            Some(40),
+            "{name} (Go {}): vcs.revision",
+            go.version
+        );
     }
 }
 
@@ -249,7 +372,11 @@ fn check_no_sections(go: &Toolchain, binary: &Path) {
     assert!(status.success(), "llvm-objcopy --strip-sections failed");
     let label = format!("nosections (Go {})", go.version);
     let actual = gocrash(&["buildinfo"], &stripped);
-    assert!(actual.status.success(), "{label}: gocrash failed: {}", text(&actual.stderr));
+    assert!(
+        actual.status.success(),
+        "{label}: gocrash failed: {}",
+        text(&actual.stderr)
+    );
     let expected = expected_go_version_m(go, &stripped, Some(binary), &label);
     assert_eq!(text(&actual.stdout), expected, "{label}: buildinfo differs");
     check_build_ids(go, &stripped, &label);
@@ -270,7 +397,10 @@ fn missing_file_fails_with_reason() {
     let output = gocrash(&["buildinfo"], Path::new("/nonexistent/gocrash-test"));
     assert_eq!(output.status.code(), Some(1));
     let message = text(&output.stderr);
-    assert!(message.contains("/nonexistent/gocrash-test: cannot read the file"), "{message}");
+    assert!(
+        message.contains("/nonexistent/gocrash-test: cannot read the file"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -281,7 +411,10 @@ fn text_file_fails_with_reason() {
     let output = gocrash(&["buildinfo"], &path);
     assert_eq!(output.status.code(), Some(1));
     let message = text(&output.stderr);
-    assert!(message.contains("invalid or unsupported ELF file"), "{message}");
+    assert!(
+        message.contains("invalid or unsupported ELF file"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -309,8 +442,14 @@ fn damaged_buildinfo_fails_with_reason() {
     let output = gocrash(&["buildinfo"], &damaged);
     assert_eq!(output.status.code(), Some(1));
     let message = text(&output.stderr);
-    assert!(message.contains(&format!("{}: ", damaged.display())), "{message}");
+    assert!(
+        message.contains(&format!("{}: ", damaged.display())),
+        "{message}"
+    );
     assert!(message.contains("Go version length"), "{message}");
     assert!(message.contains("not a valid uvarint"), "{message}");
-    assert!(message.contains(&format!("file offset {:#x}", header + 32)), "{message}");
+    assert!(
+        message.contains(&format!("file offset {:#x}", header + 32)),
+        "{message}"
+    );
 }

@@ -85,8 +85,16 @@ fn llvm_symbolizer(binary: &Path, addresses: &[u64]) -> Vec<Vec<ExpectedFrame>> 
         .stdout(Stdio::piped())
         .spawn()
         .expect("llvm-symbolizer runs");
-    let input: String = addresses.iter().map(|address| format!("{address:#x}\n")).collect();
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write addresses");
+    let input: String = addresses
+        .iter()
+        .map(|address| format!("{address:#x}\n"))
+        .collect();
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write addresses");
     let output = child.wait_with_output().expect("llvm-symbolizer finishes");
     assert!(output.status.success(), "llvm-symbolizer failed");
     let text = String::from_utf8(output.stdout).expect("llvm-symbolizer prints UTF-8");
@@ -96,7 +104,10 @@ fn llvm_symbolizer(binary: &Path, addresses: &[u64]) -> Vec<Vec<ExpectedFrame>> 
         .filter(|group| !group.trim().is_empty())
         .map(|group| {
             let lines: Vec<&str> = group.lines().collect();
-            lines.chunks(2).map(|pair| parse_frame(pair[0], pair[1])).collect()
+            lines
+                .chunks(2)
+                .map(|pair| parse_frame(pair[0], pair[1]))
+                .collect()
         })
         .collect();
     assert_eq!(groups.len(), addresses.len(), "one group per address");
@@ -105,10 +116,21 @@ fn llvm_symbolizer(binary: &Path, addresses: &[u64]) -> Vec<Vec<ExpectedFrame>> 
 
 fn parse_frame(function: &str, location: &str) -> ExpectedFrame {
     let mut parts = location.rsplitn(3, ':');
-    let column = parts.next().and_then(|part| part.parse().ok()).expect("column");
-    let line = parts.next().and_then(|part| part.parse().ok()).expect("line");
+    let column = parts
+        .next()
+        .and_then(|part| part.parse().ok())
+        .expect("column");
+    let line = parts
+        .next()
+        .and_then(|part| part.parse().ok())
+        .expect("line");
     let file = parts.next().expect("file").to_owned();
-    ExpectedFrame { function: function.to_owned(), file, line, column }
+    ExpectedFrame {
+        function: function.to_owned(),
+        file,
+        line,
+        column,
+    }
 }
 
 fn as_expected(frame: &CFrame) -> ExpectedFrame {
@@ -152,17 +174,39 @@ fn compare_with_llvm(go: &gobuild::Toolchain, root: &Path, mode: &str, args: &[&
         let frames = symbolizer.symbolize_file_address(*address);
         let actual: Vec<ExpectedFrame> = frames.iter().map(as_expected).collect();
         assert_eq!(&actual, expected_frames, "{label}: frames at {address:#x}");
-        assert!(frames.iter().all(|frame| frame.source == FrameSource::Dwarf), "{label}: {address:#x} from DWARF");
+        assert!(
+            frames
+                .iter()
+                .all(|frame| frame.source == FrameSource::Dwarf),
+            "{label}: {address:#x} from DWARF"
+        );
         let outermost = frames.last().expect("at least one frame");
-        assert!(!outermost.inlined, "{label}: the outermost frame at {address:#x} is not inlined");
+        assert!(
+            !outermost.inlined,
+            "{label}: the outermost frame at {address:#x} is not inlined"
+        );
         if frames.len() > 1 {
-            assert!(frames[0].inlined, "{label}: the inner frame at {address:#x} is inlined");
-            assert_eq!(frames[0].function.as_deref(), Some("scale"), "{label}: inlined function at {address:#x}");
+            assert!(
+                frames[0].inlined,
+                "{label}: the inner frame at {address:#x} is inlined"
+            );
+            assert_eq!(
+                frames[0].function.as_deref(),
+                Some("scale"),
+                "{label}: inlined function at {address:#x}"
+            );
             inlined += 1;
         }
     }
-    assert!(symbolizer.dwarf_error().is_none(), "{label}: {:?}", symbolizer.dwarf_error());
-    assert!(inlined > 0, "{label}: some addresses are inside the inlined scale()");
+    assert!(
+        symbolizer.dwarf_error().is_none(),
+        "{label}: {:?}",
+        symbolizer.dwarf_error()
+    );
+    assert!(
+        inlined > 0,
+        "{label}: some addresses are inside the inlined scale()"
+    );
 
     // The same lookups at a runtime address, with a load bias.
     let bias = 0x5555_0000_0000;
@@ -203,7 +247,10 @@ fn cgo_functions_match_llvm_symbolizer() {
 
 /// Returns the names `nm -D` lists at the address of `name` in `library`, and that address.
 fn nm_dynamic_aliases(library: &str, name: &str) -> (u64, BTreeSet<String>) {
-    let output = Command::new("nm").args(["-D", "--defined-only", library]).output().expect("nm runs");
+    let output = Command::new("nm")
+        .args(["-D", "--defined-only", library])
+        .output()
+        .expect("nm runs");
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     let entries: Vec<(u64, String)> = text
         .lines()
@@ -220,7 +267,11 @@ fn nm_dynamic_aliases(library: &str, name: &str) -> (u64, BTreeSet<String>) {
         .find(|(_, symbol)| symbol == name)
         .map(|(address, _)| *address)
         .unwrap_or_else(|| panic!("nm -D lists no {name} in {library}"));
-    let aliases = entries.into_iter().filter(|(at, _)| *at == address).map(|(_, symbol)| symbol).collect();
+    let aliases = entries
+        .into_iter()
+        .filter(|(at, _)| *at == address)
+        .map(|(_, symbol)| symbol)
+        .collect();
     (address, aliases)
 }
 
@@ -235,7 +286,10 @@ fn libc_exports_resolve_with_bias() {
     let elf = ElfFile64::parse(data.as_slice()).expect("libc parses");
     let bias = 0x7f3a_1c40_0000;
     let symbolizer = CSymbolizer::new(&elf).with_load_bias(bias);
-    assert!(!symbolizer.has_dwarf(), "Debian's libc keeps its DWARF in a separate file");
+    assert!(
+        !symbolizer.has_dwarf(),
+        "Debian's libc keeps its DWARF in a separate file"
+    );
     assert!(symbolizer.has_symbols());
 
     for name in ["getpid", "write", "abort", "pthread_kill"] {
@@ -245,8 +299,15 @@ fn libc_exports_resolve_with_bias() {
             assert_eq!(frames.len(), 1, "{name}+{offset:#x}: {frames:?}");
             let frame = &frames[0];
             let function = frame.function.clone().unwrap_or_default();
-            assert!(aliases.contains(&function), "{name}+{offset:#x}: {function} is not among {aliases:?}");
-            assert_eq!(frame.symbol_offset, Some(offset), "{name}+{offset:#x}: offset");
+            assert!(
+                aliases.contains(&function),
+                "{name}+{offset:#x}: {function} is not among {aliases:?}"
+            );
+            assert_eq!(
+                frame.symbol_offset,
+                Some(offset),
+                "{name}+{offset:#x}: offset"
+            );
             assert_eq!(frame.source, FrameSource::SymbolTable, "{name}: source");
             assert_eq!(frame.file, None, "{name}: file");
         }

@@ -58,7 +58,10 @@ impl JournalView {
             let unit_match = format!("_SYSTEMD_UNIT={unit}");
             for entry in journal(&[&unit_match, "--output-fields=MESSAGE,_PID"]) {
                 let key = ((*unit).to_owned(), field(&entry, "_PID").to_owned());
-                lines.entry(key).or_default().push(field(&entry, "MESSAGE").to_owned());
+                lines
+                    .entry(key)
+                    .or_default()
+                    .push(field(&entry, "MESSAGE").to_owned());
             }
         }
         JournalView { coredumps, lines }
@@ -72,10 +75,26 @@ impl JournalView {
             .coredumps
             .get(&crash.cursor)
             .unwrap_or_else(|| panic!("{label}: coredump entry {} gone", crash.cursor));
-        assert_eq!(field(entry, "MESSAGE_ID"), COREDUMP_MESSAGE_ID, "{label}: MESSAGE_ID");
-        assert_eq!(field(entry, "COREDUMP_UNIT"), crash.unit, "{label}: COREDUMP_UNIT");
-        assert_eq!(field(entry, "COREDUMP_PID"), crash.pid.to_string(), "{label}: COREDUMP_PID");
-        assert_eq!(field(entry, "COREDUMP_SIGNAL"), "6", "{label}: COREDUMP_SIGNAL (SIGABRT)");
+        assert_eq!(
+            field(entry, "MESSAGE_ID"),
+            COREDUMP_MESSAGE_ID,
+            "{label}: MESSAGE_ID"
+        );
+        assert_eq!(
+            field(entry, "COREDUMP_UNIT"),
+            crash.unit,
+            "{label}: COREDUMP_UNIT"
+        );
+        assert_eq!(
+            field(entry, "COREDUMP_PID"),
+            crash.pid.to_string(),
+            "{label}: COREDUMP_PID"
+        );
+        assert_eq!(
+            field(entry, "COREDUMP_SIGNAL"),
+            "6",
+            "{label}: COREDUMP_SIGNAL (SIGABRT)"
+        );
         assert_eq!(
             field(entry, "SYSLOG_IDENTIFIER"),
             "systemd-coredump",
@@ -84,7 +103,10 @@ impl JournalView {
         // journald reads trusted fields from /proc of the sender, which may have
         // exited by then; when present, the field must name systemd-coredump.
         let comm = field(entry, "_COMM");
-        assert!(comm.is_empty() || comm == "systemd-coredum", "{label}: _COMM is {comm:?}");
+        assert!(
+            comm.is_empty() || comm == "systemd-coredum",
+            "{label}: _COMM is {comm:?}"
+        );
         assert_eq!(
             field(entry, "COREDUMP_FILENAME"),
             crash.core.to_str().unwrap(),
@@ -139,7 +161,10 @@ fn headline(parsed: &Traceback) -> Option<String> {
             candidates.push((signal.text_line, format!("{name}: {description}")));
         }
     }
-    candidates.into_iter().min_by_key(|(line, _)| *line).map(|(_, text)| text)
+    candidates
+        .into_iter()
+        .min_by_key(|(line, _)| *line)
+        .map(|(_, text)| text)
 }
 
 fn is_program_function(function: &str) -> bool {
@@ -155,7 +180,9 @@ fn program_goroutines(parsed: &Traceback) -> usize {
         .iter()
         .filter(|g| {
             g.frames.iter().any(|f| is_program_function(&f.function))
-                || g.created_by.as_ref().is_some_and(|c| is_program_function(&c.function))
+                || g.created_by
+                    .as_ref()
+                    .is_some_and(|c| is_program_function(&c.function))
         })
         .map(|g| g.id.0)
         .collect::<std::collections::BTreeSet<_>>()
@@ -164,7 +191,10 @@ fn program_goroutines(parsed: &Traceback) -> usize {
 
 fn first_program_frame(parsed: &Traceback) -> Option<&str> {
     parsed.goroutines.first().and_then(|g| {
-        g.frames.iter().map(|f| f.function.as_str()).find(|f| is_program_function(f))
+        g.frames
+            .iter()
+            .map(|f| f.function.as_str())
+            .find(|f| is_program_function(f))
     })
 }
 
@@ -175,8 +205,14 @@ fn check_facts(text: &str, facts: &ExpectedFacts) -> Vec<String> {
     let mut problems = Vec::new();
 
     let headline = headline(&parsed);
-    if !headline.as_deref().is_some_and(|h| facts.headline_matches(h)) {
-        problems.push(format!("headline {headline:?}, expected {:?}", facts.headline));
+    if !headline
+        .as_deref()
+        .is_some_and(|h| facts.headline_matches(h))
+    {
+        problems.push(format!(
+            "headline {headline:?}, expected {:?}",
+            facts.headline
+        ));
     }
     let count = program_goroutines(&parsed);
     if count != facts.program_goroutines {
@@ -193,9 +229,15 @@ fn check_facts(text: &str, facts: &ExpectedFacts) -> Vec<String> {
         ));
     }
     if let Some(minutes) = facts.min_wait_minutes {
-        let longest = parsed.goroutines.iter().filter_map(|g| g.wait_minutes).max();
+        let longest = parsed
+            .goroutines
+            .iter()
+            .filter_map(|g| g.wait_minutes)
+            .max();
         if !longest.is_some_and(|m| m >= minutes) {
-            problems.push(format!("longest wait {longest:?} minutes, expected >= {minutes}"));
+            problems.push(format!(
+                "longest wait {longest:?} minutes, expected >= {minutes}"
+            ));
         }
     }
     problems
@@ -203,8 +245,13 @@ fn check_facts(text: &str, facts: &ExpectedFacts) -> Vec<String> {
 
 #[test]
 fn every_corpus_crash_is_captured() {
-    let Some(manifest) = support::manifest() else { return };
-    assert!(!manifest.crashes.is_empty(), "the manifest lists no crashes");
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    assert!(
+        !manifest.crashes.is_empty(),
+        "the manifest lists no crashes"
+    );
 
     // Every program x toolchain x crash mode is either captured or skipped
     // with a reason.
@@ -237,7 +284,9 @@ fn every_corpus_crash_is_captured() {
         let text = journal.check(crash);
         let facts = ExpectedFacts::load(&crash.expected);
         let problems = check_facts(&text, &facts);
-        let entry = tally.entry((crash.toolchain.clone(), crash.mode.clone())).or_default();
+        let entry = tally
+            .entry((crash.toolchain.clone(), crash.mode.clone()))
+            .or_default();
         entry.1 += 1;
         if problems.is_empty() {
             entry.0 += 1;
@@ -252,7 +301,14 @@ fn every_corpus_crash_is_captured() {
         }
     }
     for ((toolchain, mode), (matched, total)) in &tally {
-        println!("Go {toolchain:<8} {mode:<9} {matched}/{total} crashes match their expected facts");
+        println!(
+            "Go {toolchain:<8} {mode:<9} {matched}/{total} crashes match their expected facts"
+        );
     }
-    assert!(failures.is_empty(), "{} crashes differ from their facts:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} crashes differ from their facts:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

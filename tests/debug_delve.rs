@@ -33,9 +33,15 @@ const PROGRAMS: [&str; 4] = ["deadlock", "nilpointer", "goroutinepanic", "sigqui
 /// Returns true when delve is installed; without it the tests skip, except
 /// under CI, where the setup installs it.
 fn have_delve() -> bool {
-    let found = Command::new("dlv").arg("version").output().is_ok_and(|out| out.status.success());
+    let found = Command::new("dlv")
+        .arg("version")
+        .output()
+        .is_ok_and(|out| out.status.success());
     if !found {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "dlv is not installed; scripts/install-deps installs it");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "dlv is not installed; scripts/install-deps installs it"
+        );
         eprintln!("skipped: dlv is not installed");
     }
     found
@@ -90,7 +96,13 @@ impl DebugRun {
                 collected.lock().unwrap().push_str(&format!("{line}\n"));
             }
         });
-        DebugRun { child, lines, stderr, stderr_reader: Some(stderr_reader), runtime_dir: runtime_dir.to_path_buf() }
+        DebugRun {
+            child,
+            lines,
+            stderr,
+            stderr_reader: Some(stderr_reader),
+            runtime_dir: runtime_dir.to_path_buf(),
+        }
     }
 
     /// Reads stdout up to the `dlv connect ADDR` line; returns the address
@@ -145,13 +157,26 @@ impl Drop for DebugRun {
 fn children_named(parent: u32, name: &str) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         // The name is in parentheses and may contain spaces; the fields
         // after it are state, then ppid.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
         let comm = &stat[open + 1..close];
-        let ppid = stat[close + 1..].split_whitespace().nth(1).and_then(|s| s.parse::<u32>().ok());
+        let ppid = stat[close + 1..]
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u32>().ok());
         if comm == name && ppid == Some(parent) {
             found.push(pid);
         }
@@ -173,7 +198,11 @@ fn call(address: &str, method: &str, params: Value) -> Value {
         .next()
         .expect("delve responds")
         .expect("delve responds with JSON");
-    assert_eq!(response["error"], Value::Null, "{method} failed: {response}");
+    assert_eq!(
+        response["error"],
+        Value::Null,
+        "{method} failed: {response}"
+    );
     response["result"].clone()
 }
 
@@ -187,13 +216,20 @@ struct DelveGoroutine {
 
 /// Lists delve's goroutines by id.
 fn delve_goroutines(address: &str) -> BTreeMap<u64, DelveGoroutine> {
-    let result = call(address, "RPCServer.ListGoroutines", json!({"Start": 0, "Count": 0}));
+    let result = call(
+        address,
+        "RPCServer.ListGoroutines",
+        json!({"Start": 0, "Count": 0}),
+    );
     let goroutines = result["Goroutines"].as_array().expect("a Goroutines list");
     goroutines
         .iter()
         .map(|g| {
             let id = g["id"].as_u64().expect("a goroutine id");
-            let function = g["currentLoc"]["function"]["name"].as_str().unwrap_or("").to_string();
+            let function = g["currentLoc"]["function"]["name"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
             let thread = g["threadID"].as_u64().unwrap_or(0);
             (id, DelveGoroutine { function, thread })
         })
@@ -207,7 +243,10 @@ fn text_goroutines(traceback: &Traceback) -> BTreeMap<u64, (GoroutineStatus, Opt
         .filter(|g| g.id.0 != 0)
         .map(|g| {
             let shown = traceback.goroutine(g.id).unwrap_or(g);
-            (g.id.0, (g.status, shown.frames.first().map(|f| f.function.clone())))
+            (
+                g.id.0,
+                (g.status, shown.frames.first().map(|f| f.function.clone())),
+            )
         })
         .collect()
 }
@@ -221,9 +260,15 @@ fn symbolized_goroutines(core: &Path) -> BTreeMap<u64, Option<String>> {
         .arg("--json")
         .output()
         .unwrap();
-    let document: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|err| panic!("symbolize --json printed no JSON ({err}): {}", String::from_utf8_lossy(&output.stderr)));
-    let goroutines = document["goroutines"].as_array().expect("a goroutines list");
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "symbolize --json printed no JSON ({err}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let goroutines = document["goroutines"]
+        .as_array()
+        .expect("a goroutines list");
     goroutines
         .iter()
         .filter_map(|g| {
@@ -232,8 +277,12 @@ fn symbolized_goroutines(core: &Path) -> BTreeMap<u64, Option<String>> {
                 let frame = frames.iter().find(|f| f["printed"] == Value::Bool(true))?;
                 // Inlined calls come innermost first, before the physical
                 // function.
-                let inner = frame["inlined"].as_array().and_then(|inlined| inlined.first());
-                inner.unwrap_or(frame)["function"].as_str().map(str::to_string)
+                let inner = frame["inlined"]
+                    .as_array()
+                    .and_then(|inlined| inlined.first());
+                inner.unwrap_or(frame)["function"]
+                    .as_str()
+                    .map(str::to_string)
             });
             Some((id, first))
         })
@@ -251,7 +300,9 @@ fn delve_name(printed: &str) -> &str {
 
 #[test]
 fn delve_lists_text_goroutines() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     if !have_delve() {
         return;
     }
@@ -260,12 +311,23 @@ fn delve_lists_text_goroutines() {
         let text = std::fs::read_to_string(&crash.stderr).unwrap();
         let traceback = ingest::traceback::parse(&text);
         let expected = text_goroutines(&traceback);
-        assert!(!expected.is_empty(), "{program}: the crash text has no goroutines");
+        assert!(
+            !expected.is_empty(),
+            "{program}: the crash text has no goroutines"
+        );
 
         let runtime_dir = tempfile::tempdir().unwrap();
-        let run = DebugRun::start(&crash.core, &["--listen", "127.0.0.1:0"], runtime_dir.path());
+        let run = DebugRun::start(
+            &crash.core,
+            &["--listen", "127.0.0.1:0"],
+            runtime_dir.path(),
+        );
         let (address, scratch) = run.wait_for_server();
-        assert!(scratch.exists(), "{program}: {} does not exist", scratch.display());
+        assert!(
+            scratch.exists(),
+            "{program}: {} does not exist",
+            scratch.display()
+        );
         let listed = delve_goroutines(&address);
 
         let expected_ids: BTreeSet<u64> = expected.keys().copied().collect();
@@ -274,7 +336,10 @@ fn delve_lists_text_goroutines() {
 
         let symbolized = symbolized_goroutines(&crash.core);
         let symbolized_ids: BTreeSet<u64> = symbolized.keys().copied().collect();
-        assert_eq!(listed_ids, symbolized_ids, "{program}: delve and symbolize list different goroutines");
+        assert_eq!(
+            listed_ids, symbolized_ids,
+            "{program}: delve and symbolize list different goroutines"
+        );
 
         let mut compared = 0;
         for (id, (status, first)) in &expected {
@@ -303,13 +368,18 @@ fn delve_lists_text_goroutines() {
             compared += 1;
         }
         assert!(compared > 0, "{program}: no parked goroutine was compared");
-        eprintln!("{program}: {} goroutines listed, {compared} current functions compared", listed.len());
+        eprintln!(
+            "{program}: {} goroutines listed, {compared} current functions compared",
+            listed.len()
+        );
     }
 }
 
 #[test]
 fn sigterm_stops_delve_and_removes_core() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     if !have_delve() {
         return;
     }
@@ -318,15 +388,26 @@ fn sigterm_stops_delve_and_removes_core() {
     let mut run = DebugRun::start(&crash.core, &[], runtime_dir.path());
     let (address, scratch) = run.wait_for_server();
     assert!(address.starts_with("127.0.0.1:"), "{address}");
-    assert!(scratch.starts_with(run.scratch_dir()), "{}", scratch.display());
+    assert!(
+        scratch.starts_with(run.scratch_dir()),
+        "{}",
+        scratch.display()
+    );
     let delve = children_named(run.child.id(), "dlv");
     assert_eq!(delve.len(), 1, "gocrash runs one delve: {delve:?}");
 
     run.signal(libc::SIGTERM);
     let (status, stderr) = run.finish();
 
-    assert!(status.success(), "gocrash exits cleanly after SIGTERM: {status}\n{stderr}");
-    assert!(!process_exists(delve[0]), "delve (pid {}) is still running", delve[0]);
+    assert!(
+        status.success(),
+        "gocrash exits cleanly after SIGTERM: {status}\n{stderr}"
+    );
+    assert!(
+        !process_exists(delve[0]),
+        "delve (pid {}) is still running",
+        delve[0]
+    );
     assert!(!scratch.exists(), "{} was not removed", scratch.display());
 }
 
@@ -345,7 +426,9 @@ fn remote_listen_is_rejected() {
 
 #[test]
 fn killed_run_leftovers_are_removed() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     if !have_delve() {
         return;
     }
@@ -358,7 +441,11 @@ fn killed_run_leftovers_are_removed() {
     assert_eq!(delve.len(), 1, "gocrash runs one delve: {delve:?}");
     killed.signal(libc::SIGKILL);
     killed.finish();
-    assert!(leftover.exists(), "a killed gocrash cannot remove {}", leftover.display());
+    assert!(
+        leftover.exists(),
+        "a killed gocrash cannot remove {}",
+        leftover.display()
+    );
 
     let mut next = DebugRun::start(&crash.core, &[], runtime_dir.path());
     let (_, fresh) = next.wait_for_server();
@@ -373,7 +460,11 @@ fn killed_run_leftovers_are_removed() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(!process_exists(delve[0]), "the killed run's delve (pid {}) is still running", delve[0]);
+    assert!(
+        !process_exists(delve[0]),
+        "the killed run's delve (pid {}) is still running",
+        delve[0]
+    );
 
     next.signal(libc::SIGTERM);
     let (status, stderr) = next.finish();
@@ -393,13 +484,18 @@ fn missing_delve_is_reported() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("/nonexistent/dlv) is not installed"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/dlv) is not installed"),
+        "{stderr}"
+    );
     assert!(stderr.contains("apt-get install delve"), "{stderr}");
 }
 
 #[test]
 fn failed_delve_start_is_explained() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     let crash = go119_crash(&manifest, "deadlock");
     let work = tempfile::tempdir().unwrap();
     // A stand-in for delve that reports a version and then fails to load
@@ -427,41 +523,72 @@ fn failed_delve_start_is_explained() {
     let stderr = String::from_utf8_lossy(&output.stderr);
 
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("delve failed to start (exit status 3)"), "{stderr}");
-    assert!(stderr.contains(&format!("{} core ", fake.display())), "the command line is missing: {stderr}");
-    assert!(stderr.contains("--headless --listen=127.0.0.1:0"), "{stderr}");
-    assert!(stderr.contains("  core file is damaged"), "delve's stderr is missing: {stderr}");
-    let left: Vec<_> = std::fs::read_dir(work.path().join("gocrash")).unwrap().collect();
-    assert!(left.is_empty(), "the decompressed core was not removed: {left:?}");
+    assert!(
+        stderr.contains("delve failed to start (exit status 3)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{} core ", fake.display())),
+        "the command line is missing: {stderr}"
+    );
+    assert!(
+        stderr.contains("--headless --listen=127.0.0.1:0"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("  core file is damaged"),
+        "delve's stderr is missing: {stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(work.path().join("gocrash"))
+        .unwrap()
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the decompressed core was not removed: {left:?}"
+    );
 }
 
 /// Returns the installed delve's `major.minor`.
 fn delve_release() -> Option<(u32, u32)> {
     let output = Command::new("dlv").arg("version").output().ok()?;
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let version = text.lines().find_map(|line| line.trim().strip_prefix("Version:"))?.trim();
+    let version = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Version:"))?
+        .trim();
     let mut parts = version.trim_start_matches('v').split('.');
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 #[test]
 fn newer_go_warns_and_still_serves() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     if !have_delve() {
         return;
     }
-    let newest = manifest.toolchains.iter().map(|t| t.name.clone()).max_by_key(|name| {
-        let mut parts = name.split('.').map(|part| part.parse::<u32>().unwrap_or(0));
-        (parts.next(), parts.next(), parts.next())
-    });
+    let newest = manifest
+        .toolchains
+        .iter()
+        .map(|t| t.name.clone())
+        .max_by_key(|name| {
+            let mut parts = name.split('.').map(|part| part.parse::<u32>().unwrap_or(0));
+            (parts.next(), parts.next(), parts.next())
+        });
     let newest = newest.expect("the manifest lists toolchains");
     let crash = manifest
         .crashes
         .iter()
         .find(|c| c.program == "deadlock" && c.toolchain == newest && c.mode == "default")
         .expect("a deadlock crash of the newest toolchain");
-    let go_minor: u32 = newest.split('.').nth(1).and_then(|m| m.parse().ok()).unwrap();
-    let too_new = delve_release().is_some_and(|(major, minor)| major == 1 && minor >= 20 && minor < go_minor);
+    let go_minor: u32 = newest
+        .split('.')
+        .nth(1)
+        .and_then(|m| m.parse().ok())
+        .unwrap();
+    let too_new =
+        delve_release().is_some_and(|(major, minor)| major == 1 && minor >= 20 && minor < go_minor);
 
     let runtime_dir = tempfile::tempdir().unwrap();
     let mut run = DebugRun::start(&crash.core, &[], runtime_dir.path());
@@ -475,9 +602,15 @@ fn newer_go_warns_and_still_serves() {
     let (status, stderr) = run.finish();
     assert!(status.success(), "{stderr}");
 
-    assert_eq!(listed_ids, expected_ids, "Go {newest}: goroutine ids differ");
+    assert_eq!(
+        listed_ids, expected_ids,
+        "Go {newest}: goroutine ids differ"
+    );
     if too_new {
-        assert!(stderr.contains(&format!("but the binary was built by Go 1.{go_minor}")), "{stderr}");
+        assert!(
+            stderr.contains(&format!("but the binary was built by Go 1.{go_minor}")),
+            "{stderr}"
+        );
         assert!(stderr.contains("--check-go-version=false"), "{stderr}");
     } else {
         eprintln!("the installed delve supports Go {newest}; no warning expected");
@@ -487,7 +620,9 @@ fn newer_go_warns_and_still_serves() {
 
 #[test]
 fn journal_selection_by_executable() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     if !have_delve() {
         return;
     }
@@ -501,7 +636,14 @@ fn journal_selection_by_executable() {
     let (status, stderr) = run.finish();
 
     assert!(status.success(), "{stderr}");
-    assert!(stderr.contains("/var/lib/systemd/coredump/core.deadlock."), "the store's core is not named: {stderr}");
-    assert!(listed.contains_key(&1), "goroutine 1 is missing: {:?}", listed.keys().collect::<Vec<_>>());
+    assert!(
+        stderr.contains("/var/lib/systemd/coredump/core.deadlock."),
+        "the store's core is not named: {stderr}"
+    );
+    assert!(
+        listed.contains_key(&1),
+        "goroutine 1 is missing: {:?}",
+        listed.keys().collect::<Vec<_>>()
+    );
     assert!(!scratch.exists(), "{} was not removed", scratch.display());
 }

@@ -76,7 +76,9 @@ fn journal_entries(matches: &[String]) -> Vec<Value> {
 }
 
 fn field<'a>(entry: &'a Value, name: &str) -> &'a str {
-    entry[name].as_str().unwrap_or_else(|| panic!("{name} missing in {entry}"))
+    entry[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} missing in {entry}"))
 }
 
 /// Corpus crashes that are the newest crash of their PID, so selecting by
@@ -88,7 +90,9 @@ fn newest_by_pid(manifest: &Manifest, program: &str) -> Vec<Crash> {
         .filter(|crash| crash.program == program)
         .filter(|crash| {
             let entries = journal_entries(&[format!("COREDUMP_PID={}", crash.pid)]);
-            entries.last().is_some_and(|e| field(e, "__CURSOR") == crash.cursor)
+            entries
+                .last()
+                .is_some_and(|e| field(e, "__CURSOR") == crash.cursor)
         })
         .cloned()
         .collect()
@@ -121,7 +125,9 @@ fn dump_help_matches_snapshot() {
 
 #[test]
 fn list_by_command_name_shows_headline_and_go() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     let crashes: Vec<&Crash> = manifest
         .crashes
         .iter()
@@ -142,11 +148,16 @@ fn list_by_command_name_shows_headline_and_go() {
         let exe = crash.binary.to_str().unwrap();
         let line = text
             .lines()
-            .find(|line| line.contains(exe) && line.split_whitespace().nth(4) == Some(&crash.pid.to_string()))
+            .find(|line| {
+                line.contains(exe) && line.split_whitespace().nth(4) == Some(&crash.pid.to_string())
+            })
             .unwrap_or_else(|| panic!("PID {} ({exe}) not listed", crash.pid));
         assert!(line.ends_with(&facts.headline), "{line}");
         let version = go_version(&manifest, crash);
-        assert!(line.contains(&format!(" {version} ")), "{version} missing: {line}");
+        assert!(
+            line.contains(&format!(" {version} ")),
+            "{version} missing: {line}"
+        );
         assert!(line.contains(" present "), "{line}");
         assert!(line.contains(&crash.unit), "{line}");
     }
@@ -154,7 +165,9 @@ fn list_by_command_name_shows_headline_and_go() {
 
 #[test]
 fn list_json_matches_the_journal() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     let crash = manifest
         .crashes
         .iter()
@@ -185,8 +198,14 @@ fn list_json_matches_the_journal() {
 
 #[test]
 fn list_unit_filter_and_no_match() {
-    let Some(manifest) = support::manifest() else { return };
-    let crash = manifest.crashes.iter().find(|c| c.program == "typeassert").unwrap();
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "typeassert")
+        .unwrap();
     let output = gocrash(&["list", "--json", "--unit", &crash.unit]);
     assert!(output.status.success(), "{}", stderr(&output));
     let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
@@ -206,8 +225,14 @@ fn assert_info_matches(document: &Value, entry: &Value) {
     assert_eq!(record["pid"].to_string(), field(entry, "COREDUMP_PID"));
     assert_eq!(record["uid"].to_string(), field(entry, "COREDUMP_UID"));
     assert_eq!(record["gid"].to_string(), field(entry, "COREDUMP_GID"));
-    assert_eq!(record["signal"]["number"].to_string(), field(entry, "COREDUMP_SIGNAL"));
-    assert_eq!(record["signal"]["name"], field(entry, "COREDUMP_SIGNAL_NAME"));
+    assert_eq!(
+        record["signal"]["number"].to_string(),
+        field(entry, "COREDUMP_SIGNAL")
+    );
+    assert_eq!(
+        record["signal"]["name"],
+        field(entry, "COREDUMP_SIGNAL_NAME")
+    );
     assert_eq!(
         record["timestamp_usec"].to_string(),
         field(entry, "COREDUMP_TIMESTAMP")
@@ -219,7 +244,10 @@ fn assert_info_matches(document: &Value, entry: &Value) {
     assert_eq!(record["slice"], field(entry, "COREDUMP_SLICE"));
     assert_eq!(record["cgroup"], field(entry, "COREDUMP_CGROUP"));
     assert_eq!(record["hostname"], field(entry, "COREDUMP_HOSTNAME"));
-    assert_eq!(record["rlimit"].to_string(), field(entry, "COREDUMP_RLIMIT"));
+    assert_eq!(
+        record["rlimit"].to_string(),
+        field(entry, "COREDUMP_RLIMIT")
+    );
     assert_eq!(record["filename"], field(entry, "COREDUMP_FILENAME"));
     assert_eq!(record["boot_id"], field(entry, "_BOOT_ID"));
     assert_eq!(record["machine_id"], field(entry, "_MACHINE_ID"));
@@ -230,9 +258,13 @@ fn assert_info_matches(document: &Value, entry: &Value) {
 
 #[test]
 fn info_by_pid_equals_the_journal() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     let crashes = newest_by_pid(&manifest, "nilpointer");
-    let crash = crashes.first().expect("a nilpointer crash reachable by PID");
+    let crash = crashes
+        .first()
+        .expect("a nilpointer crash reachable by PID");
     let facts = ExpectedFacts::load(&crash.expected);
     let output = gocrash(&["info", "--json", &crash.pid.to_string()]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -241,8 +273,14 @@ fn info_by_pid_equals_the_journal() {
     assert_info_matches(&document, entries.last().unwrap());
 
     assert_eq!(document["build_id_check"]["result"], "matched");
-    assert_eq!(document["binary"]["go_version"], go_version(&manifest, crash).as_str());
-    assert_eq!(document["core"]["executable"], crash.binary.to_str().unwrap());
+    assert_eq!(
+        document["binary"]["go_version"],
+        go_version(&manifest, crash).as_str()
+    );
+    assert_eq!(
+        document["core"]["executable"],
+        crash.binary.to_str().unwrap()
+    );
     let text = &document["text"];
     assert_eq!(text["headline"], facts.headline.as_str());
     let recorded = std::fs::read_to_string(&crash.stderr).unwrap();
@@ -254,14 +292,25 @@ fn info_by_pid_equals_the_journal() {
     let plain = gocrash(&["info", &crash.pid.to_string()]);
     assert!(plain.status.success());
     let plain = stdout(&plain);
-    assert!(plain.contains(&format!("             PID: {} (nilpointer)\n", crash.pid)), "{plain}");
-    assert!(plain.contains(&format!("        Headline: {}\n", facts.headline)), "{plain}");
-    assert!(plain.contains("        Build ID: the file on disk matches the core"), "{plain}");
+    assert!(
+        plain.contains(&format!("             PID: {} (nilpointer)\n", crash.pid)),
+        "{plain}"
+    );
+    assert!(
+        plain.contains(&format!("        Headline: {}\n", facts.headline)),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("        Build ID: the file on disk matches the core"),
+        "{plain}"
+    );
 }
 
 #[test]
 fn info_by_command_name_and_exe_path() {
-    let Some(_manifest) = support::manifest() else { return };
+    let Some(_manifest) = support::manifest() else {
+        return;
+    };
     let newest = journal_entries(&["COREDUMP_COMM=nilpointer".into()]);
     let newest = newest.last().expect("nilpointer crashes");
     let output = gocrash(&["info", "--json", "nilpointer"]);
@@ -280,8 +329,14 @@ fn info_by_command_name_and_exe_path() {
 
 #[test]
 fn info_of_a_core_file_finds_its_entry() {
-    let Some(manifest) = support::manifest() else { return };
-    let crash = manifest.crashes.iter().find(|c| c.program == "closedchan").unwrap();
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "closedchan")
+        .unwrap();
     let output = gocrash(&["info", "--json", crash.core.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr(&output));
     let document: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -311,9 +366,13 @@ fn zstd_decompressed(core: &Path) -> Vec<u8> {
 
 #[test]
 fn dump_equals_zstd_output() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     let crashes = newest_by_pid(&manifest, "customerror");
-    let crash = crashes.first().expect("a customerror crash reachable by PID");
+    let crash = crashes
+        .first()
+        .expect("a customerror crash reachable by PID");
     let expected = zstd_decompressed(&crash.core);
     assert!(expected.starts_with(b"\x7fELF"));
 
@@ -322,7 +381,12 @@ fn dump_equals_zstd_output() {
     let output = gocrash(&["dump", &crash.pid.to_string(), "-o", out.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let written = std::fs::read(&out).unwrap();
-    assert!(written == expected, "dump differs from zstd -dc ({} vs {} bytes)", written.len(), expected.len());
+    assert!(
+        written == expected,
+        "dump differs from zstd -dc ({} vs {} bytes)",
+        written.len(),
+        expected.len()
+    );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -331,13 +395,22 @@ fn dump_equals_zstd_output() {
     // To a pipe: stdout is not a terminal here.
     let output = gocrash(&["dump", "-o", "-", crash.core.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(output.stdout == expected, "dump to stdout differs from zstd -dc");
+    assert!(
+        output.stdout == expected,
+        "dump to stdout differs from zstd -dc"
+    );
 }
 
 #[test]
 fn dump_of_a_truncated_core_is_partial() {
-    let Some(manifest) = support::manifest() else { return };
-    let crash = manifest.crashes.iter().find(|c| c.program == "nilmap").unwrap();
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "nilmap")
+        .unwrap();
     let compressed = std::fs::read(&crash.core).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cut = dir.path().join("cut.zst");
@@ -345,12 +418,19 @@ fn dump_of_a_truncated_core_is_partial() {
     let out = dir.path().join("cut.core");
     let output = gocrash(&["dump", cut.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
-    assert!(stderr(&output).contains("only the first"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("only the first"),
+        "{}",
+        stderr(&output)
+    );
     let full = zstd_decompressed(&crash.core);
     let written = std::fs::read(&out).unwrap();
     assert!(!written.is_empty());
     assert!(written.len() < full.len());
-    assert!(full.starts_with(&written), "the partial core is not a prefix of the whole");
+    assert!(
+        full.starts_with(&written),
+        "the partial core is not a prefix of the whole"
+    );
 }
 
 #[test]

@@ -23,7 +23,8 @@ use ingest::journal::Journal;
 use ingest::select::{CrashArg, Selector};
 
 const DROP_IN: &str = "/etc/systemd/journald.conf.d/90-test-ratelimit.conf";
-const DROP_IN_TEXT: &str = "# Written by gocrash's tests/ingest_ratelimit.rs; removed when it ends.\n\
+const DROP_IN_TEXT: &str =
+    "# Written by gocrash's tests/ingest_ratelimit.rs; removed when it ends.\n\
 [Journal]\nRateLimitIntervalSec=30s\nRateLimitBurst=100\n";
 const UNIT: &str = "gocrash-test-ratelimit.service";
 const GO: &str = "/var/cache/gocrash/go/1.22.10/go/bin/go";
@@ -68,8 +69,12 @@ struct LoweredRateLimit {
 impl LoweredRateLimit {
     fn install() -> LoweredRateLimit {
         let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
-        assert!(!Path::new(DROP_IN).exists(), "{DROP_IN} exists already; another run is active or failed to clean up");
-        std::fs::write(DROP_IN, DROP_IN_TEXT).expect("the journald drop-in is writable (run as root)");
+        assert!(
+            !Path::new(DROP_IN).exists(),
+            "{DROP_IN} exists already; another run is active or failed to clean up"
+        );
+        std::fs::write(DROP_IN, DROP_IN_TEXT)
+            .expect("the journald drop-in is writable (run as root)");
         let fixture = LoweredRateLimit { scripts };
         fixture.restart_journald();
         fixture
@@ -78,7 +83,10 @@ impl LoweredRateLimit {
     /// Stops the running journald by its pid and starts it again through
     /// the capture pipeline script, which reads every drop-in.
     fn restart_journald(&self) {
-        let output = Command::new("pgrep").args(["-x", "systemd-journal"]).output().unwrap();
+        let output = Command::new("pgrep")
+            .args(["-x", "systemd-journal"])
+            .output()
+            .unwrap();
         let pids = String::from_utf8_lossy(&output.stdout);
         if let Some(pid) = pids.lines().next() {
             let status = Command::new("kill").arg(pid).status().unwrap();
@@ -130,7 +138,10 @@ fn run_in_unit(args: &[&str]) -> std::process::Child {
     let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
     Command::new("sh")
         .arg("-c")
-        .arg(format!("{moves}exec systemd-cat -t ratelimit-test {}", quoted.join(" ")))
+        .arg(format!(
+            "{moves}exec systemd-cat -t ratelimit-test {}",
+            quoted.join(" ")
+        ))
         .env("GOTRACEBACK", "crash")
         .spawn()
         .unwrap()
@@ -195,7 +206,11 @@ fn rate_limited_dump_is_reported() {
     let text = crashtext::read(&Journal::default(), &record, &TextOptions::default())
         .unwrap()
         .expect("the crash text");
-    let note = text.loss.suppressed.as_ref().expect("journald's rate-limit note");
+    let note = text
+        .loss
+        .suppressed
+        .as_ref()
+        .expect("journald's rate-limit note");
     eprintln!(
         "kept {} lines, {} goroutines; journald dropped {}; dump end {:?}",
         text.line_count(),
@@ -207,7 +222,10 @@ fn rate_limited_dump_is_reported() {
     assert!(note.dropped > 0);
     assert!(text.loss.is_lossy());
     assert!(text.traceback.main_goroutines().count() < GOROUTINES);
-    assert_eq!(text.headline().as_deref(), Some("panic: rate limit test: 2000 goroutines parked"));
+    assert_eq!(
+        text.headline().as_deref(),
+        Some("panic: rate limit test: 2000 goroutines parked")
+    );
     // Every goroutine prints at least a header, a function line and a
     // file line, so the lines kept and dropped cover at least that many.
     let total = text.line_count() as u64 + note.dropped;

@@ -66,25 +66,57 @@ fn remote_journal() -> Option<RemoteJournal> {
         .find(|c| c.program == "closedchan")
         .expect("a closedchan crash")
         .clone();
-    let plain_core = Command::new("zstd").arg("-dc").arg(&crash.core).output().unwrap().stdout;
+    let plain_core = Command::new("zstd")
+        .arg("-dc")
+        .arg(&crash.core)
+        .output()
+        .unwrap()
+        .stdout;
     assert!(plain_core.starts_with(b"\x7fELF"));
     let text = std::fs::read_to_string(&crash.stderr).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let core_dir = dir.path().join("cores");
     std::fs::create_dir(&core_dir).unwrap();
-    let stored_name = format!("core.closedchan.0.{BOOT_ID}.{STORED_PID}.{}.zst", CRASH_USEC + 60_000_000);
+    let stored_name = format!(
+        "core.closedchan.0.{BOOT_ID}.{STORED_PID}.{}.zst",
+        CRASH_USEC + 60_000_000
+    );
     std::fs::copy(&crash.core, core_dir.join(&stored_name)).unwrap();
 
     let mut writer = ExportWriter::new(Vec::new());
     let mut time = CRASH_USEC - 5_000_000;
     write_crash_text(&mut writer, &text, INLINE_PID, &mut time);
-    write_coredump(&mut writer, INLINE_PID, CRASH_USEC, &crash.binary, Some(&plain_core), None, "/usr/lib/systemd/systemd-coredump");
+    write_coredump(
+        &mut writer,
+        INLINE_PID,
+        CRASH_USEC,
+        &crash.binary,
+        Some(&plain_core),
+        None,
+        "/usr/lib/systemd/systemd-coredump",
+    );
     let mut time = CRASH_USEC + 55_000_000;
     write_crash_text(&mut writer, &text, STORED_PID, &mut time);
     let stored_path = format!("/var/lib/systemd/coredump/{stored_name}");
-    write_coredump(&mut writer, STORED_PID, CRASH_USEC + 60_000_000, &crash.binary, None, Some(&stored_path), "/usr/lib/systemd/systemd-coredump");
-    write_coredump(&mut writer, FORGED_PID, CRASH_USEC + 120_000_000, &crash.binary, None, Some(&stored_path), "/home/user/systemd-coredump");
+    write_coredump(
+        &mut writer,
+        STORED_PID,
+        CRASH_USEC + 60_000_000,
+        &crash.binary,
+        None,
+        Some(&stored_path),
+        "/usr/lib/systemd/systemd-coredump",
+    );
+    write_coredump(
+        &mut writer,
+        FORGED_PID,
+        CRASH_USEC + 120_000_000,
+        &crash.binary,
+        None,
+        Some(&stored_path),
+        "/home/user/systemd-coredump",
+    );
     let export = writer.into_inner();
 
     let journal_file = dir.path().join("remote.journal");
@@ -98,7 +130,11 @@ fn remote_journal() -> Option<RemoteJournal> {
         .expect("systemd-journal-remote runs");
     child.stdin.take().unwrap().write_all(&export).unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(journal_file.exists());
 
     Some(RemoteJournal {
@@ -115,7 +151,10 @@ fn header(writer: &mut ExportWriter<Vec<u8>>, time: u64) {
     writer
         .field("__REALTIME_TIMESTAMP", time.to_string().as_bytes())
         .unwrap()
-        .field("__MONOTONIC_TIMESTAMP", (time - 1_600_000_000_000_000).to_string().as_bytes())
+        .field(
+            "__MONOTONIC_TIMESTAMP",
+            (time - 1_600_000_000_000_000).to_string().as_bytes(),
+        )
         .unwrap()
         .field("_BOOT_ID", BOOT_ID.as_bytes())
         .unwrap()
@@ -229,7 +268,9 @@ fn selector(remote: &RemoteJournal) -> Selector {
 
 #[test]
 fn records_of_a_copied_journal() {
-    let Some(remote) = remote_journal() else { return };
+    let Some(remote) = remote_journal() else {
+        return;
+    };
     let selector = selector(&remote);
     let selection = selector.records(&[]).unwrap();
     let pids: Vec<u32> = selection.records.iter().map(|r| r.pid).collect();
@@ -246,14 +287,19 @@ fn records_of_a_copied_journal() {
     );
     let stored = &selection.records[1];
     let CoreState::Present { path, .. } = selector.store.state(stored) else {
-        panic!("the copied core is not found: {:?}", selector.store.state(stored));
+        panic!(
+            "the copied core is not found: {:?}",
+            selector.store.state(stored)
+        );
     };
     assert!(path.starts_with(&remote.core_dir));
 }
 
 #[test]
 fn inline_core_and_split_lines_are_rebuilt() {
-    let Some(remote) = remote_journal() else { return };
+    let Some(remote) = remote_journal() else {
+        return;
+    };
     let selector = selector(&remote);
     let source = selector
         .open(Some(&INLINE_PID.to_string()), &OpenOptions::default())
@@ -268,26 +314,46 @@ fn inline_core_and_split_lines_are_rebuilt() {
     assert_eq!(text.to_string_lossy(), remote.text);
     assert_eq!(text.loss.breaks.line_max_joins, 1);
     assert_eq!(text.loss.breaks.pid_change_joins, 1);
-    assert_eq!(text.headline().as_deref(), Some("panic: send on closed channel"));
+    assert_eq!(
+        text.headline().as_deref(),
+        Some("panic: send on closed channel")
+    );
     assert!(!text.loss.is_lossy(), "{:?}", text.loss);
 
     let path = spilled.path().to_path_buf();
     drop(source);
-    assert!(!path.exists(), "the temporary core outlived the crash source");
+    assert!(
+        !path.exists(),
+        "the temporary core outlived the crash source"
+    );
 }
 
 #[test]
 fn cli_reads_the_copied_journal() {
-    let Some(remote) = remote_journal() else { return };
+    let Some(remote) = remote_journal() else {
+        return;
+    };
     let file = remote.journal_file.to_str().unwrap();
     let core_dir = remote.core_dir.to_str().unwrap();
     let run = |args: &[&str]| {
         let output = Command::new(GOCRASH).args(args).output().unwrap();
-        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         output.stdout
     };
 
-    let rows: Vec<Value> = serde_json::from_slice(&run(&["list", "--json", "--file", file, "--coredump-dir", core_dir])).unwrap();
+    let rows: Vec<Value> = serde_json::from_slice(&run(&[
+        "list",
+        "--json",
+        "--file",
+        file,
+        "--coredump-dir",
+        core_dir,
+    ]))
+    .unwrap();
     let states: Vec<&str> = rows.iter().map(|r| r["state"].as_str().unwrap()).collect();
     assert_eq!(states, ["journal", "present"]);
     for row in &rows {
@@ -297,13 +363,42 @@ fn cli_reads_the_copied_journal() {
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("inline.core");
-    run(&["dump", "--file", file, &INLINE_PID.to_string(), "-o", out.to_str().unwrap()]);
-    assert!(std::fs::read(&out).unwrap() == remote.plain_core, "inline core differs");
+    run(&[
+        "dump",
+        "--file",
+        file,
+        &INLINE_PID.to_string(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        std::fs::read(&out).unwrap() == remote.plain_core,
+        "inline core differs"
+    );
     let out = dir.path().join("stored.core");
-    run(&["dump", "--file", file, "--coredump-dir", core_dir, &STORED_PID.to_string(), "-o", out.to_str().unwrap()]);
-    assert!(std::fs::read(&out).unwrap() == remote.plain_core, "copied core differs");
+    run(&[
+        "dump",
+        "--file",
+        file,
+        "--coredump-dir",
+        core_dir,
+        &STORED_PID.to_string(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        std::fs::read(&out).unwrap() == remote.plain_core,
+        "copied core differs"
+    );
 
-    let document: Value = serde_json::from_slice(&run(&["info", "--json", "--file", file, &INLINE_PID.to_string()])).unwrap();
+    let document: Value = serde_json::from_slice(&run(&[
+        "info",
+        "--json",
+        "--file",
+        file,
+        &INLINE_PID.to_string(),
+    ]))
+    .unwrap();
     assert_eq!(document["core"]["state"], "journal");
     assert_eq!(document["record"]["boot_id"], BOOT_ID);
     assert_eq!(document["build_id_check"]["result"], "matched");
@@ -312,7 +407,14 @@ fn cli_reads_the_copied_journal() {
     // Without --coredump-dir the copied core is looked for where the
     // origin host kept it.
     let output = Command::new(GOCRASH)
-        .args(["dump", "--file", file, &STORED_PID.to_string(), "-o", out.to_str().unwrap()])
+        .args([
+            "dump",
+            "--file",
+            file,
+            &STORED_PID.to_string(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
@@ -322,5 +424,9 @@ fn cli_reads_the_copied_journal() {
         .args(["info", "--file", file, &FORGED_PID.to_string()])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(3), "the forged entry must not be selectable");
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "the forged entry must not be selectable"
+    );
 }

@@ -46,12 +46,23 @@ fn sample_addresses(binary: &Path) -> Vec<u64> {
     let binary = Binary::open(binary).unwrap_or_else(|err| panic!("{err}"));
     let tab = binary.pclntab().unwrap_or_else(|err| panic!("{err}"));
     let range = tab.text_range().expect("function table");
-    assert!(range.end > range.start, "{}: empty text range", binary.path().display());
+    assert!(
+        range.end > range.start,
+        "{}: empty text range",
+        binary.path().display()
+    );
     let mut addresses = BTreeSet::new();
     for index in 0..tab.len() {
         let func = tab.func(FuncIndex(index)).expect("_func record");
-        let Some(table) = tab.pcdata_table(&func, pcdata::INLINE_TREE_INDEX).expect("pcdata") else { continue };
-        let Some(runs) = tab.pcvalue_iter(&func, table).expect("pc-value table") else { continue };
+        let Some(table) = tab
+            .pcdata_table(&func, pcdata::INLINE_TREE_INDEX)
+            .expect("pcdata")
+        else {
+            continue;
+        };
+        let Some(runs) = tab.pcvalue_iter(&func, table).expect("pc-value table") else {
+            continue;
+        };
         for run in runs {
             let run = run.expect("inline index run");
             if run.start < run.end && run.start < func.end {
@@ -85,7 +96,11 @@ fn run_with_stdin(mut command: Command, input: &[u8]) -> Vec<u8> {
     let writer = std::thread::spawn(move || stdin.write_all(&input));
     let output = child.wait_with_output().expect("wait");
     writer.join().expect("writer").expect("write addresses");
-    assert!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     output.stdout
 }
 
@@ -97,7 +112,10 @@ fn addr2line(toolchain: &support::Toolchain, binary: &Path, input: &[u8]) -> Vec
         .env("GOTOOLCHAIN", "local")
         .env("GOPROXY", "off")
         .env("GOFLAGS", "-mod=mod")
-        .env("GOCACHE", format!("/var/cache/gocrash/gocache/{}", toolchain.name));
+        .env(
+            "GOCACHE",
+            format!("/var/cache/gocrash/gocache/{}", toolchain.name),
+        );
     run_with_stdin(command, input)
 }
 
@@ -112,20 +130,38 @@ fn addr2line_reads_pie(toolchain: &support::Toolchain) -> bool {
 fn pairs(output: &[u8]) -> Vec<(String, String)> {
     let text = String::from_utf8_lossy(output);
     let lines: Vec<&str> = text.lines().collect();
-    lines.chunks(2).map(|pair| (pair[0].to_owned(), pair.get(1).copied().unwrap_or("").to_owned())).collect()
+    lines
+        .chunks(2)
+        .map(|pair| {
+            (
+                pair[0].to_owned(),
+                pair.get(1).copied().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
 }
 
 fn compare(manifest: &support::Manifest, build: &support::Build) -> Outcome {
     let mut toolchain = manifest.toolchain(&build.toolchain).clone();
     let reference: PathBuf = match build.mode.as_str() {
-        "stripped" | "nosections" => build.twin.clone().expect("stripped and nosections builds name a twin"),
+        "stripped" | "nosections" => build
+            .twin
+            .clone()
+            .expect("stripped and nosections builds name a twin"),
         _ => build.binary.clone(),
     };
     let mut note = None;
     if !addr2line_reads_pie(&toolchain) && Binary::open(&reference).is_ok_and(|b| b.is_pie()) {
-        let newest = manifest.toolchains.iter().filter(|t| addr2line_reads_pie(t)).max_by_key(|t| version_key(&t.name));
+        let newest = manifest
+            .toolchains
+            .iter()
+            .filter(|t| addr2line_reads_pie(t))
+            .max_by_key(|t| version_key(&t.name));
         if let Some(newest) = newest {
-            note = Some(format!("addr2line of {} reads no PIE; used {}'s", toolchain.name, newest.name));
+            note = Some(format!(
+                "addr2line of {} reads no PIE; used {}'s",
+                toolchain.name, newest.name
+            ));
             toolchain = newest.clone();
         }
     }
@@ -135,8 +171,16 @@ fn compare(manifest: &support::Manifest, build: &support::Build) -> Outcome {
     let mut command = Command::new(GOCRASH);
     command.args(["resolve", "--binary"]).arg(&build.binary);
     let actual = pairs(&run_with_stdin(command, input.as_bytes()));
-    assert_eq!(expected.len(), addresses.len(), "addr2line printed one pair per address");
-    assert_eq!(actual.len(), addresses.len(), "gocrash printed one pair per address");
+    assert_eq!(
+        expected.len(),
+        addresses.len(),
+        "addr2line printed one pair per address"
+    );
+    assert_eq!(
+        actual.len(),
+        addresses.len(),
+        "gocrash printed one pair per address"
+    );
     let mut outcome = Outcome {
         key: (build.toolchain.clone(), build.mode.clone()),
         addresses: addresses.len(),
@@ -162,19 +206,25 @@ fn compare(manifest: &support::Manifest, build: &support::Build) -> Outcome {
 }
 
 fn version_key(name: &str) -> Vec<u32> {
-    name.split('.').map(|part| part.parse().unwrap_or(0)).collect()
+    name.split('.')
+        .map(|part| part.parse().unwrap_or(0))
+        .collect()
 }
 
 #[test]
 fn resolve_matches_go_tool_addr2line() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     assert!(!manifest.builds.is_empty(), "the manifest lists no builds");
     let queue = Mutex::new(manifest.builds.iter().collect::<Vec<_>>());
     let outcomes = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..WORKERS {
             scope.spawn(|| loop {
-                let Some(build) = queue.lock().unwrap().pop() else { break };
+                let Some(build) = queue.lock().unwrap().pop() else {
+                    break;
+                };
                 let outcome = compare(&manifest, build);
                 outcomes.lock().unwrap().push(outcome);
             });
@@ -196,7 +246,12 @@ fn resolve_matches_go_tool_addr2line() {
         failures.extend(outcome.mismatches.iter().cloned());
         let named = outcome.named as f64 / outcome.addresses as f64;
         if named < MIN_NAMED {
-            failures.push(format!("{} {}: only {:.1}% of addresses named", outcome.key.0, outcome.key.1, named * 100.0));
+            failures.push(format!(
+                "{} {}: only {:.1}% of addresses named",
+                outcome.key.0,
+                outcome.key.1,
+                named * 100.0
+            ));
         }
     }
     for ((toolchain, mode), (binaries, addresses, matches, named)) in &summary {
@@ -206,7 +261,15 @@ fn resolve_matches_go_tool_addr2line() {
     }
     let total: usize = outcomes.iter().map(|o| o.addresses).sum();
     let matched: usize = outcomes.iter().map(|o| o.matches).sum();
-    assert!(total >= SAMPLES * outcomes.len(), "fewer addresses than sampled");
-    assert!(failures.is_empty(), "{} of {total} addresses differ:\n{}", total - matched, failures.join("\n"));
+    assert!(
+        total >= SAMPLES * outcomes.len(),
+        "fewer addresses than sampled"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {total} addresses differ:\n{}",
+        total - matched,
+        failures.join("\n")
+    );
     assert_eq!(matched, total);
 }

@@ -60,11 +60,21 @@ fn parse_traceback(text: &str) -> Vec<PhysicalFrame> {
             previous_physical = None;
             continue;
         }
-        let Some(position) = position.strip_prefix('\t') else { continue };
-        let Some(function) = function_name(call) else { continue };
+        let Some(position) = position.strip_prefix('\t') else {
+            continue;
+        };
+        let Some(function) = function_name(call) else {
+            continue;
+        };
         let file_line = position.split(' ').next().unwrap_or("").to_owned();
-        pending.push(PrintedFrame { function: function.to_owned(), position: file_line });
-        let Some(pc_text) = position.split(' ').find_map(|field| field.strip_prefix("pc=0x")) else {
+        pending.push(PrintedFrame {
+            function: function.to_owned(),
+            position: file_line,
+        });
+        let Some(pc_text) = position
+            .split(' ')
+            .find_map(|field| field.strip_prefix("pc=0x"))
+        else {
             if !call.ends_with("(...)") {
                 // A physical frame without a pc (such as "created by"): not checked.
                 pending.clear();
@@ -101,7 +111,11 @@ fn resolve_inlined(binary: &std::path::Path, pcs: &[u64]) -> Vec<Vec<PrintedFram
         .args(pcs.iter().map(|pc| format!("0x{pc:x}")))
         .output()
         .expect("gocrash runs");
-    assert!(output.status.success(), "gocrash failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "gocrash failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let results: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON array");
     results
         .iter()
@@ -156,7 +170,10 @@ fn elide_type_arguments(function: &str) -> String {
 
 #[test]
 fn generic_names_are_elided_like_the_runtime() {
-    assert_eq!(elide_type_arguments("main.Drain[go.shape.string]"), "main.Drain[...]");
+    assert_eq!(
+        elide_type_arguments("main.Drain[go.shape.string]"),
+        "main.Drain[...]"
+    );
     assert_eq!(
         elide_type_arguments("main.(*Stack[go.shape.map[string]int]).Pop"),
         "main.(*Stack[...]).Pop"
@@ -178,16 +195,27 @@ fn parse_traceback_groups_inlined_frames() {
     let frames = parse_traceback(text);
     assert_eq!(frames.len(), 3);
     assert_eq!(frames[0].lookup_pc, 0x4458d5);
-    assert_eq!(frames[1].lookup_pc, 0x48102d, "the frame after sigpanic is looked up at its pc");
+    assert_eq!(
+        frames[1].lookup_pc, 0x48102d,
+        "the frame after sigpanic is looked up at its pc"
+    );
     assert_eq!(frames[1].frames.len(), 2);
-    assert_eq!(frames[1].frames[0], PrintedFrame { function: "main.leaf".into(), position: "/src/main.go:13".into() });
+    assert_eq!(
+        frames[1].frames[0],
+        PrintedFrame {
+            function: "main.leaf".into(),
+            position: "/src/main.go:13".into()
+        }
+    );
     assert_eq!(frames[1].frames[1].function, "main.outer");
     assert_eq!(frames[2].lookup_pc, 0x48113d);
 }
 
 #[test]
 fn inlined_frames_match_runtime_traceback() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     let mut checked_frames = 0;
     let mut checked_inlined = 0;
     let mut failures = Vec::new();
@@ -195,7 +223,11 @@ fn inlined_frames_match_runtime_traceback() {
         let text = std::fs::read_to_string(&crash.stderr)
             .unwrap_or_else(|err| panic!("cannot read {}: {err}", crash.stderr.display()));
         let physical = parse_traceback(&text);
-        assert!(!physical.is_empty(), "{}: no frames with pc= in the traceback", crash.stderr.display());
+        assert!(
+            !physical.is_empty(),
+            "{}: no frames with pc= in the traceback",
+            crash.stderr.display()
+        );
         let mut pcs: Vec<u64> = physical.iter().map(|frame| frame.lookup_pc).collect();
         pcs.extend(physical.iter().map(|frame| frame.pc));
         let resolved = resolve_inlined(&crash.binary, &pcs);
@@ -216,6 +248,11 @@ fn inlined_frames_match_runtime_traceback() {
         }
     }
     eprintln!("checked {checked_frames} physical frames with {checked_inlined} inlined frames");
-    assert!(failures.is_empty(), "{} frames differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} frames differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(checked_inlined > 0, "no crash printed an inlined frame");
 }

@@ -14,12 +14,16 @@ use symbolizer::goroutines::Process;
 
 /// Computes the signature of every corpus crash text, by program, then by
 /// `toolchain/mode`.
-fn corpus_signatures(manifest: &support::Manifest) -> BTreeMap<String, BTreeMap<String, Signature>> {
+fn corpus_signatures(
+    manifest: &support::Manifest,
+) -> BTreeMap<String, BTreeMap<String, Signature>> {
     let mut by_program: BTreeMap<String, BTreeMap<String, Signature>> = BTreeMap::new();
     for crash in &manifest.crashes {
         let text = std::fs::read_to_string(&crash.stderr)
             .unwrap_or_else(|err| panic!("cannot read {}: {err}", crash.stderr.display()));
-        let signature = compute(&CrashInput::from_traceback(&ingest::traceback::parse(&text)));
+        let signature = compute(&CrashInput::from_traceback(&ingest::traceback::parse(
+            &text,
+        )));
         by_program
             .entry(crash.program.clone())
             .or_default()
@@ -30,7 +34,9 @@ fn corpus_signatures(manifest: &support::Manifest) -> BTreeMap<String, BTreeMap<
 
 #[test]
 fn each_program_has_one_text_signature() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     let by_program = corpus_signatures(&manifest);
     assert!(!by_program.is_empty(), "the manifest lists no crashes");
 
@@ -40,7 +46,10 @@ fn each_program_has_one_text_signature() {
         if ids.len() != 1 {
             let mut lines = vec![format!("{program}: {} signatures", ids.len())];
             for (build, signature) in signatures {
-                lines.push(format!("  {build}: {} {} {:?}", signature.id, signature.title, signature.frames));
+                lines.push(format!(
+                    "  {build}: {} {} {:?}",
+                    signature.id, signature.title, signature.frames
+                ));
             }
             failures.push(lines.join("\n"));
         }
@@ -50,7 +59,9 @@ fn each_program_has_one_text_signature() {
 
 #[test]
 fn programs_have_distinct_signatures() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     let by_program = corpus_signatures(&manifest);
 
     let mut programs_by_id: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -67,20 +78,35 @@ fn programs_have_distinct_signatures() {
         .filter(|(_, programs)| programs.len() > 1)
         .map(|(id, programs)| format!("{id}: {}", programs.join(", ")))
         .collect();
-    assert!(shared.is_empty(), "programs sharing a signature:\n{}", shared.join("\n"));
-    eprintln!("{} programs, {} signatures", by_program.len(), programs_by_id.len());
+    assert!(
+        shared.is_empty(),
+        "programs sharing a signature:\n{}",
+        shared.join("\n")
+    );
+    eprintln!(
+        "{} programs, {} signatures",
+        by_program.len(),
+        programs_by_id.len()
+    );
 }
 
 #[test]
 fn titles_name_expected_first_frame() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     let by_program = corpus_signatures(&manifest);
     let mut printed = BTreeSet::new();
     for crash in &manifest.crashes {
         let facts = support::ExpectedFacts::load(&crash.expected);
         let signature = &by_program[&crash.program][&format!("{}/{}", crash.toolchain, crash.mode)];
         assert!(!signature.title.is_empty());
-        assert!(!signature.frames.is_empty(), "{}: no frames in {:?}", crash.program, signature);
+        assert!(
+            !signature.frames.is_empty(),
+            "{}: no frames in {:?}",
+            crash.program,
+            signature
+        );
         if printed.insert(crash.program.clone()) {
             eprintln!("{:16} {} {}", crash.program, signature.id, signature.title);
         }
@@ -89,7 +115,8 @@ fn titles_name_expected_first_frame() {
         if facts.kind == "panic" || facts.kind == "fatal" {
             let first = &signature.frames[0].function;
             assert!(
-                facts.first_frame_matches(first) || facts.first_frame_matches(&first.replace(".func", ".func1")),
+                facts.first_frame_matches(first)
+                    || facts.first_frame_matches(&first.replace(".func", ".func1")),
                 "{} {}/{}: signature starts at {first}, expected {}",
                 crash.program,
                 crash.toolchain,
@@ -118,13 +145,18 @@ fn known_core_gap(program: &str, toolchain: &str) -> Option<&'static str> {
 
 #[test]
 fn core_signature_matches_text() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     let by_program = corpus_signatures(&manifest);
 
     let mut mismatches = Vec::new();
     let mut matched = 0;
     for crash in &manifest.crashes {
-        let options = CoreOptions { executable: Some(crash.binary.clone()), ..CoreOptions::default() };
+        let options = CoreOptions {
+            executable: Some(crash.binary.clone()),
+            ..CoreOptions::default()
+        };
         let core = Core::open(&crash.core, &options)
             .unwrap_or_else(|err| panic!("cannot open {}: {err}", crash.core.display()));
         let binary = Binary::open(&crash.binary)
@@ -138,7 +170,10 @@ fn core_signature_matches_text() {
             continue;
         }
         if let Some(reason) = known_core_gap(&crash.program, &crash.toolchain) {
-            eprintln!("known gap: {} {}/{}: {reason}", crash.program, crash.toolchain, crash.mode);
+            eprintln!(
+                "known gap: {} {}/{}: {reason}",
+                crash.program, crash.toolchain, crash.mode
+            );
             continue;
         }
         {
@@ -156,7 +191,10 @@ fn core_signature_matches_text() {
             ));
         }
     }
-    eprintln!("{matched} of {} cores give their text's signature", manifest.crashes.len());
+    eprintln!(
+        "{matched} of {} cores give their text's signature",
+        manifest.crashes.len()
+    );
     assert!(matched > 0, "no core gave its text's signature");
     assert!(
         mismatches.is_empty(),
@@ -177,7 +215,9 @@ const INSERTED_LINES: u32 = 7;
 /// frames as `crash` but exits instead of aborting, so no core lands in the
 /// host's coredump store, where other tests look for the newest crash.
 fn rebuild_and_crash(program: &str, toolchain: &support::Toolchain) -> String {
-    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/programs").join(program);
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus/programs")
+        .join(program);
     let work = tempfile::tempdir().unwrap();
     for name in ["go.mod", "main.go"] {
         let mut text = std::fs::read_to_string(source.join(name)).unwrap();
@@ -201,33 +241,55 @@ fn rebuild_and_crash(program: &str, toolchain: &support::Toolchain) -> String {
         .env("CGO_ENABLED", "0")
         .output()
         .unwrap();
-    assert!(build.status.success(), "go build failed: {}", String::from_utf8_lossy(&build.stderr));
+    assert!(
+        build.status.success(),
+        "go build failed: {}",
+        String::from_utf8_lossy(&build.stderr)
+    );
     let run = std::process::Command::new(&binary)
         .env("GOTRACEBACK", "system")
         .output()
         .unwrap();
-    assert_eq!(run.status.code(), Some(2), "the rebuilt {program} exits as a Go panic does");
+    assert_eq!(
+        run.status.code(),
+        Some(2),
+        "the rebuilt {program} exits as a Go panic does"
+    );
     String::from_utf8(run.stderr).unwrap()
 }
 
 #[test]
 fn rebuilt_program_with_inserted_lines_keeps_signature() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     let by_program = corpus_signatures(&manifest);
     let original = &by_program["nilpointer"];
 
     for toolchain in ["1.19.8", "1.27.3"] {
         let recorded = original
             .get(&format!("{toolchain}/default"))
-            .unwrap_or_else(|| panic!("the manifest has no default nilpointer crash for {toolchain}"));
+            .unwrap_or_else(|| {
+                panic!("the manifest has no default nilpointer crash for {toolchain}")
+            });
         let recorded_line = recorded_crash_line(&manifest, toolchain);
         let text = rebuild_and_crash("nilpointer", manifest.toolchain(toolchain));
         let traceback = ingest::traceback::parse(&text);
-        let rebuilt_line = traceback.goroutines[0].first_main_frame().and_then(|frame| frame.line);
+        let rebuilt_line = traceback.goroutines[0]
+            .first_main_frame()
+            .and_then(|frame| frame.line);
 
-        assert_eq!(rebuilt_line, recorded_line.map(|line| line + INSERTED_LINES), "{toolchain}: the lines moved");
+        assert_eq!(
+            rebuilt_line,
+            recorded_line.map(|line| line + INSERTED_LINES),
+            "{toolchain}: the lines moved"
+        );
         let rebuilt = compute(&CrashInput::from_traceback(&traceback));
-        assert_eq!(rebuilt.id, recorded.id, "{toolchain}: {} != {}", rebuilt.title, recorded.title);
+        assert_eq!(
+            rebuilt.id, recorded.id,
+            "{toolchain}: {} != {}",
+            rebuilt.title, recorded.title
+        );
     }
 }
 

@@ -18,7 +18,10 @@ use support::Crash;
 const GOCRASH: &str = env!("CARGO_BIN_EXE_gocrash");
 
 fn gocrash(args: &[&str]) -> Output {
-    Command::new(GOCRASH).args(args).output().expect("gocrash runs")
+    Command::new(GOCRASH)
+        .args(args)
+        .output()
+        .expect("gocrash runs")
 }
 
 fn stdout(output: &Output) -> String {
@@ -32,15 +35,27 @@ fn stderr(output: &Output) -> String {
 /// Compares `actual` with the snapshot file `name`, or rewrites it when
 /// `GOCRASH_UPDATE_SNAPSHOTS` is set.
 fn assert_snapshot(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
     if std::env::var_os("GOCRASH_UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().expect("snapshot directory")).expect("snapshot directory is writable");
+        std::fs::create_dir_all(path.parent().expect("snapshot directory"))
+            .expect("snapshot directory is writable");
         std::fs::write(&path, actual).expect("snapshot is writable");
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|err| panic!("cannot read {} ({err}); run with GOCRASH_UPDATE_SNAPSHOTS=1", path.display()));
-    assert_eq!(actual, expected, "{} differs; run with GOCRASH_UPDATE_SNAPSHOTS=1 after a deliberate change", path.display());
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
+        panic!(
+            "cannot read {} ({err}); run with GOCRASH_UPDATE_SNAPSHOTS=1",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "{} differs; run with GOCRASH_UPDATE_SNAPSHOTS=1 after a deliberate change",
+        path.display()
+    );
 }
 
 #[test]
@@ -71,7 +86,10 @@ fn empty_journal_exits_with_no_match() {
     let output = symbolize_in_empty_journal(&[]);
     assert_eq!(output.status.code(), Some(3));
     let message = stderr(&output);
-    assert!(message.starts_with("gocrash: the journal lists no crash"), "{message}");
+    assert!(
+        message.starts_with("gocrash: the journal lists no crash"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -85,7 +103,10 @@ fn unmatched_pid_exits_with_no_match() {
 fn unmatched_command_name_exits_with_no_match() {
     let output = symbolize_in_empty_journal(&["payments-api"]);
     assert_eq!(output.status.code(), Some(3));
-    assert_eq!(stderr(&output), "gocrash: no crash matched command name \"payments-api\"\n");
+    assert_eq!(
+        stderr(&output),
+        "gocrash: no crash matched command name \"payments-api\"\n"
+    );
 }
 
 #[test]
@@ -93,7 +114,10 @@ fn missing_core_path_is_taken_as_executable() {
     let output = symbolize_in_empty_journal(&["/nonexistent/core.zst"]);
     assert_eq!(output.status.code(), Some(3));
     let message = stderr(&output);
-    assert!(message.contains("no crash matched executable /nonexistent/core.zst"), "{message}");
+    assert!(
+        message.contains("no crash matched executable /nonexistent/core.zst"),
+        "{message}"
+    );
     assert!(message.contains("taken as an executable path"), "{message}");
 }
 
@@ -105,7 +129,10 @@ fn file_that_is_no_core_fails() {
     let output = gocrash(&["symbolize", path.to_str().expect("UTF-8 path")]);
     assert_eq!(output.status.code(), Some(1));
     let message = stderr(&output);
-    assert!(message.contains("neither an ELF core nor a zstd, lz4 or xz stream"), "{message}");
+    assert!(
+        message.contains("neither an ELF core nor a zstd, lz4 or xz stream"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -116,14 +143,18 @@ fn json_conflicts_with_format() {
 
 #[test]
 fn pid_selects_crash_from_journal() {
-    let Some((crash, _)) = corpus_crash() else { return };
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
     // Another crash may have reused the PID since; the newest one is read.
     let pid = crash.pid.to_string();
     let output = gocrash(&["symbolize", "--json", &pid]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let document: Value = serde_json::from_slice(&output.stdout).expect("JSON document");
     assert_eq!(document["core"]["journal"]["pid"], crash.pid);
-    assert!(document["core"]["path"].as_str().is_some_and(|p| p.starts_with("/var/lib/systemd/coredump/")));
+    assert!(document["core"]["path"]
+        .as_str()
+        .is_some_and(|p| p.starts_with("/var/lib/systemd/coredump/")));
 }
 
 /// Returns the corpus crash the tests below read, and another build of the
@@ -134,13 +165,20 @@ fn corpus_crash() -> Option<(Crash, PathBuf)> {
         .crashes
         .iter()
         .find(|c| c.program == "nilpointer" && c.toolchain == "1.22.10" && c.mode == "default")
-        .or_else(|| manifest.crashes.iter().find(|c| c.program == "nilpointer" && c.mode == "default"))
+        .or_else(|| {
+            manifest
+                .crashes
+                .iter()
+                .find(|c| c.program == "nilpointer" && c.mode == "default")
+        })
         .expect("the manifest has a nilpointer crash")
         .clone();
     let other = manifest
         .builds
         .iter()
-        .find(|b| b.program == crash.program && b.mode == "default" && b.toolchain != crash.toolchain)
+        .find(|b| {
+            b.program == crash.program && b.mode == "default" && b.toolchain != crash.toolchain
+        })
         .expect("the manifest has another nilpointer build")
         .binary
         .clone();
@@ -153,22 +191,40 @@ fn path_str(path: &Path) -> &str {
 
 #[test]
 fn text_output_names_crash_and_build() {
-    let Some((crash, _)) = corpus_crash() else { return };
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
     let output = gocrash(&["symbolize", path_str(&crash.core)]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
-    assert!(text.starts_with("panic: runtime error: invalid memory address or nil pointer dereference\n"), "{text}");
-    assert!(text.contains("signal: SIGSEGV (segmentation violation) at address 0x"), "{text}");
-    assert!(text.contains("goroutine 1 [running] (crashed):\n  panic\n"), "{text}");
+    assert!(
+        text.starts_with(
+            "panic: runtime error: invalid memory address or nil pointer dereference\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("signal: SIGSEGV (segmentation violation) at address 0x"),
+        "{text}"
+    );
+    assert!(
+        text.contains("goroutine 1 [running] (crashed):\n  panic\n"),
+        "{text}"
+    );
     assert!(text.contains("\n  main.(*Config).Port\n      /"), "{text}");
     assert!(text.contains("\nBuild:\n"), "{text}");
-    assert!(text.contains(&format!("  Go version:   go{}", crash.toolchain)), "{text}");
+    assert!(
+        text.contains(&format!("  Go version:   go{}", crash.toolchain)),
+        "{text}"
+    );
     assert!(text.contains("matches the core (go"), "{text}");
 }
 
 #[test]
 fn json_output_has_schema_and_goroutines() {
-    let Some((crash, _)) = corpus_crash() else { return };
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
     let output = gocrash(&["symbolize", "--json", path_str(&crash.core)]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let document: Value = serde_json::from_slice(&output.stdout).expect("JSON document");
@@ -179,19 +235,31 @@ fn json_output_has_schema_and_goroutines() {
     assert_eq!(document["crash"]["signal"]["name"], "SIGSEGV");
     let goroutines = document["goroutines"].as_array().expect("goroutines");
     assert!(goroutines.len() >= 4, "{} goroutines", goroutines.len());
-    let crashing = goroutines.iter().find(|g| g["crashing"] == true).expect("a crashing goroutine");
+    let crashing = goroutines
+        .iter()
+        .find(|g| g["crashing"] == true)
+        .expect("a crashing goroutine");
     let frames = crashing["frames"].as_array().expect("frames");
-    let first_printed = frames.iter().find(|f| f["printed"] == true).expect("a printed frame");
+    let first_printed = frames
+        .iter()
+        .find(|f| f["printed"] == true)
+        .expect("a printed frame");
     assert_eq!(first_printed["function"], "panic");
-    assert!(frames.iter().any(|f| f["function"] == "main.(*Config).Port"));
-    assert!(frames.iter().all(|f| f["pc"].as_str().is_some_and(|pc| pc.starts_with("0x"))));
+    assert!(frames
+        .iter()
+        .any(|f| f["function"] == "main.(*Config).Port"));
+    assert!(frames
+        .iter()
+        .all(|f| f["pc"].as_str().is_some_and(|pc| pc.starts_with("0x"))));
     assert_eq!(document["binary"]["source"], "core");
     assert_eq!(document["binary"]["build_id_check"]["result"], "matched");
 }
 
 #[test]
 fn go_output_parses_as_traceback() {
-    let Some((crash, _)) = corpus_crash() else { return };
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
     let output = gocrash(&["symbolize", "--format", "go", path_str(&crash.core)]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let parsed = ingest::traceback::parse(&stdout(&output));
@@ -199,43 +267,80 @@ fn go_output_parses_as_traceback() {
     assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
     let first = parsed.main_goroutines().next().expect("a goroutine");
     assert_eq!(first.id.0, 1);
-    assert_eq!(first.frames.first().map(|f| f.function.as_str()), Some("panic"));
+    assert_eq!(
+        first.frames.first().map(|f| f.function.as_str()),
+        Some("panic")
+    );
 }
 
 #[test]
 fn binary_directory_is_searched_by_build_id() {
-    let Some((crash, other)) = corpus_crash() else { return };
+    let Some((crash, other)) = corpus_crash() else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temporary directory");
     let nested = dir.path().join("releases/v1");
     std::fs::create_dir_all(&nested).expect("directories are writable");
     std::fs::copy(&other, dir.path().join("releases/other-build")).expect("copy");
     std::fs::copy(&crash.binary, nested.join("service")).expect("copy");
-    let output = gocrash(&["symbolize", "--json", "--binary", path_str(dir.path()), path_str(&crash.core)]);
+    let output = gocrash(&[
+        "symbolize",
+        "--json",
+        "--binary",
+        path_str(dir.path()),
+        path_str(&crash.core),
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let document: Value = serde_json::from_slice(&output.stdout).expect("JSON document");
     assert_eq!(document["binary"]["source"], "directory_search");
-    assert_eq!(document["binary"]["path"], path_str(&nested.join("service")));
+    assert_eq!(
+        document["binary"]["path"],
+        path_str(&nested.join("service"))
+    );
 }
 
 #[test]
 fn binary_directory_without_match_fails() {
-    let Some((crash, other)) = corpus_crash() else { return };
+    let Some((crash, other)) = corpus_crash() else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temporary directory");
     std::fs::copy(&other, dir.path().join("other-build")).expect("copy");
-    let output = gocrash(&["symbolize", "--binary", path_str(dir.path()), path_str(&crash.core)]);
+    let output = gocrash(&[
+        "symbolize",
+        "--binary",
+        path_str(dir.path()),
+        path_str(&crash.core),
+    ]);
     assert_eq!(output.status.code(), Some(1));
     let message = stderr(&output);
-    assert!(message.contains("has the core's build ID (Go build ID "), "{message}");
+    assert!(
+        message.contains("has the core's build ID (Go build ID "),
+        "{message}"
+    );
     assert!(message.contains("1 ELF files were checked"), "{message}");
 }
 
 #[test]
 fn build_id_mismatch_fails_without_force() {
-    let Some((crash, other)) = corpus_crash() else { return };
-    let output = gocrash(&["symbolize", "--binary", path_str(&other), path_str(&crash.core)]);
+    let Some((crash, other)) = corpus_crash() else {
+        return;
+    };
+    let output = gocrash(&[
+        "symbolize",
+        "--binary",
+        path_str(&other),
+        path_str(&crash.core),
+    ]);
     assert_eq!(output.status.code(), Some(1));
     let message = stderr(&output);
-    assert!(message.contains(&format!("{} is not the build that crashed", other.display())), "{message}");
+    assert!(
+        message.contains(&format!(
+            "{} is not the build that crashed",
+            other.display()
+        )),
+        "{message}"
+    );
     assert!(message.contains(path_str(&crash.core)), "{message}");
     assert_eq!(message.matches("Go build ID ").count(), 2, "{message}");
     assert!(message.contains("--force"), "{message}");
@@ -262,15 +367,31 @@ fn stripped_crash_and_twin() -> Option<(Crash, PathBuf)> {
 
 #[test]
 fn build_id_mismatch_warns_with_force() {
-    let Some((crash, twin)) = stripped_crash_and_twin() else { return };
-    let output = gocrash(&["symbolize", "--binary", path_str(&twin), path_str(&crash.core)]);
+    let Some((crash, twin)) = stripped_crash_and_twin() else {
+        return;
+    };
+    let output = gocrash(&[
+        "symbolize",
+        "--binary",
+        path_str(&twin),
+        path_str(&crash.core),
+    ]);
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
 
-    let output = gocrash(&["symbolize", "--force", "--binary", path_str(&twin), path_str(&crash.core)]);
+    let output = gocrash(&[
+        "symbolize",
+        "--force",
+        "--binary",
+        path_str(&twin),
+        path_str(&crash.core),
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(text.contains("\nWarnings:\n  --force: using "), "{text}");
-    assert!(text.contains("differs from the core's Go build ID"), "{text}");
+    assert!(
+        text.contains("differs from the core's Go build ID"),
+        "{text}"
+    );
     assert!(text.contains("\n  main.(*Config).Port\n"), "{text}");
 }
 
@@ -281,7 +402,10 @@ fn mark_deleted(core: &mut [u8], path: &str) -> String {
     let bytes = path.as_bytes();
     let mut marked = 0;
     let mut index = 0;
-    while let Some(offset) = core[index..].windows(bytes.len() + 1).position(|w| &w[..bytes.len()] == bytes && w[bytes.len()] == 0) {
+    while let Some(offset) = core[index..]
+        .windows(bytes.len() + 1)
+        .position(|w| &w[..bytes.len()] == bytes && w[bytes.len()] == 0)
+    {
         let start = index + offset;
         core[start + bytes.len() - 10..start + bytes.len()].copy_from_slice(b" (deleted)");
         marked += 1;
@@ -293,13 +417,16 @@ fn mark_deleted(core: &mut [u8], path: &str) -> String {
 
 fn decompressed_core(crash: &Crash) -> Vec<u8> {
     let mut bytes = Vec::new();
-    symbolizer::decompress::decompress_to_writer(&crash.core, &mut bytes, &mut |_| {}).expect("the core decompresses");
+    symbolizer::decompress::decompress_to_writer(&crash.core, &mut bytes, &mut |_| {})
+        .expect("the core decompresses");
     bytes
 }
 
 #[test]
 fn deleted_executable_asks_for_binary() {
-    let Some((crash, _)) = corpus_crash() else { return };
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut core = decompressed_core(&crash);
     let shown = mark_deleted(&mut core, path_str(&crash.binary));
@@ -309,17 +436,27 @@ fn deleted_executable_asks_for_binary() {
     let output = gocrash(&["symbolize", path_str(&core_path)]);
     assert_eq!(output.status.code(), Some(1));
     let message = stderr(&output);
-    assert!(message.contains(&format!("the executable {shown} was deleted or replaced")), "{message}");
+    assert!(
+        message.contains(&format!("the executable {shown} was deleted or replaced")),
+        "{message}"
+    );
     assert!(message.contains("pass --binary PATH"), "{message}");
 
-    let output = gocrash(&["symbolize", "--binary", path_str(&crash.binary), path_str(&core_path)]);
+    let output = gocrash(&[
+        "symbolize",
+        "--binary",
+        path_str(&crash.binary),
+        path_str(&core_path),
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stdout(&output).contains("(deleted or replaced after the program started)"));
 }
 
 #[test]
 fn truncated_core_gives_partial_output() {
-    let Some((crash, _)) = corpus_crash() else { return };
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temporary directory");
     let core = decompressed_core(&crash);
     // Cutting the last tenth loses the highest mappings (the stacks of the
@@ -331,11 +468,16 @@ fn truncated_core_gives_partial_output() {
     let output = gocrash(&["symbolize", path_str(&core_path)]);
     assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
     let text = stdout(&output);
-    assert!(text.contains("\nMissing (the core is damaged):\n  the core is truncated"), "{text}");
+    assert!(
+        text.contains("\nMissing (the core is damaged):\n  the core is truncated"),
+        "{text}"
+    );
 
     let output = gocrash(&["symbolize", "--json", path_str(&core_path)]);
     assert_eq!(output.status.code(), Some(4));
     let document: Value = serde_json::from_slice(&output.stdout).expect("JSON document");
     assert_eq!(document["partial"], true);
-    assert!(document["missing"][0].as_str().is_some_and(|m| m.starts_with("the core is truncated")));
+    assert!(document["missing"][0]
+        .as_str()
+        .is_some_and(|m| m.starts_with("the core is truncated")));
 }

@@ -141,16 +141,31 @@ fn symbolize(crash: &Crash) -> (String, Option<i32>, String) {
 /// Returns the runtime's text from its first crash line. The service's own
 /// output before it is not part of the crash.
 fn crash_text(text: &str) -> Vec<(usize, &str)> {
-    const STARTS: [&str; 8] =
-        ["panic: ", "fatal error: ", "fatal: ", "runtime: ", "SIG", "unexpected fault address", "goroutine ", "runtime stack:"];
+    const STARTS: [&str; 8] = [
+        "panic: ",
+        "fatal error: ",
+        "fatal: ",
+        "runtime: ",
+        "SIG",
+        "unexpected fault address",
+        "goroutine ",
+        "runtime stack:",
+    ];
     let lines = numbered_lines(text);
-    let start = lines.iter().position(|(_, line)| STARTS.iter().any(|s| line.starts_with(s))).unwrap_or(0);
+    let start = lines
+        .iter()
+        .position(|(_, line)| STARTS.iter().any(|s| line.starts_with(s)))
+        .unwrap_or(0);
     lines[start..].to_vec()
 }
 
 /// Returns the lines that are not empty, with their 1-based line numbers.
 fn numbered_lines(text: &str) -> Vec<(usize, &str)> {
-    text.lines().enumerate().filter(|(_, line)| !line.is_empty()).map(|(index, line)| (index + 1, line)).collect()
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.is_empty())
+        .map(|(index, line)| (index + 1, line))
+        .collect()
 }
 
 /// A block of lines and the key blocks are matched by.
@@ -164,14 +179,24 @@ struct Block<'a> {
 
 fn is_register_line(line: &str) -> bool {
     let mut parts = line.split_whitespace();
-    let (Some(name), Some(value), None) = (parts.next(), parts.next(), parts.next()) else { return false };
-    name.len() <= 6 && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) && value.starts_with("0x")
+    let (Some(name), Some(value), None) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    name.len() <= 6
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && value.starts_with("0x")
 }
 
 /// Cuts a crash text into blocks: the headline, `runtime stack:`, each
 /// goroutine, each register dump, and the head of each thread section.
 fn blocks<'a>(lines: &[(usize, &'a str)]) -> Vec<Block<'a>> {
-    let mut blocks: Vec<Block<'a>> = vec![Block { key: "headline".to_owned(), lines: Vec::new(), numbers: Vec::new() }];
+    let mut blocks: Vec<Block<'a>> = vec![Block {
+        key: "headline".to_owned(),
+        lines: Vec::new(),
+        numbers: Vec::new(),
+    }];
     let mut section = 0;
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut in_registers = false;
@@ -195,8 +220,16 @@ fn blocks<'a>(lines: &[(usize, &'a str)]) -> Vec<Block<'a>> {
         if let Some(key) = new_key {
             let count = seen.entry(key.clone()).or_insert(0);
             *count += 1;
-            let key = if *count > 1 { format!("{key} #{count}") } else { key };
-            blocks.push(Block { key, lines: Vec::new(), numbers: Vec::new() });
+            let key = if *count > 1 {
+                format!("{key} #{count}")
+            } else {
+                key
+            };
+            blocks.push(Block {
+                key,
+                lines: Vec::new(),
+                numbers: Vec::new(),
+            });
         }
         if let Some(block) = blocks.last_mut() {
             block.lines.push(line);
@@ -209,8 +242,12 @@ fn blocks<'a>(lines: &[(usize, &'a str)]) -> Vec<Block<'a>> {
 
 /// Removes `, N minutes` from a goroutine header.
 fn without_minutes(line: &str) -> String {
-    let Some(start) = line.find(" minutes") else { return line.to_owned() };
-    let Some(comma) = line[..start].rfind(", ") else { return line.to_owned() };
+    let Some(start) = line.find(" minutes") else {
+        return line.to_owned();
+    };
+    let Some(comma) = line[..start].rfind(", ") else {
+        return line.to_owned();
+    };
     format!("{}{}", &line[..comma], &line[start + " minutes".len()..])
 }
 
@@ -241,7 +278,11 @@ fn classify_pair(block_key: &str, ours: &str, theirs: &str) -> Kind {
         return Kind::Headline;
     }
     if theirs.starts_with("goroutine ") && ours.starts_with("goroutine ") {
-        return if without_minutes(ours) == without_minutes(theirs) { Kind::Minutes } else { Kind::Header };
+        return if without_minutes(ours) == without_minutes(theirs) {
+            Kind::Minutes
+        } else {
+            Kind::Header
+        };
     }
     if theirs.starts_with("created by ") || ours.starts_with("created by ") {
         return Kind::CreatedBy;
@@ -254,7 +295,11 @@ fn classify_pair(block_key: &str, ours: &str, theirs: &str) -> Kind {
     }
     if let (Some(a), Some(b)) = (ours.strip_prefix('\t'), theirs.strip_prefix('\t')) {
         let position = |text: &str| text.split(' ').next().unwrap_or("").to_owned();
-        return if position(a) == position(b) { Kind::FrameAddresses } else { Kind::Frame };
+        return if position(a) == position(b) {
+            Kind::FrameAddresses
+        } else {
+            Kind::Frame
+        };
     }
     Kind::Frame
 }
@@ -275,14 +320,20 @@ fn align<'a>(ours: &[&'a str], theirs: &[&'a str]) -> Vec<(Option<&'a str>, Opti
     let mut table = vec![vec![0u32; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
-            table[i][j] = if ours[i] == theirs[j] { table[i + 1][j + 1] + 1 } else { table[i + 1][j].max(table[i][j + 1]) };
+            table[i][j] = if ours[i] == theirs[j] {
+                table[i + 1][j + 1] + 1
+            } else {
+                table[i + 1][j].max(table[i][j + 1])
+            };
         }
     }
     let mut script = Vec::new();
     let (mut i, mut j) = (0, 0);
     let mut pending_ours = Vec::new();
     let mut pending_theirs = Vec::new();
-    let flush = |script: &mut Vec<(Option<&'a str>, Option<&'a str>)>, a: &mut Vec<&'a str>, b: &mut Vec<&'a str>| {
+    let flush = |script: &mut Vec<(Option<&'a str>, Option<&'a str>)>,
+                 a: &mut Vec<&'a str>,
+                 b: &mut Vec<&'a str>| {
         for index in 0..a.len().max(b.len()) {
             script.push((a.get(index).copied(), b.get(index).copied()));
         }
@@ -323,29 +374,51 @@ fn asserted_block(key: &str) -> bool {
 
 /// Records a difference the test asserts against unless an exception
 /// explains it.
-fn check_explained(outcome: &mut Outcome, block_key: &str, kind: Kind, detail: &str, stripped: bool, damaged: bool) {
+fn check_explained(
+    outcome: &mut Outcome,
+    block_key: &str,
+    kind: Kind,
+    detail: &str,
+    stripped: bool,
+    damaged: bool,
+) {
     if kind.allowed() || !asserted_block(block_key) || damaged {
         return;
     }
-    let goroutine = block_key.strip_prefix("section 0 goroutine ").and_then(|rest| rest.split(' ').next()?.parse::<u64>().ok());
+    let goroutine = block_key
+        .strip_prefix("section 0 goroutine ")
+        .and_then(|rest| rest.split(' ').next()?.parse::<u64>().ok());
     if goroutine.is_some_and(|id| outcome.excused.contains_key(&id)) {
         return;
     }
-    let concurrent = outcome.excused.values().any(|e| *e == Exception::ConcurrentFatalErrors);
+    let concurrent = outcome
+        .excused
+        .values()
+        .any(|e| *e == Exception::ConcurrentFatalErrors);
     if block_key == "headline" && concurrent {
         return;
     }
     // The limit comes from runtime.maxstacksize, found through the symbol table.
-    if block_key == "headline" && stripped && kind == Kind::MissingLine && detail.contains("runtime: goroutine stack exceeds") {
+    if block_key == "headline"
+        && stripped
+        && kind == Kind::MissingLine
+        && detail.contains("runtime: goroutine stack exceeds")
+    {
         return;
     }
-    outcome.unexplained.push(format!("{}: {block_key}: {kind:?}: {detail}", outcome.name));
+    outcome
+        .unexplained
+        .push(format!("{}: {block_key}: {kind:?}: {detail}", outcome.name));
 }
 
 fn note(outcome: &mut Outcome, kind: Kind, example: impl FnOnce() -> String) {
     *outcome.differences.entry(kind).or_insert(0) += 1;
     let examples = outcome.examples.entry(kind).or_default();
-    let limit = if full_report().is_some() { REPORT_EXAMPLES_PER_KIND } else { EXAMPLES_PER_KIND };
+    let limit = if full_report().is_some() {
+        REPORT_EXAMPLES_PER_KIND
+    } else {
+        EXAMPLES_PER_KIND
+    };
     if examples.len() < limit {
         examples.push(example());
     }
@@ -374,17 +447,30 @@ fn compare_lines(
         let damaged = block.numbers.iter().any(|n| warning_lines.contains(n));
         let Some(mine) = ours.iter().find(|b| b.key == block.key) else {
             let detail = format!("{} lines, first {:?}", block.lines.len(), block.lines[0]);
-            check_explained(outcome, &block.key, Kind::MissingBlock, &detail, stripped, damaged);
-            note(outcome, Kind::MissingBlock, || format!("{name}: {}: {detail}", block.key));
+            check_explained(
+                outcome,
+                &block.key,
+                Kind::MissingBlock,
+                &detail,
+                stripped,
+                damaged,
+            );
+            note(outcome, Kind::MissingBlock, || {
+                format!("{name}: {}: {detail}", block.key)
+            });
             continue;
         };
         let mut ours_block: &[&str] = &mine.lines;
-        if crashing_key.as_deref() == Some(block.key.as_str()) && ours_block.len() > block.lines.len() {
+        if crashing_key.as_deref() == Some(block.key.as_str())
+            && ours_block.len() > block.lines.len()
+        {
             // Crash-path frames sit between the header and the first
             // printed frame.
             let extra = ours_block.len() - block.lines.len();
             if ours_block.get(1 + extra..) == block.lines.get(1..) {
-                note(outcome, Kind::CrashPath, || format!("{name}: {} has {extra} more lines", block.key));
+                note(outcome, Kind::CrashPath, || {
+                    format!("{name}: {} has {extra} more lines", block.key)
+                });
                 ours_block = &ours_block[extra..];
             }
         }
@@ -393,16 +479,46 @@ fn compare_lines(
                 (Some(a), Some(b)) if a == b => {}
                 (Some(a), Some(b)) => {
                     let kind = classify_pair(&block.key, a, b);
-                    check_explained(outcome, &block.key, kind, &format!("ours {a:?}, runtime {b:?}"), stripped, damaged);
-                    note(outcome, kind, || format!("{name}: {}\n    ours    {a:?}\n    runtime {b:?}", block.key));
+                    check_explained(
+                        outcome,
+                        &block.key,
+                        kind,
+                        &format!("ours {a:?}, runtime {b:?}"),
+                        stripped,
+                        damaged,
+                    );
+                    note(outcome, kind, || {
+                        format!(
+                            "{name}: {}\n    ours    {a:?}\n    runtime {b:?}",
+                            block.key
+                        )
+                    });
                 }
                 (None, Some(b)) => {
-                    check_explained(outcome, &block.key, Kind::MissingLine, &format!("runtime {b:?}"), stripped, damaged);
-                    note(outcome, Kind::MissingLine, || format!("{name}: {}: runtime {b:?}", block.key));
+                    check_explained(
+                        outcome,
+                        &block.key,
+                        Kind::MissingLine,
+                        &format!("runtime {b:?}"),
+                        stripped,
+                        damaged,
+                    );
+                    note(outcome, Kind::MissingLine, || {
+                        format!("{name}: {}: runtime {b:?}", block.key)
+                    });
                 }
                 (Some(a), None) => {
-                    check_explained(outcome, &block.key, Kind::ExtraLine, &format!("ours {a:?}"), stripped, damaged);
-                    note(outcome, Kind::ExtraLine, || format!("{name}: {}: ours {a:?}", block.key));
+                    check_explained(
+                        outcome,
+                        &block.key,
+                        Kind::ExtraLine,
+                        &format!("ours {a:?}"),
+                        stripped,
+                        damaged,
+                    );
+                    note(outcome, Kind::ExtraLine, || {
+                        format!("{name}: {}: ours {a:?}", block.key)
+                    });
                 }
                 (None, None) => {}
             }
@@ -411,25 +527,44 @@ fn compare_lines(
     for block in &ours {
         if !theirs.iter().any(|b| b.key == block.key) {
             let detail = format!("{} lines, first {:?}", block.lines.len(), block.lines[0]);
-            check_explained(outcome, &block.key, Kind::ExtraBlock, &detail, stripped, false);
-            note(outcome, Kind::ExtraBlock, || format!("{name}: {}: {detail}", block.key));
+            check_explained(
+                outcome,
+                &block.key,
+                Kind::ExtraBlock,
+                &detail,
+                stripped,
+                false,
+            );
+            note(outcome, Kind::ExtraBlock, || {
+                format!("{name}: {}: {detail}", block.key)
+            });
         }
     }
 }
 
 /// The frames of a parsed goroutine as compared: function, file, line, inlined.
 fn frame_facts(goroutine: &Goroutine) -> Vec<(String, Option<String>, Option<u32>, bool)> {
-    goroutine.frames.iter().map(|f| (f.function.clone(), f.file.clone(), f.line, f.inlined)).collect()
+    goroutine
+        .frames
+        .iter()
+        .map(|f| (f.function.clone(), f.file.clone(), f.line, f.inlined))
+        .collect()
 }
 
 /// Compares the parsed goroutines of the main dump.
 /// Finds the goroutines of the runtime's text that cannot be matched (see
 /// [`Exception`]).
-fn exceptions(ours: &BTreeMap<u64, Goroutine>, theirs_text: &Traceback) -> BTreeMap<u64, Exception> {
+fn exceptions(
+    ours: &BTreeMap<u64, Goroutine>,
+    theirs_text: &Traceback,
+) -> BTreeMap<u64, Exception> {
     let mut excused = BTreeMap::new();
     let main: Vec<&Goroutine> = theirs_text.main_goroutines().collect();
     let repeated_fatal = theirs_text.fatal.as_ref().is_some_and(|f| f.repeats > 0);
-    let repeated_goroutine = main.iter().enumerate().any(|(i, g)| main[..i].iter().any(|h| h.id == g.id));
+    let repeated_goroutine = main
+        .iter()
+        .enumerate()
+        .any(|(i, g)| main[..i].iter().any(|h| h.id == g.id));
     if repeated_fatal || repeated_goroutine {
         let running = |g: &Goroutine| g.status == GoroutineStatus::Running;
         for goroutine in &main {
@@ -439,13 +574,25 @@ fn exceptions(ours: &BTreeMap<u64, Goroutine>, theirs_text: &Traceback) -> BTree
         }
     }
     for (index, goroutine) in main.iter().enumerate() {
-        let end = main.get(index + 1).map_or(usize::MAX, |next| next.text_line);
-        if theirs_text.warnings.iter().any(|w| goroutine.text_line < w.text_line && w.text_line < end) {
-            excused.entry(goroutine.id.0).or_insert(Exception::DamagedText);
+        let end = main
+            .get(index + 1)
+            .map_or(usize::MAX, |next| next.text_line);
+        if theirs_text
+            .warnings
+            .iter()
+            .any(|w| goroutine.text_line < w.text_line && w.text_line < end)
+        {
+            excused
+                .entry(goroutine.id.0)
+                .or_insert(Exception::DamagedText);
         }
-        let stopped = ours.get(&goroutine.id.0).is_some_and(|g| g.status != GoroutineStatus::Running);
+        let stopped = ours
+            .get(&goroutine.id.0)
+            .is_some_and(|g| g.status != GoroutineStatus::Running);
         if goroutine.stack_unavailable && stopped {
-            excused.entry(goroutine.id.0).or_insert(Exception::ChangedAfterPrinting);
+            excused
+                .entry(goroutine.id.0)
+                .or_insert(Exception::ChangedAfterPrinting);
         }
     }
     excused
@@ -474,15 +621,23 @@ fn compare_goroutines(outcome: &mut Outcome, ours: &Traceback, theirs: &Tracebac
         let mut problem = |text: String| {
             same = false;
             match excuse {
-                Some(reason) => outcome.problems.push(format!("goroutine {id} ({reason:?}): {text}")),
+                Some(reason) => outcome
+                    .problems
+                    .push(format!("goroutine {id} ({reason:?}): {text}")),
                 None => outcome.problems.push(format!("goroutine {id}: {text}")),
             }
         };
         if found.status != expected.status || found.wait_reason != expected.wait_reason {
-            problem(format!("status {:?} {:?}, runtime {:?} {:?}", found.status, found.wait_reason, expected.status, expected.wait_reason));
+            problem(format!(
+                "status {:?} {:?}, runtime {:?} {:?}",
+                found.status, found.wait_reason, expected.status, expected.wait_reason
+            ));
         }
         if found.stack_unavailable != expected.stack_unavailable {
-            problem(format!("stack unavailable {}, runtime {}", found.stack_unavailable, expected.stack_unavailable));
+            problem(format!(
+                "stack unavailable {}, runtime {}",
+                found.stack_unavailable, expected.stack_unavailable
+            ));
         }
         let found_frames = frame_facts(found);
         let expected_frames = frame_facts(expected);
@@ -492,7 +647,10 @@ fn compare_goroutines(outcome: &mut Outcome, ours: &Traceback, theirs: &Tracebac
             found_frames == expected_frames
         };
         if !frames_match {
-            let first_difference = found_frames.iter().zip(&expected_frames).position(|(a, b)| a != b);
+            let first_difference = found_frames
+                .iter()
+                .zip(&expected_frames)
+                .position(|(a, b)| a != b);
             problem(format!(
                 "frames differ ({} ours, {} runtime; first difference at {:?}: ours {:?}, runtime {:?})",
                 found_frames.len(),
@@ -502,9 +660,17 @@ fn compare_goroutines(outcome: &mut Outcome, ours: &Traceback, theirs: &Tracebac
                 first_difference.and_then(|i| expected_frames.get(i)),
             ));
         }
-        let creator = |g: &Goroutine| g.created_by.as_ref().map(|c| (c.function.clone(), c.parent, c.file.clone(), c.line));
+        let creator = |g: &Goroutine| {
+            g.created_by
+                .as_ref()
+                .map(|c| (c.function.clone(), c.parent, c.file.clone(), c.line))
+        };
         if creator(found) != creator(expected) {
-            problem(format!("created by {:?}, runtime {:?}", creator(found), creator(expected)));
+            problem(format!(
+                "created by {:?}, runtime {:?}",
+                creator(found),
+                creator(expected)
+            ));
         }
         if same {
             outcome.matched += 1;
@@ -521,27 +687,42 @@ fn compare_goroutines(outcome: &mut Outcome, ours: &Traceback, theirs: &Tracebac
 
 fn run_crash(crash: &Crash) -> Outcome {
     let name = format!("{} {} {}", crash.toolchain, crash.mode, crash.program);
-    let mut outcome = Outcome { key: (crash.toolchain.clone(), crash.mode.clone()), name: name.clone(), ..Outcome::default() };
+    let mut outcome = Outcome {
+        key: (crash.toolchain.clone(), crash.mode.clone()),
+        name: name.clone(),
+        ..Outcome::default()
+    };
     let theirs_text = std::fs::read_to_string(&crash.stderr)
         .unwrap_or_else(|err| panic!("cannot read {}: {err}", crash.stderr.display()));
     let (ours_text, code, stderr) = symbolize(crash);
     outcome.exit_code = code;
     if code != Some(0) {
-        outcome.problems.push(format!("exit code {code:?}: {}", stderr.trim()));
+        outcome
+            .problems
+            .push(format!("exit code {code:?}: {}", stderr.trim()));
     }
     let ours = traceback::parse(&ours_text);
     let theirs = traceback::parse(&theirs_text);
     compare_goroutines(&mut outcome, &ours, &theirs);
     let crashing = theirs.main_goroutines().next().map(|g| g.id.0);
     let warning_lines: Vec<usize> = theirs.warnings.iter().map(|w| w.text_line).collect();
-    compare_lines(&mut outcome, &ours_text, &theirs_text, crashing, crash.mode == "stripped", &warning_lines);
+    compare_lines(
+        &mut outcome,
+        &ours_text,
+        &theirs_text,
+        crashing,
+        crash.mode == "stripped",
+        &warning_lines,
+    );
     outcome
 }
 
 /// Runs every crash, [`PARALLEL`] at a time, the largest first.
 fn run_all(crashes: &[Crash]) -> Vec<Outcome> {
     let mut order: Vec<&Crash> = crashes.iter().collect();
-    order.sort_by_key(|c| std::cmp::Reverse(std::fs::metadata(&c.core).map(|m| m.len()).unwrap_or(0)));
+    order.sort_by_key(|c| {
+        std::cmp::Reverse(std::fs::metadata(&c.core).map(|m| m.len()).unwrap_or(0))
+    });
     let next = AtomicUsize::new(0);
     let outcomes = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -550,7 +731,10 @@ fn run_all(crashes: &[Crash]) -> Vec<Outcome> {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 let Some(crash) = order.get(index) else { break };
                 let outcome = run_crash(crash);
-                outcomes.lock().unwrap_or_else(|e| e.into_inner()).push(outcome);
+                outcomes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(outcome);
             });
         }
     });
@@ -578,7 +762,10 @@ fn print_report(outcomes: &[Outcome]) {
                 *kinds.entry(*kind).or_insert(0) += count;
             }
         }
-        let kinds: Vec<String> = kinds.iter().map(|(kind, count)| format!("{kind:?} {count}")).collect();
+        let kinds: Vec<String> = kinds
+            .iter()
+            .map(|(kind, count)| format!("{kind:?} {count}"))
+            .collect();
         eprintln!(
             "{toolchain:>8} {mode:<8}: {matched}/{total} goroutines ({excused} excused), {identical}/{} texts identical; {}",
             group.len(),
@@ -592,27 +779,52 @@ fn print_report(outcomes: &[Outcome]) {
         }
     }
     for (kind, list) in examples {
-        eprintln!("--- {kind:?}: {} crashes, for example:", outcomes.iter().filter(|o| o.differences.contains_key(&kind)).count());
+        eprintln!(
+            "--- {kind:?}: {} crashes, for example:",
+            outcomes
+                .iter()
+                .filter(|o| o.differences.contains_key(&kind))
+                .count()
+        );
         for example in list.iter().take(EXAMPLES_PER_KIND * 2) {
             eprintln!("  {example}");
         }
     }
     let with_problems: Vec<&Outcome> = outcomes.iter().filter(|o| !o.problems.is_empty()).collect();
-    eprintln!("--- {} crashes with goroutine mismatches", with_problems.len());
+    eprintln!(
+        "--- {} crashes with goroutine mismatches",
+        with_problems.len()
+    );
     for outcome in with_problems.iter().take(40) {
-        eprintln!("  {}: {}", outcome.name, outcome.problems.iter().take(3).cloned().collect::<Vec<_>>().join("; "));
+        eprintln!(
+            "  {}: {}",
+            outcome.name,
+            outcome
+                .problems
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
     }
 }
 
 #[test]
 fn symbolize_matches_runtime_text() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     assert!(!manifest.crashes.is_empty(), "the manifest lists no crash");
     let only = std::env::var("GOCRASH_SYMBOLIZE_ONLY").ok();
     let crashes: Vec<Crash> = manifest
         .crashes
         .iter()
-        .filter(|c| only.as_deref().is_none_or(|text| format!("{} {} {}", c.toolchain, c.mode, c.program).contains(text)))
+        .filter(|c| {
+            only.as_deref().is_none_or(|text| {
+                format!("{} {} {}", c.toolchain, c.mode, c.program).contains(text)
+            })
+        })
         .cloned()
         .collect();
     let outcomes = run_all(&crashes);
@@ -628,7 +840,10 @@ fn symbolize_matches_runtime_text() {
 fn write_full_report(path: &std::path::Path, outcomes: &[Outcome]) {
     let mut text = String::new();
     for outcome in outcomes {
-        text.push_str(&format!("=== {} (exit {:?}, {}/{} goroutines)\n", outcome.name, outcome.exit_code, outcome.matched, outcome.goroutines));
+        text.push_str(&format!(
+            "=== {} (exit {:?}, {}/{} goroutines)\n",
+            outcome.name, outcome.exit_code, outcome.matched, outcome.goroutines
+        ));
         for problem in &outcome.problems {
             text.push_str(&format!("  problem: {problem}\n"));
         }
@@ -638,7 +853,8 @@ fn write_full_report(path: &std::path::Path, outcomes: &[Outcome]) {
             }
         }
     }
-    std::fs::write(path, text).unwrap_or_else(|err| panic!("cannot write {}: {err}", path.display()));
+    std::fs::write(path, text)
+        .unwrap_or_else(|err| panic!("cannot write {}: {err}", path.display()));
 }
 
 /// Asserts what matches over the whole corpus today. Every crash is read
@@ -652,23 +868,44 @@ fn assert_corpus(outcomes: &[Outcome]) {
     let failed: Vec<String> = outcomes
         .iter()
         .filter(|o| o.exit_code != Some(0))
-        .map(|o| format!("{}: {}", o.name, o.problems.first().cloned().unwrap_or_default()))
+        .map(|o| {
+            format!(
+                "{}: {}",
+                o.name,
+                o.problems.first().cloned().unwrap_or_default()
+            )
+        })
         .collect();
-    assert!(failed.is_empty(), "gocrash failed on {} crashes:\n{}", failed.len(), failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "gocrash failed on {} crashes:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
 
     let mismatched: Vec<String> = outcomes
         .iter()
         .filter(|o| o.matched + o.excused_mismatches != o.goroutines)
         .map(|o| format!("{}: {}", o.name, o.problems.join("; ")))
         .collect();
-    assert!(mismatched.is_empty(), "goroutines differ in {} crashes:\n{}", mismatched.len(), mismatched.join("\n"));
+    assert!(
+        mismatched.is_empty(),
+        "goroutines differ in {} crashes:\n{}",
+        mismatched.len(),
+        mismatched.join("\n")
+    );
 
     let unexplained: Vec<&String> = outcomes.iter().flat_map(|o| &o.unexplained).collect();
     assert!(
         unexplained.is_empty(),
         "{} line differences no exception explains:\n{}",
         unexplained.len(),
-        unexplained.iter().take(50).map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
+        unexplained
+            .iter()
+            .take(50)
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -704,14 +941,42 @@ fn blocks_split_goroutines_and_sections() {
 
 #[test]
 fn differences_are_classified() {
-    assert_eq!(classify_pair("g", "goroutine 5 [sleep, 3 minutes]:", "goroutine 5 [sleep, 4 minutes]:"), Kind::Minutes);
-    assert_eq!(classify_pair("g", "goroutine 5 [sleep]:", "goroutine 5 [select]:"), Kind::Header);
-    assert_eq!(classify_pair("g", "main.f(0x1)", "main.f(0x2?)"), Kind::Arguments);
-    assert_eq!(classify_pair("g", "main.f(0x1)", "main.g(0x1)"), Kind::Frame);
-    assert_eq!(classify_pair("g", "\t/a.go:3 +0x1 fp=0x2", "\t/a.go:3 +0x2 fp=0x2"), Kind::FrameAddresses);
-    assert_eq!(classify_pair("g", "\t/a.go:3 +0x1", "\t/a.go:4 +0x1"), Kind::Frame);
-    assert_eq!(classify_pair("headline", "panic: a", "panic: b"), Kind::Headline);
-    assert_eq!(without_minutes("goroutine 5 [sleep, 12 minutes, locked to thread]:"), "goroutine 5 [sleep, locked to thread]:");
+    assert_eq!(
+        classify_pair(
+            "g",
+            "goroutine 5 [sleep, 3 minutes]:",
+            "goroutine 5 [sleep, 4 minutes]:"
+        ),
+        Kind::Minutes
+    );
+    assert_eq!(
+        classify_pair("g", "goroutine 5 [sleep]:", "goroutine 5 [select]:"),
+        Kind::Header
+    );
+    assert_eq!(
+        classify_pair("g", "main.f(0x1)", "main.f(0x2?)"),
+        Kind::Arguments
+    );
+    assert_eq!(
+        classify_pair("g", "main.f(0x1)", "main.g(0x1)"),
+        Kind::Frame
+    );
+    assert_eq!(
+        classify_pair("g", "\t/a.go:3 +0x1 fp=0x2", "\t/a.go:3 +0x2 fp=0x2"),
+        Kind::FrameAddresses
+    );
+    assert_eq!(
+        classify_pair("g", "\t/a.go:3 +0x1", "\t/a.go:4 +0x1"),
+        Kind::Frame
+    );
+    assert_eq!(
+        classify_pair("headline", "panic: a", "panic: b"),
+        Kind::Headline
+    );
+    assert_eq!(
+        without_minutes("goroutine 5 [sleep, 12 minutes, locked to thread]:"),
+        "goroutine 5 [sleep, locked to thread]:"
+    );
 }
 
 #[test]
@@ -739,7 +1004,10 @@ fn stopped_goroutine_is_excused() {
         "panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n\t/m.go:3 +0x1\n\n\
          goroutine 21 [runnable]:\nmain.spin()\n\t/m.go:9 +0x4\n",
     );
-    let ours: BTreeMap<u64, Goroutine> = ours_text.main_goroutines().map(|g| (g.id.0, g.clone())).collect();
+    let ours: BTreeMap<u64, Goroutine> = ours_text
+        .main_goroutines()
+        .map(|g| (g.id.0, g.clone()))
+        .collect();
     let excused = exceptions(&ours, &theirs);
     assert_eq!(excused.get(&21), Some(&Exception::ChangedAfterPrinting));
     assert_eq!(excused.len(), 1);
@@ -748,5 +1016,8 @@ fn stopped_goroutine_is_excused() {
 #[test]
 fn crash_text_skips_service_output() {
     let text = "starting\nlistening on :80\n\npanic: boom\n\ngoroutine 1 [running]:\n";
-    assert_eq!(crash_text(text), [(4, "panic: boom"), (6, "goroutine 1 [running]:")]);
+    assert_eq!(
+        crash_text(text),
+        [(4, "panic: boom"), (6, "goroutine 1 [running]:")]
+    );
 }

@@ -146,7 +146,12 @@ fn logical_frames(frames: &[Frame]) -> Vec<LogicalFrame> {
                 file: None,
                 line: None,
                 inlined: false,
-                addresses: Some(Addresses { offset: None, sp: Some(frame.sp), fp: frame.fp, pc: Some(frame.pc) }),
+                addresses: Some(Addresses {
+                    offset: None,
+                    sp: Some(frame.sp),
+                    fp: frame.fp,
+                    pc: Some(frame.pc),
+                }),
             });
             continue;
         }
@@ -174,7 +179,11 @@ fn printed_frames(frames: &[traceback::Frame]) -> Vec<LogicalFrame> {
     frames
         .iter()
         .map(|frame| LogicalFrame {
-            function: if frame.non_go { "non-Go function".to_owned() } else { frame.function.clone() },
+            function: if frame.non_go {
+                "non-Go function".to_owned()
+            } else {
+                frame.function.clone()
+            },
             file: frame.file.clone(),
             line: frame.line,
             inlined: frame.inlined,
@@ -204,24 +213,38 @@ struct FrameComparison {
 /// Compares printed frames with walked ones. When the runtime elided frames
 /// in the middle, the walk's first `after_frame` and last remaining frames
 /// are compared and the count checked.
-fn compare_frames(printed: &[LogicalFrame], elided: Option<traceback::Elision>, walked: &[LogicalFrame]) -> FrameComparison {
-    let mut result = FrameComparison { total: printed.len(), ..FrameComparison::default() };
+fn compare_frames(
+    printed: &[LogicalFrame],
+    elided: Option<traceback::Elision>,
+    walked: &[LogicalFrame],
+) -> FrameComparison {
+    let mut result = FrameComparison {
+        total: printed.len(),
+        ..FrameComparison::default()
+    };
     let pairs: Vec<(usize, &LogicalFrame, Option<&LogicalFrame>)> = match elided {
         Some(elision) if elision.after_frame < printed.len() => {
             let head = elision.after_frame;
             let tail = printed.len() - head;
             let mut pairs: Vec<_> = (0..head).map(|i| (i, &printed[i], walked.get(i))).collect();
             let tail_start = walked.len().saturating_sub(tail).max(head);
-            pairs.extend((0..tail).map(|i| (head + i, &printed[head + i], walked.get(tail_start + i))));
+            pairs.extend(
+                (0..tail).map(|i| (head + i, &printed[head + i], walked.get(tail_start + i))),
+            );
             let found = walked.len().saturating_sub(printed.len()) as u64;
             if elision.count.is_some_and(|count| count != found) {
-                result.elision = Some(format!("printed {:?} elided frames, the walk has {found} more", elision.count));
+                result.elision = Some(format!(
+                    "printed {:?} elided frames, the walk has {found} more",
+                    elision.count
+                ));
             }
             pairs
         }
         Some(_) => {
             // The marker after the last frame (Go 1.20 and older): the rest is cut.
-            (0..printed.len()).map(|i| (i, &printed[i], walked.get(i))).collect()
+            (0..printed.len())
+                .map(|i| (i, &printed[i], walked.get(i)))
+                .collect()
         }
         None => {
             if walked.len() > printed.len() {
@@ -231,12 +254,17 @@ fn compare_frames(printed: &[LogicalFrame], elided: Option<traceback::Elision>, 
                     walked[printed.len()].function
                 ));
             }
-            (0..printed.len()).map(|i| (i, &printed[i], walked.get(i))).collect()
+            (0..printed.len())
+                .map(|i| (i, &printed[i], walked.get(i)))
+                .collect()
         }
     };
     for (index, expected, found) in pairs {
         let Some(found) = found else {
-            result.source_differences.push(format!("frame {index}: missing, printed {}", expected.function));
+            result.source_differences.push(format!(
+                "frame {index}: missing, printed {}",
+                expected.function
+            ));
             continue;
         };
         let same_source = expected.function == found.function
@@ -279,7 +307,10 @@ fn printed_status_name(status: GoroutineStatus) -> String {
 
 /// The frames the runtime printed for `id`: the main dump's block when it
 /// has frames, else the thread section that printed them.
-fn printed_stack(traceback: &Traceback, id: traceback::GoroutineId) -> Option<&traceback::Goroutine> {
+fn printed_stack(
+    traceback: &Traceback,
+    id: traceback::GoroutineId,
+) -> Option<&traceback::Goroutine> {
     traceback.goroutine(id).filter(|g| !g.frames.is_empty())
 }
 
@@ -300,39 +331,67 @@ fn compare_goroutine(
 ) {
     let id = header.id.0;
     let mut matched = true;
-    let status = found.record.as_ref().map(|r| r.status.name()).unwrap_or("???");
+    let status = found
+        .record
+        .as_ref()
+        .map(|r| r.status.name())
+        .unwrap_or("???");
     let expected_status = printed_status_name(header.status);
     if status != expected_status {
         // A goroutine printed as running on another thread, whose thread
         // never printed its section, kept running until the core was
         // dumped: its state in the core is later than the text.
-        let moved_on = header.status == GoroutineStatus::Running && printed_stack(traceback, header.id).is_none();
-        let kind = if moved_on { "state changed after print" } else { "status" };
-        report.differ(kind, format!("goroutine {id}: {status}, printed {expected_status}"));
+        let moved_on = header.status == GoroutineStatus::Running
+            && printed_stack(traceback, header.id).is_none();
+        let kind = if moved_on {
+            "state changed after print"
+        } else {
+            "status"
+        };
+        report.differ(
+            kind,
+            format!("goroutine {id}: {status}, printed {expected_status}"),
+        );
         matched &= moved_on;
     }
     if found.wait_reason != header.wait_reason {
-        report.differ("wait reason", format!("goroutine {id}: {:?}, printed {:?}", found.wait_reason, header.wait_reason));
+        report.differ(
+            "wait reason",
+            format!(
+                "goroutine {id}: {:?}, printed {:?}",
+                found.wait_reason, header.wait_reason
+            ),
+        );
         matched = false;
     }
     if found.wait_minutes != header.wait_minutes {
         report.differ(
             "wait minutes",
-            format!("goroutine {id}: {:?}, printed {:?}", found.wait_minutes, header.wait_minutes),
+            format!(
+                "goroutine {id}: {:?}, printed {:?}",
+                found.wait_minutes, header.wait_minutes
+            ),
         );
         matched = false;
     }
     if found.locked_to_thread != header.locked_to_thread {
         report.differ(
             "locked to thread",
-            format!("goroutine {id}: {}, printed {}", found.locked_to_thread, header.locked_to_thread),
+            format!(
+                "goroutine {id}: {}, printed {}",
+                found.locked_to_thread, header.locked_to_thread
+            ),
         );
         matched = false;
     }
 
-    let damaged = printed_stack(traceback, header.id).and_then(|stack| damage_in_block(traceback, stack));
+    let damaged =
+        printed_stack(traceback, header.id).and_then(|stack| damage_in_block(traceback, stack));
     if let Some(warning) = &damaged {
-        report.differ("text damaged", format!("goroutine {id}: frames not compared, {warning}"));
+        report.differ(
+            "text damaged",
+            format!("goroutine {id}: frames not compared, {warning}"),
+        );
     }
     if let Some(stack) = printed_stack(traceback, header.id).filter(|_| damaged.is_none()) {
         let printed = printed_frames(&stack.frames);
@@ -344,15 +403,35 @@ fn compare_goroutine(
             report.tally.crashing_frames_matched += comparison.matched;
             report.tally.crashing_frames_total += comparison.total;
         }
-        let kind = if crashing { "crashing goroutine frames" } else { "frames" };
+        let kind = if crashing {
+            "crashing goroutine frames"
+        } else {
+            "frames"
+        };
         if !comparison.source_differences.is_empty() {
             matched = false;
-            let stop = found.walk.as_ref().map(|w| format!("{:?}", w.stop)).unwrap_or_default();
-            report.differ(kind, format!("goroutine {id} (walk stop {stop}): {}", comparison.source_differences.join("; ")));
+            let stop = found
+                .walk
+                .as_ref()
+                .map(|w| format!("{:?}", w.stop))
+                .unwrap_or_default();
+            report.differ(
+                kind,
+                format!(
+                    "goroutine {id} (walk stop {stop}): {}",
+                    comparison.source_differences.join("; ")
+                ),
+            );
         }
         if !comparison.address_differences.is_empty() {
             matched = false;
-            report.differ("frame addresses", format!("goroutine {id}: {}", comparison.address_differences.join("; ")));
+            report.differ(
+                "frame addresses",
+                format!(
+                    "goroutine {id}: {}",
+                    comparison.address_differences.join("; ")
+                ),
+            );
         }
         if let Some(elision) = comparison.elision {
             matched = false;
@@ -377,7 +456,10 @@ fn compare_goroutine(
         )
     });
     if found_creator != printed_creator {
-        report.differ("created by", format!("goroutine {id}: {found_creator:?}, printed {printed_creator:?}"));
+        report.differ(
+            "created by",
+            format!("goroutine {id}: {found_creator:?}, printed {printed_creator:?}"),
+        );
         matched = false;
     }
     if matched {
@@ -395,17 +477,42 @@ fn damage_in_block(traceback: &Traceback, stack: &traceback::Goroutine) -> Optio
         .map(|g| g.text_line)
         .chain(traceback.system_stacks.iter().map(|s| s.text_line))
         .chain(traceback.threads.iter().map(|t| t.text_line));
-    let end = starts.filter(|&line| line > start).min().unwrap_or(usize::MAX);
-    let warning = traceback.warnings.iter().find(|w| start <= w.text_line && w.text_line < end)?;
-    Some(format!("line {}: {:?} {:?}", warning.text_line, warning.kind, warning.text))
+    let end = starts
+        .filter(|&line| line > start)
+        .min()
+        .unwrap_or(usize::MAX);
+    let warning = traceback
+        .warnings
+        .iter()
+        .find(|w| start <= w.text_line && w.text_line < end)?;
+    Some(format!(
+        "line {}: {:?} {:?}",
+        warning.text_line, warning.kind, warning.text
+    ))
 }
 
-type Creator = (String, Option<String>, Option<u32>, Option<u64>, Option<u64>);
+type Creator = (
+    String,
+    Option<String>,
+    Option<u32>,
+    Option<u64>,
+    Option<u64>,
+);
 
 fn stack_creator(traceback: &Traceback, header: &traceback::Goroutine) -> Option<Creator> {
-    let block = header.created_by.as_ref().map(|_| header).or_else(|| printed_stack(traceback, header.id))?;
+    let block = header
+        .created_by
+        .as_ref()
+        .map(|_| header)
+        .or_else(|| printed_stack(traceback, header.id))?;
     let created = block.created_by.as_ref()?;
-    Some((created.function.clone(), created.file.clone(), created.line, created.offset, created.parent.map(|p| p.0)))
+    Some((
+        created.function.clone(),
+        created.file.clone(),
+        created.line,
+        created.offset,
+        created.parent.map(|p| p.0),
+    ))
 }
 
 /// The frames the runtime prints for a thread's g0 or gsignal: from the
@@ -422,24 +529,46 @@ fn thread_frames(thread: &ThreadState, from: usize) -> Vec<LogicalFrame> {
 
 fn compare_system_stacks(report: &mut CrashReport, traceback: &Traceback, process: &Process) {
     // `runtime stack:` of the crashing thread.
-    for stack in traceback.system_stacks.iter().filter(|s| s.thread.is_none()) {
+    for stack in traceback
+        .system_stacks
+        .iter()
+        .filter(|s| s.thread.is_none())
+    {
         let printed = printed_frames(&stack.frames);
-        let walked = process.runtime_stack().map(logical_frames).unwrap_or_default();
+        let walked = process
+            .runtime_stack()
+            .map(logical_frames)
+            .unwrap_or_default();
         let comparison = compare_frames(&printed, stack.elided, &walked);
         report.tally.system_frames_matched += comparison.matched;
         report.tally.system_frames_total += comparison.total;
-        let differences: Vec<String> =
-            comparison.source_differences.into_iter().chain(comparison.address_differences).collect();
+        let differences: Vec<String> = comparison
+            .source_differences
+            .into_iter()
+            .chain(comparison.address_differences)
+            .collect();
         if !differences.is_empty() {
             report.differ("runtime stack", differences.join("; "));
         }
     }
     // `goroutine 0` blocks of the thread sections.
-    for block in traceback.goroutines.iter().filter(|g| g.id.0 == 0 && !g.frames.is_empty()) {
-        let Some(section) = block.thread.and_then(|index| traceback.threads.get(index)) else { continue };
-        let Some(m) = section.signal.as_ref().and_then(|s| s.m) else { continue };
+    for block in traceback
+        .goroutines
+        .iter()
+        .filter(|g| g.id.0 == 0 && !g.frames.is_empty())
+    {
+        let Some(section) = block.thread.and_then(|index| traceback.threads.get(index)) else {
+            continue;
+        };
+        let Some(m) = section.signal.as_ref().and_then(|s| s.m) else {
+            continue;
+        };
         let printed = printed_frames(&block.frames);
-        let Some(thread) = process.threads().iter().find(|t| t.m.is_some_and(|tm| tm.id as u64 == m)) else {
+        let Some(thread) = process
+            .threads()
+            .iter()
+            .find(|t| t.m.is_some_and(|tm| tm.id as u64 == m))
+        else {
             report.tally.system_frames_total += printed.len();
             report.differ("thread frames", format!("m{m}: no thread runs this M"));
             continue;
@@ -448,8 +577,11 @@ fn compare_system_stacks(report: &mut CrashReport, traceback: &Traceback, proces
         let comparison = compare_frames(&printed, block.elided, &walked);
         report.tally.system_frames_matched += comparison.matched;
         report.tally.system_frames_total += comparison.total;
-        let differences: Vec<String> =
-            comparison.source_differences.into_iter().chain(comparison.address_differences).collect();
+        let differences: Vec<String> = comparison
+            .source_differences
+            .into_iter()
+            .chain(comparison.address_differences)
+            .collect();
         if !differences.is_empty() {
             report.differ("thread frames", format!("m{m}: {}", differences.join("; ")));
         }
@@ -460,7 +592,8 @@ fn compare_system_stacks(report: &mut CrashReport, traceback: &Traceback, proces
 fn compare_crash(crash: &Crash) -> CrashReport {
     let mut report = CrashReport::default();
     report.tally.crashes = 1;
-    let text = std::fs::read(&crash.stderr).unwrap_or_else(|e| panic!("cannot read {}: {e}", crash.stderr.display()));
+    let text = std::fs::read(&crash.stderr)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", crash.stderr.display()));
     let traceback = traceback::parse_bytes(&text, &traceback::ParseOptions::default());
     let mut ids: Vec<traceback::GoroutineId> = Vec::new();
     for goroutine in &traceback.goroutines {
@@ -469,7 +602,11 @@ fn compare_crash(crash: &Crash) -> CrashReport {
         }
     }
     report.tally.goroutines_total = ids.len();
-    assert!(!ids.is_empty(), "{}: the runtime printed no goroutine", crash.stderr.display());
+    assert!(
+        !ids.is_empty(),
+        "{}: the runtime printed no goroutine",
+        crash.stderr.display()
+    );
 
     let process = match load(crash) {
         Ok(process) => process,
@@ -478,7 +615,11 @@ fn compare_crash(crash: &Crash) -> CrashReport {
             return report;
         }
     };
-    let by_goid: HashMap<u64, &Goroutine> = process.goroutines().iter().filter_map(|g| Some((g.goid?, g))).collect();
+    let by_goid: HashMap<u64, &Goroutine> = process
+        .goroutines()
+        .iter()
+        .filter_map(|g| Some((g.goid?, g)))
+        .collect();
     let crashing = traceback.main_goroutines().next().map(|g| g.id);
     for id in ids {
         let header = traceback
@@ -499,9 +640,14 @@ fn compare_crash(crash: &Crash) -> CrashReport {
 }
 
 fn load(crash: &Crash) -> Result<Process, String> {
-    let options = CoreOptions { executable: Some(crash.binary.clone()), ..CoreOptions::default() };
-    let core = Core::open(&crash.core, &options).map_err(|e| format!("core {}: {e}", crash.core.display()))?;
-    let binary = Binary::open(&crash.binary).map_err(|e| format!("binary {}: {e}", crash.binary.display()))?;
+    let options = CoreOptions {
+        executable: Some(crash.binary.clone()),
+        ..CoreOptions::default()
+    };
+    let core = Core::open(&crash.core, &options)
+        .map_err(|e| format!("core {}: {e}", crash.core.display()))?;
+    let binary = Binary::open(&crash.binary)
+        .map_err(|e| format!("binary {}: {e}", crash.binary.display()))?;
     Process::load(&core, &binary).map_err(|e| format!("{e}"))
 }
 
@@ -536,12 +682,18 @@ fn print_tally(name: &str, tally: &Tally) {
 
 #[test]
 fn walk_matches_runtime_traceback() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     let only = std::env::var("GOCRASH_WALK_ONLY").ok();
     let crashes: Vec<&Crash> = manifest
         .crashes
         .iter()
-        .filter(|c| only.as_deref().is_none_or(|o| c.program == o || format!("{}/{}/{}", c.toolchain, c.mode, c.program) == o))
+        .filter(|c| {
+            only.as_deref().is_none_or(|o| {
+                c.program == o || format!("{}/{}/{}", c.toolchain, c.mode, c.program) == o
+            })
+        })
         .filter(|c| Path::new(&c.core).exists())
         .collect();
     if crashes.is_empty() {
@@ -558,9 +710,14 @@ fn walk_matches_runtime_traceback() {
         for _ in 0..WORKERS {
             scope.spawn(|| loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(crash) = crashes.get(index) else { break };
+                let Some(crash) = crashes.get(index) else {
+                    break;
+                };
                 let report = compare_crash(crash);
-                results.lock().unwrap_or_else(|e| e.into_inner()).push((index, report));
+                results
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((index, report));
             });
         }
     });
@@ -574,7 +731,10 @@ fn walk_matches_runtime_traceback() {
     for (index, report) in &results {
         let crash = crashes[*index];
         let name = format!("{}/{}/{}", crash.toolchain, crash.mode, crash.program);
-        by_build.entry((crash.toolchain.clone(), crash.mode.clone())).or_default().add(&report.tally);
+        by_build
+            .entry((crash.toolchain.clone(), crash.mode.clone()))
+            .or_default()
+            .add(&report.tally);
         total.add(&report.tally);
         if details && !report.details.is_empty() {
             eprintln!("{name}:");
@@ -583,7 +743,10 @@ fn walk_matches_runtime_traceback() {
             }
         }
         for line in &report.details {
-            if MUST_MATCH.iter().any(|kind| line.starts_with(&format!("[{kind}]"))) {
+            if MUST_MATCH
+                .iter()
+                .any(|kind| line.starts_with(&format!("[{kind}]")))
+            {
                 failures.push(format!("{name}: {line}"));
             }
         }
@@ -593,7 +756,12 @@ fn walk_matches_runtime_traceback() {
     }
     print_tally("all", &total);
     assert!(total.goroutines_total > 0, "no goroutine was compared");
-    assert!(failures.is_empty(), "{} differences that must not occur:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differences that must not occur:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// The thread of each cgo crash that was in C code is walked from its
@@ -606,7 +774,9 @@ fn walk_matches_runtime_traceback() {
 fn cgo_threads_walk_through_c_frames() {
     use symbolizer::unwind::FrameSource;
 
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     let crashes: Vec<&Crash> = manifest
         .crashes
         .iter()
@@ -620,26 +790,45 @@ fn cgo_threads_walk_through_c_frames() {
     for crash in &crashes {
         let options = CoreOptions {
             executable: Some(crash.binary.clone()),
-            file_opener: Some(Box::new(|file: &symbolizer::core::MappedFile| std::fs::File::open(&file.path).map(Some))),
+            file_opener: Some(Box::new(|file: &symbolizer::core::MappedFile| {
+                std::fs::File::open(&file.path).map(Some)
+            })),
             ..CoreOptions::default()
         };
         let core = Core::open(&crash.core, &options).expect("the corpus core opens");
         let binary = Binary::open(&crash.binary).expect("the corpus binary opens");
         let process = Process::load(&core, &binary).expect("the corpus crash loads");
         let name = format!("{}/{}/{}", crash.toolchain, crash.mode, crash.program);
-        let in_c: Vec<&ThreadState> =
-            process.threads().iter().filter(|t| t.walk.frames.iter().any(|f| f.entry.is_none())).collect();
+        let in_c: Vec<&ThreadState> = process
+            .threads()
+            .iter()
+            .filter(|t| t.walk.frames.iter().any(|f| f.entry.is_none()))
+            .collect();
         let cfi_frames: usize = in_c
             .iter()
-            .map(|t| t.walk.frames.iter().filter(|f| f.found_by == FrameSource::Cfi).count())
+            .map(|t| {
+                t.walk
+                    .frames
+                    .iter()
+                    .filter(|f| f.found_by == FrameSource::Cfi)
+                    .count()
+            })
             .sum();
         if cfi_frames == 0 {
             failures.push(format!("{name}: no frame was found through .eh_frame"));
         }
         for thread in in_c {
-            let last = thread.walk.frames.last().and_then(|f| f.function()).unwrap_or("?");
+            let last = thread
+                .walk
+                .frames
+                .last()
+                .and_then(|f| f.function())
+                .unwrap_or("?");
             if last != "runtime.goexit" {
-                failures.push(format!("{name}: thread {} ends at {last} ({:?})", thread.id, thread.walk.stop));
+                failures.push(format!(
+                    "{name}: thread {} ends at {last} ({:?})",
+                    thread.id, thread.walk.stop
+                ));
             }
         }
     }

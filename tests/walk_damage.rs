@@ -29,7 +29,11 @@ const CASES: [(&str, &str, &str); 5] = [
 
 /// Random byte flips per damaged copy, and the seeds of the copies.
 const FLIPS: usize = 400;
-const SEEDS: [u64; 3] = [0x9e37_79b9_7f4a_7c15, 0x2545_f491_4f6c_dd1d, 0x1234_5678_9abc_def1];
+const SEEDS: [u64; 3] = [
+    0x9e37_79b9_7f4a_7c15,
+    0x2545_f491_4f6c_dd1d,
+    0x1234_5678_9abc_def1,
+];
 
 fn cases(manifest: &Manifest) -> Vec<&Crash> {
     let found: Vec<&Crash> = CASES
@@ -81,13 +85,20 @@ fn end_of_notes(core: &[u8]) -> Option<usize> {
 enum Outcome {
     CoreError(String),
     ProcessError(String),
-    Loaded { goroutines: usize, readable: usize, warnings: usize },
+    Loaded {
+        goroutines: usize,
+        readable: usize,
+        warnings: usize,
+    },
 }
 
 /// Loads `bytes` as a core of `binary` and checks that the result is
 /// bounded and explains what it lacks.
 fn load(bytes: Vec<u8>, binary: &Path) -> Outcome {
-    let options = CoreOptions { executable: Some(binary.to_path_buf()), ..CoreOptions::default() };
+    let options = CoreOptions {
+        executable: Some(binary.to_path_buf()),
+        ..CoreOptions::default()
+    };
     let core = match Core::from_bytes(bytes, &options) {
         Ok(core) => core,
         Err(error) => {
@@ -100,8 +111,16 @@ fn load(bytes: Vec<u8>, binary: &Path) -> Outcome {
     match Process::load(&core, &binary) {
         Ok(process) => {
             check_bounded(&process);
-            let readable = process.goroutines().iter().filter(|g| g.record.is_some()).count();
-            Outcome::Loaded { goroutines: process.goroutines().len(), readable, warnings: process.warnings().len() }
+            let readable = process
+                .goroutines()
+                .iter()
+                .filter(|g| g.record.is_some())
+                .count();
+            Outcome::Loaded {
+                goroutines: process.goroutines().len(),
+                readable,
+                warnings: process.warnings().len(),
+            }
         }
         Err(error) => {
             let message = error.to_string();
@@ -121,11 +140,20 @@ fn check_bounded(process: &Process) {
             goroutine.address
         );
         if let Some(walk) = &goroutine.walk {
-            assert!(walk.frames.len() <= MAX_FRAMES, "{} frames", walk.frames.len());
+            assert!(
+                walk.frames.len() <= MAX_FRAMES,
+                "{} frames",
+                walk.frames.len()
+            );
         }
     }
     for thread in process.threads() {
-        assert!(thread.walk.frames.len() <= MAX_FRAMES, "thread {}: {} frames", thread.id, thread.walk.frames.len());
+        assert!(
+            thread.walk.frames.len() <= MAX_FRAMES,
+            "thread {}: {} frames",
+            thread.id,
+            thread.walk.frames.len()
+        );
     }
 }
 
@@ -135,7 +163,9 @@ fn name(crash: &Crash) -> String {
 
 #[test]
 fn truncated_cores_give_partial_results_or_errors() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     let cases = cases(&manifest);
     for crash in &cases {
         let bytes = decompressed(crash);
@@ -148,20 +178,43 @@ fn truncated_cores_give_partial_results_or_errors() {
         ];
         for (label, cut) in cuts {
             let outcome = load(bytes[..cut].to_vec(), &crash.binary);
-            eprintln!("{} cut at {label} ({cut:#x} of {:#x} bytes): {outcome:?}", name(crash), bytes.len());
-            if let Outcome::Loaded { goroutines, warnings, .. } = outcome {
-                assert!(goroutines > 0 || warnings > 0, "{} cut at {label}: an empty result without a reason", name(crash));
+            eprintln!(
+                "{} cut at {label} ({cut:#x} of {:#x} bytes): {outcome:?}",
+                name(crash),
+                bytes.len()
+            );
+            if let Outcome::Loaded {
+                goroutines,
+                warnings,
+                ..
+            } = outcome
+            {
+                assert!(
+                    goroutines > 0 || warnings > 0,
+                    "{} cut at {label}: an empty result without a reason",
+                    name(crash)
+                );
             }
         }
         // Cut just after the notes, no goroutine memory is left: the
         // goroutine list cannot be found, and the error says so.
-        let options = CoreOptions { executable: Some(crash.binary.clone()), ..CoreOptions::default() };
-        let core = Core::from_bytes(bytes[..notes_end].to_vec(), &options).expect("the notes parse");
-        assert!(core.is_partial(), "{}: a core cut after its notes is partial", name(crash));
+        let options = CoreOptions {
+            executable: Some(crash.binary.clone()),
+            ..CoreOptions::default()
+        };
+        let core =
+            Core::from_bytes(bytes[..notes_end].to_vec(), &options).expect("the notes parse");
+        assert!(
+            core.is_partial(),
+            "{}: a core cut after its notes is partial",
+            name(crash)
+        );
         let binary = Binary::open(&crash.binary).expect("the corpus binary opens");
         let error = Process::load(&core, &binary).err().map(|e| e.to_string());
         assert!(
-            error.as_deref().is_some_and(|e| e.contains("goroutine list") || e.contains("allgs")),
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("goroutine list") || e.contains("allgs")),
             "{}: {error:?}",
             name(crash)
         );
@@ -190,7 +243,9 @@ impl Xorshift {
 
 #[test]
 fn flipped_bytes_never_panic() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     for crash in cases(&manifest) {
         let bytes = decompressed(crash);
         let notes_end = end_of_notes(&bytes).expect("the core has a PT_NOTE segment");
@@ -207,14 +262,19 @@ fn flipped_bytes_never_panic() {
                 damaged[at] ^= 1 << random.below(8);
             }
             let outcome = load(damaged, &crash.binary);
-            eprintln!("{} with {FLIPS} flipped bytes (seed {seed:#x}): {outcome:?}", name(crash));
+            eprintln!(
+                "{} with {FLIPS} flipped bytes (seed {seed:#x}): {outcome:?}",
+                name(crash)
+            );
         }
     }
 }
 
 #[test]
 fn wrong_binary_gives_warning_or_error() {
-    let Some(manifest) = support::manifest() else { return };
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
     let mut compared = 0;
     for crash in cases(&manifest) {
         let other_program = manifest.crashes.iter().find(|c| {
@@ -246,7 +306,11 @@ fn wrong_binary_gives_warning_or_error() {
                 name(crash),
                 name(other),
                 match &result {
-                    Ok(process) => format!("{} goroutines, warnings {:?}", process.goroutines().len(), process.warnings()),
+                    Ok(process) => format!(
+                        "{} goroutines, warnings {:?}",
+                        process.goroutines().len(),
+                        process.warnings()
+                    ),
                     Err(error) => format!("error: {error}"),
                 }
             );

@@ -19,14 +19,16 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::coredump::store::{open_regular_nofollow, CoreAccessError, DEFAULT_COREDUMP_DIR};
 use crate::coredump::{
     CoreState, CoredumpRecord, CoredumpStore, RecordError, StoredCore, COREDUMP_MESSAGE_ID,
     RECORD_FIELDS,
 };
-use crate::coredump::store::{open_regular_nofollow, CoreAccessError, DEFAULT_COREDUMP_DIR};
 use crate::crashtext::{self, CrashText, CrashTextError, TextOptions};
 use crate::journal::export::COREDUMP_FIELD;
-use crate::journal::{ExportOptions, FieldPolicy, FieldValue, Journal, JournalError, Query, SpilledValue};
+use crate::journal::{
+    ExportOptions, FieldPolicy, FieldValue, Journal, JournalError, Query, SpilledValue,
+};
 
 /// Bytes read from a file to tell a core from an executable.
 const SNIFF_BYTES: usize = 18;
@@ -317,7 +319,11 @@ impl Selector {
     }
 
     /// Selects one crash from a command-line argument and opens it.
-    pub fn open(&self, arg: Option<&str>, options: &OpenOptions) -> Result<CrashSource, SelectError> {
+    pub fn open(
+        &self,
+        arg: Option<&str>,
+        options: &OpenOptions,
+    ) -> Result<CrashSource, SelectError> {
         let arg = arg.map(CrashArg::parse);
         let (record, given) = match &arg {
             Some(CrashArg::Path(path)) => (self.record_for_file(path)?, Some(path.clone())),
@@ -339,13 +345,20 @@ impl Selector {
     }
 
     /// Finds the core of a record.
-    pub fn core_of(&self, record: &CoredumpRecord, options: &OpenOptions) -> Result<CoreFile, SelectError> {
+    pub fn core_of(
+        &self,
+        record: &CoredumpRecord,
+        options: &OpenOptions,
+    ) -> Result<CoreFile, SelectError> {
         match self.store.state(record) {
             CoreState::Present { .. } => {
-                let stored = self.store.open(record).map_err(|source| SelectError::Core {
-                    pid: record.pid,
-                    source,
-                })?;
+                let stored = self
+                    .store
+                    .open(record)
+                    .map_err(|source| SelectError::Core {
+                        pid: record.pid,
+                        source,
+                    })?;
                 Ok(CoreFile::Stored(stored))
             }
             CoreState::Journal { .. } if options.inline_core => {
@@ -468,7 +481,10 @@ mod tests {
             CrashArg::parse_match("/usr/bin/app"),
             CrashArg::Exe(PathBuf::from("/usr/bin/app"))
         );
-        assert_eq!(CrashArg::parse_match("nilpointer"), CrashArg::Comm("nilpointer".into()));
+        assert_eq!(
+            CrashArg::parse_match("nilpointer"),
+            CrashArg::Comm("nilpointer".into())
+        );
         assert_eq!(
             CrashArg::parse_match("COREDUMP_UID=1000"),
             CrashArg::Field("COREDUMP_UID=1000".into())
@@ -484,7 +500,10 @@ mod tests {
 
     #[test]
     fn matches_name_journal_fields() {
-        assert_eq!(CrashArg::Pid(7).journal_match().as_deref(), Some("COREDUMP_PID=7"));
+        assert_eq!(
+            CrashArg::Pid(7).journal_match().as_deref(),
+            Some("COREDUMP_PID=7")
+        );
         assert_eq!(
             CrashArg::Comm("app".into()).journal_match().as_deref(),
             Some("COREDUMP_COMM=app")
@@ -508,11 +527,17 @@ mod tests {
         let exe = dir.path().join("app");
         header[16] = 2; // ET_EXEC
         std::fs::write(&exe, &header).unwrap();
-        assert_eq!(CrashArg::parse(exe.to_str().unwrap()), CrashArg::Exe(exe.clone()));
+        assert_eq!(
+            CrashArg::parse(exe.to_str().unwrap()),
+            CrashArg::Exe(exe.clone())
+        );
 
         let zst = dir.path().join("core.app.zst");
         std::fs::write(&zst, [0x28, 0xb5, 0x2f, 0xfd, 0, 0]).unwrap();
-        assert_eq!(CrashArg::parse(zst.to_str().unwrap()), CrashArg::Path(zst.clone()));
+        assert_eq!(
+            CrashArg::parse(zst.to_str().unwrap()),
+            CrashArg::Path(zst.clone())
+        );
 
         // A digit-only name that is not a file is a PID.
         assert_eq!(CrashArg::parse("4242424"), CrashArg::Pid(4242424));
@@ -528,6 +553,9 @@ mod tests {
             selector.describe(&[CrashArg::Pid(5)]),
             "PID 5, unit app.service"
         );
-        assert_eq!(Selector::default().describe(&[]), "any crash in the journal");
+        assert_eq!(
+            Selector::default().describe(&[]),
+            "any crash in the journal"
+        );
     }
 }

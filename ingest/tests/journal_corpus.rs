@@ -40,14 +40,20 @@ fn manifest() -> Option<Manifest> {
             if std::env::var("CI").as_deref() == Ok("true") {
                 panic!("no corpus manifest at {}: {error}", path.display());
             }
-            eprintln!("skipped: no corpus manifest at {} ({error})", path.display());
+            eprintln!(
+                "skipped: no corpus manifest at {} ({error})",
+                path.display()
+            );
             None
         }
     }
 }
 
 fn label(crash: &Crash) -> String {
-    format!("{} (Go {}, {}, PID {})", crash.program, crash.toolchain, crash.mode, crash.pid)
+    format!(
+        "{} (Go {}, {}, PID {})",
+        crash.program, crash.toolchain, crash.mode, crash.pid
+    )
 }
 
 #[test]
@@ -120,13 +126,15 @@ fn compare_text(crash: &Crash, selector: &Selector) -> Comparison {
     // the rebuilt text with its line ends removed.
     let flat: String = rebuilt.lines().collect();
     let mut position = 0;
-    let in_order = recorded.lines().all(|line| match flat[position..].find(line) {
-        Some(found) => {
-            position += found + line.len();
-            true
-        }
-        None => false,
-    });
+    let in_order = recorded
+        .lines()
+        .all(|line| match flat[position..].find(line) {
+            Some(found) => {
+                position += found + line.len();
+                true
+            }
+            None => false,
+        });
     if breaks.pid_change_joins > 0 && in_order {
         Comparison::Joined
     } else {
@@ -149,15 +157,23 @@ fn crash_texts_equal_the_recorded_ones() {
         for _ in 0..TEXT_WORKERS {
             scope.spawn(|| loop {
                 let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(crash) = manifest.crashes.get(index) else { break };
+                let Some(crash) = manifest.crashes.get(index) else {
+                    break;
+                };
                 let outcome = compare_text(crash, &selector);
                 outcomes.lock().unwrap().push(outcome);
             });
         }
     });
     let outcomes = outcomes.into_inner().unwrap();
-    let equal = outcomes.iter().filter(|o| matches!(o, Comparison::Equal)).count();
-    let joined = outcomes.iter().filter(|o| matches!(o, Comparison::Joined)).count();
+    let equal = outcomes
+        .iter()
+        .filter(|o| matches!(o, Comparison::Equal))
+        .count();
+    let joined = outcomes
+        .iter()
+        .filter(|o| matches!(o, Comparison::Joined))
+        .count();
     let failures: Vec<&str> = outcomes
         .iter()
         .filter_map(|o| match o {
@@ -189,7 +205,10 @@ fn selection_by_pid_comm_and_exe() {
         .records(&[CrashArg::Comm("nilpointer".into())])
         .unwrap();
     assert!(by_comm.records.iter().any(|r| r.cursor == crash.cursor));
-    assert!(by_comm.records.iter().all(|r| r.comm.as_deref() == Some("nilpointer")));
+    assert!(by_comm
+        .records
+        .iter()
+        .all(|r| r.comm.as_deref() == Some("nilpointer")));
     let times: Vec<u64> = by_comm.records.iter().map(|r| r.entry_time_usec).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "not oldest first");
 
@@ -197,7 +216,10 @@ fn selection_by_pid_comm_and_exe() {
         .records(&[CrashArg::Exe(crash.binary.clone())])
         .unwrap();
     assert!(by_exe.records.iter().any(|r| r.cursor == crash.cursor));
-    assert!(by_exe.records.iter().all(|r| r.exe.as_ref() == Some(&crash.binary)));
+    assert!(by_exe
+        .records
+        .iter()
+        .all(|r| r.exe.as_ref() == Some(&crash.binary)));
 
     let none = selector.newest(&[CrashArg::Comm("no-such-program-xyz".into())]);
     assert!(none.unwrap_err().is_no_match());
@@ -251,10 +273,16 @@ fn export_parse_equals_journalctl_json() {
                 assert_eq!(got, want, "{name}");
             }
         }
-        let maps = entry.bytes("COREDUMP_PROC_MAPS").expect("COREDUMP_PROC_MAPS");
+        let maps = entry
+            .bytes("COREDUMP_PROC_MAPS")
+            .expect("COREDUMP_PROC_MAPS");
         if maps.contains(&b'\n') {
             binary_framed += 1;
         }
     }
-    assert_eq!(binary_framed, entries.len(), "multi-line fields come in the binary form");
+    assert_eq!(
+        binary_framed,
+        entries.len(),
+        "multi-line fields come in the binary form"
+    );
 }

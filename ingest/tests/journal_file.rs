@@ -19,9 +19,13 @@ const COMPARED_FILES: usize = 2;
 fn archived_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
     for root in ["/run/log/journal", "/var/log/journal"] {
-        let Ok(machines) = std::fs::read_dir(root) else { continue };
+        let Ok(machines) = std::fs::read_dir(root) else {
+            continue;
+        };
         for machine in machines.flatten() {
-            let Ok(entries) = std::fs::read_dir(machine.path()) else { continue };
+            let Ok(entries) = std::fs::read_dir(machine.path()) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if name.starts_with("system@") && name.ends_with(".journal") {
@@ -46,7 +50,12 @@ fn direct_read_equals_journalctl() {
         let options = ExportOptions::default();
 
         let offsets = file.entry_offsets().collect::<Result<Vec<_>, _>>().unwrap();
-        assert_eq!(offsets.len() as u64, file.header().n_entries, "{}", path.display());
+        assert_eq!(
+            offsets.len() as u64,
+            file.header().n_entries,
+            "{}",
+            path.display()
+        );
 
         let journal = Journal {
             files: vec![path.clone()],
@@ -56,7 +65,10 @@ fn direct_read_equals_journalctl() {
         let mut compared = 0;
         for direct in file.entries(&options).take(COMPARED_ENTRIES) {
             let direct = direct.unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-            let expected = stream.next_entry().unwrap().expect("journalctl printed fewer entries");
+            let expected = stream
+                .next_entry()
+                .unwrap()
+                .expect("journalctl printed fewer entries");
             assert_eq!(direct.cursor(), expected.cursor(), "{}", path.display());
             let describe = |entry: &ingest::journal::Entry| -> Vec<(String, Option<Vec<u8>>, u64)> {
                 entry
@@ -71,11 +83,21 @@ fn direct_read_equals_journalctl() {
                     })
                     .collect()
             };
-            assert_eq!(describe(&direct), describe(&expected), "{} at {:?}", path.display(), direct.cursor());
+            assert_eq!(
+                describe(&direct),
+                describe(&expected),
+                "{} at {:?}",
+                path.display(),
+                direct.cursor()
+            );
             compared += 1;
         }
         assert_eq!(compared, COMPARED_ENTRIES.min(offsets.len()));
-        eprintln!("{}: {} entries, {compared} compared", path.display(), offsets.len());
+        eprintln!(
+            "{}: {} entries, {compared} compared",
+            path.display(),
+            offsets.len()
+        );
     }
 }
 
@@ -107,7 +129,9 @@ fn coredump_entries_with_compressed_fields_match() {
         assert_eq!(direct.cursor(), expected.cursor());
         // COREDUMP_PROC_MAPS and the like are kilobytes long, so journald
         // stored them compressed.
-        let maps = direct.bytes("COREDUMP_PROC_MAPS").expect("COREDUMP_PROC_MAPS");
+        let maps = direct
+            .bytes("COREDUMP_PROC_MAPS")
+            .expect("COREDUMP_PROC_MAPS");
         assert!(maps.len() > 512);
         assert_eq!(Some(maps), expected.bytes("COREDUMP_PROC_MAPS"));
         assert_eq!(direct.fields.len(), expected.fields.len());
@@ -116,5 +140,9 @@ fn coredump_entries_with_compressed_fields_match() {
             assert_eq!(a.value.data(), b.value.data(), "{}", a.name);
         }
     }
-    eprintln!("{}: {} coredump entries compared", path.display(), direct.len());
+    eprintln!(
+        "{}: {} coredump entries compared",
+        path.display(),
+        direct.len()
+    );
 }

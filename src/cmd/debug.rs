@@ -73,7 +73,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Status> {
-    let listen = if args.exec { None } else { Some(listen_address(&args.listen, args.allow_remote)?) };
+    let listen = if args.exec {
+        None
+    } else {
+        Some(listen_address(&args.listen, args.allow_remote)?)
+    };
 
     let delve_release = delve::delve_version(&args.dlv)?;
     let dir = scratch::runtime_dir()?;
@@ -109,7 +113,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 fn listen_address(text: &str, allow_remote: bool) -> anyhow::Result<SocketAddr> {
     let address: SocketAddr = text.parse().map_err(|err| WithStatus {
         status: Status::Usage,
-        message: format!("invalid --listen address {text:?} ({err}); give IP:PORT, such as 127.0.0.1:0"),
+        message: format!(
+            "invalid --listen address {text:?} ({err}); give IP:PORT, such as 127.0.0.1:0"
+        ),
     })?;
     if address.ip().is_loopback() {
         return Ok(address);
@@ -151,13 +157,19 @@ struct PreparedCore {
 
 impl PreparedCore {
     fn plain_core(&self) -> &Path {
-        self.scratch.as_ref().map_or(self.source.as_path(), ScratchCore::path)
+        self.scratch
+            .as_ref()
+            .map_or(self.source.as_path(), ScratchCore::path)
     }
 }
 
 /// Finds the core the arguments select, decompresses it into `dir` when
 /// it is compressed, and finds its binary.
-fn prepare_core(crash: &CrashArgs, selector: &Selector, dir: &Path) -> anyhow::Result<PreparedCore> {
+fn prepare_core(
+    crash: &CrashArgs,
+    selector: &Selector,
+    dir: &Path,
+) -> anyhow::Result<PreparedCore> {
     let (source, selected) = crash_input::select_core(crash.crash.as_deref(), selector)?;
 
     // The selector opens a core in systemd-coredump's store without
@@ -173,7 +185,11 @@ fn prepare_core(crash: &CrashArgs, selector: &Selector, dir: &Path) -> anyhow::R
         _ => {
             let (scratch, mut file) = ScratchCore::create(dir)?;
             let started = Instant::now();
-            let verb = if compression == Compression::None { "copying" } else { "decompressing" };
+            let verb = if compression == Compression::None {
+                "copying"
+            } else {
+                "decompressing"
+            };
             eprintln!(
                 "gocrash: {verb} {} ({}) to {}",
                 display.display(),
@@ -182,7 +198,8 @@ fn prepare_core(crash: &CrashArgs, selector: &Selector, dir: &Path) -> anyhow::R
             );
             decompress::decompress_to_file(&source, &mut file, &mut |_| {})
                 .with_context(|| format!("cannot decompress {}", display.display()))?;
-            file.sync_all().with_context(|| format!("cannot write {}", scratch.path().display()))?;
+            file.sync_all()
+                .with_context(|| format!("cannot write {}", scratch.path().display()))?;
             tracing::info!(target: TRACE_TARGET, elapsed_ms = started.elapsed().as_millis() as u64, "decompressed the core");
             Some(scratch)
         }
@@ -209,7 +226,14 @@ fn prepare_core(crash: &CrashArgs, selector: &Selector, dir: &Path) -> anyhow::R
             None
         }
     };
-    Ok(PreparedCore { source, display, _selected: selected, scratch, binary, go_version })
+    Ok(PreparedCore {
+        source,
+        display,
+        _selected: selected,
+        scratch,
+        binary,
+        go_version,
+    })
 }
 
 fn compression_of(path: &Path) -> anyhow::Result<Compression> {
@@ -218,7 +242,10 @@ fn compression_of(path: &Path) -> anyhow::Result<Compression> {
         .and_then(|file| file.take(MAGIC_BYTES as u64).read_to_end(&mut prefix))
         .with_context(|| format!("cannot read {}", path.display()))?;
     Compression::detect(&prefix).with_context(|| {
-        format!("{} is neither an ELF core nor a zstd, lz4 or xz file", path.display())
+        format!(
+            "{} is neither an ELF core nor a zstd, lz4 or xz file",
+            path.display()
+        )
     })
 }
 
@@ -234,7 +261,10 @@ fn check_go_support(delve_release: Release, go_version: Option<&str>) -> bool {
     if go <= newest {
         return false;
     }
-    eprintln!("gocrash: warning: {}", delve::too_new_warning(delve_release, go, newest));
+    eprintln!(
+        "gocrash: warning: {}",
+        delve::too_new_warning(delve_release, go, newest)
+    );
     true
 }
 
@@ -252,8 +282,14 @@ fn run_server(command: &DelveCommand, prepared: &PreparedCore) -> anyhow::Result
     let mut process = command.command();
     // Its own process group keeps a Ctrl-C in the terminal from reaching
     // delve before gocrash has decided how to stop it.
-    process.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = process.spawn().map_err(|err| delve::not_runnable(&command.dlv, err))?;
+    process
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = process
+        .spawn()
+        .map_err(|err| delve::not_runnable(&command.dlv, err))?;
 
     let (events, received) = mpsc::channel::<Event>();
     let delve_events = events.clone();
@@ -304,7 +340,11 @@ fn run_server(command: &DelveCommand, prepared: &PreparedCore) -> anyhow::Result
             Ok(Status::Success)
         }
         Stop::Exited(status) => {
-            let when = if listening { "exited" } else { "failed to start" };
+            let when = if listening {
+                "exited"
+            } else {
+                "failed to start"
+            };
             anyhow::bail!(
                 "delve {when} ({}): {}\n{}",
                 describe_status(status),
@@ -322,9 +362,16 @@ enum Event {
 }
 
 /// Prints how to connect, on stdout.
-fn print_connection(address: &str, command: &DelveCommand, prepared: &PreparedCore) -> anyhow::Result<()> {
+fn print_connection(
+    address: &str,
+    command: &DelveCommand,
+    prepared: &PreparedCore,
+) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    let go = prepared.go_version.as_deref().unwrap_or("unknown Go version");
+    let go = prepared
+        .go_version
+        .as_deref()
+        .unwrap_or("unknown Go version");
     writeln!(out, "delve is serving the core at {address}")?;
     writeln!(out, "  binary: {} ({go})", command.binary.display())?;
     match &prepared.scratch {
@@ -340,12 +387,18 @@ fn print_connection(address: &str, command: &DelveCommand, prepared: &PreparedCo
     writeln!(out, "Connect from a terminal:")?;
     writeln!(out, "  dlv connect {address}")?;
     writeln!(out)?;
-    writeln!(out, "Or add this configuration to .vscode/launch.json and start it:")?;
+    writeln!(
+        out,
+        "Or add this configuration to .vscode/launch.json and start it:"
+    )?;
     for line in delve::vscode_configuration(address, &command.binary).lines() {
         writeln!(out, "  {line}")?;
     }
     writeln!(out)?;
-    writeln!(out, "Press Ctrl-C to stop delve and remove the decompressed core.")?;
+    writeln!(
+        out,
+        "Press Ctrl-C to stop delve and remove the decompressed core."
+    )?;
     out.flush()?;
     Ok(())
 }
@@ -379,7 +432,10 @@ fn stop_delve(child: &mut Child) -> anyhow::Result<()> {
 fn run_interactive(command: &DelveCommand) -> anyhow::Result<Status> {
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .context("cannot install the signal handlers")?;
-    let mut child = command.command().spawn().map_err(|err| delve::not_runnable(&command.dlv, err))?;
+    let mut child = command
+        .command()
+        .spawn()
+        .map_err(|err| delve::not_runnable(&command.dlv, err))?;
     let pid = libc::pid_t::try_from(child.id()).context("delve's pid does not fit pid_t")?;
     let status = loop {
         for signal in signals.pending() {
@@ -397,7 +453,11 @@ fn run_interactive(command: &DelveCommand) -> anyhow::Result<Status> {
     if status.success() {
         return Ok(Status::Success);
     }
-    anyhow::bail!("delve exited ({}): {}", describe_status(status), command.display())
+    anyhow::bail!(
+        "delve exited ({}): {}",
+        describe_status(status),
+        command.display()
+    )
 }
 
 fn describe_status(status: ExitStatus) -> String {
@@ -416,7 +476,10 @@ mod tests {
     #[test]
     fn loopback_listen_is_accepted() {
         assert_eq!(listen_address("127.0.0.1:0", false).unwrap().port(), 0);
-        assert!(listen_address("[::1]:4000", false).unwrap().ip().is_loopback());
+        assert!(listen_address("[::1]:4000", false)
+            .unwrap()
+            .ip()
+            .is_loopback());
     }
 
     #[test]
@@ -424,19 +487,29 @@ mod tests {
         let err = listen_address("0.0.0.0:0", false).unwrap_err();
         let with = err.downcast_ref::<WithStatus>().unwrap();
         assert_eq!(with.status, Status::Usage);
-        assert!(with.message.contains("not a loopback address"), "{}", with.message);
+        assert!(
+            with.message.contains("not a loopback address"),
+            "{}",
+            with.message
+        );
         assert!(listen_address("0.0.0.0:0", true).is_ok());
     }
 
     #[test]
     fn malformed_listen_is_usage_error() {
         let err = listen_address("localhost", false).unwrap_err();
-        assert_eq!(err.downcast_ref::<WithStatus>().unwrap().status, Status::Usage);
+        assert_eq!(
+            err.downcast_ref::<WithStatus>().unwrap().status,
+            Status::Usage
+        );
     }
 
     #[test]
     fn newer_go_skips_version_check() {
-        let delve = Release { major: 1, minor: 20 };
+        let delve = Release {
+            major: 1,
+            minor: 20,
+        };
         assert!(!check_go_support(delve, Some("go1.19.8")));
         assert!(!check_go_support(delve, Some("go1.20.14")));
         assert!(check_go_support(delve, Some("go1.22.10")));

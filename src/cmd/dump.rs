@@ -22,11 +22,13 @@ use crate::exit::{Status, WithStatus};
 const OUTPUT_MODE: u32 = 0o600;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "CRASH is a core file, a PID, an executable path, a journal match \
+#[command(
+    after_help = "CRASH is a core file, a PID, an executable path, a journal match \
 FIELD=VALUE or a command name; the newest matching crash is used, or the newest crash of all \
 without CRASH.\n\nExit status: 0 when the core was written; 1 on failure (no core stored, \
 unreadable core); 2 for -o - with stdout on a terminal; 3 when no crash matched; 4 when the \
-compressed core is damaged and only its first part was written.")]
+compressed core is damaged and only its first part was written."
+)]
 pub struct Args {
     /// The crash whose core to write.
     #[arg(value_name = "CRASH")]
@@ -44,7 +46,8 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     if to_stdout && std::io::stdout().is_terminal() {
         return Err(WithStatus {
             status: Status::Usage,
-            message: "refusing to write a core to a terminal; use -o FILE or redirect stdout".into(),
+            message: "refusing to write a core to a terminal; use -o FILE or redirect stdout"
+                .into(),
         }
         .into());
     }
@@ -90,7 +93,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 /// Decompresses into a temporary file next to `output` and renames it into
 /// place, so that a failed dump never leaves a file that looks complete,
 /// except when the stream is damaged: then what was read is kept.
-fn write_file(input: &Path, output: &Path) -> anyhow::Result<Result<symbolizer::decompress::StreamSummary, DecompressError>> {
+fn write_file(
+    input: &Path,
+    output: &Path,
+) -> anyhow::Result<Result<symbolizer::decompress::StreamSummary, DecompressError>> {
     let partial = partial_path(output);
     let file = OpenOptions::new()
         .write(true)
@@ -115,8 +121,13 @@ fn write_file(input: &Path, output: &Path) -> anyhow::Result<Result<symbolizer::
     }
     flushed.with_context(|| format!("cannot write {}", partial.display()))?;
     if keep {
-        std::fs::rename(&partial, output)
-            .with_context(|| format!("cannot rename {} to {}", partial.display(), output.display()))?;
+        std::fs::rename(&partial, output).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                partial.display(),
+                output.display()
+            )
+        })?;
     }
     Ok(result)
 }
@@ -160,6 +171,9 @@ mod tests {
             partial_path(Path::new("/tmp/out/app.core")),
             PathBuf::from("/tmp/out/app.core.partial")
         );
-        assert_eq!(partial_path(Path::new("core")), PathBuf::from("core.partial"));
+        assert_eq!(
+            partial_path(Path::new("core")),
+            PathBuf::from("core.partial")
+        );
     }
 }

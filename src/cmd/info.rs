@@ -17,17 +17,21 @@ use serde::Serialize;
 use symbolizer::buildid::{self, BuildIds};
 use symbolizer::core::{Core, CoreOptions};
 
-use super::list::{format_rfc3339, format_time, read_go_version, select_error, GoVersion, JournalArgs};
+use super::list::{
+    format_rfc3339, format_time, read_go_version, select_error, GoVersion, JournalArgs,
+};
 use crate::exit::Status;
 
 /// Width of the field names in the text output, as coredumpctl aligns them.
 const LABEL_WIDTH: usize = 16;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "CRASH is a core file, a PID, an executable path, a journal match \
+#[command(
+    after_help = "CRASH is a core file, a PID, an executable path, a journal match \
 FIELD=VALUE or a command name; the newest matching crash is shown, or the newest crash of all \
 without CRASH.\n\nExit status: 0 when the crash was shown; 1 on failure; 3 when no crash \
-matched.")]
+matched."
+)]
 pub struct Args {
     /// The crash to show.
     #[arg(value_name = "CRASH")]
@@ -110,10 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         .map_err(select_error)?;
 
     let (mut core, core_exe) = core_facts(&source, &selector.store);
-    let exe_path = source
-        .executable()
-        .map(Path::to_path_buf)
-        .or(core_exe);
+    let exe_path = source.executable().map(Path::to_path_buf).or(core_exe);
     let binary = exe_path.as_deref().map(binary_facts);
     let check = check_build_ids(core.build_ids.as_ref(), binary.as_ref());
     core.truncated = source.record.as_ref().is_some_and(|r| r.truncated);
@@ -141,7 +142,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 
 /// Finds the core's state and reads the executable's build IDs from it.
 /// Returns the facts and the executable's path in the core.
-fn core_facts(source: &CrashSource, store: &ingest::coredump::CoredumpStore) -> (CoreFacts, Option<PathBuf>) {
+fn core_facts(
+    source: &CrashSource,
+    store: &ingest::coredump::CoredumpStore,
+) -> (CoreFacts, Option<PathBuf>) {
     let state = match (&source.core, &source.record) {
         (CoreFile::Unavailable(state), _) => state.clone(),
         (CoreFile::Given(path), _) => CoreState::Present {
@@ -185,7 +189,9 @@ fn core_facts(source: &CrashSource, store: &ingest::coredump::CoredumpStore) -> 
             (facts, exe)
         }
         Err(error) => {
-            facts.problems.push(format!("{:#}", anyhow::Error::new(error)));
+            facts
+                .problems
+                .push(format!("{:#}", anyhow::Error::new(error)));
             (facts, None)
         }
     }
@@ -236,7 +242,10 @@ fn check_build_ids(in_core: Option<&BuildIds>, binary: Option<&BinaryFacts>) -> 
     };
     let Some(on_disk) = &binary.build_ids else {
         return BuildIdCheck::NotChecked {
-            reason: binary.error.clone().unwrap_or_else(|| "the executable could not be read".into()),
+            reason: binary
+                .error
+                .clone()
+                .unwrap_or_else(|| "the executable could not be read".into()),
         };
     };
     let mut kinds = Vec::new();
@@ -283,35 +292,58 @@ fn text_facts(text: &CrashText) -> TextFacts<'_> {
 fn format_text(document: &Document<'_>, text: Option<&CrashText>) -> String {
     let mut lines: Vec<(&str, String)> = Vec::new();
     if let Some(record) = document.record {
-        lines.push(("PID", match &record.comm {
-            Some(comm) => format!("{} ({comm})", record.pid),
-            None => record.pid.to_string(),
-        }));
+        lines.push((
+            "PID",
+            match &record.comm {
+                Some(comm) => format!("{} ({comm})", record.pid),
+                None => record.pid.to_string(),
+            },
+        ));
         push_some(&mut lines, "UID", record.uid.map(|v| v.to_string()));
         push_some(&mut lines, "GID", record.gid.map(|v| v.to_string()));
-        push_some(&mut lines, "Signal", record.signal.as_ref().map(|s| match &s.name {
-            Some(name) => format!("{} ({name})", s.number),
-            None => s.number.to_string(),
-        }));
+        push_some(
+            &mut lines,
+            "Signal",
+            record.signal.as_ref().map(|s| match &s.name {
+                Some(name) => format!("{} ({name})", s.number),
+                None => s.number.to_string(),
+            }),
+        );
         lines.push(("Timestamp", format_time(record.crash_time_usec())));
         push_some(&mut lines, "Command Line", record.cmdline.clone());
-        push_some(&mut lines, "Executable", record.exe.as_ref().map(|p| p.display().to_string()));
+        push_some(
+            &mut lines,
+            "Executable",
+            record.exe.as_ref().map(|p| p.display().to_string()),
+        );
         push_some(&mut lines, "Control Group", record.cgroup.clone());
         push_some(&mut lines, "Unit", record.unit.clone());
         push_some(&mut lines, "User Unit", record.user_unit.clone());
         push_some(&mut lines, "Slice", record.slice.clone());
         push_some(&mut lines, "Session", record.session.clone());
-        push_some(&mut lines, "Owner UID", record.owner_uid.map(|v| v.to_string()));
+        push_some(
+            &mut lines,
+            "Owner UID",
+            record.owner_uid.map(|v| v.to_string()),
+        );
         push_some(&mut lines, "Boot ID", record.boot_id.clone());
         push_some(&mut lines, "Machine ID", record.machine_id.clone());
         push_some(&mut lines, "Hostname", record.hostname.clone());
-        push_some(&mut lines, "Core Limit", record.rlimit.map(|v| v.to_string()));
-        lines.push(("Entry", match record.trust {
-            ingest::coredump::Trust::Verified => "written by systemd-coredump".to_string(),
-            ingest::coredump::Trust::UidOnly => {
-                "written by a system user (journald did not record the sender's executable)".to_string()
-            }
-        }));
+        push_some(
+            &mut lines,
+            "Core Limit",
+            record.rlimit.map(|v| v.to_string()),
+        );
+        lines.push((
+            "Entry",
+            match record.trust {
+                ingest::coredump::Trust::Verified => "written by systemd-coredump".to_string(),
+                ingest::coredump::Trust::UidOnly => {
+                    "written by a system user (journald did not record the sender's executable)"
+                        .to_string()
+                }
+            },
+        ));
         for problem in &record.problems {
             lines.push(("Invalid Field", problem.to_string()));
         }
@@ -319,38 +351,56 @@ fn format_text(document: &Document<'_>, text: Option<&CrashText>) -> String {
 
     lines.push(("Storage", storage_line(&document.core)));
     if let Some(executable) = &document.core.executable {
-        let deleted = if document.core.executable_deleted { " (deleted)" } else { "" };
+        let deleted = if document.core.executable_deleted {
+            " (deleted)"
+        } else {
+            ""
+        };
         lines.push(("Core Executable", format!("{executable}{deleted}")));
     }
     for problem in &document.core.problems {
         lines.push(("Core Problem", problem.clone()));
     }
     if let Some(binary) = &document.binary {
-        let version = binary.go_version.clone().unwrap_or_else(|| match &binary.error {
-            Some(_) => "unknown (executable unreadable)".into(),
-            None => "none (not a Go binary)".into(),
-        });
+        let version = binary
+            .go_version
+            .clone()
+            .unwrap_or_else(|| match &binary.error {
+                Some(_) => "unknown (executable unreadable)".into(),
+                None => "none (not a Go binary)".into(),
+            });
         lines.push(("Go Version", version));
         if let Some(error) = &binary.error {
             lines.push(("Binary Problem", error.clone()));
         }
     }
-    lines.push(("Build ID", match &document.build_id_check {
-        BuildIdCheck::Matched { kinds } => format!("the file on disk matches the core ({})", kinds.join(", ")),
-        BuildIdCheck::Mismatch { in_core, on_disk } => {
-            format!("MISMATCH: the core has {in_core}, the file on disk {on_disk}")
-        }
-        BuildIdCheck::Unverified => "not verified: no build ID on both sides".into(),
-        BuildIdCheck::NotChecked { reason } => format!("not checked: {reason}"),
-    }));
+    lines.push((
+        "Build ID",
+        match &document.build_id_check {
+            BuildIdCheck::Matched { kinds } => {
+                format!("the file on disk matches the core ({})", kinds.join(", "))
+            }
+            BuildIdCheck::Mismatch { in_core, on_disk } => {
+                format!("MISMATCH: the core has {in_core}, the file on disk {on_disk}")
+            }
+            BuildIdCheck::Unverified => "not verified: no build ID on both sides".into(),
+            BuildIdCheck::NotChecked { reason } => format!("not checked: {reason}"),
+        },
+    ));
 
     match (text, &document.text) {
         (Some(text), Some(facts)) => {
-            lines.push(("Headline", facts.headline.clone().unwrap_or_else(|| "-".into())));
-            lines.push(("Crash Text", format!(
-                "{} lines ({} before the report), {} goroutines",
-                facts.lines, facts.prelude_lines, facts.goroutines
-            )));
+            lines.push((
+                "Headline",
+                facts.headline.clone().unwrap_or_else(|| "-".into()),
+            ));
+            lines.push((
+                "Crash Text",
+                format!(
+                    "{} lines ({} before the report), {} goroutines",
+                    facts.lines, facts.prelude_lines, facts.goroutines
+                ),
+            ));
             if let (Some(first), Some(last)) = (&facts.first_line_time, &facts.last_line_time) {
                 lines.push(("Text Time", format!("{first} to {last}")));
             }
@@ -359,7 +409,11 @@ fn format_text(document: &Document<'_>, text: Option<&CrashText>) -> String {
         _ => lines.push(("Crash Text", "none in the journal".into())),
     }
     if let Some(record) = document.record {
-        push_some(&mut lines, "Message", record.message_summary().map(str::to_string));
+        push_some(
+            &mut lines,
+            "Message",
+            record.message_summary().map(str::to_string),
+        );
         lines.push(("Cursor", record.cursor.clone()));
     }
 
@@ -381,7 +435,9 @@ fn storage_line(core: &CoreFacts) -> String {
     match &core.state {
         CoreState::Present { path, size } => format!("{} ({label}, {size} bytes)", path.display()),
         CoreState::Missing { path } => format!("{} ({label})", path.display()),
-        CoreState::Inaccessible { path, reason } => format!("{} ({label}: {reason})", path.display()),
+        CoreState::Inaccessible { path, reason } => {
+            format!("{} ({label}: {reason})", path.display())
+        }
         CoreState::Rejected { path, reason } => format!("{} ({label}: {reason})", path.display()),
         CoreState::Journal { len } => format!("inside the journal entry ({label}, {len} bytes)"),
         CoreState::None => "none: no core was stored (see Message)".into(),
@@ -396,7 +452,11 @@ fn loss_line(loss: &Loss) -> String {
             "journald suppressed {} messages of the unit (note at {}{})",
             note.dropped,
             format_rfc3339(note.note_time_usec),
-            if note.after_crash { ", after the crash" } else { "" }
+            if note.after_crash {
+                ", after the crash"
+            } else {
+                ""
+            }
         ));
     }
     match &loss.dump {
@@ -415,7 +475,10 @@ fn loss_line(loss: &Loss) -> String {
         parts.push("the output ends in the middle of a line".into());
     }
     if breaks.lines_over_limit > 0 {
-        parts.push(format!("{} lines past the reader's limit not kept", breaks.lines_over_limit));
+        parts.push(format!(
+            "{} lines past the reader's limit not kept",
+            breaks.lines_over_limit
+        ));
     }
     if breaks.unreadable_lines > 0 {
         parts.push(format!("{} unreadable lines", breaks.unreadable_lines));
@@ -467,7 +530,9 @@ mod tests {
         let core = ids(Some("a/b"), Some(&[1, 2]));
         assert_eq!(
             check_build_ids(Some(&core), Some(&binary(ids(Some("a/b"), Some(&[1, 2]))))),
-            BuildIdCheck::Matched { kinds: vec!["go", "gnu"] }
+            BuildIdCheck::Matched {
+                kinds: vec!["go", "gnu"]
+            }
         );
         assert_eq!(
             check_build_ids(Some(&core), Some(&binary(ids(Some("a/b"), None)))),
@@ -481,7 +546,10 @@ mod tests {
             }
         );
         assert_eq!(
-            check_build_ids(Some(&ids(None, Some(&[1]))), Some(&binary(ids(Some("g"), None)))),
+            check_build_ids(
+                Some(&ids(None, Some(&[1]))),
+                Some(&binary(ids(Some("g"), None)))
+            ),
             BuildIdCheck::Unverified
         );
         assert!(matches!(

@@ -78,10 +78,12 @@ impl JournalArgs {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "MATCH is a PID (all digits), an executable path (contains /), a \
+#[command(
+    after_help = "MATCH is a PID (all digits), an executable path (contains /), a \
 journal match FIELD=VALUE, or a command name (COREDUMP_COMM); matches of one kind are \
 alternatives, matches of different kinds must all hold.\n\nExit status: 0 when crashes were \
-listed; 1 on failure; 3 when no crash matched.")]
+listed; 1 on failure; 3 when no crash matched."
+)]
 pub struct Args {
     /// Only crashes matching these.
     #[arg(value_name = "MATCH")]
@@ -188,10 +190,12 @@ pub fn read_go_version(path: &Path) -> GoVersion {
 
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let selector = args.journal.selector();
-    let matches: Vec<CrashArg> = args.matches.iter().map(|m| CrashArg::parse_match(m)).collect();
-    let selection = selector
-        .records(&matches)
-        .context("cannot list crashes")?;
+    let matches: Vec<CrashArg> = args
+        .matches
+        .iter()
+        .map(|m| CrashArg::parse_match(m))
+        .collect();
+    let selection = selector.records(&matches).context("cannot list crashes")?;
     if selection.rejected > 0 {
         tracing::info!(target: "gocrash::list", rejected = selection.rejected, "left out coredump entries not written by systemd-coredump");
     }
@@ -241,7 +245,9 @@ fn build_rows(selector: &Selector, records: &[CoredumpRecord]) -> Vec<Row> {
         for _ in 0..HEADLINE_WORKERS.min(records.len()) {
             scope.spawn(|| loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(record) = records.get(index) else { break };
+                let Some(record) = records.get(index) else {
+                    break;
+                };
                 let headline = read_headline(&selector.journal, record);
                 if let Some(Ok(mut slot)) = headlines.get(index).map(Mutex::lock) {
                     *slot = headline;
@@ -277,7 +283,10 @@ fn build_rows(selector: &Selector, records: &[CoredumpRecord]) -> Vec<Row> {
                 core: selector.store.state(record),
                 truncated: record.truncated,
                 unit: record.unit_name().map(str::to_string),
-                exe: record.exe.as_ref().map(|p| p.to_string_lossy().into_owned()),
+                exe: record
+                    .exe
+                    .as_ref()
+                    .map(|p| p.to_string_lossy().into_owned()),
                 comm: record.comm.clone(),
                 go_version: go.version().map(str::to_string),
                 executable_kind: go.kind(),
@@ -304,7 +313,9 @@ fn read_headline(journal: &Journal, record: &CoredumpRecord) -> Option<String> {
 /// Lays the rows out in aligned columns, as coredumpctl does: numbers to
 /// the right, text to the left, the last column unpadded.
 fn format_table(rows: &[Row]) -> String {
-    let header = ["TIME", "PID", "SIG", "COREFILE", "UNIT", "EXE", "GO", "HEADLINE"];
+    let header = [
+        "TIME", "PID", "SIG", "COREFILE", "UNIT", "EXE", "GO", "HEADLINE",
+    ];
     let cells: Vec<[String; 8]> = rows
         .iter()
         .map(|row| {
@@ -384,7 +395,15 @@ fn civil(usec: u64) -> (i64, u32, u32, u64, u64, u64, usize) {
     let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, rest / 3600, rest % 3600 / 60, rest % 60, weekday)
+    (
+        year,
+        month,
+        day,
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        weekday,
+    )
 }
 
 #[cfg(test)]
@@ -393,10 +412,16 @@ mod tests {
 
     #[test]
     fn times_format_like_coredumpctl() {
-        assert_eq!(format_time(1_796_418_265_000_000), "Fri 2026-12-04 21:04:25 UTC");
+        assert_eq!(
+            format_time(1_796_418_265_000_000),
+            "Fri 2026-12-04 21:04:25 UTC"
+        );
         assert_eq!(format_time(0), "Thu 1970-01-01 00:00:00 UTC");
         assert_eq!(format_rfc3339(951_782_400_000_000), "2000-02-29T00:00:00Z");
-        assert_eq!(format_time(951_782_400_000_000), "Tue 2000-02-29 00:00:00 UTC");
+        assert_eq!(
+            format_time(951_782_400_000_000),
+            "Tue 2000-02-29 00:00:00 UTC"
+        );
     }
 
     #[test]

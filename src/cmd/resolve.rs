@@ -43,7 +43,10 @@ pub struct Args {
 
 fn parse_hex(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
-    let digits = trimmed.strip_prefix("0x").or_else(|| trimmed.strip_prefix("0X")).unwrap_or(trimmed);
+    let digits = trimmed
+        .strip_prefix("0x")
+        .or_else(|| trimmed.strip_prefix("0X"))
+        .unwrap_or(trimmed);
     u64::from_str_radix(digits, 16).map_err(|err| format!("invalid hex address {trimmed:?}: {err}"))
 }
 
@@ -67,7 +70,12 @@ impl OutFrame {
     }
 
     fn from_c(frame: CFrame) -> OutFrame {
-        OutFrame { function: frame.function, file: frame.file, line: frame.line.map(i64::from), inlined: frame.inlined }
+        OutFrame {
+            function: frame.function,
+            file: frame.file,
+            line: frame.line.map(i64::from),
+            inlined: frame.inlined,
+        }
     }
 }
 
@@ -96,8 +104,13 @@ struct Resolver<'a> {
 
 impl<'a> Resolver<'a> {
     fn resolve(&mut self, text: &str) -> Resolved {
-        let mut resolved =
-            Resolved { address: text.trim().to_owned(), link_address: None, source: None, frames: Vec::new(), error: None };
+        let mut resolved = Resolved {
+            address: text.trim().to_owned(),
+            link_address: None,
+            source: None,
+            frames: Vec::new(),
+            error: None,
+        };
         let address = match parse_hex(text) {
             Ok(address) => address,
             Err(err) => {
@@ -112,7 +125,9 @@ impl<'a> Resolver<'a> {
         resolved.link_address = Some(format!("0x{link:x}"));
         let go = if self.inlines {
             self.go_frames.clear();
-            self.pclntab.resolve_inlined(link, &mut self.go_frames).map(|found| found.then_some(()))
+            self.pclntab
+                .resolve_inlined(link, &mut self.go_frames)
+                .map(|found| found.then_some(()))
         } else {
             self.pclntab.resolve_addr2line(link).map(|frame| {
                 frame.map(|frame| {
@@ -164,7 +179,12 @@ impl Resolver<'_> {
                 if let Some(link) = address.checked_sub(self.bias) {
                     if let Ok(Some(frame)) = self.pclntab.resolve_addr2line(link) {
                         let file = frame.file.as_deref().unwrap_or("");
-                        writeln!(out, "{}\n{file}:{}", frame.function, frame.line.unwrap_or(-1))?;
+                        writeln!(
+                            out,
+                            "{}\n{file}:{}",
+                            frame.function,
+                            frame.line.unwrap_or(-1)
+                        )?;
                         return Ok(None);
                     }
                 }
@@ -185,9 +205,12 @@ fn write_text(out: &mut impl Write, resolved: &Resolved) -> std::io::Result<()> 
         match (&frame.function, &frame.file, frame.line) {
             // A function whose tables give no file or line prints as
             // addr2line prints it: an empty file name and line -1.
-            (Some(function), file, line) => {
-                writeln!(out, "{function}\n{}:{}", file.as_deref().unwrap_or(""), line.unwrap_or(-1))?
-            }
+            (Some(function), file, line) => writeln!(
+                out,
+                "{function}\n{}:{}",
+                file.as_deref().unwrap_or(""),
+                line.unwrap_or(-1)
+            )?,
             (None, Some(file), Some(line)) => writeln!(out, "?\n{file}:{line}")?,
             (None, _, _) => out.write_all(b"?\n?:0\n")?,
         }
@@ -196,26 +219,40 @@ fn write_text(out: &mut impl Write, resolved: &Resolved) -> std::io::Result<()> 
 }
 
 pub fn run(args: Args) -> anyhow::Result<Status> {
-    let format = args.output.format_among(Format::Text, &[Format::Text, Format::Json])?;
+    let format = args
+        .output
+        .format_among(Format::Text, &[Format::Text, Format::Json])?;
     let binary = Binary::open(&args.binary)?;
     let pclntab = binary.pclntab()?;
     let bias = match args.base {
         Some(base) => binary.load_bias_for_base(base).with_context(|| {
-            format!("--base 0x{base:x} is below the link-time base 0x{:x} of {}", binary.link_base(), args.binary.display())
+            format!(
+                "--base 0x{base:x} is below the link-time base 0x{:x} of {}",
+                binary.link_base(),
+                args.binary.display()
+            )
         })?,
         None => 0,
     };
     if args.base.is_some() && !binary.is_pie() {
         tracing::warn!(target: "gocrash::resolve", "{} is not position-independent; --base still shifts every address", args.binary.display());
     }
-    let mut resolver =
-        Resolver { pclntab, c_symbolizer: binary.c_symbolizer().with_load_bias(0), bias, inlines: args.inlines, go_frames: Vec::new() };
+    let mut resolver = Resolver {
+        pclntab,
+        c_symbolizer: binary.c_symbolizer().with_load_bias(0),
+        bias,
+        inlines: args.inlines,
+        go_frames: Vec::new(),
+    };
 
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut failures = 0u64;
     let mut count = 0u64;
-    let mut emit = |resolved: Resolved, out: &mut BufWriter<std::io::StdoutLock<'_>>, failures: &mut u64| -> anyhow::Result<()> {
+    let mut emit = |resolved: Resolved,
+                    out: &mut BufWriter<std::io::StdoutLock<'_>>,
+                    failures: &mut u64|
+     -> anyhow::Result<()> {
         if let Some(err) = &resolved.error {
             *failures += 1;
             eprintln!("gocrash: {err}");
@@ -237,7 +274,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         let mut number = 0u64;
         loop {
             line.clear();
-            let read = input.read_line(&mut line).context("cannot read addresses from stdin")?;
+            let read = input
+                .read_line(&mut line)
+                .context("cannot read addresses from stdin")?;
             if read == 0 {
                 break;
             }
@@ -273,7 +312,11 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         out.write_all(if count == 0 { b"[]\n" } else { b"\n]\n" })?;
     }
     out.flush()?;
-    Ok(if failures > 0 { Status::Partial } else { Status::Success })
+    Ok(if failures > 0 {
+        Status::Partial
+    } else {
+        Status::Success
+    })
 }
 
 #[cfg(test)]
@@ -293,7 +336,13 @@ mod tests {
     #[test]
     fn unknown_address_prints_like_addr2line() {
         let mut out = Vec::new();
-        let resolved = Resolved { address: "0x1".into(), link_address: None, source: None, frames: vec![], error: None };
+        let resolved = Resolved {
+            address: "0x1".into(),
+            link_address: None,
+            source: None,
+            frames: vec![],
+            error: None,
+        };
         write_text(&mut out, &resolved).unwrap();
         assert_eq!(out, b"?\n?:0\n");
     }
@@ -301,8 +350,19 @@ mod tests {
     #[test]
     fn missing_file_and_line_print_like_addr2line() {
         let mut out = Vec::new();
-        let frame = OutFrame { function: Some("main.f".into()), file: None, line: None, inlined: false };
-        let resolved = Resolved { address: "0x1".into(), link_address: None, source: None, frames: vec![frame], error: None };
+        let frame = OutFrame {
+            function: Some("main.f".into()),
+            file: None,
+            line: None,
+            inlined: false,
+        };
+        let resolved = Resolved {
+            address: "0x1".into(),
+            link_address: None,
+            source: None,
+            frames: vec![frame],
+            error: None,
+        };
         write_text(&mut out, &resolved).unwrap();
         assert_eq!(out, b"main.f\n:-1\n");
     }

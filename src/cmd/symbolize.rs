@@ -29,9 +29,11 @@ pub enum Format {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Exit status: 0 when everything was read; 1 on failure (no usable core or binary, \
+#[command(
+    after_help = "Exit status: 0 when everything was read; 1 on failure (no usable core or binary, \
 a build ID mismatch without --force); 3 when no crash matched; 4 when the output was written \
-but the core is damaged and parts are missing (listed in the output, on stderr for --format go).")]
+but the core is damaged and parts are missing (listed in the output, on stderr for --format go)."
+)]
 pub struct Args {
     #[command(flatten)]
     pub crash: CrashArgs,
@@ -81,7 +83,11 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             eprintln!("gocrash: missing: {missing}");
         }
     }
-    Ok(if report.is_partial() { Status::Partial } else { Status::Success })
+    Ok(if report.is_partial() {
+        Status::Partial
+    } else {
+        Status::Success
+    })
 }
 
 /// Formats an error with its causes, lowest-level last.

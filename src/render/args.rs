@@ -49,7 +49,13 @@ pub struct ArgPrinter<'a> {
 }
 
 impl<'a> ArgPrinter<'a> {
-    pub fn new(binary: &'a Binary, memory: &'a Memory, arch: Arch, bias: u64, before_go_1_21: bool) -> ArgPrinter<'a> {
+    pub fn new(
+        binary: &'a Binary,
+        memory: &'a Memory,
+        arch: Arch,
+        bias: u64,
+        before_go_1_21: bool,
+    ) -> ArgPrinter<'a> {
         let min_frame_size = match arch {
             Arch::Amd64 => 0,
             Arch::Arm64 => 8,
@@ -82,25 +88,41 @@ impl<'a> ArgPrinter<'a> {
         let program = self.read_link(info_address, TRACE_ARGS_MAX_LEN)?;
         let argp = frame.fp?.checked_add(self.min_frame_size)?;
         let liveness = self.liveness(pclntab, &func, frame)?;
-        run_program(program, &liveness, |offset| self.memory.read_u64(argp.checked_add(u64::from(offset))?).ok())
+        run_program(program, &liveness, |offset| {
+            self.memory
+                .read_u64(argp.checked_add(u64::from(offset))?)
+                .ok()
+        })
     }
 
     fn liveness(&self, pclntab: &Pclntab<'_>, func: &Func, frame: &Frame) -> Option<Liveness> {
-        let Some(live_address) = pclntab.funcdata_address(func, FUNCDATA_ARG_LIVE_INFO).ok()? else {
+        let Some(live_address) = pclntab
+            .funcdata_address(func, FUNCDATA_ARG_LIVE_INFO)
+            .ok()?
+        else {
             return Some(Liveness::all_live());
         };
         let mut pc = frame.symbol_pc.checked_sub(self.bias)?;
         if self.liveness_at_call_site {
             pc = outermost_call_site(pclntab, func, pc);
         }
-        let index = pclntab.pcdata(func, pcdata::ARG_LIVE_INDEX, pc).ok()?.unwrap_or(-1);
+        let index = pclntab
+            .pcdata(func, pcdata::ARG_LIVE_INDEX, pc)
+            .ok()?
+            .unwrap_or(-1);
         let start_offset = *self.read_link(live_address, 1)?.first()?;
         if index <= 0 {
-            return Some(Liveness { start_offset, bitmap: None });
+            return Some(Liveness {
+                start_offset,
+                bitmap: None,
+            });
         }
         let bitmap_address = live_address.checked_add(u64::try_from(index).ok()?)?;
         let bitmap = self.read_link_up_to(bitmap_address, MAX_LIVE_BITMAP)?;
-        Some(Liveness { start_offset, bitmap: Some(bitmap.to_vec()) })
+        Some(Liveness {
+            start_offset,
+            bitmap: Some(bitmap.to_vec()),
+        })
     }
 
     /// Reads `len` bytes at a link-time address of the binary.
@@ -125,16 +147,22 @@ impl<'a> ArgPrinter<'a> {
 /// Follows the inline tree from `pc` to the call site in the physical
 /// function, as Go 1.19's traceback did before printing arguments.
 fn outermost_call_site(pclntab: &Pclntab<'_>, func: &Func, pc: u64) -> u64 {
-    let Ok(Some(tree)) = pclntab.inline_tree_address(func) else { return pc };
+    let Ok(Some(tree)) = pclntab.inline_tree_address(func) else {
+        return pc;
+    };
     let mut current = pc;
     // Each step moves to an enclosing call; an inline tree deeper than the
     // limit is damaged.
     for _ in 0..symbolizer::pclntab::inline::MAX_INLINE_TREE_INDEX {
-        let Ok(Some(index)) = pclntab.pcdata(func, pcdata::INLINE_TREE_INDEX, current) else { break };
+        let Ok(Some(index)) = pclntab.pcdata(func, pcdata::INLINE_TREE_INDEX, current) else {
+            break;
+        };
         if index < 0 {
             break;
         }
-        let Ok(call) = pclntab.inlined_call(func, tree, index) else { break };
+        let Ok(call) = pclntab.inlined_call(func, tree, index) else {
+            break;
+        };
         current = func.entry.wrapping_add(u64::from(call.parent_pc));
     }
     current
@@ -151,15 +179,22 @@ struct Liveness {
 
 impl Liveness {
     fn all_live() -> Liveness {
-        Liveness { start_offset: 0xff, bitmap: None }
+        Liveness {
+            start_offset: 0xff,
+            bitmap: None,
+        }
     }
 
     fn is_live(&self, offset: u8, slot: u8) -> bool {
-        let Some(bitmap) = &self.bitmap else { return true };
+        let Some(bitmap) = &self.bitmap else {
+            return true;
+        };
         if offset < self.start_offset {
             return true;
         }
-        bitmap.get(usize::from(slot / 8)).is_none_or(|bits| bits & (1 << (slot % 8)) != 0)
+        bitmap
+            .get(usize::from(slot / 8))
+            .is_none_or(|bits| bits & (1 << (slot % 8)) != 0)
     }
 }
 
@@ -179,7 +214,11 @@ pub enum ArgItem {
 }
 
 /// Runs an `ArgInfo` program, reading each word through `read`.
-fn run_program(program: &[u8], liveness: &Liveness, read: impl Fn(u8) -> Option<u64>) -> Option<Vec<ArgItem>> {
+fn run_program(
+    program: &[u8],
+    liveness: &Liveness,
+    read: impl Fn(u8) -> Option<u64>,
+) -> Option<Vec<ArgItem>> {
     let mut items = Vec::new();
     let mut slot: u8 = 0;
     let mut index = 0;
@@ -242,7 +281,11 @@ fn format_items(items: &[ArgItem]) -> String {
 }
 
 #[cfg(test)]
-fn format_args(program: &[u8], liveness: &Liveness, read: impl Fn(u8) -> Option<u64>) -> Option<String> {
+fn format_args(
+    program: &[u8],
+    liveness: &Liveness,
+    read: impl Fn(u8) -> Option<u64>,
+) -> Option<String> {
     run_program(program, liveness, read).map(|items| format_items(&items))
 }
 
@@ -278,7 +321,14 @@ mod tests {
 
     #[test]
     fn scalars_and_aggregates() {
-        let ops = program(&[Op::Word(0, 8), Op::Start, Op::Word(8, 8), Op::Word(16, 8), Op::End, Op::Dots]);
+        let ops = program(&[
+            Op::Word(0, 8),
+            Op::Start,
+            Op::Word(8, 8),
+            Op::Word(16, 8),
+            Op::End,
+            Op::Dots,
+        ]);
         let text = format_args(&ops, &Liveness::all_live(), words).unwrap();
         assert_eq!(text, "0x1000, {0x1008, 0x1010}, ...");
     }
@@ -286,22 +336,32 @@ mod tests {
     #[test]
     fn empty_aggregate_prints_braces() {
         let ops = program(&[Op::Start, Op::End]);
-        assert_eq!(format_args(&ops, &Liveness::all_live(), words).unwrap(), "{}");
+        assert_eq!(
+            format_args(&ops, &Liveness::all_live(), words).unwrap(),
+            "{}"
+        );
     }
 
     #[test]
     fn small_words_are_masked() {
         let ops = program(&[Op::Word(0, 1), Op::Word(8, 4)]);
-        let text = format_args(&ops, &Liveness::all_live(), |_| Some(0xffff_ffff_ffff_ff42)).unwrap();
+        let text =
+            format_args(&ops, &Liveness::all_live(), |_| Some(0xffff_ffff_ffff_ff42)).unwrap();
         assert_eq!(text, "0x42, 0xffffff42");
     }
 
     #[test]
     fn dead_spill_slots_get_question_marks() {
         // Slot 0 (offset 0) is live, slot 1 (offset 8) is not.
-        let liveness = Liveness { start_offset: 0, bitmap: Some(vec![0b01]) };
+        let liveness = Liveness {
+            start_offset: 0,
+            bitmap: Some(vec![0b01]),
+        };
         let ops = program(&[Op::Word(0, 8), Op::Word(8, 8)]);
-        assert_eq!(format_args(&ops, &liveness, words).unwrap(), "0x1000, 0x1008?");
+        assert_eq!(
+            format_args(&ops, &liveness, words).unwrap(),
+            "0x1000, 0x1008?"
+        );
     }
 
     #[test]
@@ -312,15 +372,24 @@ mod tests {
 
     #[test]
     fn items_keep_liveness() {
-        let liveness = Liveness { start_offset: 0, bitmap: Some(vec![0b10]) };
+        let liveness = Liveness {
+            start_offset: 0,
+            bitmap: Some(vec![0b10]),
+        };
         let ops = program(&[Op::Start, Op::Word(0, 8), Op::Word(8, 8), Op::End]);
         let items = run_program(&ops, &liveness, words).unwrap();
         assert_eq!(
             items,
             [
                 ArgItem::StartAggregate,
-                ArgItem::Word { value: 0x1000, live: false },
-                ArgItem::Word { value: 0x1008, live: true },
+                ArgItem::Word {
+                    value: 0x1000,
+                    live: false
+                },
+                ArgItem::Word {
+                    value: 0x1008,
+                    live: true
+                },
                 ArgItem::EndAggregate
             ]
         );

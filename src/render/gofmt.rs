@@ -55,7 +55,9 @@ enum CrashPath<'a> {
 /// Writes the crash in the runtime's layout. Writes nothing when no
 /// goroutine could be rebuilt.
 pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
-    let Ok(process) = &report.process else { return Ok(()) };
+    let Ok(process) = &report.process else {
+        return Ok(());
+    };
     let printer = Printer::new(report, process);
     printer.write(out)
 }
@@ -86,7 +88,14 @@ impl<'a> Printer<'a> {
             process.provenance().load_bias,
             !report.go_at_least(21),
         );
-        Printer { report, process, arch, args, crashing_thread: process.crashing_thread(), layout: std::cell::OnceCell::new() }
+        Printer {
+            report,
+            process,
+            arch,
+            args,
+            crashing_thread: process.crashing_thread(),
+            layout: std::cell::OnceCell::new(),
+        }
     }
 
     fn write(&self, out: &mut dyn Write) -> io::Result<()> {
@@ -102,7 +111,10 @@ impl<'a> Printer<'a> {
                     self.write_stack_overflow_diagnostics(out)?;
                 }
                 let mut prefix = String::new();
-                if self.report.go_at_least(26) && self.thrown_by("runtime.fatal") && printable_panics(&crash.panics) {
+                if self.report.go_at_least(26)
+                    && self.thrown_by("runtime.fatal")
+                    && printable_panics(&crash.panics)
+                {
                     self.write_panics(out, &crash.panics, "")?;
                     prefix.push('\t');
                 }
@@ -154,24 +166,42 @@ impl<'a> Printer<'a> {
     /// `runtime.maxstackceiling` variables, so only when the binary keeps
     /// its symbol table) and the goroutine's sp and stack bounds.
     fn write_stack_overflow_diagnostics(&self, out: &mut dyn Write) -> io::Result<()> {
-        let in_newstack = self
-            .process
-            .runtime_stack()
-            .is_some_and(|frames| frames.iter().any(|f| f.function() == Some("runtime.newstack")));
-        let Some(record) = crashing_goroutine(self.process).and_then(|g| g.record.as_ref()) else { return Ok(()) };
+        let in_newstack = self.process.runtime_stack().is_some_and(|frames| {
+            frames
+                .iter()
+                .any(|f| f.function() == Some("runtime.newstack"))
+        });
+        let Some(record) = crashing_goroutine(self.process).and_then(|g| g.record.as_ref()) else {
+            return Ok(());
+        };
         if !in_newstack {
             return Ok(());
         }
         let variable = |name: &str| -> Option<u64> {
             use object::{Object, ObjectSymbol};
-            let symbol = self.report.crash.binary.elf().symbols().find(|s| s.name() == Ok(name))?;
-            let address = symbol.address().checked_add(self.process.provenance().load_bias)?;
+            let symbol = self
+                .report
+                .crash
+                .binary
+                .elf()
+                .symbols()
+                .find(|s| s.name() == Ok(name))?;
+            let address = symbol
+                .address()
+                .checked_add(self.process.provenance().load_bias)?;
             self.report.crash.core.memory().read_u64(address).ok()
         };
         // NOTE: a stripped binary has no symbol table, so the limit line is
         // left out there.
-        if let (Some(size), Some(ceiling)) = (variable("runtime.maxstacksize"), variable("runtime.maxstackceiling")) {
-            writeln!(out, "runtime: goroutine stack exceeds {}-byte limit", size.min(ceiling))?;
+        if let (Some(size), Some(ceiling)) = (
+            variable("runtime.maxstacksize"),
+            variable("runtime.maxstackceiling"),
+        ) {
+            writeln!(
+                out,
+                "runtime: goroutine stack exceeds {}-byte limit",
+                size.min(ceiling)
+            )?;
         }
         // On amd64 newstack reports sched.sp less the word the call to
         // morestack pushed.
@@ -179,12 +209,18 @@ impl<'a> Printer<'a> {
             Arch::Amd64 => record.sched.sp.wrapping_sub(8),
             Arch::Arm64 => record.sched.sp,
         };
-        writeln!(out, "runtime: sp={sp:#x} stack=[{:#x}, {:#x}]", record.stack.lo, record.stack.hi)
+        writeln!(
+            out,
+            "runtime: sp={sp:#x} stack=[{:#x}, {:#x}]",
+            record.stack.lo, record.stack.hi
+        )
     }
 
     /// Reports whether `function` threw the fatal error on the crashing thread.
     fn thrown_by(&self, function: &str) -> bool {
-        let Some(thread) = self.crashing_thread else { return false };
+        let Some(thread) = self.crashing_thread else {
+            return false;
+        };
         let innermost_throw = thread
             .walk
             .frames
@@ -205,7 +241,12 @@ impl<'a> Printer<'a> {
     }
 
     /// Writes the panic chain as `printpanics` does, oldest first.
-    fn write_panics(&self, out: &mut dyn Write, panics: &[PanicRecord], first_prefix: &str) -> io::Result<()> {
+    fn write_panics(
+        &self,
+        out: &mut dyn Write,
+        panics: &[PanicRecord],
+        first_prefix: &str,
+    ) -> io::Result<()> {
         let folds_repanics = self.report.go_at_least(25);
         let mut prefix = first_prefix.to_owned();
         let mut previous: Option<&PanicRecord> = None;
@@ -225,8 +266,11 @@ impl<'a> Printer<'a> {
             }
             // The symbolizer indents continuation lines of string values as
             // Go 1.23 and later print them; older releases did not.
-            let value =
-                if self.report.go_at_least(23) { record.value.clone() } else { record.value.replace("\n\t", "\n") };
+            let value = if self.report.go_at_least(23) {
+                record.value.clone()
+            } else {
+                record.value.replace("\n\t", "\n")
+            };
             let suffix = if record.recovered && record.repanicked && folds_repanics {
                 " [recovered, repanicked]"
             } else if record.recovered {
@@ -242,24 +286,40 @@ impl<'a> Printer<'a> {
 
     /// Writes `[signal ...]` when a signal became the panic or throw.
     fn write_signal_line(&self, out: &mut dyn Write) -> io::Result<()> {
-        let Some(signal) = self.recorded_signal() else { return Ok(()) };
+        let Some(signal) = self.recorded_signal() else {
+            return Ok(());
+        };
         match signal_name(signal.signo) {
             Some((name, description)) => write!(out, "[signal {name}: {description}")?,
             None => write!(out, "[signal {:#x}", signal.signo)?,
         }
-        writeln!(out, " code={:#x} addr={:#x} pc={:#x}]", signal.code, signal.addr, signal.pc)
+        writeln!(
+            out,
+            " code={:#x} addr={:#x} pc={:#x}]",
+            signal.code, signal.addr, signal.pc
+        )
     }
 
     /// Writes the first lines of a fatal signal's report: `SIGNAME:
     /// description`, `PC=`, and the cgo line.
-    fn write_signal_headline(&self, out: &mut dyn Write, signal: &HandledSignal, thread: Option<&ThreadState>) -> io::Result<()> {
+    fn write_signal_headline(
+        &self,
+        out: &mut dyn Write,
+        signal: &HandledSignal,
+        thread: Option<&ThreadState>,
+    ) -> io::Result<()> {
         match signal_name(signal.signo) {
             Some((name, description)) => writeln!(out, "{name}: {description}")?,
             None => writeln!(out, "Signal {}", signal.signo)?,
         }
         let m = thread.and_then(|t| t.m).map_or(-1, |m| m.id);
         // sigcode is printed as an unsigned 64-bit number of the signed si_code.
-        write!(out, "PC={:#x} m={m} sigcode={}", signal.pc, i64::from(signal.code) as u64)?;
+        write!(
+            out,
+            "PC={:#x} m={m} sigcode={}",
+            signal.pc,
+            i64::from(signal.code) as u64
+        )?;
         if self.report.go_at_least(22) && (signal.signo == 11 || signal.signo == 7) {
             write!(out, " addr={:#x}", signal.addr)?;
         }
@@ -274,13 +334,22 @@ impl<'a> Printer<'a> {
     /// goroutine. The runtime then prints that goroutine instead of the
     /// thread's g0.
     fn arrived_during_cgo(&self, thread: &ThreadState, signal: &HandledSignal) -> bool {
-        let in_c = thread.walk.frames.get(signal.interrupted).is_some_and(|f| f.source.is_empty() && f.stack != StackKind::Goroutine);
+        let in_c = thread
+            .walk
+            .frames
+            .get(signal.interrupted)
+            .is_some_and(|f| f.source.is_empty() && f.stack != StackKind::Goroutine);
         in_c && thread.goroutine.is_some()
     }
 
     /// Writes the goroutines and registers of a fatal signal's report, and
     /// the sections of the other threads.
-    fn write_signal_dump(&self, out: &mut dyn Write, thread: &'a ThreadState, signal: &HandledSignal) -> io::Result<()> {
+    fn write_signal_dump(
+        &self,
+        out: &mut dyn Write,
+        thread: &'a ThreadState,
+        signal: &HandledSignal,
+    ) -> io::Result<()> {
         writeln!(out)?;
         let shown = self.write_interrupted(out, thread, signal, false)?;
         self.write_others(out, shown, Some(thread))?;
@@ -296,7 +365,10 @@ impl<'a> Printer<'a> {
         // picks the next one; M order is the usual outcome. Before Go 1.22
         // the last thread of the relay did not wait and wrote the core, so
         // the thread the core names comes last.
-        let last = self.crashing_thread.map(|t| t.id).filter(|_| !self.report.go_at_least(22));
+        let last = self
+            .crashing_thread
+            .map(|t| t.id)
+            .filter(|_| !self.report.go_at_least(22));
         others.sort_by_key(|(t, _)| (Some(t.id) == last, t.m.map_or(i64::MAX, |m| m.id)));
         for (other, other_signal) in &others {
             writeln!(out)?;
@@ -320,13 +392,23 @@ impl<'a> Printer<'a> {
         signal: &HandledSignal,
         relayed: bool,
     ) -> io::Result<Option<&'a Goroutine>> {
-        let curg = thread.goroutine.and_then(|address| self.process.goroutines().iter().find(|g| g.address == address));
+        let curg = thread.goroutine.and_then(|address| {
+            self.process
+                .goroutines()
+                .iter()
+                .find(|g| g.address == address)
+        });
         let interrupted = thread.walk.frames.get(signal.interrupted);
         let on_goroutine = interrupted.is_some_and(|f| f.stack == StackKind::Goroutine);
         if let Some(goroutine) = curg {
             if on_goroutine || self.arrived_during_cgo(thread, signal) {
                 self.write_header(out, goroutine)?;
-                if goroutine.record.as_ref().is_some_and(|r| r.syscall.is_some()) || !on_goroutine {
+                if goroutine
+                    .record
+                    .as_ref()
+                    .is_some_and(|r| r.syscall.is_some())
+                    || !on_goroutine
+                {
                     self.write_frames(out, printed_frames(goroutine))?;
                 } else {
                     let frames = thread.walk.frames.get(signal.interrupted..).unwrap_or(&[]);
@@ -339,7 +421,10 @@ impl<'a> Printer<'a> {
         // The signal landed on the M's g0 (or gsignal): the runtime prints
         // it as goroutine 0, down to where the walk would leave that stack.
         let frames = thread.walk.frames.get(signal.interrupted..).unwrap_or(&[]);
-        let end = frames.iter().position(|f| f.found_by == FrameSource::StackSwitch).unwrap_or(frames.len());
+        let end = frames
+            .iter()
+            .position(|f| f.found_by == FrameSource::StackSwitch)
+            .unwrap_or(frames.len());
         self.write_g0_header(out, thread)?;
         self.write_frames(out, frames.get(..end).unwrap_or(&[]))?;
         if relayed {
@@ -379,7 +464,9 @@ impl<'a> Printer<'a> {
     /// Reads an M's `g0`, which [`ThreadState`] does not carry.
     fn g0_of(&self, m: u64) -> Option<u64> {
         let memory = self.report.crash.core.memory();
-        read_m(memory, self.runtime_layout()?, m).ok().map(|record| record.g0)
+        read_m(memory, self.runtime_layout()?, m)
+            .ok()
+            .map(|record| record.g0)
     }
 
     /// Returns the signal `dopanic_m` prints in `[signal ...]`: the one
@@ -391,7 +478,12 @@ impl<'a> Printer<'a> {
         }
         let g0 = self.g0_of(self.crashing_thread?.m?.address)?;
         let record = read_g(self.report.crash.core.memory(), self.runtime_layout()?, g0).ok()?;
-        (record.sig != 0).then_some(GoSignal { signo: record.sig, code: record.sigcode0, addr: record.sigcode1, pc: record.sigpc })
+        (record.sig != 0).then_some(GoSignal {
+            signo: record.sig,
+            code: record.sigcode0,
+            addr: record.sigcode1,
+            pc: record.sigpc,
+        })
     }
 
     fn write_registers(&self, out: &mut dyn Write, signal: &HandledSignal) -> io::Result<()> {
@@ -405,19 +497,35 @@ impl<'a> Printer<'a> {
     /// Writes every goroutine other than `shown`, in `allgs` order, as
     /// `tracebackothers` does. In a fatal signal's report the thread's
     /// running goroutine comes first.
-    fn write_others(&self, out: &mut dyn Write, shown: Option<&Goroutine>, thread: Option<&ThreadState>) -> io::Result<()> {
+    fn write_others(
+        &self,
+        out: &mut dyn Write,
+        shown: Option<&Goroutine>,
+        thread: Option<&ThreadState>,
+    ) -> io::Result<()> {
         let is_shown = |g: &Goroutine| shown.is_some_and(|s| std::ptr::eq(s, g));
         let curg = thread
             .and_then(|t| t.goroutine)
-            .and_then(|address| self.process.goroutines().iter().find(|g| g.address == address))
+            .and_then(|address| {
+                self.process
+                    .goroutines()
+                    .iter()
+                    .find(|g| g.address == address)
+            })
             .filter(|g| !is_shown(g));
         if let Some(goroutine) = curg {
             writeln!(out)?;
             self.write_goroutine(out, goroutine)?;
         }
-        let crash_m = thread.or(self.crashing_thread).and_then(|t| t.m).map(|m| m.address);
+        let crash_m = thread
+            .or(self.crashing_thread)
+            .and_then(|t| t.m)
+            .map(|m| m.address);
         for goroutine in self.process.goroutines() {
-            if is_dead(goroutine) || is_shown(goroutine) || curg.is_some_and(|c| std::ptr::eq(c, goroutine)) {
+            if is_dead(goroutine)
+                || is_shown(goroutine)
+                || curg.is_some_and(|c| std::ptr::eq(c, goroutine))
+            {
                 continue;
             }
             if goroutine.record.is_none() {
@@ -426,10 +534,16 @@ impl<'a> Printer<'a> {
             writeln!(out)?;
             let running_elsewhere = goroutine.status_text == "running"
                 && goroutine.m.is_some_and(|m| Some(m.address) != crash_m)
-                && goroutine.record.as_ref().is_none_or(|r| r.syscall.is_none());
+                && goroutine
+                    .record
+                    .as_ref()
+                    .is_none_or(|r| r.syscall.is_none());
             if running_elsewhere {
                 self.write_header(out, goroutine)?;
-                writeln!(out, "\tgoroutine running on other thread; stack unavailable")?;
+                writeln!(
+                    out,
+                    "\tgoroutine running on other thread; stack unavailable"
+                )?;
                 self.write_created_by(out, goroutine)?;
             } else {
                 self.write_goroutine(out, goroutine)?;
@@ -468,7 +582,9 @@ impl<'a> Printer<'a> {
     }
 
     fn write_created_by(&self, out: &mut dyn Write, goroutine: &Goroutine) -> io::Result<()> {
-        let Some(creator) = &goroutine.created_by else { return Ok(()) };
+        let Some(creator) = &goroutine.created_by else {
+            return Ok(());
+        };
         write!(out, "created by {}", printed_name(&creator.function))?;
         if self.report.go_at_least(21) {
             if let Some(parent) = creator.parent_goid.filter(|&p| p != 0) {
@@ -476,7 +592,12 @@ impl<'a> Printer<'a> {
             }
         }
         writeln!(out)?;
-        write!(out, "\t{}:{}", creator.file.as_deref().unwrap_or("?"), creator.line.unwrap_or(0))?;
+        write!(
+            out,
+            "\t{}:{}",
+            creator.file.as_deref().unwrap_or("?"),
+            creator.line.unwrap_or(0)
+        )?;
         if let Some(offset) = creator.offset.filter(|&o| o > 0) {
             write!(out, " +{offset:#x}")?;
         }
@@ -509,21 +630,38 @@ impl<'a> Printer<'a> {
     fn logical_frames(&self, frames: &[Frame]) -> Vec<LogicalFrame> {
         let mut logical = Vec::new();
         for frame in frames {
-            let Some((physical, inlined)) = frame.source.split_last() else { continue };
+            let Some((physical, inlined)) = frame.source.split_last() else {
+                continue;
+            };
             for source in inlined {
                 logical.push(LogicalFrame {
                     call: format!("{}(...)", printed_name(&source.function)),
-                    position: format!("\t{}:{}", source.file.as_deref().unwrap_or("?"), source.line.unwrap_or(0)),
+                    position: format!(
+                        "\t{}:{}",
+                        source.file.as_deref().unwrap_or("?"),
+                        source.line.unwrap_or(0)
+                    ),
                 });
             }
             let args = self.args.args(frame).unwrap_or_default();
-            let mut position =
-                format!("\t{}:{}", physical.file.as_deref().unwrap_or("?"), physical.line.unwrap_or(0));
+            let mut position = format!(
+                "\t{}:{}",
+                physical.file.as_deref().unwrap_or("?"),
+                physical.line.unwrap_or(0)
+            );
             if let Some(offset) = frame.offset().filter(|&o| o > 0) {
                 position.push_str(&format!(" +{offset:#x}"));
             }
-            position.push_str(&format!(" fp={:#x} sp={:#x} pc={:#x}", frame.fp.unwrap_or(0), frame.sp, frame.pc));
-            logical.push(LogicalFrame { call: format!("{}({args})", printed_name(&physical.function)), position });
+            position.push_str(&format!(
+                " fp={:#x} sp={:#x} pc={:#x}",
+                frame.fp.unwrap_or(0),
+                frame.sp,
+                frame.pc
+            ));
+            logical.push(LogicalFrame {
+                call: format!("{}({args})", printed_name(&physical.function)),
+                position,
+            });
         }
         logical
     }
@@ -555,7 +693,13 @@ mod tests {
     use super::*;
 
     fn record(value: &str, goexit: bool) -> PanicRecord {
-        PanicRecord { address: 0, value: value.to_owned(), recovered: false, goexit, repanicked: false }
+        PanicRecord {
+            address: 0,
+            value: value.to_owned(),
+            recovered: false,
+            goexit,
+            repanicked: false,
+        }
     }
 
     #[test]

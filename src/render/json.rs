@@ -175,10 +175,20 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     let crash = report.crash;
     let core = &crash.core;
     let args = report.process.as_ref().ok().map(|process| {
-        ArgPrinter::new(&crash.binary, core.memory(), core.arch(), process.provenance().load_bias, !report.go_at_least(21))
+        ArgPrinter::new(
+            &crash.binary,
+            core.memory(),
+            core.arch(),
+            process.provenance().load_bias,
+            !report.go_at_least(21),
+        )
     });
     let frames = |frames: &[Frame], printed_from: usize| -> Vec<FrameOut> {
-        frames.iter().enumerate().map(|(index, frame)| frame_out(frame, index >= printed_from, args.as_ref())).collect()
+        frames
+            .iter()
+            .enumerate()
+            .map(|(index, frame)| frame_out(frame, index >= printed_from, args.as_ref()))
+            .collect()
     };
     let (crash_out, runtime_stack, goroutines, threads) = match &report.process {
         Ok(process) => (
@@ -195,10 +205,15 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
                 .iter()
                 .map(|t| ThreadOut {
                     id: t.id,
-                    m: t.m.map(|m| MOut { id: m.id, address: hex(m.address) }),
+                    m: t.m.map(|m| MOut {
+                        id: m.id,
+                        address: hex(m.address),
+                    }),
                     goroutine: t
                         .goroutine
-                        .and_then(|address| process.goroutines().iter().find(|g| g.address == address))
+                        .and_then(|address| {
+                            process.goroutines().iter().find(|g| g.address == address)
+                        })
                         .and_then(|g| g.goid),
                     pc: hex(t.regs.pc),
                     sp: hex(t.regs.sp),
@@ -223,10 +238,18 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
             source: crash.binary_source,
             build_ids: &crash.binary_ids,
             build_id_check: &crash.id_check,
-            go_version: report.build_info.as_ref().ok().map(|info| info.go_version.clone()),
+            go_version: report
+                .build_info
+                .as_ref()
+                .ok()
+                .map(|info| info.go_version.clone()),
             build_info: report.build_info.as_ref().ok(),
             build_info_error: report.build_info.as_ref().err().map(String::as_str),
-            load_bias: report.process.as_ref().ok().map(|p| hex(p.provenance().load_bias)),
+            load_bias: report
+                .process
+                .as_ref()
+                .ok()
+                .map(|p| hex(p.provenance().load_bias)),
         },
         core: CoreOut {
             path: crash
@@ -275,11 +298,20 @@ fn crash_out(process: &Process, report: &Report<'_>) -> CrashOut {
         kind,
         goroutine: report.crashing_goroutine().and_then(|g| g.goid),
         no_goroutine_reason: crash.no_goroutine_reason.clone(),
-        thread: report.fatal_signal.as_ref().map(|(thread, _)| *thread).or(crash.thread),
+        thread: report
+            .fatal_signal
+            .as_ref()
+            .map(|(thread, _)| *thread)
+            .or(crash.thread),
         panics: crash
             .panics
             .iter()
-            .map(|p| PanicOut { value: p.value.clone(), recovered: p.recovered, repanicked: p.repanicked, goexit: p.goexit })
+            .map(|p| PanicOut {
+                value: p.value.clone(),
+                recovered: p.recovered,
+                repanicked: p.repanicked,
+                goexit: p.goexit,
+            })
             .collect(),
         fatal_error,
         signal: signal.map(|(number, code, addr, pc)| {
@@ -311,7 +343,10 @@ fn goroutine_out(
         wait_minutes: goroutine.wait_minutes,
         locked_to_thread: goroutine.locked_to_thread,
         crashing,
-        m: goroutine.m.map(|m| MOut { id: m.id, address: hex(m.address) }),
+        m: goroutine.m.map(|m| MOut {
+            id: m.id,
+            address: hex(m.address),
+        }),
         thread: goroutine.thread,
         start_function: goroutine.start_function.clone(),
         created_by: goroutine.created_by.as_ref().map(|c| CreatedByOut {
@@ -321,7 +356,9 @@ fn goroutine_out(
             pc: hex(c.pc),
             parent_goroutine: c.parent_goid.filter(|&p| p != 0),
         }),
-        frames: walk.map(|w| frames(&w.frames, goroutine.printed_from)).unwrap_or_default(),
+        frames: walk
+            .map(|w| frames(&w.frames, goroutine.printed_from))
+            .unwrap_or_default(),
         stop: walk.map(|w| w.stop.clone()),
         complete: walk.is_some_and(|w| w.stop.is_complete()),
         error: goroutine.error.clone(),
@@ -339,7 +376,11 @@ fn frame_out(frame: &Frame, printed: bool, args: Option<&ArgPrinter<'_>>) -> Fra
         line: physical.and_then(|p| p.line),
         inlined: inlined
             .iter()
-            .map(|s| InlinedOut { function: printed_name(&s.function), file: s.file.clone(), line: s.line })
+            .map(|s| InlinedOut {
+                function: printed_name(&s.function),
+                file: s.file.clone(),
+                line: s.line,
+            })
             .collect(),
         pc: hex(frame.pc),
         sp: hex(frame.sp),

@@ -42,12 +42,18 @@ pub struct Report<'a> {
 impl<'a> Report<'a> {
     /// Gathers the report of an opened crash and its process.
     pub fn new(crash: &'a OpenedCrash, process: Result<&'a Process, String>) -> Report<'a> {
-        let build_info = symbolizer::buildinfo::read(crash.binary.elf()).map_err(|err| err.to_string());
-        let version = build_info.as_ref().ok().and_then(|info| GoVersion::parse(&info.go_version));
+        let build_info =
+            symbolizer::buildinfo::read(crash.binary.elf()).map_err(|err| err.to_string());
+        let version = build_info
+            .as_ref()
+            .ok()
+            .and_then(|info| GoVersion::parse(&info.go_version));
         let mut missing = Vec::new();
         let core = &crash.core;
         if let Some(damage) = core.decompress_damage() {
-            missing.push(format!("the compressed core is damaged; only its first part was read: {damage}"));
+            missing.push(format!(
+                "the compressed core is damaged; only its first part was read: {damage}"
+            ));
         }
         for problem in core.problems() {
             match problem {
@@ -64,11 +70,15 @@ impl<'a> Report<'a> {
                         missing.push(error.clone());
                     }
                     let unreadable = goroutine.walk.as_ref().and_then(|walk| match &walk.stop {
-                        symbolizer::unwind::StopReason::Unreadable { addr, error } => Some((*addr, error)),
+                        symbolizer::unwind::StopReason::Unreadable { addr, error } => {
+                            Some((*addr, error))
+                        }
                         _ => None,
                     });
                     if let (Some((addr, error)), Some(goid)) = (unreadable, goroutine.goid) {
-                        let line = format!("goroutine {goid}: the stack walk stopped at {addr:#x}: {error}");
+                        let line = format!(
+                            "goroutine {goid}: the stack walk stopped at {addr:#x}: {error}"
+                        );
                         // In a complete core an unreadable stack word points
                         // at the walk, not at the core.
                         if damaged {
@@ -83,16 +93,32 @@ impl<'a> Report<'a> {
             Err(error) => missing.push(format!("no goroutine could be rebuilt: {error}")),
         }
         let fatal_error = process.as_ref().ok().and_then(|process| {
-            process.crash().fatal_error.clone().or_else(|| fatal_message_from_args(crash, process, version))
+            process
+                .crash()
+                .fatal_error
+                .clone()
+                .or_else(|| fatal_message_from_args(crash, process, version))
         });
-        let panicked = process.as_ref().is_ok_and(|p| p.crash().panics.iter().any(|panic| !panic.goexit));
+        let panicked = process
+            .as_ref()
+            .is_ok_and(|p| p.crash().panics.iter().any(|panic| !panic.goexit));
         let fatal_signal = match &process {
             Ok(process) if fatal_error.is_none() && !panicked => {
-                signal::signal_origin(core.arch(), core.memory(), process).map(|(thread, signal)| (thread.id, signal))
+                signal::signal_origin(core.arch(), core.memory(), process)
+                    .map(|(thread, signal)| (thread.id, signal))
             }
             _ => None,
         };
-        Report { crash, process, build_info, version, fatal_error, fatal_signal, missing, warnings }
+        Report {
+            crash,
+            process,
+            build_info,
+            version,
+            fatal_error,
+            fatal_signal,
+            missing,
+            warnings,
+        }
     }
 
     /// Reports whether parts of the crash could not be read because the
@@ -104,7 +130,8 @@ impl<'a> Report<'a> {
     /// Reports whether the binary's Go release is 1.`minor` or newer. An
     /// unknown release counts as the newest, as the symbolizer assumes too.
     pub fn go_at_least(&self, minor: u32) -> bool {
-        self.version.is_none_or(|v| v >= GoVersion::new(1, minor, 0))
+        self.version
+            .is_none_or(|v| v >= GoVersion::new(1, minor, 0))
     }
 }
 
@@ -119,18 +146,27 @@ const MAX_FATAL_MESSAGE: u64 = 64 << 10;
 /// Go 1.26 widened that context for `runtime.fatal`, whose closure also
 /// captures the panic being run, so that read fails there and the spilled
 /// argument is the second source.
-fn fatal_message_from_args(crash: &OpenedCrash, process: &Process, version: Option<GoVersion>) -> Option<String> {
+fn fatal_message_from_args(
+    crash: &OpenedCrash,
+    process: &Process,
+    version: Option<GoVersion>,
+) -> Option<String> {
     use symbolizer::runtime::crash::THROW_FUNCTIONS;
 
     let thread = process.crashing_thread()?;
-    let frame = thread
-        .walk
-        .frames
-        .iter()
-        .find(|f| f.function().is_some_and(|name| THROW_FUNCTIONS.iter().any(|(throw, _)| *throw == name)))?;
+    let frame = thread.walk.frames.iter().find(|f| {
+        f.function()
+            .is_some_and(|name| THROW_FUNCTIONS.iter().any(|(throw, _)| *throw == name))
+    })?;
     let core = &crash.core;
     let before_1_21 = version.is_some_and(|v| v < GoVersion::new(1, 21, 0));
-    let printer = args::ArgPrinter::new(&crash.binary, core.memory(), core.arch(), process.provenance().load_bias, before_1_21);
+    let printer = args::ArgPrinter::new(
+        &crash.binary,
+        core.memory(),
+        core.arch(),
+        process.provenance().load_bias,
+        before_1_21,
+    );
     let items = printer.items(frame)?;
     let words: Vec<(u64, bool)> = items
         .iter()
@@ -139,11 +175,16 @@ fn fatal_message_from_args(crash: &OpenedCrash, process: &Process, version: Opti
             _ => None,
         })
         .collect();
-    let [(data, true), (len, true), ..] = words.as_slice() else { return None };
+    let [(data, true), (len, true), ..] = words.as_slice() else {
+        return None;
+    };
     if *len == 0 || *len > MAX_FATAL_MESSAGE {
         return None;
     }
-    let bytes = core.memory().read_bytes(*data, usize::try_from(*len).ok()?).ok()?;
+    let bytes = core
+        .memory()
+        .read_bytes(*data, usize::try_from(*len).ok()?)
+        .ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -175,7 +216,8 @@ pub fn is_dead(goroutine: &Goroutine) -> bool {
     goroutine.record.as_ref().is_some_and(|r| {
         matches!(
             r.status,
-            symbolizer::runtime::waitreason::GStatus::Dead | symbolizer::runtime::waitreason::GStatus::DeadExtra
+            symbolizer::runtime::waitreason::GStatus::Dead
+                | symbolizer::runtime::waitreason::GStatus::DeadExtra
         )
     })
 }
@@ -216,8 +258,12 @@ pub fn printed_name(name: &str) -> String {
 }
 
 fn generic_name_for_print(name: &str) -> String {
-    let Some(open) = name.find('[') else { return name.to_owned() };
-    let Some(close) = name.rfind(']') else { return name.to_owned() };
+    let Some(open) = name.find('[') else {
+        return name.to_owned();
+    };
+    let Some(close) = name.rfind(']') else {
+        return name.to_owned();
+    };
     if close <= open {
         return name.to_owned();
     }
@@ -254,7 +300,12 @@ fn generic_name_for_print(name: &str) -> String {
     if depth == 1 {
         match (close_first, open_second) {
             (Some(rbr), Some(lbr)) if lbr > rbr => {
-                return format!("{}[...]{}[...]{}", &name[..open], &interior[rbr + 1..lbr], &name[close + 1..]);
+                return format!(
+                    "{}[...]{}[...]{}",
+                    &name[..open],
+                    &interior[rbr + 1..lbr],
+                    &name[close + 1..]
+                );
             }
             (None, None) => return format!("{}[...]{}", &name[..open], &name[close + 1..]),
             _ => {}
@@ -313,11 +364,18 @@ pub fn compact_ids(ids: &[u64]) -> String {
     let mut index = 0;
     while let Some(&start) = sorted.get(index) {
         let mut end = start;
-        while sorted.get(index + 1).is_some_and(|&next| Some(next) == end.checked_add(1)) {
+        while sorted
+            .get(index + 1)
+            .is_some_and(|&next| Some(next) == end.checked_add(1))
+        {
             index += 1;
             end = sorted[index];
         }
-        parts.push(if end == start { start.to_string() } else { format!("{start}-{end}") });
+        parts.push(if end == start {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
         index += 1;
     }
     parts.join(", ")
@@ -335,9 +393,15 @@ mod tests {
 
     #[test]
     fn printed_name_hides_type_arguments() {
-        assert_eq!(printed_name("main.Map[go.shape.int,go.shape.string]"), "main.Map[...]");
+        assert_eq!(
+            printed_name("main.Map[go.shape.int,go.shape.string]"),
+            "main.Map[...]"
+        );
         assert_eq!(printed_name("main.Map[...].func1"), "main.Map[...].func1");
-        assert_eq!(printed_name("main.(*List[go.shape.int]).Push"), "main.(*List[...]).Push");
+        assert_eq!(
+            printed_name("main.(*List[go.shape.int]).Push"),
+            "main.(*List[...]).Push"
+        );
         assert_eq!(
             printed_name("main.(*T[go.shape.int]).M[go.shape.string]"),
             "main.(*T[...]).M[...]"

@@ -86,12 +86,19 @@ impl HandledSignal {
 /// be read.
 pub fn handled_signal(arch: Arch, memory: &Memory, walk: &Walk) -> Option<HandledSignal> {
     let frames = &walk.frames;
-    let handler = frames.iter().position(|f| f.function() == Some("runtime.sighandler"))?;
+    let handler = frames
+        .iter()
+        .position(|f| f.function() == Some("runtime.sighandler"))?;
     let sigtramp = frames
         .iter()
         .enumerate()
         .skip(handler)
-        .find(|(_, f)| matches!(f.function(), Some("runtime.sigtramp" | "runtime.cgoSigtramp")))
+        .find(|(_, f)| {
+            matches!(
+                f.function(),
+                Some("runtime.sigtramp" | "runtime.cgoSigtramp")
+            )
+        })
         .map(|(index, _)| index)?;
     let interrupted = sigtramp + 1;
     if frames.get(interrupted)?.found_by != FrameSource::SignalContext {
@@ -111,18 +118,32 @@ pub fn handled_signal(arch: Arch, memory: &Memory, walk: &Walk) -> Option<Handle
         Arch::Arm64 => arm64_registers(memory, ucontext)?,
     };
     let pc = frames.get(interrupted)?.pc;
-    Some(HandledSignal { signo, code, addr, registers, pc, interrupted })
+    Some(HandledSignal {
+        signo,
+        code,
+        addr,
+        registers,
+        pc,
+        interrupted,
+    })
 }
 
 fn amd64_registers(memory: &Memory, ucontext: u64) -> Option<Vec<(&'static str, u64)>> {
     let mcontext = ucontext.checked_add(AMD64_UC_MCONTEXT)?;
     let mut registers = Vec::with_capacity(21);
     for (name, index) in AMD64_REGISTERS {
-        registers.push((name, memory.read_u64(mcontext.checked_add(index * 8)?).ok()?));
+        registers.push((
+            name,
+            memory.read_u64(mcontext.checked_add(index * 8)?).ok()?,
+        ));
     }
     // cs, gs, fs and ss are four 16-bit fields after eflags.
     let segments = mcontext.checked_add(18 * 8)?;
-    let half = |index: u64| -> Option<u64> { Some(u64::from(memory.read_u16(segments.checked_add(index * 2)?).ok()?)) };
+    let half = |index: u64| -> Option<u64> {
+        Some(u64::from(
+            memory.read_u16(segments.checked_add(index * 2)?).ok()?,
+        ))
+    };
     registers.push(("cs", half(0)?));
     registers.push(("fs", half(2)?));
     registers.push(("gs", half(1)?));
@@ -131,8 +152,9 @@ fn amd64_registers(memory: &Memory, ucontext: u64) -> Option<Vec<(&'static str, 
 
 fn arm64_registers(memory: &Memory, ucontext: u64) -> Option<Vec<(&'static str, u64)>> {
     const NAMES: [&str; 30] = [
-        "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
-        "r16", "r17", "r18", "r19", "r20", "r21", "r22", "r23", "r24", "r25", "r26", "r27", "r28", "r29",
+        "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "r13",
+        "r14", "r15", "r16", "r17", "r18", "r19", "r20", "r21", "r22", "r23", "r24", "r25", "r26",
+        "r27", "r28", "r29",
     ];
     let mcontext = ucontext.checked_add(ARM64_UC_MCONTEXT)?;
     let fault = memory.read_u64(mcontext).ok()?;
@@ -151,8 +173,16 @@ fn arm64_registers(memory: &Memory, ucontext: u64) -> Option<Vec<(&'static str, 
 
 /// Returns every thread inside the runtime's fatal signal handler, with the
 /// signal it handles.
-pub fn handling_threads<'p>(arch: Arch, memory: &Memory, process: &'p Process) -> Vec<(&'p ThreadState, HandledSignal)> {
-    process.threads().iter().filter_map(|t| handled_signal(arch, memory, &t.walk).map(|s| (t, s))).collect()
+pub fn handling_threads<'p>(
+    arch: Arch,
+    memory: &Memory,
+    process: &'p Process,
+) -> Vec<(&'p ThreadState, HandledSignal)> {
+    process
+        .threads()
+        .iter()
+        .filter_map(|t| handled_signal(arch, memory, &t.walk).map(|s| (t, s)))
+        .collect()
 }
 
 /// Finds the thread that received the fatal signal first.
@@ -164,10 +194,16 @@ pub fn handling_threads<'p>(arch: Arch, memory: &Memory, process: &'p Process) -
 /// thread also dies first.
 // NOTE: before Go 1.22 the last thread of the relay dies first, so for a
 // SIGQUIT sent with kill to those releases the origin found is wrong.
-pub fn signal_origin<'p>(arch: Arch, memory: &Memory, process: &'p Process) -> Option<(&'p ThreadState, HandledSignal)> {
+pub fn signal_origin<'p>(
+    arch: Arch,
+    memory: &Memory,
+    process: &'p Process,
+) -> Option<(&'p ThreadState, HandledSignal)> {
     let mut handling = handling_threads(arch, memory, process);
     let relayed = |s: &HandledSignal| s.signo == SIGQUIT && s.code == SI_USER;
-    let originals: Vec<usize> = (0..handling.len()).filter(|&i| !relayed(&handling[i].1)).collect();
+    let originals: Vec<usize> = (0..handling.len())
+        .filter(|&i| !relayed(&handling[i].1))
+        .collect();
     let index = match originals.as_slice() {
         [only] => *only,
         _ => {

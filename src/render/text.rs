@@ -55,8 +55,16 @@ fn write_headline(out: &mut dyn Write, process: &Process, report: &Report<'_>) -
             (true, false) => " [recovered]",
             _ => "",
         };
-        let lead = if index == 0 { "panic: " } else { "  then panic: " };
-        writeln!(out, "{lead}{}{suffix}", panic.value.replace("\n\t", "\n    "))?;
+        let lead = if index == 0 {
+            "panic: "
+        } else {
+            "  then panic: "
+        };
+        writeln!(
+            out,
+            "{lead}{}{suffix}",
+            panic.value.replace("\n\t", "\n    ")
+        )?;
         wrote = true;
     }
     if let Some(message) = &report.fatal_error {
@@ -64,13 +72,28 @@ fn write_headline(out: &mut dyn Write, process: &Process, report: &Report<'_>) -
         wrote = true;
     }
     if let Some(signal) = crash.signal {
-        let name = signal_name(signal.signo).map_or_else(|| format!("signal {}", signal.signo), |(n, d)| format!("{n} ({d})"));
-        writeln!(out, "signal: {name} at address {:#x}, pc {:#x}", signal.addr, signal.pc)?;
+        let name = signal_name(signal.signo).map_or_else(
+            || format!("signal {}", signal.signo),
+            |(n, d)| format!("{n} ({d})"),
+        );
+        writeln!(
+            out,
+            "signal: {name} at address {:#x}, pc {:#x}",
+            signal.addr, signal.pc
+        )?;
         wrote = true;
     }
     if let Some((thread, signal)) = &report.fatal_signal {
-        let name = signal_name(signal.signo).map_or_else(|| format!("signal {}", signal.signo), |(n, d)| format!("{n} ({d})"));
-        let m = process.threads().iter().find(|t| t.id == *thread).and_then(|t| t.m).map(|m| format!(", m {}", m.id));
+        let name = signal_name(signal.signo).map_or_else(
+            || format!("signal {}", signal.signo),
+            |(n, d)| format!("{n} ({d})"),
+        );
+        let m = process
+            .threads()
+            .iter()
+            .find(|t| t.id == *thread)
+            .and_then(|t| t.m)
+            .map(|m| format!(", m {}", m.id));
         writeln!(
             out,
             "fatal signal: {name}, {}, at pc {:#x} (thread {thread}{})",
@@ -84,13 +107,19 @@ fn write_headline(out: &mut dyn Write, process: &Process, report: &Report<'_>) -
         wrote = true;
     }
     if !wrote {
-        match crash.core_signal.and_then(|s| u32::try_from(s).ok()).and_then(signal_name) {
+        match crash
+            .core_signal
+            .and_then(|s| u32::try_from(s).ok())
+            .and_then(signal_name)
+        {
             Some((name, description)) => writeln!(out, "killed by {name} ({description})")?,
             None => writeln!(out, "the core records no panic, fatal error or signal")?,
         }
     }
     match (report.crashing_goroutine(), &crash.no_goroutine_reason) {
-        (Some(goroutine), _) => writeln!(out, "crashed in goroutine {}", goroutine.goid.unwrap_or(0))?,
+        (Some(goroutine), _) => {
+            writeln!(out, "crashed in goroutine {}", goroutine.goid.unwrap_or(0))?
+        }
         (None, Some(reason)) => writeln!(out, "no crashing goroutine: {reason}")?,
         (None, None) => {}
     }
@@ -145,7 +174,9 @@ fn write_goroutines(out: &mut dyn Write, process: &Process, report: &Report<'_>)
             Some(&at) => groups[at].goroutines.push(goroutine),
             None => {
                 index.insert(key, groups.len());
-                groups.push(Group { goroutines: vec![goroutine] });
+                groups.push(Group {
+                    goroutines: vec![goroutine],
+                });
             }
         }
     }
@@ -154,7 +185,11 @@ fn write_goroutines(out: &mut dyn Write, process: &Process, report: &Report<'_>)
     }
     let total: usize = groups.iter().map(|g| g.goroutines.len()).sum();
     writeln!(out)?;
-    writeln!(out, "Other goroutines: {total} in {} groups of identical stacks", groups.len())?;
+    writeln!(
+        out,
+        "Other goroutines: {total} in {} groups of identical stacks",
+        groups.len()
+    )?;
     for group in &groups {
         writeln!(out)?;
         writeln!(out, "{}", header(&group.goroutines, ""))?;
@@ -172,11 +207,17 @@ fn group_key(goroutine: &Goroutine) -> String {
     let mut key = format!("{}|{}|", goroutine.status_text, goroutine.locked_to_thread);
     for frame in printed_frames(goroutine) {
         for source in &frame.source {
-            key.push_str(&format!("{}@{:?}:{:?};", source.function, source.file, source.line));
+            key.push_str(&format!(
+                "{}@{:?}:{:?};",
+                source.function, source.file, source.line
+            ));
         }
     }
     if let Some(creator) = &goroutine.created_by {
-        key.push_str(&format!("|{}@{:?}:{:?}", creator.function, creator.file, creator.line));
+        key.push_str(&format!(
+            "|{}@{:?}:{:?}",
+            creator.function, creator.file, creator.line
+        ));
     }
     if let Some(error) = &goroutine.error {
         key.push_str(error);
@@ -187,9 +228,15 @@ fn group_key(goroutine: &Goroutine) -> String {
 /// `goroutine 7 [chan receive, 3 minutes]:` for one goroutine, or
 /// `4 goroutines [chan receive, 1-3 minutes]: 5, 7-9` for a group.
 fn header(goroutines: &[&Goroutine], note: &str) -> String {
-    let Some(first) = goroutines.first() else { return String::new() };
+    let Some(first) = goroutines.first() else {
+        return String::new();
+    };
     let mut state = first.status_text.clone();
-    let minutes: Vec<u64> = goroutines.iter().filter_map(|g| g.wait_minutes).filter(|&m| m >= 1).collect();
+    let minutes: Vec<u64> = goroutines
+        .iter()
+        .filter_map(|g| g.wait_minutes)
+        .filter(|&m| m >= 1)
+        .collect();
     if let (Some(low), Some(high)) = (minutes.iter().min(), minutes.iter().max()) {
         if low == high {
             state.push_str(&format!(", {low} minutes"));
@@ -200,13 +247,23 @@ fn header(goroutines: &[&Goroutine], note: &str) -> String {
     if first.locked_to_thread {
         state.push_str(", locked to thread");
     }
-    let note = if note.is_empty() { String::new() } else { format!(" ({note})") };
+    let note = if note.is_empty() {
+        String::new()
+    } else {
+        format!(" ({note})")
+    };
     if goroutines.len() == 1 {
-        let id = first.goid.map_or_else(|| format!("at {:#x}", first.address), |id| id.to_string());
+        let id = first
+            .goid
+            .map_or_else(|| format!("at {:#x}", first.address), |id| id.to_string());
         return format!("goroutine {id} [{state}]{note}:");
     }
     let ids: Vec<u64> = goroutines.iter().filter_map(|g| g.goid).collect();
-    format!("{} goroutines [{state}]{note}: {}", goroutines.len(), compact_ids(&ids))
+    format!(
+        "{} goroutines [{state}]{note}: {}",
+        goroutines.len(),
+        compact_ids(&ids)
+    )
 }
 
 fn write_stack(out: &mut dyn Write, goroutine: &Goroutine) -> io::Result<()> {
@@ -217,13 +274,29 @@ fn write_stack(out: &mut dyn Write, goroutine: &Goroutine) -> io::Result<()> {
     write_frames(out, frames)?;
     if let Some(walk) = &goroutine.walk {
         if !walk.stop.is_complete() {
-            writeln!(out, "{FUNCTION_INDENT}(the stack walk stopped early: {})", describe_stop(&walk.stop))?;
+            writeln!(
+                out,
+                "{FUNCTION_INDENT}(the stack walk stopped early: {})",
+                describe_stop(&walk.stop)
+            )?;
         }
     }
     if let Some(creator) = &goroutine.created_by {
-        let parent = creator.parent_goid.filter(|&p| p != 0).map(|p| format!(" in goroutine {p}")).unwrap_or_default();
-        writeln!(out, "{FUNCTION_INDENT}created by {}{parent}", printed_name(&creator.function))?;
-        writeln!(out, "{POSITION_INDENT}{}", position(creator.file.as_deref(), creator.line))?;
+        let parent = creator
+            .parent_goid
+            .filter(|&p| p != 0)
+            .map(|p| format!(" in goroutine {p}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{FUNCTION_INDENT}created by {}{parent}",
+            printed_name(&creator.function)
+        )?;
+        writeln!(
+            out,
+            "{POSITION_INDENT}{}",
+            position(creator.file.as_deref(), creator.line)
+        )?;
     }
     Ok(())
 }
@@ -231,15 +304,31 @@ fn write_stack(out: &mut dyn Write, goroutine: &Goroutine) -> io::Result<()> {
 fn write_frames(out: &mut dyn Write, frames: &[Frame]) -> io::Result<()> {
     for frame in frames {
         let Some((physical, inlined)) = frame.source.split_last() else {
-            writeln!(out, "{FUNCTION_INDENT}?? (no Go function at pc {:#x})", frame.pc)?;
+            writeln!(
+                out,
+                "{FUNCTION_INDENT}?? (no Go function at pc {:#x})",
+                frame.pc
+            )?;
             continue;
         };
         for source in inlined {
-            writeln!(out, "{FUNCTION_INDENT}{} (inlined)", printed_name(&source.function))?;
-            writeln!(out, "{POSITION_INDENT}{}", position(source.file.as_deref(), source.line))?;
+            writeln!(
+                out,
+                "{FUNCTION_INDENT}{} (inlined)",
+                printed_name(&source.function)
+            )?;
+            writeln!(
+                out,
+                "{POSITION_INDENT}{}",
+                position(source.file.as_deref(), source.line)
+            )?;
         }
         writeln!(out, "{FUNCTION_INDENT}{}", printed_name(&physical.function))?;
-        writeln!(out, "{POSITION_INDENT}{}", position(physical.file.as_deref(), physical.line))?;
+        writeln!(
+            out,
+            "{POSITION_INDENT}{}",
+            position(physical.file.as_deref(), physical.line)
+        )?;
     }
     Ok(())
 }
@@ -257,10 +346,18 @@ fn describe_stop(stop: &symbolizer::unwind::StopReason) -> String {
     match stop {
         StopReason::TopFrame { function } => format!("reached {function}"),
         StopReason::UnknownPc { pc } => format!("no function contains pc {pc:#x}"),
-        StopReason::NoFrameSize { function, pc } => format!("no frame size for {function} at pc {pc:#x}"),
-        StopReason::SpWrite { function } => format!("{function} moves the stack pointer in ways its tables do not describe"),
-        StopReason::Unreadable { addr, error } => format!("memory at {addr:#x} is not in the core ({error})"),
-        StopReason::NoProgress { pc, .. } => format!("the stack pointer did not grow at pc {pc:#x}"),
+        StopReason::NoFrameSize { function, pc } => {
+            format!("no frame size for {function} at pc {pc:#x}")
+        }
+        StopReason::SpWrite { function } => {
+            format!("{function} moves the stack pointer in ways its tables do not describe")
+        }
+        StopReason::Unreadable { addr, error } => {
+            format!("memory at {addr:#x} is not in the core ({error})")
+        }
+        StopReason::NoProgress { pc, .. } => {
+            format!("the stack pointer did not grow at pc {pc:#x}")
+        }
         StopReason::ZeroPc => "a zero return address".to_owned(),
         StopReason::DepthLimit { limit } => format!("{limit} frames, the limit"),
     }
@@ -279,8 +376,15 @@ fn write_build(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
                 writeln!(out, "  module:       {} {}", main.path, main.version)?;
             }
             if let Some(revision) = info.vcs_revision() {
-                let modified = if info.setting("vcs.modified") == Some("true") { " (modified)" } else { "" };
-                let time = info.vcs_time().map(|t| format!(", {t}")).unwrap_or_default();
+                let modified = if info.setting("vcs.modified") == Some("true") {
+                    " (modified)"
+                } else {
+                    ""
+                };
+                let time = info
+                    .vcs_time()
+                    .map(|t| format!(", {t}"))
+                    .unwrap_or_default();
                 writeln!(out, "  revision:     {revision}{modified}{time}")?;
             }
         }
@@ -292,13 +396,23 @@ fn write_build(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
         BinarySource::Argument => "given with --binary",
         BinarySource::DirectorySearch => "found by build ID under --binary",
     };
-    writeln!(out, "  binary:       {} ({source})", crash.binary.path().display())?;
+    writeln!(
+        out,
+        "  binary:       {} ({source})",
+        crash.binary.path().display()
+    )?;
     let check = match &crash.id_check {
         IdCheck::Matched { kinds } => format!("matches the core ({})", kinds.join(" and ")),
-        IdCheck::Unverified => "not verified: the core and the binary share no kind of build ID".to_owned(),
+        IdCheck::Unverified => {
+            "not verified: the core and the binary share no kind of build ID".to_owned()
+        }
         IdCheck::Forced { in_core, .. } => format!("differs from the core's {in_core} (--force)"),
     };
-    writeln!(out, "  build ID:     {}; {check}", describe_ids(&crash.binary_ids))?;
+    writeln!(
+        out,
+        "  build ID:     {}; {check}",
+        describe_ids(&crash.binary_ids)
+    )?;
     writeln!(out, "  core has:     {}", describe_ids(&crash.core_ids))
 }
 
@@ -306,29 +420,62 @@ fn write_core(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     let core = &report.crash.core;
     writeln!(out)?;
     writeln!(out, "Core:")?;
-    let display_path = report.crash.source.as_ref().and_then(|s| s.core_display_path());
-    writeln!(out, "  file:         {}", display_path.as_deref().unwrap_or(&report.crash.core_path).display())?;
+    let display_path = report
+        .crash
+        .source
+        .as_ref()
+        .and_then(|s| s.core_display_path());
+    writeln!(
+        out,
+        "  file:         {}",
+        display_path
+            .as_deref()
+            .unwrap_or(&report.crash.core_path)
+            .display()
+    )?;
     if let Some(record) = report.crash.source.as_ref().and_then(|s| s.record.as_ref()) {
-        let unit = record.unit_name().map(|u| format!("unit {u}, ")).unwrap_or_default();
+        let unit = record
+            .unit_name()
+            .map(|u| format!("unit {u}, "))
+            .unwrap_or_default();
         writeln!(out, "  journal:      {unit}entry {}", record.cursor)?;
     }
     if let Some(process) = core.process() {
-        writeln!(out, "  process:      {} (pid {}, uid {})", process.fname, process.pid, process.uid)?;
+        writeln!(
+            out,
+            "  process:      {} (pid {}, uid {})",
+            process.fname, process.pid, process.uid
+        )?;
         if !process.psargs.is_empty() {
             // NT_PRPSINFO keeps the first 80 bytes of the command line.
-            let cut = if process.psargs.len() >= PSARGS_LEN - 1 { " (cut at 80 bytes by the kernel)" } else { "" };
+            let cut = if process.psargs.len() >= PSARGS_LEN - 1 {
+                " (cut at 80 bytes by the kernel)"
+            } else {
+                ""
+            };
             writeln!(out, "  command line: {}{cut}", process.psargs)?;
         }
     }
     if let Some(exe) = core.executable() {
-        let deleted = if exe.deleted { " (deleted or replaced after the program started)" } else { "" };
+        let deleted = if exe.deleted {
+            " (deleted or replaced after the program started)"
+        } else {
+            ""
+        };
         writeln!(out, "  executable:   {}{deleted}", exe.path.display())?;
     }
     writeln!(out, "  threads:      {}", core.threads().len())?;
     if let Ok(process) = &report.process {
-        let live = process.goroutines().iter().filter(|g| !super::is_dead(g)).count();
+        let live = process
+            .goroutines()
+            .iter()
+            .filter(|g| !super::is_dead(g))
+            .count();
         let dead = process.goroutines().len() - live;
-        writeln!(out, "  goroutines:   {live}, and {dead} dead ones the runtime keeps for reuse")?;
+        writeln!(
+            out,
+            "  goroutines:   {live}, and {dead} dead ones the runtime keeps for reuse"
+        )?;
     }
     Ok(())
 }

@@ -110,7 +110,10 @@ pub struct Binary {
 
 impl std::fmt::Debug for Binary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Binary").field("path", &self.path).field("len", &self.data().len()).finish_non_exhaustive()
+        f.debug_struct("Binary")
+            .field("path", &self.path)
+            .field("len", &self.data().len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -118,7 +121,10 @@ impl Binary {
     /// Memory-maps and opens the ELF file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Binary, BinaryError> {
         let path = path.as_ref().to_path_buf();
-        let open_error = |source| BinaryError::Open { path: path.clone(), source: Arc::new(source) };
+        let open_error = |source| BinaryError::Open {
+            path: path.clone(),
+            source: Arc::new(source),
+        };
         // Checked before opening, because opening a FIFO blocks until a writer
         // appears, and again on the open file in case the path was replaced.
         let not_regular = || BinaryError::NotRegularFile { path: path.clone() };
@@ -149,10 +155,20 @@ impl Binary {
         // drops. Every view made from it is stored in a field declared before
         // `backing` (so dropped first) and is handed out only with a lifetime
         // tied to `&self`.
-        let bytes: &'static [u8] = unsafe { std::slice::from_raw_parts(bytes.as_ptr(), bytes.len()) };
-        let elf = ElfFile64::parse(bytes).map_err(|source| BinaryError::Elf { path: path.clone(), source })?;
+        let bytes: &'static [u8] =
+            unsafe { std::slice::from_raw_parts(bytes.as_ptr(), bytes.len()) };
+        let elf = ElfFile64::parse(bytes).map_err(|source| BinaryError::Elf {
+            path: path.clone(),
+            source,
+        })?;
         let memory = Memory::new(load_segments(&elf));
-        Ok(Binary { pclntab: OnceLock::new(), elf, memory, path, backing })
+        Ok(Binary {
+            pclntab: OnceLock::new(),
+            elf,
+            memory,
+            path,
+            backing,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -195,7 +211,9 @@ impl Binary {
     /// Returns the page-aligned link-time address of the first loaded
     /// segment: where a loader maps the file's start.
     pub fn link_base(&self) -> u64 {
-        self.segments().first().map_or(0, |segment| segment.vaddr & !0xfff)
+        self.segments()
+            .first()
+            .map_or(0, |segment| segment.vaddr & !0xfff)
     }
 
     /// Returns the load bias for a file whose first segment was mapped at
@@ -233,12 +251,19 @@ impl Binary {
 
     fn locate_pclntab(&self) -> Result<(Pclntab<'static>, PclntabInfo), BinaryError> {
         let symbols = GoSymbols::read(&self.elf);
-        let invalid = |location: String, source| BinaryError::Pclntab { path: self.path.clone(), location, source };
+        let invalid = |location: String, source| BinaryError::Pclntab {
+            path: self.path.clone(),
+            location,
+            source,
+        };
 
         let mut found = None;
         for name in PCLNTAB_SECTIONS {
             if let Some(section) = self.elf.section_by_name(name) {
-                let data = section.data().map_err(|source| BinaryError::Elf { path: self.path.clone(), source })?;
+                let data = section.data().map_err(|source| BinaryError::Elf {
+                    path: self.path.clone(),
+                    source,
+                })?;
                 found = Some((format!("section {name}"), section.address(), data));
                 break;
             }
@@ -256,8 +281,16 @@ impl Binary {
                 Err(source) => return Err(invalid(location, source)),
             },
             None => match self.search_segments() {
-                Some((vaddr, tab)) => (format!("the segment at 0x{vaddr:x} (found by searching for its header)"), vaddr, tab),
-                None => return Err(BinaryError::NoPclntab { path: self.path.clone() }),
+                Some((vaddr, tab)) => (
+                    format!("the segment at 0x{vaddr:x} (found by searching for its header)"),
+                    vaddr,
+                    tab,
+                ),
+                None => {
+                    return Err(BinaryError::NoPclntab {
+                        path: self.path.clone(),
+                    })
+                }
             },
         };
         tab.set_vaddr(vaddr);
@@ -292,7 +325,12 @@ impl Binary {
             tracing::warn!(target: TRACE_TARGET, path = %self.path.display(), "go:func.* not found; inlined frames are unavailable");
         }
         tracing::debug!(target: TRACE_TARGET, path = %self.path.display(), %location, format = tab.format().versions, text_start = tab.text_start(), ?text_start_source, "pclntab located");
-        let info = PclntabInfo { location, vaddr, text_start_source, has_funcdata: tab.has_funcdata() };
+        let info = PclntabInfo {
+            location,
+            vaddr,
+            text_start_source,
+            has_funcdata: tab.has_funcdata(),
+        };
         Ok((tab, info))
     }
 
@@ -304,10 +342,16 @@ impl Binary {
         for segment in segments {
             // The linker aligns the table to the pointer size.
             let skip = (8 - (segment.vaddr % 8) as usize) % 8;
-            let Some(data) = segment.data.get(skip..) else { continue };
+            let Some(data) = segment.data.get(skip..) else {
+                continue;
+            };
             let mut at = 0usize;
             while let Some(prefix) = data.get(at..at + 8) {
-                if prefix[4] == 0 && prefix[5] == 0 && matches!(prefix[6], 1 | 2 | 4) && matches!(prefix[7], 4 | 8) {
+                if prefix[4] == 0
+                    && prefix[5] == 0
+                    && matches!(prefix[6], 1 | 2 | 4)
+                    && matches!(prefix[7], 4 | 8)
+                {
                     let vaddr = segment.vaddr + (skip + at) as u64;
                     if let Some(tab) = self.candidate(vaddr, &data[at..]) {
                         return Some((vaddr, tab));
@@ -354,7 +398,9 @@ impl GoSymbols {
             match symbol.name_bytes() {
                 Ok(b"runtime.text") => symbols.text = Some(symbol.address()),
                 Ok(b"runtime.pclntab") => symbols.pclntab = Some(symbol.address()),
-                Ok(name) if GOFUNC_SYMBOLS.iter().any(|g| g.as_bytes() == name) => symbols.gofunc = Some(symbol.address()),
+                Ok(name) if GOFUNC_SYMBOLS.iter().any(|g| g.as_bytes() == name) => {
+                    symbols.gofunc = Some(symbol.address())
+                }
                 _ => {}
             }
         }

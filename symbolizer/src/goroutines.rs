@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::binary::Binary;
 use crate::core::Core;
+use crate::pclntab::Pclntab;
 use crate::runtime::allgs::{find_allgs, AllgsError, AllgsMethod, SymbolLookup};
 use crate::runtime::clock::{self, ClockEstimate};
 use crate::runtime::crash;
@@ -24,11 +25,10 @@ use crate::runtime::layout::{LayoutError, LayoutSource, RuntimeLayout};
 use crate::runtime::memory::ReadMemory;
 use crate::runtime::panic::TypeNames;
 use crate::runtime::thread::ThreadMapping;
+use crate::runtime::thread::TlsOffset;
 use crate::runtime::version::GoVersion;
 use crate::runtime::waitreason::{WaitReasonSource, WaitReasons};
 use crate::unwind::cfi::EhFrameModules;
-use crate::pclntab::Pclntab;
-use crate::runtime::thread::TlsOffset;
 use crate::unwind::pclntab_funcs::{FunctionIndex, PclntabFuncs};
 use crate::unwind::{Frame, Regs, Walk};
 
@@ -174,14 +174,23 @@ impl<'a> BinaryInfo<'a> {
     /// Reads the facts of `binary` that [`Process::load_with`] needs.
     pub fn new(binary: &'a Binary) -> Result<BinaryInfo<'a>, ProcessError> {
         let path = binary.path().display().to_string();
-        let pclntab = binary.pclntab().map_err(|source| ProcessError::Pclntab { path: path.clone(), source })?;
-        let go_version = crate::buildinfo::read(binary.elf()).ok().map(|info| info.go_version);
+        let pclntab = binary.pclntab().map_err(|source| ProcessError::Pclntab {
+            path: path.clone(),
+            source,
+        })?;
+        let go_version = crate::buildinfo::read(binary.elf())
+            .ok()
+            .map(|info| info.go_version);
         let version = go_version.as_deref().and_then(GoVersion::parse);
         let file = object::File::parse(binary.data()).map_err(|source| ProcessError::Layout {
             path: path.clone(),
-            source: LayoutError::DwarfSection { section: ".debug_info", source },
+            source: LayoutError::DwarfSection {
+                section: ".debug_info",
+                source,
+            },
         })?;
-        let layout = RuntimeLayout::for_binary(&file, version).map_err(|source| ProcessError::Layout { path, source })?;
+        let layout = RuntimeLayout::for_binary(&file, version)
+            .map_err(|source| ProcessError::Layout { path, source })?;
         let symbols = ElfSymbols::new(&file);
         let tls_offsets = symbols::tls_offsets(&file, &symbols);
         Ok(BinaryInfo {
@@ -256,7 +265,11 @@ impl Process {
     /// goroutine's wait minutes from it.
     pub fn set_clock(&mut self, now: i64) {
         let readings = self.clock.take().map(|c| c.readings).unwrap_or_default();
-        self.clock = Some(ClockEstimate { now, source: "given".to_owned(), readings });
+        self.clock = Some(ClockEstimate {
+            now,
+            source: "given".to_owned(),
+            readings,
+        });
         count_wait_minutes(&mut self.goroutines, now);
     }
 
@@ -303,20 +316,27 @@ impl Process {
             warnings.push(mismatch);
         }
 
-        let allgs = find_allgs(arch, memory, &symbols, &funcs, layout).map_err(ProcessError::Allgs)?;
+        let allgs =
+            find_allgs(arch, memory, &symbols, &funcs, layout).map_err(ProcessError::Allgs)?;
         let wait_reasons = symbols
             .symbol("runtime.waitReasonStrings")
             .and_then(|(address, size)| WaitReasons::from_memory(memory, address, size / 16))
             .or_else(|| version.and_then(WaitReasons::for_version));
         if wait_reasons.is_none() {
-            warnings.push("no wait reason names for this Go release; waiting goroutines show their number".to_owned());
+            warnings.push(
+                "no wait reason names for this Go release; waiting goroutines show their number"
+                    .to_owned(),
+            );
         }
         let types = symbols
             .symbol("runtime.types")
             .map(|(address, _)| TypeNames { types: address });
 
-        let records: Vec<Result<GRecord, String>> =
-            allgs.gs.iter().map(|&g| read_g(memory, layout, g).map_err(|e| e.to_string())).collect();
+        let records: Vec<Result<GRecord, String>> = allgs
+            .gs
+            .iter()
+            .map(|&g| read_g(memory, layout, g).map_err(|e| e.to_string()))
+            .collect();
         let ms = walks::collect_ms(memory, layout, &records);
         let cfi = EhFrameModules::new(core.mapped_files());
         let walker = walks::Walker {
@@ -334,7 +354,14 @@ impl Process {
         let crashing_thread = core.signalled_thread().map(|t| t.id.0);
         let mut goroutines = Vec::with_capacity(records.len());
         for (&address, record) in allgs.gs.iter().zip(records) {
-            goroutines.push(walks::build_goroutine(&walker, wait_reasons.as_ref(), &ms, &threads, address, record));
+            goroutines.push(walks::build_goroutine(
+                &walker,
+                wait_reasons.as_ref(),
+                &ms,
+                &threads,
+                address,
+                record,
+            ));
         }
         if walker.steps_left.get() == 0 {
             warnings.push(format!(
@@ -342,10 +369,28 @@ impl Process {
                 walks::MAX_PROCESS_WALK_STEPS
             ));
         }
-        let crash = crash::crash_facts(memory, &funcs, layout, types, core, crashing_thread, &threads, &mut goroutines);
-        let parked: Vec<&GRecord> = goroutines.iter().filter_map(|g| g.record.as_ref()).collect();
-        let clock_inputs =
-            clock::ClockInputs { arch, memory, symbols: &symbols, funcs: &funcs, layout, version };
+        let crash = crash::crash_facts(
+            memory,
+            &funcs,
+            layout,
+            types,
+            core,
+            crashing_thread,
+            &threads,
+            &mut goroutines,
+        );
+        let parked: Vec<&GRecord> = goroutines
+            .iter()
+            .filter_map(|g| g.record.as_ref())
+            .collect();
+        let clock_inputs = clock::ClockInputs {
+            arch,
+            memory,
+            symbols: &symbols,
+            funcs: &funcs,
+            layout,
+            version,
+        };
         let clock = clock::estimate(memory, &clock::find_addresses(&clock_inputs), &parked);
         match &clock {
             Some(clock) => {
@@ -353,7 +398,8 @@ impl Process {
                 count_wait_minutes(&mut goroutines, clock.now);
             }
             None => warnings.push(
-                "no recent runtime timestamp was found in the core, so wait minutes are not shown".to_owned(),
+                "no recent runtime timestamp was found in the core, so wait minutes are not shown"
+                    .to_owned(),
             ),
         }
         if let Some(goroutine) = crash.goroutine {
@@ -392,6 +438,9 @@ fn load_bias(core: &Core, binary: &Binary) -> Option<u64> {
 /// Sets each goroutine's wait minutes for the clock `now`.
 fn count_wait_minutes(goroutines: &mut [Goroutine], now: i64) {
     for goroutine in goroutines {
-        goroutine.wait_minutes = goroutine.record.as_ref().and_then(|record| clock::wait_minutes(record, now));
+        goroutine.wait_minutes = goroutine
+            .record
+            .as_ref()
+            .and_then(|record| clock::wait_minutes(record, now));
     }
 }

@@ -9,14 +9,14 @@
 //! No function here panics on malformed input. Every length read from a file
 //! is checked against the bytes that are really there before it is used.
 
-pub mod core;
-pub mod decompress;
 pub mod binary;
 pub mod buildid;
 pub mod buildinfo;
+pub mod core;
+pub mod decompress;
 pub mod dwarf;
-pub mod pclntab;
 pub mod goroutines;
+pub mod pclntab;
 pub mod runtime;
 pub mod unwind;
 

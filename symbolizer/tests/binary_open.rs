@@ -23,7 +23,10 @@ fn device_is_not_a_regular_file() {
 fn fifo_is_rejected_without_blocking() {
     let dir = tempfile::tempdir().expect("temp dir");
     let fifo = dir.path().join("fifo");
-    let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    let status = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
     assert!(status.success(), "mkfifo failed");
     let err = Binary::open(&fifo).expect_err("a FIFO is no binary");
     assert!(matches!(err, BinaryError::NotRegularFile { .. }), "{err}");

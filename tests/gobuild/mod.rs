@@ -24,7 +24,11 @@ pub struct Toolchain {
 impl Toolchain {
     /// Returns the minor release number (21 for `1.21.13`).
     pub fn minor(&self) -> u32 {
-        self.version.split('.').nth(1).and_then(|minor| minor.parse().ok()).unwrap_or(0)
+        self.version
+            .split('.')
+            .nth(1)
+            .and_then(|minor| minor.parse().ok())
+            .unwrap_or(0)
     }
 
     /// Returns a `go` command that runs offline with this toolchain's own
@@ -52,7 +56,9 @@ impl Toolchain {
         for (key, value) in env {
             command.env(key, value);
         }
-        let result = command.output().unwrap_or_else(|err| panic!("{}: cannot run: {err}", self.go.display()));
+        let result = command
+            .output()
+            .unwrap_or_else(|err| panic!("{}: cannot run: {err}", self.go.display()));
         assert!(
             result.status.success(),
             "go {} build {args:?} {env:?} failed:\n{}",
@@ -83,7 +89,10 @@ pub fn trust_every_directory(command: &mut Command) {
 pub fn installed() -> Vec<Toolchain> {
     let mut toolchains = Vec::new();
     if Path::new(DEBIAN_GO_119).exists() {
-        toolchains.push(Toolchain { version: "1.19.8".to_owned(), go: PathBuf::from(DEBIAN_GO_119) });
+        toolchains.push(Toolchain {
+            version: "1.19.8".to_owned(),
+            go: PathBuf::from(DEBIAN_GO_119),
+        });
     }
     if let Ok(entries) = std::fs::read_dir(TOOLCHAIN_ROOT) {
         for entry in entries.flatten() {
@@ -95,7 +104,11 @@ pub fn installed() -> Vec<Toolchain> {
         }
     }
     toolchains.sort_by_key(|toolchain| {
-        toolchain.version.split('.').map(|part| part.parse::<u32>().unwrap_or(0)).collect::<Vec<_>>()
+        toolchain
+            .version
+            .split('.')
+            .map(|part| part.parse::<u32>().unwrap_or(0))
+            .collect::<Vec<_>>()
     });
     toolchains
 }
@@ -110,7 +123,9 @@ pub fn installed_or_skip() -> Option<Vec<Toolchain>> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("no Go toolchain at {DEBIAN_GO_119} or under {TOOLCHAIN_ROOT}; run scripts/setup");
     }
-    eprintln!("skipped: no Go toolchain at {DEBIAN_GO_119} or under {TOOLCHAIN_ROOT}; run scripts/setup");
+    eprintln!(
+        "skipped: no Go toolchain at {DEBIAN_GO_119} or under {TOOLCHAIN_ROOT}; run scripts/setup"
+    );
     None
 }
 
@@ -121,7 +136,8 @@ pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).expect("create source directory");
         }
-        std::fs::write(&path, contents).unwrap_or_else(|err| panic!("write {}: {err}", path.display()));
+        std::fs::write(&path, contents)
+            .unwrap_or_else(|err| panic!("write {}: {err}", path.display()));
     }
 }
 
@@ -130,16 +146,29 @@ pub fn git(dir: &Path, args: &[&str]) {
     let mut command = Command::new("git");
     command
         .current_dir(dir)
-        .args(["-c", "user.name=gocrash tests", "-c", "user.email=tests@gocrash.invalid"])
+        .args([
+            "-c",
+            "user.name=gocrash tests",
+            "-c",
+            "user.email=tests@gocrash.invalid",
+        ])
         .args(args);
     trust_every_directory(&mut command);
     let output = command.output().expect("git runs");
-    assert!(output.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// Returns the GNU build ID `readelf -n` shows for `binary`, if any.
 pub fn readelf_gnu_build_id(binary: &Path) -> Option<String> {
-    let output = Command::new("readelf").arg("-n").arg(binary).output().expect("readelf runs");
+    let output = Command::new("readelf")
+        .arg("-n")
+        .arg(binary)
+        .output()
+        .expect("readelf runs");
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .find_map(|line| line.trim().strip_prefix("Build ID: ").map(str::to_owned))

@@ -100,7 +100,10 @@ impl ExpectedFacts {
 
     pub fn first_frame_matches(&self, function: &str) -> bool {
         function == self.first_program_frame
-            || self.first_program_frame_alternatives.iter().any(|f| f == function)
+            || self
+                .first_program_frame_alternatives
+                .iter()
+                .any(|f| f == function)
     }
 }
 
@@ -118,7 +121,10 @@ pub fn manifest() -> Option<Manifest> {
         ),
         Err(err) => {
             if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("no corpus manifest at {} ({err}); run corpus/harness.py", path.display());
+                panic!(
+                    "no corpus manifest at {} ({err}); run corpus/harness.py",
+                    path.display()
+                );
             }
             eprintln!(
                 "skipped: no corpus manifest at {} ({err}); run scripts/test or corpus/harness.py",

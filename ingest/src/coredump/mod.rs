@@ -302,9 +302,8 @@ impl CoredumpRecord {
     /// and stderr were both files, pipes or terminals left nothing there.
     /// Without `COREDUMP_OPEN_FDS` nothing is known, so this returns true.
     pub fn may_have_journal_output(&self) -> bool {
-        let is_socket = |target: &Option<String>| {
-            target.as_deref().is_some_and(|t| t.starts_with("socket:"))
-        };
+        let is_socket =
+            |target: &Option<String>| target.as_deref().is_some_and(|t| t.starts_with("socket:"));
         if self.stdout_target.is_none() && self.stderr_target.is_none() {
             return true;
         }
@@ -373,7 +372,9 @@ fn open_fd_target(entry: &Entry, fd: u32) -> Option<String> {
 }
 
 fn quote(bytes: &[u8]) -> String {
-    let cut = bytes.get(..QUOTED_VALUE_BYTES.min(bytes.len())).unwrap_or_default();
+    let cut = bytes
+        .get(..QUOTED_VALUE_BYTES.min(bytes.len()))
+        .unwrap_or_default();
     String::from_utf8_lossy(cut).into_owned()
 }
 
@@ -387,10 +388,37 @@ fn lossy_path<S: Serializer>(path: &Option<PathBuf>, serializer: S) -> Result<S:
 /// Returns the name of a Linux signal (same numbers on amd64 and arm64).
 pub fn signal_name(number: u32) -> Option<&'static str> {
     const NAMES: [&str; 31] = [
-        "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
-        "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM",
-        "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG",
-        "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
     ];
     let index = usize::try_from(number).ok()?.checked_sub(1)?;
     NAMES.get(index).copied()

@@ -376,10 +376,22 @@ mod tests {
         for (bad, reason) in [
             ("core.app.zst", PathRejection::NotAbsolute),
             ("/etc/shadow", PathRejection::OutsideStore),
-            ("/var/lib/systemd/coredump/../../../etc/core.x", PathRejection::OutsideStore),
-            ("/var/lib/systemd/coredump/sub/core.x", PathRejection::OutsideStore),
-            ("/var/lib/systemd/coredump/.#core.app.tmp", PathRejection::NotCoreName),
-            ("/var/lib/systemd/coredump/passwd", PathRejection::NotCoreName),
+            (
+                "/var/lib/systemd/coredump/../../../etc/core.x",
+                PathRejection::OutsideStore,
+            ),
+            (
+                "/var/lib/systemd/coredump/sub/core.x",
+                PathRejection::OutsideStore,
+            ),
+            (
+                "/var/lib/systemd/coredump/.#core.app.tmp",
+                PathRejection::NotCoreName,
+            ),
+            (
+                "/var/lib/systemd/coredump/passwd",
+                PathRejection::NotCoreName,
+            ),
         ] {
             assert_eq!(store.locate(Path::new(bad)), Err(reason), "{bad}");
         }
@@ -462,6 +474,9 @@ mod tests {
 
         assert_eq!(CoreFileName::parse("core.x.0.notaboot.1.2"), None);
         assert_eq!(CoreFileName::parse("vmcore"), None);
-        assert_eq!(CoreFileName::parse("core.a\\y.0.5c2e0aa8c0474f8facde8dcfcd702c47.1.2"), None);
+        assert_eq!(
+            CoreFileName::parse("core.a\\y.0.5c2e0aa8c0474f8facde8dcfcd702c47.1.2"),
+            None
+        );
     }
 }

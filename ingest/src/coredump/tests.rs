@@ -14,7 +14,10 @@ impl CoredumpEntryBuilder {
     pub(crate) fn new(pid: u32) -> CoredumpEntryBuilder {
         let mut builder = CoredumpEntryBuilder { fields: Vec::new() };
         for (name, value) in [
-            ("__CURSOR", "s=94eb;i=780;b=5c2e;m=6ebc19c2;t=661d538a7a89b;x=a73b"),
+            (
+                "__CURSOR",
+                "s=94eb;i=780;b=5c2e;m=6ebc19c2;t=661d538a7a89b;x=a73b",
+            ),
             ("__REALTIME_TIMESTAMP", "1796418266704027"),
             ("_BOOT_ID", "5c2e0aa8c0474f8facde8dcfcd702c47"),
             ("_MACHINE_ID", "3d1219c7c4c5404aaa1f6d2a48adfda4"),
@@ -35,7 +38,10 @@ impl CoredumpEntryBuilder {
             ("COREDUMP_CMDLINE", "/srv/cgoabort --flag"),
             ("COREDUMP_UNIT", "gocrash-corpus-cgoabort.service"),
             ("COREDUMP_SLICE", "system.slice"),
-            ("COREDUMP_CGROUP", "/system.slice/gocrash-corpus-cgoabort.service"),
+            (
+                "COREDUMP_CGROUP",
+                "/system.slice/gocrash-corpus-cgoabort.service",
+            ),
         ] {
             builder = builder.set(name, value.as_bytes());
         }
@@ -105,7 +111,10 @@ fn typed_fields_of_a_real_layout() {
     assert_eq!(record.exe, Some(PathBuf::from("/srv/cgoabort")));
     assert_eq!(record.comm.as_deref(), Some("cgoabort"));
     assert_eq!(record.cmdline.as_deref(), Some("/srv/cgoabort --flag"));
-    assert_eq!(record.unit.as_deref(), Some("gocrash-corpus-cgoabort.service"));
+    assert_eq!(
+        record.unit.as_deref(),
+        Some("gocrash-corpus-cgoabort.service")
+    );
     assert_eq!(record.unit_name(), Some("gocrash-corpus-cgoabort.service"));
     assert_eq!(record.slice.as_deref(), Some("system.slice"));
     assert_eq!(record.rlimit, Some(9223372036854775808));
@@ -279,7 +288,10 @@ fn open_fds_tell_where_output_went() {
     assert!(record.may_have_journal_output());
 
     let files = CoredumpEntryBuilder::new(1)
-        .set("COREDUMP_OPEN_FDS", b"1:/tmp/out.log\npos:\t0\n2:pipe:[77]\n")
+        .set(
+            "COREDUMP_OPEN_FDS",
+            b"1:/tmp/out.log\npos:\t0\n2:pipe:[77]\n",
+        )
         .record()
         .unwrap();
     assert_eq!(files.stderr_target.as_deref(), Some("pipe:[77]"));

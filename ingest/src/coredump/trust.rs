@@ -138,7 +138,11 @@ mod tests {
 
     #[test]
     fn other_senders_are_rejected() {
-        let forged = entry(&[IDENT, ("_EXE", "/home/u/systemd/systemd-coredump"), ("_UID", "1000")]);
+        let forged = entry(&[
+            IDENT,
+            ("_EXE", "/home/u/systemd/systemd-coredump"),
+            ("_UID", "1000"),
+        ]);
         assert!(matches!(check(&forged), Err(TrustError::Exe(_))));
         let comm = entry(&[IDENT, ("_COMM", "python3"), ("_UID", "0")]);
         assert!(matches!(check(&comm), Err(TrustError::Comm(_))));

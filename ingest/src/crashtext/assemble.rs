@@ -218,7 +218,11 @@ mod tests {
 
     #[test]
     fn plain_lines_get_newlines() {
-        let done = assemble(&[line(b"panic: boom", None), line(b"", None), line(b"goroutine 1 [running]:", None)]);
+        let done = assemble(&[
+            line(b"panic: boom", None),
+            line(b"", None),
+            line(b"goroutine 1 [running]:", None),
+        ]);
         assert_eq!(done.bytes, b"panic: boom\n\ngoroutine 1 [running]:\n");
         assert_eq!(done.line_ends, [12, 13, 36]);
         assert_eq!(done.breaks, LineBreaks::default());

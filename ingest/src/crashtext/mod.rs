@@ -282,7 +282,10 @@ pub fn read(
 /// Finds the streams the process wrote to last before the coredump entry.
 /// Returns `None` when it wrote nothing, and an empty list when the journal
 /// predates `_STREAM_ID`.
-fn probe_streams(journal: &Journal, record: &CoredumpRecord) -> Result<Option<Vec<String>>, JournalError> {
+fn probe_streams(
+    journal: &Journal,
+    record: &CoredumpRecord,
+) -> Result<Option<Vec<String>>, JournalError> {
     // `--lines` counts from the end of the journal even with `--until`
     // (systemd 252), so the newest entries before the crash are read with
     // `--reverse` instead.
@@ -324,7 +327,10 @@ fn read_first(journal: &Journal, query: &Query, count: usize) -> Result<Vec<Entr
 
 /// Matches for the crashed process's stream output.
 fn process_matches(record: &CoredumpRecord) -> Vec<String> {
-    let mut matches = vec![format!("_PID={}", record.pid), "_TRANSPORT=stdout".to_string()];
+    let mut matches = vec![
+        format!("_PID={}", record.pid),
+        "_TRANSPORT=stdout".to_string(),
+    ];
     if let Some(boot) = &record.boot_id {
         matches.push(format!("_BOOT_ID={boot}"));
     }
@@ -353,7 +359,9 @@ fn read_streams(
 ) -> Result<CrashText, JournalError> {
     let query = Query {
         since: since_usec.map(at_usec),
-        until: Some(at_usec(record.entry_time_usec.saturating_add(LATE_LINES_USEC))),
+        until: Some(at_usec(
+            record.entry_time_usec.saturating_add(LATE_LINES_USEC),
+        )),
         output_fields: TEXT_FIELDS.iter().map(|f| f.to_string()).collect(),
         ..Query::matching(text_matches(record, streams))
     };
@@ -366,7 +374,11 @@ fn read_streams(
             continue;
         }
         assembler.push(&entry);
-        if options.headline_only && assembler.last_line().is_some_and(report::is_goroutine_header) {
+        if options.headline_only
+            && assembler
+                .last_line()
+                .is_some_and(report::is_goroutine_header)
+        {
             // Dropping the stream stops journalctl.
             break;
         }

@@ -231,7 +231,14 @@ mod tests {
         ] {
             assert!(is_reason_line(line.as_bytes()), "{line}");
         }
-        for line in ["SIG: x", "SIGx: y", "signal x", "/login: 98us", "panicking: no", "goroutine 1 [running]:"] {
+        for line in [
+            "SIG: x",
+            "SIGx: y",
+            "signal x",
+            "/login: 98us",
+            "panicking: no",
+            "goroutine 1 [running]:",
+        ] {
             assert!(!is_reason_line(line.as_bytes()), "{line}");
         }
     }
@@ -239,8 +246,12 @@ mod tests {
     #[test]
     fn goroutine_headers_are_recognised() {
         assert!(is_goroutine_header(b"goroutine 1 [running]:"));
-        assert!(is_goroutine_header(b"goroutine 18 gp=0xc000102a80 m=nil [chan receive]:"));
-        assert!(!is_goroutine_header(b"goroutine running on other thread; stack unavailable"));
+        assert!(is_goroutine_header(
+            b"goroutine 18 gp=0xc000102a80 m=nil [chan receive]:"
+        ));
+        assert!(!is_goroutine_header(
+            b"goroutine running on other thread; stack unavailable"
+        ));
         assert!(!is_goroutine_header(b"goroutine 1"));
     }
 
@@ -280,7 +291,10 @@ mod tests {
     #[test]
     fn headline_takes_the_first_reason() {
         let text = "panic: close journal [recovered]\n\tpanic: second\n\ngoroutine 1 [running]:\nmain.main()\n\t/m.go:3 +0x1\n";
-        assert_eq!(headline(&parse(text)).as_deref(), Some("panic: close journal [recovered]"));
+        assert_eq!(
+            headline(&parse(text)).as_deref(),
+            Some("panic: close journal [recovered]")
+        );
         let signal = "SIGQUIT: quit\nPC=0x46 m=0 sigcode=0\n\ngoroutine 1 [running]:\nmain.main()\n\t/m.go:3 +0x1\n";
         assert_eq!(headline(&parse(signal)).as_deref(), Some("SIGQUIT: quit"));
         assert_eq!(headline(&parse("hello\n")), None);

@@ -145,7 +145,11 @@ pub enum ExportError {
         "binary field {name} at offset {offset:#x} is not followed by a newline: found \
          {found:#04x}"
     )]
-    MissingNewline { offset: u64, name: String, found: u8 },
+    MissingNewline {
+        offset: u64,
+        name: String,
+        found: u8,
+    },
     #[error("failed to write field {name} to a temporary file in {dir}")]
     Spill {
         name: String,
@@ -386,7 +390,9 @@ impl<R: BufRead> ExportReader<R> {
                     found: len - remaining,
                 });
             }
-            let take = usize::try_from(remaining).unwrap_or(usize::MAX).min(buf.len());
+            let take = usize::try_from(remaining)
+                .unwrap_or(usize::MAX)
+                .min(buf.len());
             sink.write(buf.get(..take).unwrap_or_default())?;
             self.consume(take);
             remaining -= take as u64;
@@ -503,10 +509,7 @@ impl<'a> ValueSink<'a> {
                 reason: SkipReason::Policy,
             }),
             FieldPolicy::Spill => {
-                let dir = options
-                    .spill_dir
-                    .clone()
-                    .unwrap_or_else(std::env::temp_dir);
+                let dir = options.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
                 let spill_error = |source| ExportError::Spill {
                     name: name.to_string(),
                     dir: dir.clone(),
@@ -629,7 +632,9 @@ fn is_valid_name(name: &[u8]) -> bool {
 }
 
 fn quote_name(name: &[u8]) -> String {
-    let cut = name.get(..QUOTED_NAME_BYTES.min(name.len())).unwrap_or_default();
+    let cut = name
+        .get(..QUOTED_NAME_BYTES.min(name.len()))
+        .unwrap_or_default();
     String::from_utf8_lossy(cut).into_owned()
 }
 

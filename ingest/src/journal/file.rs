@@ -105,7 +105,11 @@ pub enum JournalFileError {
         "{path} uses incompatible features {unknown:#x} this reader does not know \
          (flags {flags:#x})"
     )]
-    UnknownFeatures { path: PathBuf, flags: u32, unknown: u32 },
+    UnknownFeatures {
+        path: PathBuf,
+        flags: u32,
+        unknown: u32,
+    },
     #[error("{path}: invalid {structure} at offset {offset:#x}: {reason}")]
     Invalid {
         path: PathBuf,
@@ -189,7 +193,10 @@ impl JournalFile {
 
     /// Returns every entry in sequence order. The walk stops at the first
     /// damaged structure, after returning its error.
-    pub fn entries<'a>(&'a self, options: &'a ExportOptions) -> impl Iterator<Item = Result<Entry, JournalFileError>> + 'a {
+    pub fn entries<'a>(
+        &'a self,
+        options: &'a ExportOptions,
+    ) -> impl Iterator<Item = Result<Entry, JournalFileError>> + 'a {
         let mut failed = false;
         self.entry_offsets().map_while(move |offset| {
             if failed {
@@ -202,7 +209,11 @@ impl JournalFile {
     }
 
     /// Reads the entry whose ENTRY object starts at `offset`.
-    pub fn read_entry(&self, offset: u64, options: &ExportOptions) -> Result<Entry, JournalFileError> {
+    pub fn read_entry(
+        &self,
+        offset: u64,
+        options: &ExportOptions,
+    ) -> Result<Entry, JournalFileError> {
         let size = self.object(offset, OBJECT_ENTRY, "ENTRY object")?;
         let seqnum = self.u64_at(offset + 16, "ENTRY object")?;
         let realtime = self.u64_at(offset + 24, "ENTRY object")?;
@@ -252,7 +263,12 @@ impl JournalFile {
     }
 
     /// Reads one DATA object as a field.
-    fn read_data(&self, offset: u64, options: &ExportOptions, kept_bytes: &mut u64) -> Result<Field, JournalFileError> {
+    fn read_data(
+        &self,
+        offset: u64,
+        options: &ExportOptions,
+        kept_bytes: &mut u64,
+    ) -> Result<Field, JournalFileError> {
         let size = self.object(offset, OBJECT_DATA, "DATA object")?;
         let flags = self.byte_at(offset + 1, "DATA object")?;
         let payload_offset = if self.header.is_compact() {
@@ -261,17 +277,31 @@ impl JournalFile {
             DATA_PAYLOAD_OFFSET
         };
         if size < payload_offset {
-            return Err(self.invalid("DATA object", offset, format!("size {size:#x} leaves no room for a payload")));
+            return Err(self.invalid(
+                "DATA object",
+                offset,
+                format!("size {size:#x} leaves no room for a payload"),
+            ));
         }
-        let payload = self.bytes(offset + payload_offset, size - payload_offset, "DATA payload")?;
+        let payload = self.bytes(
+            offset + payload_offset,
+            size - payload_offset,
+            "DATA payload",
+        )?;
         let payload = self.decompress(offset, flags, payload)?;
 
         let Some(equals) = payload.iter().position(|&b| b == b'=') else {
-            return Err(self.invalid("DATA payload", offset, "no '=' between field name and value".into()));
+            return Err(self.invalid(
+                "DATA payload",
+                offset,
+                "no '=' between field name and value".into(),
+            ));
         };
         let name = payload.get(..equals).unwrap_or_default();
         let name = std::str::from_utf8(name)
-            .map_err(|_| self.invalid("DATA payload", offset, "the field name is not UTF-8".into()))?
+            .map_err(|_| {
+                self.invalid("DATA payload", offset, "the field name is not UTF-8".into())
+            })?
             .to_string();
         let value = payload.get(equals + 1..).unwrap_or_default();
         let len = value.len() as u64;
@@ -299,7 +329,12 @@ impl JournalFile {
     }
 
     /// Writes a value to a temporary file.
-    fn spill(&self, name: &str, value: &[u8], options: &ExportOptions) -> Result<FieldValue, JournalFileError> {
+    fn spill(
+        &self,
+        name: &str,
+        value: &[u8],
+        options: &ExportOptions,
+    ) -> Result<FieldValue, JournalFileError> {
         let dir = options.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
         let spill_error = |source| JournalFileError::Spill {
             name: name.to_string(),
@@ -318,72 +353,132 @@ impl JournalFile {
     }
 
     /// Returns a DATA payload's bytes, decompressed when the object says so.
-    fn decompress<'a>(&self, offset: u64, flags: u8, payload: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, JournalFileError> {
+    fn decompress<'a>(
+        &self,
+        offset: u64,
+        flags: u8,
+        payload: &'a [u8],
+    ) -> Result<std::borrow::Cow<'a, [u8]>, JournalFileError> {
         let error = |source| JournalFileError::Decompress {
             path: self.path.clone(),
             offset,
             source,
         };
         let limit = MAX_FIELD_VALUE_BYTES + 1;
-        let decoded = match flags & (OBJECT_COMPRESSED_XZ | OBJECT_COMPRESSED_LZ4 | OBJECT_COMPRESSED_ZSTD) {
-            0 => return Ok(std::borrow::Cow::Borrowed(payload)),
-            OBJECT_COMPRESSED_ZSTD => {
-                let decoder = zstd::stream::read::Decoder::new(payload).map_err(error)?;
-                read_bounded(decoder, limit).map_err(error)?
-            }
-            OBJECT_COMPRESSED_XZ => read_bounded(liblzma::read::XzDecoder::new(payload), limit).map_err(error)?,
-            OBJECT_COMPRESSED_LZ4 => {
-                let (prefix, block) = payload
-                    .split_first_chunk::<LZ4_SIZE_PREFIX>()
-                    .ok_or_else(|| self.invalid("DATA payload", offset, "lz4 payload shorter than its size prefix".into()))?;
-                let size = u64::from_le_bytes(*prefix);
-                if size > MAX_FIELD_VALUE_BYTES {
-                    return Err(self.invalid("DATA payload", offset, format!("lz4 size {size:#x} over the limit")));
+        let decoded =
+            match flags & (OBJECT_COMPRESSED_XZ | OBJECT_COMPRESSED_LZ4 | OBJECT_COMPRESSED_ZSTD) {
+                0 => return Ok(std::borrow::Cow::Borrowed(payload)),
+                OBJECT_COMPRESSED_ZSTD => {
+                    let decoder = zstd::stream::read::Decoder::new(payload).map_err(error)?;
+                    read_bounded(decoder, limit).map_err(error)?
                 }
-                let mut out = vec![0u8; usize::try_from(size).unwrap_or(0)];
-                let written = lz4_flex::block::decompress_into(block, &mut out)
-                    .map_err(|e| error(io::Error::new(io::ErrorKind::InvalidData, e)))?;
-                out.truncate(written);
-                out
-            }
-            both => {
-                return Err(self.invalid("DATA object", offset, format!("several compression flags set: {both:#x}")));
-            }
-        };
+                OBJECT_COMPRESSED_XZ => {
+                    read_bounded(liblzma::read::XzDecoder::new(payload), limit).map_err(error)?
+                }
+                OBJECT_COMPRESSED_LZ4 => {
+                    let (prefix, block) = payload
+                        .split_first_chunk::<LZ4_SIZE_PREFIX>()
+                        .ok_or_else(|| {
+                            self.invalid(
+                                "DATA payload",
+                                offset,
+                                "lz4 payload shorter than its size prefix".into(),
+                            )
+                        })?;
+                    let size = u64::from_le_bytes(*prefix);
+                    if size > MAX_FIELD_VALUE_BYTES {
+                        return Err(self.invalid(
+                            "DATA payload",
+                            offset,
+                            format!("lz4 size {size:#x} over the limit"),
+                        ));
+                    }
+                    let mut out = vec![0u8; usize::try_from(size).unwrap_or(0)];
+                    let written = lz4_flex::block::decompress_into(block, &mut out)
+                        .map_err(|e| error(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+                    out.truncate(written);
+                    out
+                }
+                both => {
+                    return Err(self.invalid(
+                        "DATA object",
+                        offset,
+                        format!("several compression flags set: {both:#x}"),
+                    ));
+                }
+            };
         if decoded.len() as u64 > MAX_FIELD_VALUE_BYTES {
-            return Err(self.invalid("DATA payload", offset, "decompresses to more than the field limit".into()));
+            return Err(self.invalid(
+                "DATA payload",
+                offset,
+                "decompresses to more than the field limit".into(),
+            ));
         }
         Ok(std::borrow::Cow::Owned(decoded))
     }
 
     /// Checks the object header at `offset` and returns the object's size.
-    fn object(&self, offset: u64, expected: u8, structure: &'static str) -> Result<u64, JournalFileError> {
+    fn object(
+        &self,
+        offset: u64,
+        expected: u8,
+        structure: &'static str,
+    ) -> Result<u64, JournalFileError> {
         if offset % 8 != 0 || offset < self.header.header_size {
-            return Err(self.invalid(structure, offset, "offset not 8-byte aligned or inside the header".into()));
+            return Err(self.invalid(
+                structure,
+                offset,
+                "offset not 8-byte aligned or inside the header".into(),
+            ));
         }
         let kind = self.byte_at(offset, structure)?;
         if kind != expected {
-            return Err(self.invalid(structure, offset, format!("object type {kind}, expected {expected}")));
+            return Err(self.invalid(
+                structure,
+                offset,
+                format!("object type {kind}, expected {expected}"),
+            ));
         }
         let size = self.u64_at(offset + 8, structure)?;
         let end = offset.checked_add(size);
         if size < OBJECT_HEADER_SIZE || end.is_none_or(|end| end > self.map.len() as u64) {
-            return Err(self.invalid(structure, offset, format!("size {size:#x} runs past the end of the file")));
+            return Err(self.invalid(
+                structure,
+                offset,
+                format!("size {size:#x} runs past the end of the file"),
+            ));
         }
         Ok(size)
     }
 
-    fn bytes(&self, offset: u64, len: u64, structure: &'static str) -> Result<&[u8], JournalFileError> {
+    fn bytes(
+        &self,
+        offset: u64,
+        len: u64,
+        structure: &'static str,
+    ) -> Result<&[u8], JournalFileError> {
         let start = usize::try_from(offset).ok();
-        let end = offset.checked_add(len).and_then(|e| usize::try_from(e).ok());
+        let end = offset
+            .checked_add(len)
+            .and_then(|e| usize::try_from(e).ok());
         start
             .zip(end)
             .and_then(|(start, end)| self.map.get(start..end))
-            .ok_or_else(|| self.invalid(structure, offset, format!("{len:#x} bytes run past the end of the file")))
+            .ok_or_else(|| {
+                self.invalid(
+                    structure,
+                    offset,
+                    format!("{len:#x} bytes run past the end of the file"),
+                )
+            })
     }
 
     fn byte_at(&self, offset: u64, structure: &'static str) -> Result<u8, JournalFileError> {
-        Ok(self.bytes(offset, 1, structure)?.first().copied().unwrap_or(0))
+        Ok(self
+            .bytes(offset, 1, structure)?
+            .first()
+            .copied()
+            .unwrap_or(0))
     }
 
     fn u32_at(&self, offset: u64, structure: &'static str) -> Result<u32, JournalFileError> {
@@ -488,9 +583,26 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header, JournalFileError> {
     if bytes.get(..8) != Some(&SIGNATURE[..]) {
         return Err(not_journal("no LPKSHHRH signature"));
     }
-    let u32_at = |at: usize| bytes.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes).unwrap_or(0);
-    let u64_at = |at: usize| bytes.get(at..at + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0);
-    let id_at = |at: usize| bytes.get(at..at + 16).and_then(|b| b.try_into().ok()).unwrap_or([0u8; 16]);
+    let u32_at = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .unwrap_or(0)
+    };
+    let u64_at = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+            .unwrap_or(0)
+    };
+    let id_at = |at: usize| {
+        bytes
+            .get(at..at + 16)
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or([0u8; 16])
+    };
     let header = Header {
         compatible_flags: u32_at(8),
         incompatible_flags: u32_at(12),

@@ -182,7 +182,11 @@ impl Journal {
     }
 
     /// Starts journalctl and returns its entries as they arrive.
-    pub fn stream(&self, query: &Query, options: ExportOptions) -> Result<EntryStream, JournalError> {
+    pub fn stream(
+        &self,
+        query: &Query,
+        options: ExportOptions,
+    ) -> Result<EntryStream, JournalError> {
         let args = self.arguments(query)?;
         let command = describe_command(&self.program, &args);
         tracing::debug!(target: "gocrash::journal", %command, "running journalctl");
@@ -196,15 +200,19 @@ impl Journal {
                 program: self.program.clone(),
                 source,
             })?;
-        let stderr = child.stderr.take().map(|pipe| {
-            std::thread::spawn(move || read_bounded(pipe, MAX_STDERR_BYTES))
-        });
+        let stderr = child
+            .stderr
+            .take()
+            .map(|pipe| std::thread::spawn(move || read_bounded(pipe, MAX_STDERR_BYTES)));
         let stdout = child.stdout.take().ok_or_else(|| JournalError::Spawn {
             program: self.program.clone(),
             source: io::Error::other("no pipe for journalctl's stdout"),
         })?;
         Ok(EntryStream {
-            reader: ExportReader::new(BufReader::with_capacity(STDOUT_BUFFER_BYTES, stdout), options),
+            reader: ExportReader::new(
+                BufReader::with_capacity(STDOUT_BUFFER_BYTES, stdout),
+                options,
+            ),
             child,
             stderr,
             command,
@@ -214,7 +222,11 @@ impl Journal {
 
     /// Runs a query and collects every entry, for queries known to return
     /// few.
-    pub fn collect(&self, query: &Query, options: ExportOptions) -> Result<Vec<Entry>, JournalError> {
+    pub fn collect(
+        &self,
+        query: &Query,
+        options: ExportOptions,
+    ) -> Result<Vec<Entry>, JournalError> {
         let mut stream = self.stream(query, options)?;
         let mut entries = Vec::new();
         while let Some(entry) = stream.next_entry()? {
@@ -421,10 +433,20 @@ mod tests {
 
     #[test]
     fn matches_must_name_a_field() {
-        for bad in ["--since=now", "pid=1", "NOEQUALS", "=value", "1X=2", "A-B=c"] {
+        for bad in [
+            "--since=now",
+            "pid=1",
+            "NOEQUALS",
+            "=value",
+            "1X=2",
+            "A-B=c",
+        ] {
             let query = Query::matching([bad]);
             assert!(
-                matches!(Journal::default().arguments(&query), Err(JournalError::InvalidMatch(_))),
+                matches!(
+                    Journal::default().arguments(&query),
+                    Err(JournalError::InvalidMatch(_))
+                ),
                 "{bad}"
             );
         }

@@ -146,7 +146,8 @@ impl Entry {
     /// Returns the first field with this name as text, when it was kept and
     /// is valid UTF-8.
     pub fn text(&self, name: &str) -> Option<&str> {
-        self.bytes(name).and_then(|bytes| std::str::from_utf8(bytes).ok())
+        self.bytes(name)
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
     }
 
     /// Returns the first field with this name as an unsigned decimal number.

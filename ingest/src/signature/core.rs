@@ -14,7 +14,10 @@ use symbolizer::runtime::memory::ReadMemory;
 use symbolizer::unwind::sigtramp::ucontext_address;
 use symbolizer::unwind::FrameSource;
 
-use super::kind::{classify_panic_value, is_deadlock_message, is_sent_signal, normalize_fatal_message, signal_label, signal_name};
+use super::kind::{
+    classify_panic_value, is_deadlock_message, is_sent_signal, normalize_fatal_message,
+    signal_label, signal_name,
+};
 use super::text::is_in_cgo_call;
 use super::{CrashInput, CrashKind, Flags, InputFrame, MAX_CONSIDERED_FRAMES};
 
@@ -123,7 +126,9 @@ impl CrashInput {
                 input.frames = interrupted_frames;
             } else if is_sent_signal(name, Some(i64::from(signal.code))) {
                 input.kind = CrashKind::ExternalSignal { signal: label };
-                input.frames = goroutine_by_id(MAIN_GOROUTINE).map(goroutine_frames).unwrap_or_default();
+                input.frames = goroutine_by_id(MAIN_GOROUTINE)
+                    .map(goroutine_frames)
+                    .unwrap_or_default();
             } else {
                 input.kind = CrashKind::Signal { signal: label };
                 input.frames = interrupted_frames;
@@ -165,7 +170,10 @@ fn goroutine_frames(goroutine: &Goroutine) -> Vec<InputFrame> {
 /// only a fault or an `abort()` can start a crash while relayed SIGQUITs
 /// are on other threads. Without one, the first SIGQUIT is the signal that
 /// was sent.
-fn first_signal<'p>(process: &'p Process, core: &Core) -> Option<(&'p ThreadState, ReceivedSignal)> {
+fn first_signal<'p>(
+    process: &'p Process,
+    core: &Core,
+) -> Option<(&'p ThreadState, ReceivedSignal)> {
     let mut quit = None;
     for thread in process.threads() {
         for signal in handler_signals(thread, core) {
@@ -193,12 +201,18 @@ fn handler_signals(thread: &ThreadState, core: &Core) -> Vec<ReceivedSignal> {
         let Some(fp) = index
             .checked_sub(1)
             .and_then(|handler| frames.get(handler))
-            .filter(|handler| handler.function().is_some_and(|name| SIGTRAMP_FUNCTIONS.contains(&name)))
+            .filter(|handler| {
+                handler
+                    .function()
+                    .is_some_and(|name| SIGTRAMP_FUNCTIONS.contains(&name))
+            })
             .and_then(|handler| handler.fp)
         else {
             continue;
         };
-        let Some(signal) = read_siginfo(core.memory(), core.arch(), fp) else { continue };
+        let Some(signal) = read_siginfo(core.memory(), core.arch(), fp) else {
+            continue;
+        };
         let runtime_abort = signal.number == SIGABRT
             && frames
                 .iter()
@@ -250,7 +264,9 @@ mod tests {
 
     impl ReadMemory for SiginfoMemory {
         fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
-            let start = addr.checked_sub(self.address).and_then(|offset| usize::try_from(offset).ok());
+            let start = addr
+                .checked_sub(self.address)
+                .and_then(|offset| usize::try_from(offset).ok());
             let source = start.and_then(|start| self.bytes.get(start..start + buf.len()));
             match source {
                 Some(source) => {
@@ -269,7 +285,10 @@ mod tests {
         let memory = SiginfoMemory::new(siginfo, 3, -6);
         assert_eq!(
             read_siginfo(&memory, Arch::Amd64, fp),
-            Some(ReceivedSignal { number: 3, code: -6 })
+            Some(ReceivedSignal {
+                number: 3,
+                code: -6
+            })
         );
     }
 
@@ -280,7 +299,10 @@ mod tests {
         let memory = SiginfoMemory::new(siginfo, 11, 1);
         assert_eq!(
             read_siginfo(&memory, Arch::Arm64, fp),
-            Some(ReceivedSignal { number: 11, code: 1 })
+            Some(ReceivedSignal {
+                number: 11,
+                code: 1
+            })
         );
     }
 

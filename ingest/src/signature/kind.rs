@@ -29,7 +29,10 @@ pub enum CrashKind {
     Panic { value: PanicValue },
     /// `fatal error: MESSAGE` other than a deadlock; `signal` is the signal
     /// of a `[signal ...]` line printed with it.
-    Fatal { message: String, signal: Option<String> },
+    Fatal {
+        message: String,
+        signal: Option<String>,
+    },
     /// The scheduler found every goroutine blocked. No goroutine crashed.
     Deadlock { message: String },
     /// A signal another process (or the program itself, through `kill`)
@@ -64,15 +67,25 @@ impl CrashKind {
     /// and title.
     pub fn label(&self) -> String {
         match self {
-            CrashKind::Panic { value: PanicValue::RuntimeError(error) } => format!("panic: {error}"),
-            CrashKind::Panic { value: PanicValue::Program { template } } if template.is_empty() => {
-                "panic".to_string()
-            }
-            CrashKind::Panic { value: PanicValue::Program { template } } => format!("panic: {template}"),
-            CrashKind::Fatal { message, signal: Some(signal) } => {
+            CrashKind::Panic {
+                value: PanicValue::RuntimeError(error),
+            } => format!("panic: {error}"),
+            CrashKind::Panic {
+                value: PanicValue::Program { template },
+            } if template.is_empty() => "panic".to_string(),
+            CrashKind::Panic {
+                value: PanicValue::Program { template },
+            } => format!("panic: {template}"),
+            CrashKind::Fatal {
+                message,
+                signal: Some(signal),
+            } => {
                 format!("fatal error: {message} ({signal})")
             }
-            CrashKind::Fatal { message, signal: None } => format!("fatal error: {message}"),
+            CrashKind::Fatal {
+                message,
+                signal: None,
+            } => format!("fatal error: {message}"),
             CrashKind::Deadlock { message } => format!("fatal error: {message}"),
             CrashKind::ExternalSignal { signal } => format!("{signal} sent to the process"),
             CrashKind::CgoFault { signal } => format!("{signal} in C code"),
@@ -86,12 +99,18 @@ impl CrashKind {
 pub fn classify_panic_value(value: &str) -> PanicValue {
     let first_line = value.lines().next().unwrap_or("").trim();
     if let Some(error) = first_line.strip_prefix("runtime error: ") {
-        return PanicValue::RuntimeError(format!("runtime error: {}", normalize_runtime_error(error)));
+        return PanicValue::RuntimeError(format!(
+            "runtime error: {}",
+            normalize_runtime_error(error)
+        ));
     }
     if first_line.starts_with(INTERFACE_CONVERSION) {
         return PanicValue::RuntimeError(INTERFACE_CONVERSION.to_string());
     }
-    if let Some(plain) = PLAIN_RUNTIME_PANICS.iter().find(|plain| first_line == **plain) {
+    if let Some(plain) = PLAIN_RUNTIME_PANICS
+        .iter()
+        .find(|plain| first_line == **plain)
+    {
         return PanicValue::RuntimeError((*plain).to_string());
     }
     PanicValue::Program {
@@ -261,7 +280,9 @@ mod tests {
             runtime_error("runtime error: slice bounds out of range")
         );
         assert_eq!(
-            classify_panic_value("runtime error: invalid memory address or nil pointer dereference"),
+            classify_panic_value(
+                "runtime error: invalid memory address or nil pointer dereference"
+            ),
             runtime_error("runtime error: invalid memory address or nil pointer dereference")
         );
         assert_eq!(
@@ -280,7 +301,10 @@ mod tests {
             classify_panic_value("interface conversion: interface {} is string, not int"),
             runtime_error("interface conversion")
         );
-        assert_eq!(classify_panic_value("send on closed channel 3"), program("send on closed channel N"));
+        assert_eq!(
+            classify_panic_value("send on closed channel 3"),
+            program("send on closed channel N")
+        );
     }
 
     fn program(template: &str) -> PanicValue {
@@ -291,7 +315,10 @@ mod tests {
 
     #[test]
     fn program_values_become_templates() {
-        assert_eq!(classify_panic_value("order 42: bad quantity"), program("order N: bad quantity"));
+        assert_eq!(
+            classify_panic_value("order 42: bad quantity"),
+            program("order N: bad quantity")
+        );
         assert_eq!(
             classify_panic_value("invalid configuration:\n\tlistener admin: port 70000"),
             program("invalid configuration:")
@@ -300,24 +327,35 @@ mod tests {
             classify_panic_value("parse port: strconv.Atoi: parsing \"eighty\": invalid syntax"),
             program("parse port: strconv.Atoi: parsing \"…\": invalid syntax")
         );
-        assert_eq!(classify_panic_value("no reload for 1m10s"), program("no reload for N"));
+        assert_eq!(
+            classify_panic_value("no reload for 1m10s"),
+            program("no reload for N")
+        );
         assert_eq!(
             classify_panic_value("dial tcp 10.0.0.5:5432: refused"),
             program("dial tcp N.N.N.N:N: refused")
         );
-        assert_eq!(classify_panic_value("unclosed \"quote"), program("unclosed \"…"));
+        assert_eq!(
+            classify_panic_value("unclosed \"quote"),
+            program("unclosed \"…")
+        );
         assert_eq!(message_template(&"é".repeat(150)).len(), 200);
     }
 
     #[test]
     fn fatal_messages_lose_numbers() {
-        assert_eq!(normalize_fatal_message("concurrent map writes"), "concurrent map writes");
+        assert_eq!(
+            normalize_fatal_message("concurrent map writes"),
+            "concurrent map writes"
+        );
         assert_eq!(
             normalize_fatal_message("bad pointer 0xc000012345 in span 12"),
             "bad pointer N in span N"
         );
         assert!(is_deadlock_message("all goroutines are asleep - deadlock!"));
-        assert!(is_deadlock_message("no goroutines (main called runtime.Goexit) - deadlock!"));
+        assert!(is_deadlock_message(
+            "no goroutines (main called runtime.Goexit) - deadlock!"
+        ));
         assert!(!is_deadlock_message("concurrent map writes"));
     }
 
@@ -336,8 +374,13 @@ mod tests {
             message: "unexpected signal during runtime execution".to_string(),
             signal: Some("SIGSEGV".to_string()),
         };
-        assert_eq!(kind.label(), "fatal error: unexpected signal during runtime execution (SIGSEGV)");
-        let kind = CrashKind::CgoFault { signal: "SIGABRT".to_string() };
+        assert_eq!(
+            kind.label(),
+            "fatal error: unexpected signal during runtime execution (SIGSEGV)"
+        );
+        let kind = CrashKind::CgoFault {
+            signal: "SIGABRT".to_string(),
+        };
         assert_eq!(kind.label(), "SIGABRT in C code");
         assert_eq!(signal_label(None, Some(34)), "signal 34");
         assert_eq!(signal_name(11), Some("SIGSEGV"));

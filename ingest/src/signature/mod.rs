@@ -29,10 +29,13 @@ mod tests;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use frames::{choose_frames, cgo_called_function, is_wrapper, normalize_function, package_relative_file, FrameChoice};
+pub use frames::{
+    cgo_called_function, choose_frames, is_wrapper, normalize_function, package_relative_file,
+    FrameChoice,
+};
 pub use kind::{
-    classify_panic_value, is_deadlock_message, is_sent_signal, normalize_fatal_message, signal_label, signal_name,
-    CrashKind, PanicValue,
+    classify_panic_value, is_deadlock_message, is_sent_signal, normalize_fatal_message,
+    signal_label, signal_name, CrashKind, PanicValue,
 };
 
 /// Changes whenever a rule changes, so that ids of different rules never
@@ -135,7 +138,11 @@ pub fn compute(input: &CrashInput) -> Signature {
             (frames, origin_of(choice))
         }
     };
-    let frames_from = if frames.is_empty() { FrameOrigin::None } else { origin };
+    let frames_from = if frames.is_empty() {
+        FrameOrigin::None
+    } else {
+        origin
+    };
     let c_function = match input.kind {
         CrashKind::CgoFault { .. } => input
             .frames
@@ -166,7 +173,9 @@ fn blocked_frames(goroutines: &[Vec<InputFrame>]) -> (Vec<SignatureFrame>, Frame
         .iter()
         .filter_map(|frames| {
             let (chosen, choice) = choose_frames(frames, 1);
-            (choice == FrameChoice::Program).then(|| chosen.into_iter().next()).flatten()
+            (choice == FrameChoice::Program)
+                .then(|| chosen.into_iter().next())
+                .flatten()
         })
         .collect();
     set.sort();
@@ -191,7 +200,11 @@ fn hash_id(kind: &str, c_function: Option<&str>, frames: &[SignatureFrame]) -> S
         canonical.push_str(&format!("c\t{function}\n"));
     }
     for frame in frames {
-        canonical.push_str(&format!("frame\t{}\t{}\n", frame.function, frame.file.as_deref().unwrap_or("")));
+        canonical.push_str(&format!(
+            "frame\t{}\t{}\n",
+            frame.function,
+            frame.file.as_deref().unwrap_or("")
+        ));
     }
     let digest = Sha256::digest(canonical.as_bytes());
     let mut id = String::with_capacity(ID_HEX_DIGITS);
@@ -204,7 +217,12 @@ fn hash_id(kind: &str, c_function: Option<&str>, frames: &[SignatureFrame]) -> S
 /// Deadlock titles name this many blocked frames, then a count.
 const TITLE_BLOCKED_FRAMES: usize = 3;
 
-fn title(kind: &CrashKind, label: &str, c_function: Option<&str>, frames: &[SignatureFrame]) -> String {
+fn title(
+    kind: &CrashKind,
+    label: &str,
+    c_function: Option<&str>,
+    frames: &[SignatureFrame],
+) -> String {
     let innermost = frames.first().map(|frame| frame.function.as_str());
     match (kind, innermost) {
         (CrashKind::Deadlock { .. }, Some(_)) => {
@@ -214,7 +232,11 @@ fn title(kind: &CrashKind, label: &str, c_function: Option<&str>, frames: &[Sign
                 .map(|frame| frame.function.as_str())
                 .collect();
             let more = frames.len().saturating_sub(TITLE_BLOCKED_FRAMES);
-            let more_text = if more > 0 { format!(" and {more} more") } else { String::new() };
+            let more_text = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
             names.sort_unstable();
             format!("deadlock: blocked in {}{more_text}", names.join(", "))
         }

@@ -20,7 +20,11 @@ fn shift_main_lines(text: &str, delta: u32) -> String {
             Some((path, rest)) => {
                 let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
                 let number: u32 = digits.parse().expect("a line number after main.go:");
-                out.push_str(&format!("{path}main.go:{}{}", number + delta, &rest[digits.len()..]));
+                out.push_str(&format!(
+                    "{path}main.go:{}{}",
+                    number + delta,
+                    &rest[digits.len()..]
+                ));
             }
             None => out.push_str(line),
         }
@@ -60,10 +64,19 @@ fn nilpointer_sample_signature() {
         signature.title,
         "panic: runtime error: invalid memory address or nil pointer dereference in main.(*Config).Port"
     );
-    let functions: Vec<&str> = signature.frames.iter().map(|f| f.function.as_str()).collect();
+    let functions: Vec<&str> = signature
+        .frames
+        .iter()
+        .map(|f| f.function.as_str())
+        .collect();
     assert_eq!(
         functions,
-        ["main.(*Config).Port", "main.listenAddress", "main.startServer", "main.main"]
+        [
+            "main.(*Config).Port",
+            "main.listenAddress",
+            "main.startServer",
+            "main.main"
+        ]
     );
     assert_eq!(signature.frames[0].file.as_deref(), Some("main.go"));
     assert_eq!(signature.frames_from, FrameOrigin::Program);
@@ -80,7 +93,10 @@ fn inserted_lines_keep_signature() {
 #[test]
 fn trimmed_paths_keep_signature() {
     let trimmed = NILPOINTER_GO119
-        .replace("/work/main/corpus/programs/nilpointer/", "gocrash.test/corpus/nilpointer/")
+        .replace(
+            "/work/main/corpus/programs/nilpointer/",
+            "gocrash.test/corpus/nilpointer/",
+        )
         .replace("/usr/lib/go-1.19/src/", "");
     assert_eq!(signature_of(&trimmed).id, signature_of(NILPOINTER_GO119).id);
 }
@@ -185,10 +201,20 @@ fn deadlock_text(order: [usize; 3]) -> String {
 #[test]
 fn deadlock_uses_blocked_frame_set() {
     let signature = signature_of(&deadlock_text([0, 1, 2]));
-    assert_eq!(signature.kind, "fatal error: all goroutines are asleep - deadlock!");
-    let functions: Vec<&str> = signature.frames.iter().map(|f| f.function.as_str()).collect();
+    assert_eq!(
+        signature.kind,
+        "fatal error: all goroutines are asleep - deadlock!"
+    );
+    let functions: Vec<&str> = signature
+        .frames
+        .iter()
+        .map(|f| f.function.as_str())
+        .collect();
     assert_eq!(functions, ["main.snapshot", "main.waitForShutdown"]);
-    assert_eq!(signature.title, "deadlock: blocked in main.snapshot, main.waitForShutdown");
+    assert_eq!(
+        signature.title,
+        "deadlock: blocked in main.snapshot, main.waitForShutdown"
+    );
 
     let reordered = signature_of(&deadlock_text([2, 1, 0]));
     assert_eq!(reordered.id, signature.id);
@@ -253,7 +279,10 @@ fn cgo_fault_names_c_function_and_caller() {
     let old = signature_of(old);
     assert_eq!(new.kind, "SIGSEGV in C code");
     assert_eq!(new.c_function.as_deref(), Some("checksum_packet"));
-    assert_eq!(new.title, "SIGSEGV in C checksum_packet called from main.verify");
+    assert_eq!(
+        new.title,
+        "SIGSEGV in C checksum_packet called from main.verify"
+    );
     assert!(new.flags.during_cgo);
     assert_eq!(old.id, new.id);
     assert!(old.flags.system_stack);
@@ -275,7 +304,11 @@ fn elided_frames_are_not_considered() {
     text.push_str("main.main()\n\t/src/main.go:14 +0x1d\n");
     let signature = signature_of(&text);
     assert!(signature.flags.frames_elided);
-    let functions: Vec<&str> = signature.frames.iter().map(|f| f.function.as_str()).collect();
+    let functions: Vec<&str> = signature
+        .frames
+        .iter()
+        .map(|f| f.function.as_str())
+        .collect();
     assert_eq!(functions, ["main.depth"]);
     assert_eq!(signature.title, "fatal error: stack overflow in main.depth");
 }

@@ -7,11 +7,13 @@
 //! goroutines and goroutine 1 stand in for it.
 
 use crate::traceback::{
-    classify_function, Frame, FunctionClass, Goroutine, GoroutineId, SignalForm, SystemStackOrigin, Traceback,
+    classify_function, Frame, FunctionClass, Goroutine, GoroutineId, SignalForm, SystemStackOrigin,
+    Traceback,
 };
 
 use super::kind::{
-    classify_panic_value, is_deadlock_message, is_sent_signal, normalize_fatal_message, signal_label,
+    classify_panic_value, is_deadlock_message, is_sent_signal, normalize_fatal_message,
+    signal_label,
 };
 use super::{CrashInput, CrashKind, Flags, InputFrame, MAX_CONSIDERED_FRAMES};
 
@@ -36,10 +38,9 @@ impl CrashInput {
             blocked: Vec::new(),
             flags: Flags {
                 during_cgo,
-                system_stack: traceback
-                    .system_stacks
-                    .iter()
-                    .any(|stack| stack.origin == SystemStackOrigin::RuntimeStackLine && stack.thread.is_none()),
+                system_stack: traceback.system_stacks.iter().any(|stack| {
+                    stack.origin == SystemStackOrigin::RuntimeStackLine && stack.thread.is_none()
+                }),
                 frames_elided: first.is_some_and(|g| g.elided.is_some()),
                 no_frames: false,
             },
@@ -100,7 +101,10 @@ pub(super) fn is_in_cgo_call(frames: &[InputFrame]) -> bool {
     frames
         .iter()
         .take_while(|frame| {
-            matches!(classify_function(&frame.function), FunctionClass::Runtime | FunctionClass::NonGo)
+            matches!(
+                classify_function(&frame.function),
+                FunctionClass::Runtime | FunctionClass::NonGo
+            )
         })
         .any(|frame| CGO_CALL_FUNCTIONS.contains(&frame.function.as_str()))
 }

@@ -36,7 +36,9 @@ impl std::fmt::Display for Release {
 
 /// Reads `Version: 1.20.2` from the output of `dlv version`.
 pub fn parse_delve_version(output: &str) -> Option<Release> {
-    let line = output.lines().find_map(|line| line.trim().strip_prefix("Version:"))?;
+    let line = output
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Version:"))?;
     parse_release(line.trim().trim_start_matches('v'))
 }
 
@@ -49,7 +51,11 @@ pub fn parse_go_version(version: &str) -> Option<Release> {
 fn parse_release(text: &str) -> Option<Release> {
     let mut parts = text.split('.');
     let major = parts.next()?.parse().ok()?;
-    let minor_text: String = parts.next()?.chars().take_while(char::is_ascii_digit).collect();
+    let minor_text: String = parts
+        .next()?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     let minor = minor_text.parse().ok()?;
     Some(Release { major, minor })
 }
@@ -66,8 +72,15 @@ pub fn newest_supported_go(delve: Release) -> Option<Release> {
     if delve.major != 1 {
         return None;
     }
-    let go_minor = if delve.minor >= 20 { delve.minor } else { delve.minor.checked_add(10)? };
-    Some(Release { major: 1, minor: go_minor })
+    let go_minor = if delve.minor >= 20 {
+        delve.minor
+    } else {
+        delve.minor.checked_add(10)?
+    };
+    Some(Release {
+        major: 1,
+        minor: go_minor,
+    })
 }
 
 /// Builds the warning for a binary whose Go is newer than delve supports.
@@ -155,7 +168,11 @@ pub fn delve_version(dlv: &Path) -> anyhow::Result<Release> {
         );
     }
     parse_delve_version(&stdout).with_context(|| {
-        format!("cannot read a version in the output of `{} version`: {:?}", dlv.display(), stdout.trim())
+        format!(
+            "cannot read a version in the output of `{} version`: {:?}",
+            dlv.display(),
+            stdout.trim()
+        )
     })
 }
 
@@ -197,7 +214,12 @@ impl StderrTail {
     /// the pipe or [`TAIL_WAIT`] has passed.
     pub fn describe(&self) -> String {
         let deadline = Instant::now() + TAIL_WAIT;
-        while self.reader.as_ref().is_some_and(|reader| !reader.is_finished()) && Instant::now() < deadline {
+        while self
+            .reader
+            .as_ref()
+            .is_some_and(|reader| !reader.is_finished())
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(20));
         }
         let lines: Vec<String> = self
@@ -280,23 +302,56 @@ mod tests {
     #[test]
     fn delve_version_is_read() {
         let output = "Delve Debugger\nVersion: 1.20.2\nBuild: $Id: e0c278ad8e $\n";
-        assert_eq!(parse_delve_version(output), Some(Release { major: 1, minor: 20 }));
-        assert_eq!(parse_delve_version("Version: v1.9.1"), Some(Release { major: 1, minor: 9 }));
+        assert_eq!(
+            parse_delve_version(output),
+            Some(Release {
+                major: 1,
+                minor: 20
+            })
+        );
+        assert_eq!(
+            parse_delve_version("Version: v1.9.1"),
+            Some(Release { major: 1, minor: 9 })
+        );
         assert_eq!(parse_delve_version("Delve Debugger\n"), None);
     }
 
     #[test]
     fn go_version_is_read() {
-        assert_eq!(parse_go_version("go1.22.10"), Some(Release { major: 1, minor: 22 }));
-        assert_eq!(parse_go_version("go1.24rc1"), Some(Release { major: 1, minor: 24 }));
+        assert_eq!(
+            parse_go_version("go1.22.10"),
+            Some(Release {
+                major: 1,
+                minor: 22
+            })
+        );
+        assert_eq!(
+            parse_go_version("go1.24rc1"),
+            Some(Release {
+                major: 1,
+                minor: 24
+            })
+        );
         assert_eq!(parse_go_version("devel +abc"), None);
     }
 
     #[test]
     fn supported_go_follows_delve_release() {
         let go = |minor| Some(Release { major: 1, minor });
-        assert_eq!(newest_supported_go(Release { major: 1, minor: 20 }), go(20));
-        assert_eq!(newest_supported_go(Release { major: 1, minor: 24 }), go(24));
+        assert_eq!(
+            newest_supported_go(Release {
+                major: 1,
+                minor: 20
+            }),
+            go(20)
+        );
+        assert_eq!(
+            newest_supported_go(Release {
+                major: 1,
+                minor: 24
+            }),
+            go(24)
+        );
         assert_eq!(newest_supported_go(Release { major: 1, minor: 9 }), go(19));
         assert_eq!(newest_supported_go(Release { major: 1, minor: 7 }), go(17));
         assert_eq!(newest_supported_go(Release { major: 2, minor: 0 }), None);
@@ -316,8 +371,15 @@ mod tests {
             "dlv core /srv/api /run/user/0/gocrash/debug-7-0.core --headless --listen=127.0.0.1:0 \
              --api-version=2 --accept-multiclient --check-go-version=false"
         );
-        let interactive = DelveCommand { listen: None, skip_version_check: false, ..command };
-        assert_eq!(interactive.args(), ["core", "/srv/api", "/run/user/0/gocrash/debug-7-0.core"]);
+        let interactive = DelveCommand {
+            listen: None,
+            skip_version_check: false,
+            ..command
+        };
+        assert_eq!(
+            interactive.args(),
+            ["core", "/srv/api", "/run/user/0/gocrash/debug-7-0.core"]
+        );
     }
 
     #[test]

@@ -37,7 +37,10 @@ pub fn runtime_dir() -> anyhow::Result<PathBuf> {
     match fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(err) => return Err(err).with_context(|| format!("cannot create the directory {}", dir.display())),
+        Err(err) => {
+            return Err(err)
+                .with_context(|| format!("cannot create the directory {}", dir.display()))
+        }
     }
     check_private(&dir)?;
     Ok(dir)
@@ -46,11 +49,15 @@ pub fn runtime_dir() -> anyhow::Result<PathBuf> {
 /// Rejects a directory that is a symbolic link, is not the user's, or that
 /// others can read or enter.
 fn check_private(dir: &Path) -> anyhow::Result<()> {
-    let metadata = fs::symlink_metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let metadata =
+        fs::symlink_metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     // SAFETY: getuid takes no arguments, touches no memory and always succeeds (POSIX).
     let uid = unsafe { libc::getuid() };
     if !metadata.is_dir() {
-        anyhow::bail!("{} is not a directory; remove it so that gocrash can create its own", dir.display());
+        anyhow::bail!(
+            "{} is not a directory; remove it so that gocrash can create its own",
+            dir.display()
+        );
     }
     if metadata.uid() != uid {
         anyhow::bail!(
@@ -80,7 +87,10 @@ impl ScratchCore {
     /// process's pid.
     pub fn create(dir: &Path) -> anyhow::Result<(ScratchCore, File)> {
         let number = NEXT_FILE.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!("{FILE_PREFIX}{}-{number}{FILE_SUFFIX}", std::process::id()));
+        let path = dir.join(format!(
+            "{FILE_PREFIX}{}-{number}{FILE_SUFFIX}",
+            std::process::id()
+        ));
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -98,7 +108,9 @@ impl ScratchCore {
 impl Drop for ScratchCore {
     fn drop(&mut self) {
         match fs::remove_file(&self.path) {
-            Ok(()) => tracing::debug!(target: TRACE_TARGET, path = %self.path.display(), "removed the temporary core"),
+            Ok(()) => {
+                tracing::debug!(target: TRACE_TARGET, path = %self.path.display(), "removed the temporary core")
+            }
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
             Err(err) => tracing::warn!(
                 target: TRACE_TARGET,
@@ -183,7 +195,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // pid_max on Linux is at most 4194304, so this pid never runs.
         let dead = dir.path().join("debug-4194305-0.core");
-        let own = dir.path().join(format!("debug-{}-9.core", std::process::id()));
+        let own = dir
+            .path()
+            .join(format!("debug-{}-9.core", std::process::id()));
         let unrelated = dir.path().join("notes.txt");
         for path in [&dead, &own, &unrelated] {
             fs::write(path, b"x").unwrap();
@@ -204,7 +218,10 @@ mod tests {
         let path = core.path().to_path_buf();
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert_eq!(owner_pid(path.file_name().unwrap().to_str().unwrap()), Some(std::process::id()));
+        assert_eq!(
+            owner_pid(path.file_name().unwrap().to_str().unwrap()),
+            Some(std::process::id())
+        );
         drop(core);
         assert!(!path.exists());
     }

@@ -45,7 +45,10 @@ impl ElfSymbols {
     /// The symbols at the run-time addresses of a process whose executable
     /// was loaded with `bias`.
     pub(super) fn at_bias(&self, bias: u64) -> BiasedSymbols<'_> {
-        BiasedSymbols { symbols: self, bias }
+        BiasedSymbols {
+            symbols: self,
+            bias,
+        }
     }
 }
 
@@ -59,7 +62,11 @@ impl SymbolLookup for BiasedSymbols<'_> {
     fn symbol(&self, name: &str) -> Option<(u64, u64)> {
         let &(address, size) = self.symbols.symbols.get(name)?;
         // `runtime.tlsg` is an offset in the TLS block, not an address.
-        let address = if name == "runtime.tlsg" { address } else { address.wrapping_add(self.bias) };
+        let address = if name == "runtime.tlsg" {
+            address
+        } else {
+            address.wrapping_add(self.bias)
+        };
         Some((address, size))
     }
 }

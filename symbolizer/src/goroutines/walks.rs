@@ -17,7 +17,10 @@ use crate::runtime::memory::ReadMemory;
 use crate::runtime::thread::{thread_m_by_procid, thread_m_from_registers, TlsOffset};
 use crate::runtime::waitreason::{GStatus, WaitReasons};
 use crate::unwind::cfi::CallFrameInfo;
-use crate::unwind::{walk_with_cfi, FrameSource, FuncTable, Regs, StackBounds, StackContext, Start, Walk, MAX_WALK_STEPS};
+use crate::unwind::{
+    walk_with_cfi, FrameSource, FuncTable, Regs, StackBounds, StackContext, Start, Walk,
+    MAX_WALK_STEPS,
+};
 
 /// The maximum number of frames all walks of one process step through
 /// together: room for a million goroutines of 64 frames each.
@@ -42,15 +45,27 @@ impl Walker<'_> {
     fn walk(&self, start: Start, mut context: StackContext) -> Walk {
         context.all_injected_calls = self.all_injected_calls;
         context.max_steps = self.steps_left.get().min(MAX_WALK_STEPS);
-        let walk = walk_with_cfi(self.arch, self.memory, self.funcs, self.cfi, start, &context);
+        let walk = walk_with_cfi(
+            self.arch,
+            self.memory,
+            self.funcs,
+            self.cfi,
+            start,
+            &context,
+        );
         let used = usize::try_from(walk.steps()).unwrap_or(usize::MAX);
-        self.steps_left.set(self.steps_left.get().saturating_sub(used));
+        self.steps_left
+            .set(self.steps_left.get().saturating_sub(used));
         walk
     }
 }
 
 /// The Ms of all goroutines, read once.
-pub(super) fn collect_ms(memory: &dyn ReadMemory, layout: &RuntimeLayout, records: &[Result<GRecord, String>]) -> Vec<MRecord> {
+pub(super) fn collect_ms(
+    memory: &dyn ReadMemory,
+    layout: &RuntimeLayout,
+    records: &[Result<GRecord, String>],
+) -> Vec<MRecord> {
     let mut seen = HashMap::new();
     for record in records.iter().flatten() {
         if record.m != 0 && !seen.contains_key(&record.m) {
@@ -66,18 +81,34 @@ pub(super) fn collect_ms(memory: &dyn ReadMemory, layout: &RuntimeLayout, record
 
 fn thread_regs(thread: &Thread) -> Regs {
     match &thread.registers {
-        Registers::Amd64(r) => Regs { pc: r.rip, sp: r.rsp, fp: r.rbp, lr: None },
-        Registers::Arm64(r) => Regs { pc: r.pc, sp: r.sp, fp: r.fp(), lr: Some(r.lr()) },
+        Registers::Amd64(r) => Regs {
+            pc: r.rip,
+            sp: r.rsp,
+            fp: r.rbp,
+            lr: None,
+        },
+        Registers::Arm64(r) => Regs {
+            pc: r.pc,
+            sp: r.sp,
+            fp: r.fp(),
+            lr: Some(r.lr()),
+        },
     }
 }
 
 /// The stacks an M's thread can be on, and its goroutine's saved registers.
-pub(super) fn m_context(memory: &dyn ReadMemory, layout: &RuntimeLayout, m: &MRecord) -> StackContext {
+pub(super) fn m_context(
+    memory: &dyn ReadMemory,
+    layout: &RuntimeLayout,
+    m: &MRecord,
+) -> StackContext {
     let bounds = |g: u64| -> Option<StackBounds> {
         (g != 0).then_some(())?;
         read_g(memory, layout, g).ok().map(|r| r.stack)
     };
-    let curg = (m.curg != 0).then(|| read_g(memory, layout, m.curg).ok()).flatten();
+    let curg = (m.curg != 0)
+        .then(|| read_g(memory, layout, m.curg).ok())
+        .flatten();
     StackContext {
         goroutine: curg.as_ref().map(|g| g.stack),
         system: bounds(m.g0),
@@ -89,7 +120,12 @@ pub(super) fn m_context(memory: &dyn ReadMemory, layout: &RuntimeLayout, m: &MRe
 }
 
 /// Matches each thread to its M and walks it from its registers.
-pub(super) fn map_threads(walker: &Walker<'_>, threads: &[Thread], ms: &[MRecord], tls_offsets: &[TlsOffset]) -> Vec<ThreadState> {
+pub(super) fn map_threads(
+    walker: &Walker<'_>,
+    threads: &[Thread],
+    ms: &[MRecord],
+    tls_offsets: &[TlsOffset],
+) -> Vec<ThreadState> {
     let (memory, layout) = (walker.memory, walker.layout);
     threads
         .iter()
@@ -97,16 +133,28 @@ pub(super) fn map_threads(walker: &Walker<'_>, threads: &[Thread], ms: &[MRecord
             let found = thread_m_from_registers(memory, layout, thread, tls_offsets)
                 .or_else(|| thread_m_by_procid(thread, ms));
             let regs = thread_regs(thread);
-            let context = found.as_ref().map(|f| m_context(memory, layout, &f.m)).unwrap_or_default();
-            let start = Start { regs, found_by: FrameSource::ThreadRegisters, trapped: true };
+            let context = found
+                .as_ref()
+                .map(|f| m_context(memory, layout, &f.m))
+                .unwrap_or_default();
+            let start = Start {
+                regs,
+                found_by: FrameSource::ThreadRegisters,
+                trapped: true,
+            };
             let walk = walker.walk(start, context);
             ThreadState {
                 id: thread.id.0,
                 regs,
-                m: found.as_ref().map(|f| MSummary { id: f.m.id, address: f.m.address }),
+                m: found.as_ref().map(|f| MSummary {
+                    id: f.m.id,
+                    address: f.m.address,
+                }),
                 mapping: found.as_ref().map(|f| f.mapping),
                 g: found.as_ref().map(|f| f.g),
-                goroutine: found.as_ref().and_then(|f| (f.m.curg != 0).then_some(f.m.curg)),
+                goroutine: found
+                    .as_ref()
+                    .and_then(|f| (f.m.curg != 0).then_some(f.m.curg)),
                 walk,
             }
         })
@@ -144,11 +192,16 @@ pub(super) fn build_goroutine(
             }
         }
     };
-    let wait_reason = (record.status == GStatus::Waiting && record.wait_reason != 0).then(|| match wait_reasons {
-        Some(reasons) => reasons.name(record.wait_reason).to_owned(),
-        None => format!("wait reason {}", record.wait_reason),
-    });
-    let status_text = wait_reason.clone().unwrap_or_else(|| record.status.name().to_owned());
+    let wait_reason =
+        (record.status == GStatus::Waiting && record.wait_reason != 0).then(
+            || match wait_reasons {
+                Some(reasons) => reasons.name(record.wait_reason).to_owned(),
+                None => format!("wait reason {}", record.wait_reason),
+            },
+        );
+    let status_text = wait_reason
+        .clone()
+        .unwrap_or_else(|| record.status.name().to_owned());
     let m = ms.iter().find(|m| m.address == record.m && record.m != 0);
     let thread = threads.iter().find(|t| t.goroutine == Some(address));
     // A goroutine in a syscall keeps its M, but the runtime prints it from
@@ -179,7 +232,10 @@ pub(super) fn build_goroutine(
         wait_reason,
         wait_minutes: None,
         locked_to_thread: record.lockedm != 0,
-        m: m.map(|m| MSummary { id: m.id, address: m.address }),
+        m: m.map(|m| MSummary {
+            id: m.id,
+            address: m.address,
+        }),
         thread: thread.map(|t| t.id),
         start_function,
         created_by,
@@ -193,19 +249,56 @@ pub(super) fn build_goroutine(
 /// Where a goroutine not running on any thread resumes: in a VDSO call
 /// (`m.vdsoSP`), in a syscall (`syscallsp`), or at its saved `sched`, in
 /// that order, as the runtime's traceback chooses.
-fn parked_start(memory: &dyn ReadMemory, layout: &RuntimeLayout, g: &GRecord, m: Option<&MRecord>) -> (Start, StackContext) {
-    let mut context = StackContext { goroutine: Some(g.stack), ..StackContext::default() };
+fn parked_start(
+    memory: &dyn ReadMemory,
+    layout: &RuntimeLayout,
+    g: &GRecord,
+    m: Option<&MRecord>,
+) -> (Start, StackContext) {
+    let mut context = StackContext {
+        goroutine: Some(g.stack),
+        ..StackContext::default()
+    };
     if let Some(m) = m {
-        context = StackContext { goroutine: Some(g.stack), ..m_context(memory, layout, m) };
+        context = StackContext {
+            goroutine: Some(g.stack),
+            ..m_context(memory, layout, m)
+        };
         if m.vdso_sp != 0 && m.curg == g.address {
-            let regs = Regs { pc: m.vdso_pc, sp: m.vdso_sp, fp: 0, lr: None };
-            return (Start { regs, found_by: FrameSource::Vdso, trapped: false }, context);
+            let regs = Regs {
+                pc: m.vdso_pc,
+                sp: m.vdso_sp,
+                fp: 0,
+                lr: None,
+            };
+            return (
+                Start {
+                    regs,
+                    found_by: FrameSource::Vdso,
+                    trapped: false,
+                },
+                context,
+            );
         }
     }
     if let Some(regs) = g.syscall {
-        return (Start { regs, found_by: FrameSource::Syscall, trapped: false }, context);
+        return (
+            Start {
+                regs,
+                found_by: FrameSource::Syscall,
+                trapped: false,
+            },
+            context,
+        );
     }
-    (Start { regs: g.sched, found_by: FrameSource::Sched, trapped: false }, context)
+    (
+        Start {
+            regs: g.sched,
+            found_by: FrameSource::Sched,
+            trapped: false,
+        },
+        context,
+    )
 }
 
 /// The `created by` line: the function containing `gopc`, its line at the

@@ -36,13 +36,24 @@ pub enum PclntabError {
     },
 
     #[error("pclntab function table: entry {index} at 0x{entry:x} is below the previous entry 0x{previous:x}")]
-    FunctabUnsorted { index: u32, entry: u64, previous: u64 },
+    FunctabUnsorted {
+        index: u32,
+        entry: u64,
+        previous: u64,
+    },
 
     #[error("pclntab function table: function {index} has entry 0x{record:x} in its _func record but 0x{functab:x} in the function table")]
-    EntryMismatch { index: u32, functab: u64, record: u64 },
+    EntryMismatch {
+        index: u32,
+        functab: u64,
+        record: u64,
+    },
 
     #[error("pclntab: {structure} at offset 0x{offset:x} has no NUL terminator")]
-    UnterminatedString { structure: &'static str, offset: u64 },
+    UnterminatedString {
+        structure: &'static str,
+        offset: u64,
+    },
 
     #[error("pclntab pc-value table at offset 0x{offset:x}: {reason}")]
     BadPcValue { offset: u64, reason: &'static str },
@@ -50,7 +61,9 @@ pub enum PclntabError {
     #[error("pclntab: the inline tree of {function} at address 0x{address:x} is not in any loaded segment")]
     InlineTreeUnmapped { function: String, address: u64 },
 
-    #[error("pclntab: the text start is unknown (no runtime.text symbol, moduledata or header value)")]
+    #[error(
+        "pclntab: the text start is unknown (no runtime.text symbol, moduledata or header value)"
+    )]
     NoTextStart,
 
     #[error("pclntab: address 0x{address:x} overflows")]
@@ -59,7 +72,12 @@ pub enum PclntabError {
 
 impl PclntabError {
     /// Returns an [`PclntabError::OutOfRange`] for `structure`.
-    pub(crate) fn out_of_range(structure: &'static str, offset: u64, len: u64, table_len: usize) -> Self {
+    pub(crate) fn out_of_range(
+        structure: &'static str,
+        offset: u64,
+        len: u64,
+        table_len: usize,
+    ) -> Self {
         PclntabError::OutOfRange {
             structure,
             offset,

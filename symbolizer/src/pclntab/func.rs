@@ -86,11 +86,13 @@ impl<'data> Pclntab<'data> {
     }
 
     fn functab_field(&self, slot: u64) -> Result<u64, PclntabError> {
-        let size = self.format().functab_field_size(u32::from(self.header.ptr_size));
+        let size = self
+            .format()
+            .functab_field_size(u32::from(self.header.ptr_size));
         let offset = self.header.functab + slot * u64::from(size);
-        self.bytes
-            .uint_at(offset, size)
-            .ok_or_else(|| PclntabError::out_of_range("function table", offset, u64::from(size), self.data.len()))
+        self.bytes.uint_at(offset, size).ok_or_else(|| {
+            PclntabError::out_of_range("function table", offset, u64::from(size), self.data.len())
+        })
     }
 
     fn entry_address(&self, raw: u64) -> Result<u64, PclntabError> {
@@ -121,13 +123,20 @@ impl<'data> Pclntab<'data> {
     /// Returns the function containing `pc`, by binary search over the
     /// function table.
     pub fn find_func(&self, pc: u64) -> Option<FuncIndex> {
-        let size = self.format().functab_field_size(u32::from(self.header.ptr_size));
+        let size = self
+            .format()
+            .functab_field_size(u32::from(self.header.ptr_size));
         let raw_pc = match self.format().entry {
             EntryEncoding::Address => pc,
             EntryEncoding::TextOffset => pc.checked_sub(self.text_start)?,
         };
         let (mut low, mut high) = (0u32, self.len());
-        let entry = |i: u32| self.bytes.uint_at(self.header.functab + u64::from(i) * 2 * u64::from(size), size);
+        let entry = |i: u32| {
+            self.bytes.uint_at(
+                self.header.functab + u64::from(i) * 2 * u64::from(size),
+                size,
+            )
+        };
         let end = entry(self.len())?;
         if raw_pc >= end || raw_pc < entry(0)? {
             return None;
@@ -150,26 +159,43 @@ impl<'data> Pclntab<'data> {
         let ptr_size = u32::from(self.header.ptr_size);
         let i = u64::from(index.0);
         let entry = self.functab_entry(index.0)?;
-        let end = self.functab_entry(index.0.checked_add(1).ok_or(PclntabError::AddressOverflow { address: i })?)?;
+        let end = self.functab_entry(
+            index
+                .0
+                .checked_add(1)
+                .ok_or(PclntabError::AddressOverflow { address: i })?,
+        )?;
         let record_offset = self
             .header
             .base(format.func_record_base)
             .checked_add(self.functab_field(i * 2 + 1)?)
             .ok_or(PclntabError::AddressOverflow { address: i })?;
         let fixed = u64::from(format.func_fixed_size(ptr_size));
-        let Some(record) = record_offset
-            .checked_add(fixed)
-            .and_then(|end| self.data.get(usize::try_from(record_offset).ok()?..usize::try_from(end).ok()?))
-        else {
-            return Err(PclntabError::out_of_range("_func record", record_offset, fixed, self.data.len()));
+        let Some(record) = record_offset.checked_add(fixed).and_then(|end| {
+            self.data
+                .get(usize::try_from(record_offset).ok()?..usize::try_from(end).ok()?)
+        }) else {
+            return Err(PclntabError::out_of_range(
+                "_func record",
+                record_offset,
+                fixed,
+                self.data.len(),
+            ));
         };
-        let bytes = super::header::Bytes { data: record, endian: self.header.endian };
+        let bytes = super::header::Bytes {
+            data: record,
+            endian: self.header.endian,
+        };
         let entry_size = format.func_entry_size(ptr_size);
         // Every field read below lies inside `fixed`, which was bounds-checked.
         let field = |offset: u32| bytes.u32_at(u64::from(entry_size + offset)).unwrap_or(0);
         let record_entry = self.entry_address(bytes.uint_at(0, entry_size).unwrap_or(0))?;
         if record_entry != entry {
-            return Err(PclntabError::EntryMismatch { index: index.0, functab: entry, record: record_entry });
+            return Err(PclntabError::EntryMismatch {
+                index: index.0,
+                functab: entry,
+                record: record_entry,
+            });
         }
         let tail = field(format.func_tail).to_le_bytes();
         let tail = match self.header.endian {
@@ -213,7 +239,11 @@ impl<'data> Pclntab<'data> {
     }
 
     /// Returns a NUL-terminated string at `offset` from the table start.
-    pub(crate) fn c_string(&self, offset: u64, structure: &'static str) -> Result<Cow<'data, str>, PclntabError> {
+    pub(crate) fn c_string(
+        &self,
+        offset: u64,
+        structure: &'static str,
+    ) -> Result<Cow<'data, str>, PclntabError> {
         let data: &'data [u8] = self.data;
         let rest = usize::try_from(offset)
             .ok()
@@ -233,7 +263,11 @@ impl<'data> Pclntab<'data> {
 
     /// Starts decoding the pc-value table at `table_offset` for `func`, or
     /// returns `None` for offset 0, which means "no table".
-    pub fn pcvalue_iter(&self, func: &Func, table_offset: u32) -> Result<Option<PcValueIter<'data>>, PclntabError> {
+    pub fn pcvalue_iter(
+        &self,
+        func: &Func,
+        table_offset: u32,
+    ) -> Result<Option<PcValueIter<'data>>, PclntabError> {
         if table_offset == 0 {
             return Ok(None);
         }
@@ -244,19 +278,33 @@ impl<'data> Pclntab<'data> {
     /// so `go tool addr2line`) does this for functions without a table,
     /// such as C functions the Go linker linked internally, and decodes
     /// whatever the pc-value region starts with.
-    pub(crate) fn pcvalue_iter_at(&self, func: &Func, table_offset: u32) -> Result<PcValueIter<'data>, PclntabError> {
+    pub(crate) fn pcvalue_iter_at(
+        &self,
+        func: &Func,
+        table_offset: u32,
+    ) -> Result<PcValueIter<'data>, PclntabError> {
         let start = self.pcvalue_start(table_offset);
         let data: &'data [u8] = self.data;
         let bytes = usize::try_from(start)
             .ok()
             .and_then(|start| data.get(start..))
             .ok_or_else(|| PclntabError::out_of_range("pc-value table", start, 1, data.len()))?;
-        Ok(PcValueIter::new(bytes, start, func.entry, self.header.quantum))
+        Ok(PcValueIter::new(
+            bytes,
+            start,
+            func.entry,
+            self.header.quantum,
+        ))
     }
 
     /// Returns the value of pc-value table `table_offset` at `pc`, or `None`
     /// when the table is absent or ends before `pc`.
-    pub fn pcvalue(&self, func: &Func, table_offset: u32, pc: u64) -> Result<Option<i32>, PclntabError> {
+    pub fn pcvalue(
+        &self,
+        func: &Func,
+        table_offset: u32,
+        pc: u64,
+    ) -> Result<Option<i32>, PclntabError> {
         match self.pcvalue_iter(func, table_offset)? {
             Some(iter) => pcvalue::lookup(iter, pc),
             None => Ok(None),
@@ -275,12 +323,14 @@ impl<'data> Pclntab<'data> {
         if slot >= func.npcdata {
             return Ok(None);
         }
-        let fixed = u64::from(self.format().func_fixed_size(u32::from(self.header.ptr_size)));
+        let fixed = u64::from(
+            self.format()
+                .func_fixed_size(u32::from(self.header.ptr_size)),
+        );
         let offset = func.record_offset + fixed + u64::from(slot) * 4;
-        let value = self
-            .bytes
-            .u32_at(offset)
-            .ok_or_else(|| PclntabError::out_of_range("_func pcdata", offset, 4, self.data.len()))?;
+        let value = self.bytes.u32_at(offset).ok_or_else(|| {
+            PclntabError::out_of_range("_func pcdata", offset, 4, self.data.len())
+        })?;
         Ok((value != 0).then_some(value))
     }
 
@@ -310,18 +360,21 @@ impl<'data> Pclntab<'data> {
                     offset += 4;
                 }
                 offset += u64::from(slot) * u64::from(ptr_size);
-                let value = self
-                    .bytes
-                    .uint_at(offset, ptr_size)
-                    .ok_or_else(|| PclntabError::out_of_range("_func funcdata", offset, u64::from(ptr_size), self.data.len()))?;
+                let value = self.bytes.uint_at(offset, ptr_size).ok_or_else(|| {
+                    PclntabError::out_of_range(
+                        "_func funcdata",
+                        offset,
+                        u64::from(ptr_size),
+                        self.data.len(),
+                    )
+                })?;
                 Ok((value != 0).then_some(value))
             }
             FuncdataEncoding::GofuncOffset => {
                 offset += u64::from(slot) * 4;
-                let value = self
-                    .bytes
-                    .u32_at(offset)
-                    .ok_or_else(|| PclntabError::out_of_range("_func funcdata", offset, 4, self.data.len()))?;
+                let value = self.bytes.u32_at(offset).ok_or_else(|| {
+                    PclntabError::out_of_range("_func funcdata", offset, 4, self.data.len())
+                })?;
                 if value == u32::MAX {
                     return Ok(None);
                 }

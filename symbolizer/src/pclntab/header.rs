@@ -30,7 +30,11 @@ impl<'data> Bytes<'data> {
 
     pub fn u32_at(&self, offset: u64) -> Option<u32> {
         let start = usize::try_from(offset).ok()?;
-        let bytes: [u8; 4] = self.data.get(start..start.checked_add(4)?)?.try_into().ok()?;
+        let bytes: [u8; 4] = self
+            .data
+            .get(start..start.checked_add(4)?)?
+            .try_into()
+            .ok()?;
         Some(match self.endian {
             Endian::Little => u32::from_le_bytes(bytes),
             Endian::Big => u32::from_be_bytes(bytes),
@@ -39,7 +43,11 @@ impl<'data> Bytes<'data> {
 
     pub fn u64_at(&self, offset: u64) -> Option<u64> {
         let start = usize::try_from(offset).ok()?;
-        let bytes: [u8; 8] = self.data.get(start..start.checked_add(8)?)?.try_into().ok()?;
+        let bytes: [u8; 8] = self
+            .data
+            .get(start..start.checked_add(8)?)?
+            .try_into()
+            .ok()?;
         Some(match self.endian {
             Endian::Little => u64::from_le_bytes(bytes),
             Endian::Big => u64::from_be_bytes(bytes),
@@ -84,9 +92,15 @@ impl Header {
         let prefix: [u8; 8] = data
             .get(..8)
             .and_then(|bytes| bytes.try_into().ok())
-            .ok_or(PclntabError::HeaderTruncated { expected: 8, found: data.len() as u64 })?;
+            .ok_or(PclntabError::HeaderTruncated {
+                expected: 8,
+                found: data.len() as u64,
+            })?;
         let magic_le = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
-        let (format, endian) = match (Format::from_magic(magic_le), Format::from_magic(magic_le.swap_bytes())) {
+        let (format, endian) = match (
+            Format::from_magic(magic_le),
+            Format::from_magic(magic_le.swap_bytes()),
+        ) {
             (Some(format), _) => (format, Endian::Little),
             (None, Some(format)) => (format, Endian::Big),
             (None, None) => return Err(PclntabError::BadMagic { found: magic_le }),
@@ -126,7 +140,10 @@ impl Header {
         let word = |index: u32| -> u64 {
             // The header size check above covers every word the format names.
             bytes
-                .uint_at(8 + u64::from(index) * u64::from(ptr_size), u32::from(ptr_size))
+                .uint_at(
+                    8 + u64::from(index) * u64::from(ptr_size),
+                    u32::from(ptr_size),
+                )
                 .unwrap_or(0)
         };
         let offset = |index: Option<u32>, field: &'static str| -> Result<u64, PclntabError> {
@@ -145,11 +162,19 @@ impl Header {
 
         let nfunc = word(0);
         if nfunc > MAX_FUNCTIONS {
-            return Err(PclntabError::TooMany { structure: "functions", count: nfunc, limit: MAX_FUNCTIONS });
+            return Err(PclntabError::TooMany {
+                structure: "functions",
+                count: nfunc,
+                limit: MAX_FUNCTIONS,
+            });
         }
         let nfiles = format.header_nfiles.map_or(0, word);
         if nfiles > u64::from(u32::MAX) {
-            return Err(PclntabError::TooMany { structure: "files", count: nfiles, limit: u64::from(u32::MAX) });
+            return Err(PclntabError::TooMany {
+                structure: "files",
+                count: nfiles,
+                limit: u64::from(u32::MAX),
+            });
         }
         let mut header = Header {
             format,
@@ -158,7 +183,10 @@ impl Header {
             ptr_size,
             nfunc: nfunc as u32,
             nfiles: nfiles as u32,
-            text_start: format.header_text_start.map(word).filter(|&start| start != 0),
+            text_start: format
+                .header_text_start
+                .map(word)
+                .filter(|&start| start != 0),
             funcnames: offset(format.header_funcnames, "function name table")?,
             cutab: offset(format.header_cutab, "compilation unit table")?,
             filetab: offset(format.header_filetab, "file name table")?,
@@ -171,20 +199,33 @@ impl Header {
         }
 
         let functab_len = header.functab_len();
-        let functab_end = header.functab.checked_add(functab_len).filter(|&end| end <= data.len() as u64);
+        let functab_end = header
+            .functab
+            .checked_add(functab_len)
+            .filter(|&end| end <= data.len() as u64);
         let Some(functab_end) = functab_end else {
-            return Err(PclntabError::out_of_range("function table", header.functab, functab_len, data.len()));
+            return Err(PclntabError::out_of_range(
+                "function table",
+                header.functab,
+                functab_len,
+                data.len(),
+            ));
         };
         if format.file_table == FileTable::Global {
-            let filetab = bytes
-                .u32_at(functab_end)
-                .ok_or_else(|| PclntabError::out_of_range("file table offset", functab_end, 4, data.len()))?;
-            let count = bytes
-                .u32_at(u64::from(filetab))
-                .ok_or_else(|| PclntabError::out_of_range("file table", u64::from(filetab), 4, data.len()))?;
+            let filetab = bytes.u32_at(functab_end).ok_or_else(|| {
+                PclntabError::out_of_range("file table offset", functab_end, 4, data.len())
+            })?;
+            let count = bytes.u32_at(u64::from(filetab)).ok_or_else(|| {
+                PclntabError::out_of_range("file table", u64::from(filetab), 4, data.len())
+            })?;
             let table_len = u64::from(count) * 4;
             if u64::from(filetab) + table_len > data.len() as u64 {
-                return Err(PclntabError::out_of_range("file table", u64::from(filetab), table_len, data.len()));
+                return Err(PclntabError::out_of_range(
+                    "file table",
+                    u64::from(filetab),
+                    table_len,
+                    data.len(),
+                ));
             }
             header.nfiles = count;
             header.global_filetab = Some(u64::from(filetab));

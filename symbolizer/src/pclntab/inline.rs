@@ -43,10 +43,18 @@ impl<'data> Pclntab<'data> {
     }
 
     /// Reads record `index` of the inline tree at `tree`.
-    pub fn inlined_call(&self, func: &Func, tree: u64, index: i32) -> Result<InlinedCall, PclntabError> {
+    pub fn inlined_call(
+        &self,
+        func: &Func,
+        tree: u64,
+        index: i32,
+    ) -> Result<InlinedCall, PclntabError> {
         let layout = self.format().inline_record;
         let unmapped = |address| PclntabError::InlineTreeUnmapped {
-            function: self.func_name(func).map(Cow::into_owned).unwrap_or_else(|_| format!("function {}", func.index.0)),
+            function: self
+                .func_name(func)
+                .map(Cow::into_owned)
+                .unwrap_or_else(|_| format!("function {}", func.index.0)),
             address,
         };
         if !(0..=MAX_INLINE_TREE_INDEX).contains(&index) {
@@ -61,8 +69,14 @@ impl<'data> Pclntab<'data> {
         let address = tree
             .checked_add(index as u64 * u64::from(layout.size))
             .ok_or(PclntabError::AddressOverflow { address: tree })?;
-        let record = self.memory.read(address, u64::from(layout.size)).ok_or_else(|| unmapped(address))?;
-        let bytes = Bytes { data: record, endian: self.header.endian };
+        let record = self
+            .memory
+            .read(address, u64::from(layout.size))
+            .ok_or_else(|| unmapped(address))?;
+        let bytes = Bytes {
+            data: record,
+            endian: self.header.endian,
+        };
         // The record was read whole, so every field offset is inside it.
         let field = |offset: u32| bytes.u32_at(u64::from(offset)).unwrap_or(0);
         Ok(InlinedCall {

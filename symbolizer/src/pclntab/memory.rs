@@ -65,7 +65,9 @@ impl<'data> Memory<'data> {
 
     /// Returns the segment whose file bytes contain `addr`.
     pub fn segment_containing(&self, addr: u64) -> Option<&Segment<'data>> {
-        let after = self.segments.partition_point(|segment| segment.vaddr <= addr);
+        let after = self
+            .segments
+            .partition_point(|segment| segment.vaddr <= addr);
         let segment = self.segments.get(after.checked_sub(1)?)?;
         segment.contains(addr).then_some(segment)
     }
@@ -80,8 +82,18 @@ mod tests {
         let low = [1u8, 2, 3, 4];
         let high = [9u8, 8];
         let memory = Memory::new(vec![
-            Segment { vaddr: 0x2000, data: &high, executable: false, writable: true },
-            Segment { vaddr: 0x1000, data: &low, executable: true, writable: false },
+            Segment {
+                vaddr: 0x2000,
+                data: &high,
+                executable: false,
+                writable: true,
+            },
+            Segment {
+                vaddr: 0x1000,
+                data: &low,
+                executable: true,
+                writable: false,
+            },
         ]);
         assert_eq!(memory.read(0x1001, 2), Some(&low[1..3]));
         assert_eq!(memory.read(0x2000, 2), Some(&high[..]));

@@ -75,7 +75,10 @@ impl<'data> Pclntab<'data> {
         let header = Header::parse(data)?;
         Ok(Pclntab {
             data,
-            bytes: Bytes { data, endian: header.endian },
+            bytes: Bytes {
+                data,
+                endian: header.endian,
+            },
             text_start: header.text_start.unwrap_or(0),
             header,
             vaddr: None,
@@ -160,14 +163,22 @@ impl<'data> Pclntab<'data> {
         while index <= count {
             let entry = self.functab_entry(index)?;
             if entry < previous {
-                return Err(PclntabError::FunctabUnsorted { index, entry, previous });
+                return Err(PclntabError::FunctabUnsorted {
+                    index,
+                    entry,
+                    previous,
+                });
             }
             previous = entry;
             if index < count {
                 let func = self.func(FuncIndex(index))?;
                 self.func_name(&func)?;
             }
-            index = if index < count && index + step > count { count } else { index + step };
+            index = if index < count && index + step > count {
+                count
+            } else {
+                index + step
+            };
         }
         Ok(())
     }

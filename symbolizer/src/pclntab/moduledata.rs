@@ -24,10 +24,28 @@ struct Layout {
 }
 
 static LAYOUTS: [Layout; 3] = [
-    Layout { versions: "Go 1.18 and 1.19", magic: 0xFFFF_FFF0, text: 176, rodata: 296, gofunc: 304 },
+    Layout {
+        versions: "Go 1.18 and 1.19",
+        magic: 0xFFFF_FFF0,
+        text: 176,
+        rodata: 296,
+        gofunc: 304,
+    },
     // Go 1.27 inserted typedesclen, itaboffset and itabsize before rodata.
-    Layout { versions: "Go 1.27", magic: 0xFFFF_FFF1, text: 176, rodata: 336, gofunc: 344 },
-    Layout { versions: "Go 1.20 to 1.26", magic: 0xFFFF_FFF1, text: 176, rodata: 312, gofunc: 320 },
+    Layout {
+        versions: "Go 1.27",
+        magic: 0xFFFF_FFF1,
+        text: 176,
+        rodata: 336,
+        gofunc: 344,
+    },
+    Layout {
+        versions: "Go 1.20 to 1.26",
+        magic: 0xFFFF_FFF1,
+        text: 176,
+        rodata: 312,
+        gofunc: 320,
+    },
 ];
 
 /// The fields read from a moduledata found by search.
@@ -55,12 +73,18 @@ pub fn find(memory: &Memory<'_>, tab: &Pclntab<'_>, table_vaddr: u64) -> Option<
     let little = tab.header().endian == super::header::Endian::Little;
     let word = |bytes: &[u8]| -> Option<u64> {
         let array: [u8; 8] = bytes.try_into().ok()?;
-        Some(if little { u64::from_le_bytes(array) } else { u64::from_be_bytes(array) })
+        Some(if little {
+            u64::from_le_bytes(array)
+        } else {
+            u64::from_be_bytes(array)
+        })
     };
     for segment in memory.segments().iter().filter(|segment| segment.writable) {
         // Chunks of 8 bytes at 8-aligned addresses: moduledata is pointer-aligned.
         let skip = (8 - (segment.vaddr % 8) as usize) % 8;
-        let Some(data) = segment.data.get(skip..) else { continue };
+        let Some(data) = segment.data.get(skip..) else {
+            continue;
+        };
         for (index, chunk) in data.chunks_exact(8).enumerate() {
             if word(chunk) != Some(table_vaddr) {
                 continue;
@@ -78,8 +102,13 @@ pub fn find(memory: &Memory<'_>, tab: &Pclntab<'_>, table_vaddr: u64) -> Option<
                 .find_map(|layout| {
                     let rodata = read(layout.rodata)?;
                     let gofunc = read(layout.gofunc)?;
-                    let in_data = |addr| memory.segment_containing(addr).is_some_and(|s| !s.executable);
-                    (in_data(rodata) && in_data(gofunc) && rodata <= gofunc).then_some((gofunc, layout.versions))
+                    let in_data = |addr| {
+                        memory
+                            .segment_containing(addr)
+                            .is_some_and(|s| !s.executable)
+                    };
+                    (in_data(rodata) && in_data(gofunc) && rodata <= gofunc)
+                        .then_some((gofunc, layout.versions))
                 });
             tracing::debug!(
                 target: "symbolizer::pclntab",

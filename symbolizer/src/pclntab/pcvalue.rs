@@ -37,7 +37,16 @@ impl<'data> PcValueIter<'data> {
     /// Starts decoding `data` (which runs to the end of the pc-value region)
     /// for a function entered at `entry`.
     pub fn new(data: &'data [u8], table_offset: u64, entry: u64, quantum: u8) -> Self {
-        PcValueIter { data, pos: 0, table_offset, entry, pc: entry, value: -1, quantum, done: false }
+        PcValueIter {
+            data,
+            pos: 0,
+            table_offset,
+            entry,
+            pc: entry,
+            value: -1,
+            quantum,
+            done: false,
+        }
     }
 
     /// Reads an unsigned LEB128 varint into 32 bits, dropping bits past the
@@ -59,7 +68,10 @@ impl<'data> PcValueIter<'data> {
     }
 
     fn error(&self, reason: &'static str) -> PclntabError {
-        PclntabError::BadPcValue { offset: self.table_offset + self.pos as u64, reason }
+        PclntabError::BadPcValue {
+            offset: self.table_offset + self.pos as u64,
+            reason,
+        }
     }
 
     fn step(&mut self) -> Result<Option<PcRange>, PclntabError> {
@@ -68,7 +80,11 @@ impl<'data> PcValueIter<'data> {
             Some(0) if !first => return Ok(None),
             _ => self.read_varint()?,
         };
-        let vdelta = if uvdelta & 1 != 0 { !(uvdelta >> 1) } else { uvdelta >> 1 } as i32;
+        let vdelta = if uvdelta & 1 != 0 {
+            !(uvdelta >> 1)
+        } else {
+            uvdelta >> 1
+        } as i32;
         // 32-bit arithmetic, as in the runtime and debug/gosym.
         let pcdelta = u64::from(self.read_varint()?.wrapping_mul(u32::from(self.quantum)));
         let start = self.pc;
@@ -77,7 +93,11 @@ impl<'data> PcValueIter<'data> {
             .checked_add(pcdelta)
             .ok_or(PclntabError::AddressOverflow { address: self.pc })?;
         self.value = self.value.wrapping_add(vdelta);
-        Ok(Some(PcRange { start, end: self.pc, value: self.value }))
+        Ok(Some(PcRange {
+            start,
+            end: self.pc,
+            value: self.value,
+        }))
     }
 }
 
@@ -157,7 +177,13 @@ impl DecodedTable {
                 return (table, Some(PclntabError::BadPcValue { offset, reason }));
             };
             if table.ends.len() >= MAX_RUNS {
-                return (table, Some(PclntabError::BadPcValue { offset, reason: "more than 2^24 runs" }));
+                return (
+                    table,
+                    Some(PclntabError::BadPcValue {
+                        offset,
+                        reason: "more than 2^24 runs",
+                    }),
+                );
             }
             // Runs of zero length (a first pair with pc delta 0) never match a
             // lookup, so they are dropped.
@@ -179,7 +205,10 @@ impl DecodedTable {
     /// Returns each run as (start offset, end offset, value).
     pub fn runs(&self) -> impl Iterator<Item = (u32, u32, i32)> + '_ {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(self.ends.iter().copied()).zip(self.values.iter().copied()).map(|((s, e), v)| (s, e, v))
+        starts
+            .zip(self.ends.iter().copied())
+            .zip(self.values.iter().copied())
+            .map(|((s, e), v)| (s, e, v))
     }
 }
 
@@ -227,7 +256,21 @@ pub(crate) mod tests {
         let table = encode(&[(5, 1), (6, 2)]);
         let iter = PcValueIter::new(&table, 0, 0x100, 4);
         let runs: Vec<PcRange> = iter.map(Result::unwrap).collect();
-        assert_eq!(runs, [PcRange { start: 0x100, end: 0x104, value: 5 }, PcRange { start: 0x104, end: 0x10c, value: 6 }]);
+        assert_eq!(
+            runs,
+            [
+                PcRange {
+                    start: 0x100,
+                    end: 0x104,
+                    value: 5
+                },
+                PcRange {
+                    start: 0x104,
+                    end: 0x10c,
+                    value: 6
+                }
+            ]
+        );
     }
 
     #[test]
@@ -256,13 +299,19 @@ pub(crate) mod tests {
         let mut table = encode(&[(7, 200)]);
         table.truncate(2);
         let err = lookup(PcValueIter::new(&table, 0x30, 0, 1), 500).unwrap_err();
-        assert!(matches!(err, PclntabError::BadPcValue { offset: 0x32, .. }), "{err}");
+        assert!(
+            matches!(err, PclntabError::BadPcValue { offset: 0x32, .. }),
+            "{err}"
+        );
     }
 
     #[test]
     fn overlong_varint_keeps_low_bits() {
         // Seven bytes: the bits past the 32nd are dropped, as Go drops them.
         let table = [0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0x05, 0x00];
-        assert_eq!(lookup(PcValueIter::new(&table, 0, 0, 1), 4).unwrap(), Some(0));
+        assert_eq!(
+            lookup(PcValueIter::new(&table, 0, 0, 1), 4).unwrap(),
+            Some(0)
+        );
     }
 }

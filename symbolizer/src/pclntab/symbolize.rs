@@ -58,7 +58,9 @@ impl FuncTables {
 
     fn inline_index_at(&self, pc: u64) -> Option<i32> {
         self.inline_tree?;
-        self.inline_index.value_at(self.offset(pc)).filter(|&index| index >= 0)
+        self.inline_index
+            .value_at(self.offset(pc))
+            .filter(|&index| index >= 0)
     }
 }
 
@@ -68,11 +70,16 @@ impl<'data> Pclntab<'data> {
     /// Returns the decoded tables of function `index`, decoding them on
     /// first use. An error is kept and returned again on later calls.
     pub fn func_tables(&self, index: FuncIndex) -> Result<Arc<FuncTables>, PclntabError> {
-        let cache = self
-            .cache
-            .get_or_init(|| (0..self.len()).map(|_| OnceLock::new()).collect::<Vec<_>>().into_boxed_slice());
+        let cache = self.cache.get_or_init(|| {
+            (0..self.len())
+                .map(|_| OnceLock::new())
+                .collect::<Vec<_>>()
+                .into_boxed_slice()
+        });
         match cache.get(index.0 as usize) {
-            Some(slot) => slot.get_or_init(|| self.decode_tables(index).map(Arc::new)).clone(),
+            Some(slot) => slot
+                .get_or_init(|| self.decode_tables(index).map(Arc::new))
+                .clone(),
             None => self.decode_tables(index).map(Arc::new),
         }
     }
@@ -107,7 +114,15 @@ impl<'data> Pclntab<'data> {
             Some(_) => decode(self.pcdata_table(&func, PCDATA_INLINE_TREE_INDEX)?)?,
             None => DecodedTable::default(),
         };
-        Ok(FuncTables { func, file, line, file_absent, line_absent, inline_index, inline_tree })
+        Ok(FuncTables {
+            func,
+            file,
+            line,
+            file_absent,
+            line_absent,
+            inline_index,
+            inline_tree,
+        })
     }
 
     fn frame_file_line(
@@ -128,7 +143,9 @@ impl<'data> Pclntab<'data> {
     /// the file and line of the innermost inlined call (`None` for a
     /// function without tables). Returns `None` when no function contains `pc`.
     pub fn resolve(&self, pc: u64) -> Result<Option<Frame<'data>>, PclntabError> {
-        let Some(index) = self.find_func(pc) else { return Ok(None) };
+        let Some(index) = self.find_func(pc) else {
+            return Ok(None);
+        };
         let tables = self.func_tables(index)?;
         let (file, line) = self.frame_file_line(&tables, pc)?;
         Ok(Some(Frame {
@@ -149,10 +166,15 @@ impl<'data> Pclntab<'data> {
     /// indexes the cutab without checks. A file it cannot read is `None`,
     /// which addr2line prints as an empty name.
     pub fn resolve_addr2line(&self, pc: u64) -> Result<Option<Frame<'data>>, PclntabError> {
-        let Some(index) = self.find_func(pc) else { return Ok(None) };
+        let Some(index) = self.find_func(pc) else {
+            return Ok(None);
+        };
         let tables = self.func_tables(index)?;
         let offset = tables.offset(pc);
-        let file = tables.file.value_at(offset).and_then(|index| self.file_name_addr2line(&tables.func, index));
+        let file = tables
+            .file
+            .value_at(offset)
+            .and_then(|index| self.file_name_addr2line(&tables.func, index));
         Ok(Some(Frame {
             function: self.func_name(&tables.func)?,
             file,
@@ -170,13 +192,21 @@ impl<'data> Pclntab<'data> {
     /// Each frame's file and line come from the physical function's tables,
     /// at `pc` for the innermost frame and at the parentPc of the inlined
     /// call below it for the others, as the runtime's traceback prints them.
-    pub fn resolve_inlined(&self, pc: u64, frames: &mut Vec<Frame<'data>>) -> Result<bool, PclntabError> {
-        let Some(index) = self.find_func(pc) else { return Ok(false) };
+    pub fn resolve_inlined(
+        &self,
+        pc: u64,
+        frames: &mut Vec<Frame<'data>>,
+    ) -> Result<bool, PclntabError> {
+        let Some(index) = self.find_func(pc) else {
+            return Ok(false);
+        };
         let tables = self.func_tables(index)?;
         let mut current = pc;
         for _ in 0..MAX_INLINE_DEPTH {
             let (file, line) = self.frame_file_line(&tables, current)?;
-            let Some((tree, inline_index)) = tables.inline_tree.zip(tables.inline_index_at(current)) else {
+            let Some((tree, inline_index)) =
+                tables.inline_tree.zip(tables.inline_index_at(current))
+            else {
                 frames.push(Frame {
                     function: self.func_name(&tables.func)?,
                     file,

@@ -73,11 +73,20 @@ fn align(out: &mut Vec<u8>, to: usize) {
 
 impl Builder {
     fn new(format: &'static Format) -> Self {
-        Builder { format, ptr_size: 8, quantum: 1, files: vec!["/src/a.go", "/src/b.go"], funcs: Vec::new() }
+        Builder {
+            format,
+            ptr_size: 8,
+            quantum: 1,
+            files: vec!["/src/a.go", "/src/b.go"],
+            funcs: Vec::new(),
+        }
     }
 
     fn entry(&self, index: usize) -> u64 {
-        TEXT + self.funcs[..index].iter().map(|f| u64::from(f.size)).sum::<u64>()
+        TEXT + self.funcs[..index]
+            .iter()
+            .map(|f| u64::from(f.size))
+            .sum::<u64>()
     }
 
     fn build(&self) -> Built {
@@ -123,11 +132,20 @@ impl Builder {
             }
             table_offsets.push(offsets);
         }
-        let func_names: Vec<u32> = self.funcs.iter().map(|f| name_of(f.name, &mut names)).collect();
+        let func_names: Vec<u32> = self
+            .funcs
+            .iter()
+            .map(|f| name_of(f.name, &mut names))
+            .collect();
         let inline_names: Vec<Vec<u32>> = self
             .funcs
             .iter()
-            .map(|f| f.inline_tree.iter().map(|call| name_of(call.name, &mut names)).collect())
+            .map(|f| {
+                f.inline_tree
+                    .iter()
+                    .map(|call| name_of(call.name, &mut names))
+                    .collect()
+            })
             .collect();
 
         let mut filetab = Vec::new();
@@ -179,8 +197,18 @@ impl Builder {
                 let start = rodata.len();
                 rodata.resize(start + layout.size as usize, 0);
                 rodata[start + layout.func_id as usize] = call.func_id;
-                set_uint(&mut rodata, start + layout.name as usize, u64::from(name), 4);
-                set_uint(&mut rodata, start + layout.parent_pc as usize, u64::from(call.parent_pc), 4);
+                set_uint(
+                    &mut rodata,
+                    start + layout.name as usize,
+                    u64::from(name),
+                    4,
+                );
+                set_uint(
+                    &mut rodata,
+                    start + layout.parent_pc as usize,
+                    u64::from(call.parent_pc),
+                    4,
+                );
                 if let Some(at) = layout.start_line {
                     set_uint(&mut rodata, start + at as usize, call.start_line as u64, 4);
                 }
@@ -213,8 +241,17 @@ impl Builder {
         for (index, func) in self.funcs.iter().enumerate() {
             align(&mut table, ptr as usize);
             let record = table.len();
-            set_uint(&mut table, functab_at + (2 * index + 1) * field as usize, (record - record_base) as u64, field);
-            put_uint(&mut table, raw_entry(self.entry(index)), format.func_entry_size(ptr));
+            set_uint(
+                &mut table,
+                functab_at + (2 * index + 1) * field as usize,
+                (record - record_base) as u64,
+                field,
+            );
+            put_uint(
+                &mut table,
+                raw_entry(self.entry(index)),
+                format.func_entry_size(ptr),
+            );
             name_fixups.push((table.len(), func_names[index]));
             put_u32(&mut table, func_names[index]);
             put_u32(&mut table, func.args as u32);
@@ -231,7 +268,11 @@ impl Builder {
             if format.func_start_line.is_some() {
                 put_u32(&mut table, func.start_line as u32);
             }
-            let nfuncdata = if func.inline_tree.is_empty() { 0 } else { format.funcdata_inline_tree + 1 };
+            let nfuncdata = if func.inline_tree.is_empty() {
+                0
+            } else {
+                format.funcdata_inline_tree + 1
+            };
             let flag = if format.func_has_flag { func.flag } else { 0 };
             table.extend_from_slice(&[func.func_id, flag, 0, nfuncdata as u8]);
             if npcdata > 0 {
@@ -245,13 +286,21 @@ impl Builder {
                     FuncdataEncoding::Address => {
                         align(&mut table, ptr as usize);
                         for slot in 0..nfuncdata {
-                            let value = if slot == format.funcdata_inline_tree { tree } else { 0 };
+                            let value = if slot == format.funcdata_inline_tree {
+                                tree
+                            } else {
+                                0
+                            };
                             put_uint(&mut table, value, ptr);
                         }
                     }
                     FuncdataEncoding::GofuncOffset => {
                         for slot in 0..nfuncdata {
-                            let value = if slot == format.funcdata_inline_tree { (tree - RODATA) as u32 } else { u32::MAX };
+                            let value = if slot == format.funcdata_inline_tree {
+                                (tree - RODATA) as u32
+                            } else {
+                                u32::MAX
+                            };
                             put_u32(&mut table, value);
                         }
                     }
@@ -307,7 +356,12 @@ impl Built {
         tab.set_text_start(TEXT);
         tab.set_vaddr(TABLE_VADDR);
         tab.set_gofunc(RODATA);
-        tab.set_memory(Memory::new(vec![Segment { vaddr: RODATA, data: &self.rodata, executable: false, writable: false }]));
+        tab.set_memory(Memory::new(vec![Segment {
+            vaddr: RODATA,
+            data: &self.rodata,
+            executable: false,
+            writable: false,
+        }]));
         tab
     }
 }
@@ -353,12 +407,26 @@ fn sample(format: &'static Format) -> Builder {
         flag: flag_bits(),
         start_line: 19,
         pcsp: vec![(0, 4), (32, 0x3c)],
-        pcfile: vec![(file_value(format, 0), 0x10), (file_value(format, 1), 0x10), (file_value(format, 0), 0x20)],
+        pcfile: vec![
+            (file_value(format, 0), 0x10),
+            (file_value(format, 1), 0x10),
+            (file_value(format, 0), 0x20),
+        ],
         pcln: vec![(20, 0x0c), (21, 4), (31, 4), (32, 4), (40, 8), (22, 0x20)],
         inline_index: vec![(-1, 0x10), (0, 8), (1, 8), (-1, 0x20)],
         inline_tree: vec![
-            InlineCall { name: "main.middle", parent_pc: 0x0c, func_id: 0, start_line: 30 },
-            InlineCall { name: "main.leaf", parent_pc: 0x14, func_id: 0, start_line: 39 },
+            InlineCall {
+                name: "main.middle",
+                parent_pc: 0x0c,
+                func_id: 0,
+                start_line: 30,
+            },
+            InlineCall {
+                name: "main.leaf",
+                parent_pc: 0x14,
+                func_id: 0,
+                start_line: 39,
+            },
         ],
     });
     builder
@@ -370,7 +438,11 @@ fn flag_bits() -> u8 {
 
 fn location(tab: &Pclntab<'_>, pc: u64) -> (String, Option<String>, Option<i32>) {
     let frame = tab.resolve(pc).unwrap().expect("pc is inside a function");
-    (frame.function.into_owned(), frame.file.map(|f| f.into_owned()), frame.line)
+    (
+        frame.function.into_owned(),
+        frame.file.map(|f| f.into_owned()),
+        frame.line,
+    )
 }
 
 fn inlined(tab: &Pclntab<'_>, pc: u64) -> Vec<(String, String, i32, bool)> {
@@ -378,7 +450,14 @@ fn inlined(tab: &Pclntab<'_>, pc: u64) -> Vec<(String, String, i32, bool)> {
     assert!(tab.resolve_inlined(pc, &mut frames).unwrap());
     frames
         .into_iter()
-        .map(|f| (f.function.into_owned(), f.file.unwrap().into_owned(), f.line.unwrap(), f.inlined))
+        .map(|f| {
+            (
+                f.function.into_owned(),
+                f.file.unwrap().into_owned(),
+                f.line.unwrap(),
+                f.inlined,
+            )
+        })
         .collect()
 }
 
@@ -392,14 +471,38 @@ fn every_format_resolves_names_files_and_lines() {
         assert_eq!(tab.text_range().unwrap(), TEXT..TEXT + 0x60, "{name}");
         let a = Some("/src/a.go".to_owned());
         let b = Some("/src/b.go".to_owned());
-        assert_eq!(location(&tab, TEXT), ("main.plain".into(), a.clone(), Some(4)), "{name}");
-        assert_eq!(location(&tab, TEXT + 0x0f), ("main.plain".into(), a.clone(), Some(5)), "{name}");
-        assert_eq!(location(&tab, TEXT + 0x1f), ("main.plain".into(), a.clone(), Some(6)), "{name}");
-        assert_eq!(location(&tab, TEXT + 0x20), ("main.outer".into(), a.clone(), Some(20)), "{name}");
+        assert_eq!(
+            location(&tab, TEXT),
+            ("main.plain".into(), a.clone(), Some(4)),
+            "{name}"
+        );
+        assert_eq!(
+            location(&tab, TEXT + 0x0f),
+            ("main.plain".into(), a.clone(), Some(5)),
+            "{name}"
+        );
+        assert_eq!(
+            location(&tab, TEXT + 0x1f),
+            ("main.plain".into(), a.clone(), Some(6)),
+            "{name}"
+        );
+        assert_eq!(
+            location(&tab, TEXT + 0x20),
+            ("main.outer".into(), a.clone(), Some(20)),
+            "{name}"
+        );
         // Inside inlined code addr2line names the physical function with the
         // inlined function's file and line.
-        assert_eq!(location(&tab, TEXT + 0x38), ("main.outer".into(), b.clone(), Some(40)), "{name}");
-        assert_eq!(location(&tab, TEXT + 0x5f), ("main.outer".into(), a.clone(), Some(22)), "{name}");
+        assert_eq!(
+            location(&tab, TEXT + 0x38),
+            ("main.outer".into(), b.clone(), Some(40)),
+            "{name}"
+        );
+        assert_eq!(
+            location(&tab, TEXT + 0x5f),
+            ("main.outer".into(), a.clone(), Some(22)),
+            "{name}"
+        );
         assert!(tab.resolve(TEXT - 1).unwrap().is_none(), "{name}");
         assert!(tab.resolve(TEXT + 0x60).unwrap().is_none(), "{name}");
     }
@@ -423,11 +526,22 @@ fn every_format_expands_inline_trees() {
         );
         assert_eq!(
             inlined(&tab, outer + 0x10),
-            [("main.middle".into(), "/src/b.go".into(), 31, true), ("main.outer".into(), "/src/a.go".into(), 21, false)],
+            [
+                ("main.middle".into(), "/src/b.go".into(), 31, true),
+                ("main.outer".into(), "/src/a.go".into(), 21, false)
+            ],
             "{name}"
         );
-        assert_eq!(inlined(&tab, outer + 0x2c), [("main.outer".into(), "/src/a.go".into(), 22, false)], "{name}");
-        assert_eq!(inlined(&tab, TEXT + 2), [("main.plain".into(), "/src/a.go".into(), 4, false)], "{name}");
+        assert_eq!(
+            inlined(&tab, outer + 0x2c),
+            [("main.outer".into(), "/src/a.go".into(), 22, false)],
+            "{name}"
+        );
+        assert_eq!(
+            inlined(&tab, TEXT + 2),
+            [("main.plain".into(), "/src/a.go".into(), 4, false)],
+            "{name}"
+        );
     }
 }
 
@@ -439,21 +553,50 @@ fn every_format_decodes_func_fields() {
         let name = format.versions;
         let outer = tab.func(tab.find_func(TEXT + 0x25).unwrap()).unwrap();
         assert_eq!(outer.index, FuncIndex(1), "{name}");
-        assert_eq!((outer.entry, outer.end), (TEXT + 0x20, TEXT + 0x60), "{name}");
+        assert_eq!(
+            (outer.entry, outer.end),
+            (TEXT + 0x20, TEXT + 0x60),
+            "{name}"
+        );
         assert_eq!(outer.args, 8, "{name}");
         assert_eq!(outer.deferreturn, 0x30, "{name}");
-        let expected_flag = if format.func_has_flag { super::func::flag::TOP_FRAME } else { 0 };
+        let expected_flag = if format.func_has_flag {
+            super::func::flag::TOP_FRAME
+        } else {
+            0
+        };
         assert_eq!(outer.flag, expected_flag, "{name}");
-        assert_eq!(outer.start_line, format.func_start_line.map(|_| 19), "{name}");
+        assert_eq!(
+            outer.start_line,
+            format.func_start_line.map(|_| 19),
+            "{name}"
+        );
         assert_eq!(tab.pcsp(&outer, outer.entry).unwrap(), Some(0), "{name}");
-        assert_eq!(tab.pcsp(&outer, outer.entry + 4).unwrap(), Some(32), "{name}");
-        assert_eq!(tab.pcdata(&outer, func::pcdata::INLINE_TREE_INDEX, outer.entry + 0x19).unwrap(), Some(1), "{name}");
-        assert_eq!(tab.pcdata(&outer, func::pcdata::UNSAFE_POINT, outer.entry).unwrap(), None, "{name}");
+        assert_eq!(
+            tab.pcsp(&outer, outer.entry + 4).unwrap(),
+            Some(32),
+            "{name}"
+        );
+        assert_eq!(
+            tab.pcdata(&outer, func::pcdata::INLINE_TREE_INDEX, outer.entry + 0x19)
+                .unwrap(),
+            Some(1),
+            "{name}"
+        );
+        assert_eq!(
+            tab.pcdata(&outer, func::pcdata::UNSAFE_POINT, outer.entry)
+                .unwrap(),
+            None,
+            "{name}"
+        );
         let plain = tab.func(FuncIndex(0)).unwrap();
         assert_eq!(tab.func_name(&plain).unwrap(), "main.plain", "{name}");
         assert_eq!(tab.inline_tree_address(&plain).unwrap(), None, "{name}");
         assert!(tab.inline_tree_address(&outer).unwrap().is_some(), "{name}");
-        let names: Vec<String> = tab.funcs().map(|f| tab.func_name(&f.unwrap()).unwrap().into_owned()).collect();
+        let names: Vec<String> = tab
+            .funcs()
+            .map(|f| tab.func_name(&f.unwrap()).unwrap().into_owned())
+            .collect();
         assert_eq!(names, ["main.plain", "main.outer"], "{name}");
         tab.validate().unwrap();
     }
@@ -472,7 +615,10 @@ fn arm64_quantum_scales_tables() {
     let tab = built.pclntab();
     assert_eq!(tab.quantum(), 4);
     assert_eq!(location(&tab, TEXT + 0x0f * 4).2, Some(5));
-    assert_eq!(location(&tab, TEXT + 0x80 + 0x1a * 4).1.as_deref(), Some("/src/b.go"));
+    assert_eq!(
+        location(&tab, TEXT + 0x80 + 0x1a * 4).1.as_deref(),
+        Some("/src/b.go")
+    );
 }
 
 #[test]
@@ -483,7 +629,12 @@ fn pointer_size_four_tables_decode() {
         let built = builder.build();
         let tab = built.pclntab();
         assert_eq!(tab.ptr_size(), 4);
-        assert_eq!(location(&tab, TEXT + 0x38), ("main.outer".into(), Some("/src/b.go".into()), Some(40)), "{}", format.versions);
+        assert_eq!(
+            location(&tab, TEXT + 0x38),
+            ("main.outer".into(), Some("/src/b.go".into()), Some(40)),
+            "{}",
+            format.versions
+        );
         assert_eq!(inlined(&tab, TEXT + 0x3a).len(), 3, "{}", format.versions);
     }
 }
@@ -508,10 +659,22 @@ fn bad_magic_is_an_error() {
 fn bad_quantum_and_pointer_size_are_errors() {
     let mut built = sample(&FORMATS[3]).build();
     built.table[6] = 3;
-    assert!(matches!(Pclntab::parse(&built.table), Err(PclntabError::BadHeaderField { field: "pc quantum", .. })));
+    assert!(matches!(
+        Pclntab::parse(&built.table),
+        Err(PclntabError::BadHeaderField {
+            field: "pc quantum",
+            ..
+        })
+    ));
     built.table[6] = 1;
     built.table[7] = 2;
-    assert!(matches!(Pclntab::parse(&built.table), Err(PclntabError::BadHeaderField { field: "pointer size", .. })));
+    assert!(matches!(
+        Pclntab::parse(&built.table),
+        Err(PclntabError::BadHeaderField {
+            field: "pointer size",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -521,7 +684,16 @@ fn header_offset_out_of_range_is_an_error() {
     let len = built.table.len() as u64;
     set_uint(&mut built.table, 8 + 6 * 8, len + 10, 8);
     let err = Pclntab::parse(&built.table).unwrap_err();
-    assert!(matches!(err, PclntabError::OutOfRange { structure: "pc-value tables", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            PclntabError::OutOfRange {
+                structure: "pc-value tables",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -540,7 +712,16 @@ fn record_offset_out_of_range_is_an_error() {
     set_uint(&mut built.table, functab + 3 * 4, 0xffff_0000, 4);
     let tab = built.pclntab();
     let err = tab.resolve(TEXT + 0x30).unwrap_err();
-    assert!(matches!(err, PclntabError::OutOfRange { structure: "_func record", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            PclntabError::OutOfRange {
+                structure: "_func record",
+                ..
+            }
+        ),
+        "{err}"
+    );
     // The error is cached and returned again.
     assert_eq!(tab.resolve(TEXT + 0x31).unwrap_err(), err);
     // The other function still resolves.
@@ -556,7 +737,16 @@ fn pcvalue_offset_out_of_range_is_an_error() {
     set_uint(&mut built.table, record + 4 + 20, 0x7fff_ffff, 4);
     let tab = built.pclntab();
     let err = tab.resolve(TEXT).unwrap_err();
-    assert!(matches!(err, PclntabError::OutOfRange { structure: "pc-value table", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            PclntabError::OutOfRange {
+                structure: "pc-value table",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -567,7 +757,10 @@ fn unmapped_inline_tree_is_an_error() {
     tab.set_gofunc(RODATA + 0x10_0000);
     let mut frames = Vec::new();
     let err = tab.resolve_inlined(TEXT + 0x3a, &mut frames).unwrap_err();
-    assert!(matches!(err, PclntabError::InlineTreeUnmapped { .. }), "{err}");
+    assert!(
+        matches!(err, PclntabError::InlineTreeUnmapped { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -577,7 +770,10 @@ fn entry_mismatch_is_an_error() {
     let record = tab.func(FuncIndex(1)).unwrap().record_offset as usize;
     set_uint(&mut built.table, record, 0x999, 4);
     let tab = built.pclntab();
-    assert!(matches!(tab.func(FuncIndex(1)), Err(PclntabError::EntryMismatch { .. })));
+    assert!(matches!(
+        tab.func(FuncIndex(1)),
+        Err(PclntabError::EntryMismatch { .. })
+    ));
 }
 
 #[test]
@@ -585,10 +781,17 @@ fn truncated_tables_never_panic() {
     for format in &FORMATS {
         let built = sample(format).build();
         for len in 0..built.table.len() {
-            let Ok(mut tab) = Pclntab::parse(&built.table[..len]) else { continue };
+            let Ok(mut tab) = Pclntab::parse(&built.table[..len]) else {
+                continue;
+            };
             tab.set_text_start(TEXT);
             tab.set_gofunc(RODATA);
-            tab.set_memory(Memory::new(vec![Segment { vaddr: RODATA, data: &built.rodata, executable: false, writable: false }]));
+            tab.set_memory(Memory::new(vec![Segment {
+                vaddr: RODATA,
+                data: &built.rodata,
+                executable: false,
+                writable: false,
+            }]));
             let _ = tab.validate();
             for pc in (TEXT - 1..TEXT + 0x61).step_by(3) {
                 let _ = tab.resolve(pc);
@@ -607,10 +810,17 @@ fn corrupted_bytes_never_panic() {
             for value in [0x00, 0x7f, 0xff] {
                 let mut table = built.table.clone();
                 table[at] = value;
-                let Ok(mut tab) = Pclntab::parse(&table) else { continue };
+                let Ok(mut tab) = Pclntab::parse(&table) else {
+                    continue;
+                };
                 tab.set_text_start(TEXT);
                 tab.set_gofunc(RODATA);
-                tab.set_memory(Memory::new(vec![Segment { vaddr: RODATA, data: &built.rodata, executable: false, writable: false }]));
+                tab.set_memory(Memory::new(vec![Segment {
+                    vaddr: RODATA,
+                    data: &built.rodata,
+                    executable: false,
+                    writable: false,
+                }]));
                 for pc in [TEXT, TEXT + 0x10, TEXT + 0x3a, TEXT + 0x5f] {
                     let _ = tab.resolve(pc);
                     let _ = tab.resolve_inlined(pc, &mut Vec::new());

@@ -17,8 +17,8 @@
 
 use serde::Serialize;
 
-pub use super::coderefs::{amd64_rip_targets, arm64_adrp_targets};
 use super::coderefs::function_targets;
+pub use super::coderefs::{amd64_rip_targets, arm64_adrp_targets};
 use super::goroutine::read_g;
 use super::layout::RuntimeLayout;
 use super::memory::ReadMemory;
@@ -31,7 +31,8 @@ const TRACE_TARGET: &str = "symbolizer::runtime";
 /// goroutines exist; a larger length is treated as corrupt.
 pub const MAX_GOROUTINES: u64 = 10_000_000;
 /// The runtime functions whose code references `allgs`, tried in order.
-const REFERENCING_FUNCTIONS: [&str; 3] = ["runtime.allgadd", "runtime.forEachG", "runtime.checkdead"];
+const REFERENCING_FUNCTIONS: [&str; 3] =
+    ["runtime.allgadd", "runtime.forEachG", "runtime.checkdead"];
 /// Pointers read from `allgs` at once.
 const READ_CHUNK_POINTERS: usize = 4096;
 
@@ -68,7 +69,12 @@ pub enum AllgsError {
         source: super::memory::MemoryError,
     },
     #[error("runtime.allgs at {address:#x} has an invalid header: pointer {pointer:#x}, length {len}, capacity {cap}")]
-    InvalidHeader { address: u64, pointer: u64, len: u64, cap: u64 },
+    InvalidHeader {
+        address: u64,
+        pointer: u64,
+        len: u64,
+        cap: u64,
+    },
     #[error(
         "no runtime.allgs symbol, and no address referenced by {functions} holds a valid goroutine list"
     )]
@@ -92,7 +98,10 @@ pub fn find_allgs(
     if let Some((address, _)) = symbols.symbol("runtime.allgs") {
         match read_slice(memory, address) {
             Ok(gs) if mostly_goroutines(memory, layout, &gs) => {
-                return Ok(AllGs { gs, method: AllgsMethod::Symbol { address } });
+                return Ok(AllGs {
+                    gs,
+                    method: AllgsMethod::Symbol { address },
+                });
             }
             Ok(gs) => {
                 tracing::warn!(
@@ -101,7 +110,10 @@ pub fn find_allgs(
                     len = gs.len(),
                     "runtime.allgs holds no goroutine list (is the binary the one that crashed?), so decoding the runtime's references to it"
                 );
-                symbol_error = Some(AllgsError::NotGoroutines { address, len: gs.len() });
+                symbol_error = Some(AllgsError::NotGoroutines {
+                    address,
+                    len: gs.len(),
+                });
             }
             Err(error) => {
                 tracing::warn!(target: TRACE_TARGET, %error, "cannot read runtime.allgs, so decoding the runtime's references to it");
@@ -113,24 +125,43 @@ pub fn find_allgs(
     }
     for function in REFERENCING_FUNCTIONS {
         for address in function_targets(arch, memory, funcs, function) {
-            let Ok(gs) = read_slice(memory, address) else { continue };
+            let Ok(gs) = read_slice(memory, address) else {
+                continue;
+            };
             if is_goroutine_list(memory, layout, &gs) {
                 tracing::debug!(target: TRACE_TARGET, function, address, goroutines = gs.len(), "found allgs");
-                return Ok(AllGs { gs, method: AllgsMethod::CodeReference { function: function.to_owned(), address } });
+                return Ok(AllGs {
+                    gs,
+                    method: AllgsMethod::CodeReference {
+                        function: function.to_owned(),
+                        address,
+                    },
+                });
             }
         }
     }
-    Err(symbol_error.unwrap_or(AllgsError::NotFound { functions: REFERENCING_FUNCTIONS.join(", ") }))
+    Err(symbol_error.unwrap_or(AllgsError::NotFound {
+        functions: REFERENCING_FUNCTIONS.join(", "),
+    }))
 }
 
 /// Reads a `[]*g` slice header at `address` and its elements.
 fn read_slice(memory: &dyn ReadMemory, address: u64) -> Result<Vec<u64>, AllgsError> {
     let unreadable = |source| AllgsError::Unreadable { address, source };
     let pointer = memory.read_u64(address).map_err(unreadable)?;
-    let len = memory.read_u64(address.wrapping_add(8)).map_err(unreadable)?;
-    let cap = memory.read_u64(address.wrapping_add(16)).map_err(unreadable)?;
+    let len = memory
+        .read_u64(address.wrapping_add(8))
+        .map_err(unreadable)?;
+    let cap = memory
+        .read_u64(address.wrapping_add(16))
+        .map_err(unreadable)?;
     if len > cap || cap > MAX_GOROUTINES || (len > 0 && pointer == 0) {
-        return Err(AllgsError::InvalidHeader { address, pointer, len, cap });
+        return Err(AllgsError::InvalidHeader {
+            address,
+            pointer,
+            len,
+            cap,
+        });
     }
     // Read in chunks, so that a corrupt length allocates no more than the
     // memory that is really there.
@@ -141,8 +172,17 @@ fn read_slice(memory: &dyn ReadMemory, address: u64) -> Result<Vec<u64>, AllgsEr
         let count = (len - done).min(READ_CHUNK_POINTERS as u64);
         let bytes = &mut chunk[..(count * 8) as usize];
         let at = pointer.wrapping_add(done * 8);
-        memory.read(at, bytes).map_err(|source| AllgsError::Unreadable { address: at, source })?;
-        gs.extend(bytes.chunks_exact(8).map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])));
+        memory
+            .read(at, bytes)
+            .map_err(|source| AllgsError::Unreadable {
+                address: at,
+                source,
+            })?;
+        gs.extend(
+            bytes
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])),
+        );
         done += count;
     }
     Ok(gs)
@@ -157,7 +197,10 @@ fn mostly_goroutines(memory: &dyn ReadMemory, layout: &RuntimeLayout, gs: &[u64]
     if gs.is_empty() {
         return false;
     }
-    let plausible = gs.iter().filter(|&&g| read_g(memory, layout, g).is_ok_and(|g| g.is_plausible())).count();
+    let plausible = gs
+        .iter()
+        .filter(|&&g| read_g(memory, layout, g).is_ok_and(|g| g.is_plausible()))
+        .count();
     plausible * 2 >= gs.len()
 }
 
@@ -167,14 +210,18 @@ fn mostly_goroutines(memory: &dyn ReadMemory, layout: &RuntimeLayout, gs: &[u64]
 /// goids. The other globals `allgadd` references fail this by far, while a
 /// real list with a few damaged gs passes.
 fn is_goroutine_list(memory: &dyn ReadMemory, layout: &RuntimeLayout, gs: &[u64]) -> bool {
-    let Some(&first) = gs.first() else { return false };
+    let Some(&first) = gs.first() else {
+        return false;
+    };
     if !read_g(memory, layout, first).is_ok_and(|g| g.is_plausible() && g.goid == 1) {
         return false;
     }
     let mut goids = std::collections::HashSet::new();
     let mut good = 0usize;
     for (index, &address) in gs.iter().enumerate() {
-        let Ok(g) = read_g(memory, layout, address) else { continue };
+        let Ok(g) = read_g(memory, layout, address) else {
+            continue;
+        };
         if g.is_plausible() && goids.insert(g.goid) {
             good += 1;
         }

@@ -51,10 +51,30 @@ const SCHED_POLL_UNTIL: u64 = 16;
 /// binary built by Go 1.19.8, 1.21.13, 1.22.10, 1.23.9, 1.24.11, 1.25.5,
 /// 1.26.6 and 1.27.3.
 const MSTATS_OFFSETS: [MstatsOffsets; 4] = [
-    MstatsOffsets { first: (1, 19), last: (1, 19), last_gc_nanotime: 7720, enablegc: 7736 },
-    MstatsOffsets { first: (1, 21), last: (1, 24), last_gc_nanotime: 7720, enablegc: 7736 },
-    MstatsOffsets { first: (1, 25), last: (1, 25), last_gc_nanotime: 7696, enablegc: 8256 },
-    MstatsOffsets { first: (1, 26), last: (1, 27), last_gc_nanotime: 7696, enablegc: 10432 },
+    MstatsOffsets {
+        first: (1, 19),
+        last: (1, 19),
+        last_gc_nanotime: 7720,
+        enablegc: 7736,
+    },
+    MstatsOffsets {
+        first: (1, 21),
+        last: (1, 24),
+        last_gc_nanotime: 7720,
+        enablegc: 7736,
+    },
+    MstatsOffsets {
+        first: (1, 25),
+        last: (1, 25),
+        last_gc_nanotime: 7696,
+        enablegc: 8256,
+    },
+    MstatsOffsets {
+        first: (1, 26),
+        last: (1, 27),
+        last_gc_nanotime: 7696,
+        enablegc: 10432,
+    },
 ];
 
 /// Offsets in `runtime.mstats` for a range of release families.
@@ -67,7 +87,9 @@ struct MstatsOffsets {
 
 fn mstats_offsets(version: Option<GoVersion>) -> Option<&'static MstatsOffsets> {
     let release = version?.minor_release();
-    MSTATS_OFFSETS.iter().find(|entry| entry.first <= release && release <= entry.last)
+    MSTATS_OFFSETS
+        .iter()
+        .find(|entry| entry.first <= release && release <= entry.last)
 }
 
 /// The addresses of the runtime's stored timestamps.
@@ -98,34 +120,59 @@ pub fn find_addresses(inputs: &ClockInputs<'_>) -> ClockAddresses {
     let symbol = |name: &str| inputs.symbols.symbol(name).map(|(address, _)| address);
     let mstats = mstats_offsets(inputs.version);
     let lastpoll = match symbol("runtime.sched") {
-        Some(sched) => sched.checked_add(inputs.layout.clock.sched_lastpoll.unwrap_or(SCHED_LASTPOLL)),
+        Some(sched) => {
+            sched.checked_add(inputs.layout.clock.sched_lastpoll.unwrap_or(SCHED_LASTPOLL))
+        }
         None => lastpoll_from_code(inputs),
     };
     let last_gc_nanotime = match symbol("runtime.memstats") {
         Some(memstats) => {
-            let offset = inputs.layout.clock.memstats_last_gc_nanotime.or(mstats.map(|m| m.last_gc_nanotime));
+            let offset = inputs
+                .layout
+                .clock
+                .memstats_last_gc_nanotime
+                .or(mstats.map(|m| m.last_gc_nanotime));
             offset.and_then(|offset| memstats.checked_add(offset))
         }
         None => mstats.and_then(|offsets| last_gc_from_code(inputs, offsets)),
     };
-    ClockAddresses { lastpoll, last_gc_nanotime, init_time: symbol("runtime.runtimeInitTime") }
+    ClockAddresses {
+        lastpoll,
+        last_gc_nanotime,
+        init_time: symbol("runtime.runtimeInitTime"),
+    }
 }
 
 /// `sched.lastpoll` in `runtime.wakeNetPoller`: the address whose
 /// neighbour 8 bytes on, `sched.pollUntil`, is also loaded there.
 fn lastpoll_from_code(inputs: &ClockInputs<'_>) -> Option<u64> {
-    let targets = function_targets(inputs.arch, inputs.memory, inputs.funcs, "runtime.wakeNetPoller");
+    let targets = function_targets(
+        inputs.arch,
+        inputs.memory,
+        inputs.funcs,
+        "runtime.wakeNetPoller",
+    );
     let distance = SCHED_POLL_UNTIL - SCHED_LASTPOLL;
-    targets.iter().copied().find(|&t| t.checked_add(distance).is_some_and(|next| targets.contains(&next)))
+    targets.iter().copied().find(|&t| {
+        t.checked_add(distance)
+            .is_some_and(|next| targets.contains(&next))
+    })
 }
 
 /// `memstats.last_gc_nanotime` in `runtime.gcTrigger.test`: the address
 /// at the table's distance from another one the function uses, which is
 /// `memstats.enablegc`.
 fn last_gc_from_code(inputs: &ClockInputs<'_>, offsets: &MstatsOffsets) -> Option<u64> {
-    let targets = function_targets(inputs.arch, inputs.memory, inputs.funcs, "runtime.gcTrigger.test");
+    let targets = function_targets(
+        inputs.arch,
+        inputs.memory,
+        inputs.funcs,
+        "runtime.gcTrigger.test",
+    );
     targets.iter().copied().find(|&t| {
-        let enablegc = t.checked_sub(offsets.last_gc_nanotime).and_then(|base| base.checked_add(offsets.enablegc));
+        let enablegc = t
+            .checked_sub(offsets.last_gc_nanotime)
+            .and_then(|base| base.checked_add(offsets.enablegc));
         enablegc.is_some_and(|e| targets.contains(&e))
     })
 }
@@ -154,30 +201,52 @@ pub struct ClockEstimate {
 /// Returns `None` when neither `sched.lastpoll` nor
 /// `memstats.last_gc_nanotime` could be read, since the other readings
 /// are too old to count minutes from.
-pub fn estimate(memory: &dyn ReadMemory, addresses: &ClockAddresses, goroutines: &[&GRecord]) -> Option<ClockEstimate> {
+pub fn estimate(
+    memory: &dyn ReadMemory,
+    addresses: &ClockAddresses,
+    goroutines: &[&GRecord],
+) -> Option<ClockEstimate> {
     let read = |name: &str, address: Option<u64>| -> Option<ClockReading> {
         let value = memory.read_u64(address?).ok()?;
         let nanotime = i64::try_from(value).ok().filter(|&v| v > 0)?;
-        Some(ClockReading { name: name.to_owned(), nanotime })
+        Some(ClockReading {
+            name: name.to_owned(),
+            nanotime,
+        })
     };
     let mut readings: Vec<ClockReading> = [
         read("runtime.sched.lastpoll", addresses.lastpoll),
-        read("runtime.memstats.last_gc_nanotime", addresses.last_gc_nanotime),
+        read(
+            "runtime.memstats.last_gc_nanotime",
+            addresses.last_gc_nanotime,
+        ),
     ]
     .into_iter()
     .flatten()
     .collect();
     let recent = !readings.is_empty();
     readings.extend(read("runtime.runtimeInitTime", addresses.init_time));
-    if let Some(newest) = goroutines.iter().map(|g| g.waitsince).filter(|&w| w > 0).max() {
-        readings.push(ClockReading { name: "g.waitsince".to_owned(), nanotime: newest });
+    if let Some(newest) = goroutines
+        .iter()
+        .map(|g| g.waitsince)
+        .filter(|&w| w > 0)
+        .max()
+    {
+        readings.push(ClockReading {
+            name: "g.waitsince".to_owned(),
+            nanotime: newest,
+        });
     }
     if !recent {
         return None;
     }
     readings.sort_by(|a, b| b.nanotime.cmp(&a.nanotime));
     let newest = readings.first()?;
-    Some(ClockEstimate { now: newest.nanotime, source: newest.name.clone(), readings })
+    Some(ClockEstimate {
+        now: newest.nanotime,
+        source: newest.name.clone(),
+        readings,
+    })
 }
 
 /// Computes the minutes the runtime prints for `g` at `now`, when it prints any:
@@ -212,7 +281,12 @@ mod tests {
             waitsince,
             lockedm: 0,
             stack: StackBounds { lo: 0, hi: 0 },
-            sched: Regs { pc: 0, sp: 0, fp: 0, lr: None },
+            sched: Regs {
+                pc: 0,
+                sp: 0,
+                fp: 0,
+                lr: None,
+            },
             syscall: None,
             stktopsp: 0,
             startpc: 0,
@@ -239,8 +313,14 @@ mod tests {
     fn minutes_count_whole_minutes_blocked() {
         let g = record(GStatus::Waiting, 1_000_000_000);
         assert_eq!(wait_minutes(&g, 1_000_000_000 + 59 * 1_000_000_000), None);
-        assert_eq!(wait_minutes(&g, 1_000_000_000 + 70 * 1_000_000_000), Some(1));
-        assert_eq!(wait_minutes(&g, 1_000_000_000 + 125 * 1_000_000_000), Some(2));
+        assert_eq!(
+            wait_minutes(&g, 1_000_000_000 + 70 * 1_000_000_000),
+            Some(1)
+        );
+        assert_eq!(
+            wait_minutes(&g, 1_000_000_000 + 125 * 1_000_000_000),
+            Some(2)
+        );
     }
 
     #[test]
@@ -272,9 +352,13 @@ mod tests {
 
     #[test]
     fn addresses_from_symbols_and_offsets() {
-        let mut layout = layout_table::lookup(GoVersion::new(1, 23, 0)).expect("go1.23 is in the table");
+        let mut layout =
+            layout_table::lookup(GoVersion::new(1, 23, 0)).expect("go1.23 is in the table");
         let memory = TestMemory::new();
-        let symbols = Symbols(HashMap::from([("runtime.sched", 0x1000), ("runtime.memstats", 0x2000)]));
+        let symbols = Symbols(HashMap::from([
+            ("runtime.sched", 0x1000),
+            ("runtime.memstats", 0x2000),
+        ]));
         let find = |layout: &RuntimeLayout| {
             find_addresses(&ClockInputs {
                 arch: Arch::Amd64,
@@ -298,8 +382,11 @@ mod tests {
         memory.put_u64(0x1008, 3_172_545_543_499);
         memory.put_u64(0x2020, 3_172_546_058_974);
         memory.put_u64(0x3000, 3_102_375_740_689);
-        let addresses =
-            ClockAddresses { lastpoll: Some(0x1008), last_gc_nanotime: Some(0x2020), init_time: Some(0x3000) };
+        let addresses = ClockAddresses {
+            lastpoll: Some(0x1008),
+            last_gc_nanotime: Some(0x2020),
+            init_time: Some(0x3000),
+        };
         let parked = record(GStatus::Waiting, 3_102_476_546_128);
         let estimate = estimate(&memory, &addresses, &[&parked]).expect("two recent readings");
         assert_eq!(estimate.now, 3_172_546_058_974);
@@ -312,13 +399,22 @@ mod tests {
     fn estimate_needs_a_recent_reading() {
         let memory = TestMemory::new();
         let parked = record(GStatus::Waiting, 3_102_476_546_128);
-        assert_eq!(estimate(&memory, &ClockAddresses::default(), &[&parked]), None);
+        assert_eq!(
+            estimate(&memory, &ClockAddresses::default(), &[&parked]),
+            None
+        );
     }
 
     #[test]
     fn table_covers_verified_releases() {
-        assert_eq!(mstats_offsets(Some(GoVersion::new(1, 24, 11))).map(|m| m.enablegc), Some(7736));
-        assert_eq!(mstats_offsets(Some(GoVersion::new(1, 27, 3))).map(|m| m.enablegc), Some(10432));
+        assert_eq!(
+            mstats_offsets(Some(GoVersion::new(1, 24, 11))).map(|m| m.enablegc),
+            Some(7736)
+        );
+        assert_eq!(
+            mstats_offsets(Some(GoVersion::new(1, 27, 3))).map(|m| m.enablegc),
+            Some(10432)
+        );
         assert!(mstats_offsets(Some(GoVersion::new(1, 20, 0))).is_none());
         assert!(mstats_offsets(None).is_none());
     }

@@ -21,8 +21,15 @@ const MAX_CODE_BYTES: u64 = 4096;
 /// Returns the global addresses referenced by the code of the runtime
 /// function `name`, in code order; empty when the function is not in the
 /// pclntab or its code is not in the core.
-pub fn function_targets(arch: Arch, memory: &dyn ReadMemory, funcs: &dyn FuncTable, name: &str) -> Vec<u64> {
-    let Some(func) = funcs.func_by_name(name) else { return Vec::new() };
+pub fn function_targets(
+    arch: Arch,
+    memory: &dyn ReadMemory,
+    funcs: &dyn FuncTable,
+    name: &str,
+) -> Vec<u64> {
+    let Some(func) = funcs.func_by_name(name) else {
+        return Vec::new();
+    };
     let len = func.end.saturating_sub(func.entry).min(MAX_CODE_BYTES);
     let mut code = vec![0u8; len as usize];
     if let Err(error) = memory.read(func.entry, &mut code) {
@@ -50,7 +57,9 @@ pub fn amd64_rip_targets(entry: u64, code: &[u8]) -> Vec<u64> {
     const IMM8_OPCODES: [u8; 3] = [0x80, 0x83, 0xc6];
     let mut targets = Vec::new();
     for index in 0..code.len() {
-        let (Some(&opcode), Some(&modrm)) = (code.get(index), code.get(index + 1)) else { break };
+        let (Some(&opcode), Some(&modrm)) = (code.get(index), code.get(index + 1)) else {
+            break;
+        };
         let immediate = if OPCODES.contains(&opcode) {
             0
         } else if IMM8_OPCODES.contains(&opcode) {
@@ -61,7 +70,9 @@ pub fn amd64_rip_targets(entry: u64, code: &[u8]) -> Vec<u64> {
         if modrm & 0xc7 != 0x05 {
             continue;
         }
-        let Some(disp) = code.get(index + 2..index + 6) else { break };
+        let Some(disp) = code.get(index + 2..index + 6) else {
+            break;
+        };
         let disp = i32::from_le_bytes([disp[0], disp[1], disp[2], disp[3]]);
         let next_instruction = entry.wrapping_add((index + 6 + immediate) as u64);
         let target = next_instruction.wrapping_add_signed(i64::from(disp));
@@ -77,8 +88,10 @@ pub fn amd64_rip_targets(entry: u64, code: &[u8]) -> Vec<u64> {
 pub fn arm64_adrp_targets(entry: u64, code: &[u8]) -> Vec<u64> {
     /// How many instructions after an ADRP its partner may appear.
     const WINDOW: usize = 4;
-    let words: Vec<u32> =
-        code.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let words: Vec<u32> = code
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
     let mut targets = Vec::new();
     for (index, &word) in words.iter().enumerate() {
         if word & 0x9f00_0000 != 0x9000_0000 {

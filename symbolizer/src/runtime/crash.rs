@@ -33,8 +33,10 @@ use crate::unwind::{Frame, FrameSource, FuncTable, Regs, StackKind, Walk};
 const FATAL_FUNCTIONS: [&str; 2] = ["runtime.fatalpanic", "runtime.fatalthrow"];
 /// The functions whose string argument is a `fatal error:` message, with
 /// the closure that prints it.
-pub const THROW_FUNCTIONS: [(&str, &str); 2] =
-    [("runtime.throw", "runtime.throw.func1"), ("runtime.fatal", "runtime.fatal.func1")];
+pub const THROW_FUNCTIONS: [(&str, &str); 2] = [
+    ("runtime.throw", "runtime.throw.func1"),
+    ("runtime.fatal", "runtime.fatal.func1"),
+];
 /// The longest `fatal error:` message read.
 const MAX_FATAL_MESSAGE: u64 = 64 << 10;
 
@@ -82,8 +84,13 @@ pub struct CrashFacts {
 /// prints those frames under `runtime stack:` and the goroutine from its
 /// saved `sched`, which is where the walk switched stacks.
 pub fn printed_from(walk: &Walk) -> usize {
-    let start = fatal_frame(walk).map(|index| index + 1).or_else(|| interrupted_frame(walk)).unwrap_or(0);
-    let Some(frame) = walk.frames.get(start) else { return start };
+    let start = fatal_frame(walk)
+        .map(|index| index + 1)
+        .or_else(|| interrupted_frame(walk))
+        .unwrap_or(0);
+    let Some(frame) = walk.frames.get(start) else {
+        return start;
+    };
     if frame.stack == StackKind::Goroutine {
         return start;
     }
@@ -102,13 +109,24 @@ pub fn printed_from(walk: &Walk) -> usize {
 /// stack. The runtime printed the thread from the first of those, which
 /// is the innermost signal frame that is not on the signal stack.
 pub fn interrupted_frame(walk: &Walk) -> Option<usize> {
-    let contexts = || walk.frames.iter().enumerate().filter(|(_, f)| f.found_by == FrameSource::SignalContext);
-    contexts().find(|(_, f)| f.stack != StackKind::Signal).or_else(|| contexts().next()).map(|(index, _)| index)
+    let contexts = || {
+        walk.frames
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.found_by == FrameSource::SignalContext)
+    };
+    contexts()
+        .find(|(_, f)| f.stack != StackKind::Signal)
+        .or_else(|| contexts().next())
+        .map(|(index, _)| index)
 }
 
 /// The index of the `runtime.fatalpanic` or `fatalthrow` frame of `walk`.
 fn fatal_frame(walk: &Walk) -> Option<usize> {
-    walk.frames.iter().position(|f| f.function().is_some_and(|name| FATAL_FUNCTIONS.contains(&name)))
+    walk.frames.iter().position(|f| {
+        f.function()
+            .is_some_and(|name| FATAL_FUNCTIONS.contains(&name))
+    })
 }
 
 /// The frames printed under `runtime stack:` (see
@@ -155,10 +173,17 @@ pub fn crash_facts(
         .frames
         .iter()
         .find(|f| f.found_by == FrameSource::SignalContext)
-        .map(|f| Regs { pc: f.pc, sp: f.sp, fp: 0, lr: None });
+        .map(|f| Regs {
+            pc: f.pc,
+            sp: f.sp,
+            fp: 0,
+            lr: None,
+        });
     facts.fatal_error = fatal_message(memory, funcs, &thread.walk);
 
-    let goroutine = thread.goroutine.and_then(|address| goroutines.iter().find(|g| g.address == address));
+    let goroutine = thread
+        .goroutine
+        .and_then(|address| goroutines.iter().find(|g| g.address == address));
     match goroutine {
         Some(goroutine) => {
             facts.goroutine = goroutine.goid;
@@ -186,10 +211,21 @@ pub fn crash_facts(
 
 /// Reads the `fatal error:` message from the innermost `runtime.throw` or
 /// `runtime.fatal` frame of `walk` (see the module documentation).
-pub fn fatal_message(memory: &dyn ReadMemory, funcs: &dyn FuncTable, walk: &Walk) -> Option<String> {
+pub fn fatal_message(
+    memory: &dyn ReadMemory,
+    funcs: &dyn FuncTable,
+    walk: &Walk,
+) -> Option<String> {
     for frame in &walk.frames {
-        let Some(name) = frame.function() else { continue };
-        let Some(&(_, closure)) = THROW_FUNCTIONS.iter().find(|(function, _)| *function == name) else { continue };
+        let Some(name) = frame.function() else {
+            continue;
+        };
+        let Some(&(_, closure)) = THROW_FUNCTIONS
+            .iter()
+            .find(|(function, _)| *function == name)
+        else {
+            continue;
+        };
         let closure_entry = funcs.func_by_name(closure)?.entry;
         let top = frame.fp?;
         let mut slot = frame.sp;
@@ -224,7 +260,12 @@ mod tests {
             source: if function.is_empty() {
                 Vec::new()
             } else {
-                vec![SourceFrame { function: function.to_owned(), file: None, line: None, inlined: false }]
+                vec![SourceFrame {
+                    function: function.to_owned(),
+                    file: None,
+                    line: None,
+                    inlined: false,
+                }]
             },
             found_by,
             stack,
@@ -232,7 +273,13 @@ mod tests {
     }
 
     fn walk(frames: Vec<Frame>) -> Walk {
-        Walk { frames, stop: StopReason::TopFrame { function: "runtime.goexit".to_owned() }, elided: None }
+        Walk {
+            frames,
+            stop: StopReason::TopFrame {
+                function: "runtime.goexit".to_owned(),
+            },
+            elided: None,
+        }
     }
 
     #[test]
@@ -265,9 +312,15 @@ mod tests {
             frame("runtime.goexit", Pcsp, Goroutine),
         ]);
         assert_eq!(printed_from(&walk), 5);
-        let names: Vec<&str> =
-            runtime_stack_frames(&walk).unwrap_or_default().iter().filter_map(|f| f.function()).collect();
-        assert_eq!(names, ["runtime.throw", "runtime.newstack", "runtime.morestack"]);
+        let names: Vec<&str> = runtime_stack_frames(&walk)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|f| f.function())
+            .collect();
+        assert_eq!(
+            names,
+            ["runtime.throw", "runtime.newstack", "runtime.morestack"]
+        );
     }
 
     #[test]

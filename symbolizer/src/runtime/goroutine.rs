@@ -81,7 +81,11 @@ pub struct MRecord {
 }
 
 /// Reads the g at `address`.
-pub fn read_g(memory: &dyn ReadMemory, layout: &RuntimeLayout, address: u64) -> Result<GRecord, MemoryError> {
+pub fn read_g(
+    memory: &dyn ReadMemory,
+    layout: &RuntimeLayout,
+    address: u64,
+) -> Result<GRecord, MemoryError> {
     let g = &layout.g;
     let word = |offset: u64| memory.read_u64(address.wrapping_add(offset));
     let raw_status = memory.read_u32(address.wrapping_add(g.atomicstatus))?;
@@ -91,7 +95,12 @@ pub fn read_g(memory: &dyn ReadMemory, layout: &RuntimeLayout, address: u64) -> 
             Some(offset) => word(offset)?,
             None => 0,
         };
-        Some(Regs { pc: word(g.syscallpc)?, sp: syscallsp, fp: bp, lr: None })
+        Some(Regs {
+            pc: word(g.syscallpc)?,
+            sp: syscallsp,
+            fp: bp,
+            lr: None,
+        })
     } else {
         None
     };
@@ -105,8 +114,16 @@ pub fn read_g(memory: &dyn ReadMemory, layout: &RuntimeLayout, address: u64) -> 
         wait_reason: memory.read_u8(address.wrapping_add(g.waitreason))?,
         waitsince: word(g.waitsince)? as i64,
         lockedm: word(g.lockedm)?,
-        stack: StackBounds { lo: word(g.stack_lo)?, hi: word(g.stack_hi)? },
-        sched: Regs { pc: word(g.sched_pc)?, sp: word(g.sched_sp)?, fp: word(g.sched_bp)?, lr: (lr != 0).then_some(lr) },
+        stack: StackBounds {
+            lo: word(g.stack_lo)?,
+            hi: word(g.stack_hi)?,
+        },
+        sched: Regs {
+            pc: word(g.sched_pc)?,
+            sp: word(g.sched_sp)?,
+            fp: word(g.sched_bp)?,
+            lr: (lr != 0).then_some(lr),
+        },
         syscall,
         stktopsp: word(g.stktopsp)?,
         startpc: word(g.startpc)?,
@@ -125,7 +142,11 @@ pub fn read_g(memory: &dyn ReadMemory, layout: &RuntimeLayout, address: u64) -> 
 }
 
 /// Reads the m at `address`.
-pub fn read_m(memory: &dyn ReadMemory, layout: &RuntimeLayout, address: u64) -> Result<MRecord, MemoryError> {
+pub fn read_m(
+    memory: &dyn ReadMemory,
+    layout: &RuntimeLayout,
+    address: u64,
+) -> Result<MRecord, MemoryError> {
     let m = &layout.m;
     let word = |offset: u64| memory.read_u64(address.wrapping_add(offset));
     Ok(MRecord {
@@ -208,7 +229,10 @@ pub fn thread_m_from_registers(
     match &thread.registers {
         Registers::Amd64(regs) => tls_offsets.iter().find_map(|offset| {
             let slot = regs.fs_base.checked_add_signed(offset.0)?;
-            check(memory.read_u64(slot).ok()?, ThreadMapping::ThreadLocalStorage)
+            check(
+                memory.read_u64(slot).ok()?,
+                ThreadMapping::ThreadLocalStorage,
+            )
         }),
         Registers::Arm64(regs) => check(regs.x[28], ThreadMapping::GRegister),
     }
@@ -219,5 +243,9 @@ pub fn thread_m_by_procid(thread: &Thread, ms: &[MRecord]) -> Option<ThreadM> {
     let tid = u64::from(thread.id.0);
     let m = ms.iter().find(|m| m.procid == tid)?;
     let g = if m.curg != 0 { m.curg } else { m.g0 };
-    Some(ThreadM { g, m: m.clone(), mapping: ThreadMapping::Procid })
+    Some(ThreadM {
+        g,
+        m: m.clone(),
+        mapping: ThreadMapping::Procid,
+    })
 }

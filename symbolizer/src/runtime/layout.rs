@@ -38,7 +38,10 @@ pub enum LayoutError {
     #[error("DWARF has no struct {name}")]
     MissingStruct { name: &'static str },
     #[error("DWARF struct {structure} has no field {field}")]
-    MissingField { structure: &'static str, field: &'static str },
+    MissingField {
+        structure: &'static str,
+        field: &'static str,
+    },
     #[error(
         "the binary has no DWARF and {version} is not in the table of runtime layouts (which covers {covered}); \
          give the unstripped build of the same source"
@@ -165,7 +168,10 @@ pub enum LayoutSource {
 impl RuntimeLayout {
     /// Finds the layout for a binary: its DWARF when `file` has it, else the
     /// table entry for `version`.
-    pub fn for_binary(file: &object::File<'_>, version: Option<GoVersion>) -> Result<RuntimeLayout, LayoutError> {
+    pub fn for_binary(
+        file: &object::File<'_>,
+        version: Option<GoVersion>,
+    ) -> Result<RuntimeLayout, LayoutError> {
         match dwarf::read_struct_members(file) {
             Ok(Some(members)) => match RuntimeLayout::from_members(&members) {
                 Ok(layout) => return Ok(layout),
@@ -192,7 +198,9 @@ impl RuntimeLayout {
     }
 
     /// Builds a layout from the struct members DWARF describes.
-    pub fn from_members(structs: &HashMap<String, StructMembers>) -> Result<RuntimeLayout, LayoutError> {
+    pub fn from_members(
+        structs: &HashMap<String, StructMembers>,
+    ) -> Result<RuntimeLayout, LayoutError> {
         let g = Struct::get(structs, "runtime.g")?;
         let m = Struct::get(structs, "runtime.m")?;
         let gobuf = Struct::get(structs, "runtime.gobuf")?;
@@ -254,12 +262,24 @@ impl RuntimeLayout {
             repanicked: panic.optional("repanicked"),
             aborted: panic.optional("aborted"),
         };
-        let member = |structure: &str, field: &str| structs.get(structure)?.members.get(field).map(|&(offset, _)| offset);
+        let member = |structure: &str, field: &str| {
+            structs
+                .get(structure)?
+                .members
+                .get(field)
+                .map(|&(offset, _)| offset)
+        };
         let clock = ClockLayout {
             sched_lastpoll: member("runtime.schedt", "lastpoll"),
             memstats_last_gc_nanotime: member("runtime.mstats", "last_gc_nanotime"),
         };
-        Ok(RuntimeLayout { g: g_layout, m: m_layout, panic: panic_layout, clock, source: LayoutSource::Dwarf })
+        Ok(RuntimeLayout {
+            g: g_layout,
+            m: m_layout,
+            panic: panic_layout,
+            clock,
+            source: LayoutSource::Dwarf,
+        })
     }
 }
 
@@ -270,13 +290,21 @@ struct Struct<'a> {
 }
 
 impl<'a> Struct<'a> {
-    fn get(structs: &'a HashMap<String, StructMembers>, name: &'static str) -> Result<Struct<'a>, LayoutError> {
-        let members = structs.get(name).ok_or(LayoutError::MissingStruct { name })?;
+    fn get(
+        structs: &'a HashMap<String, StructMembers>,
+        name: &'static str,
+    ) -> Result<Struct<'a>, LayoutError> {
+        let members = structs
+            .get(name)
+            .ok_or(LayoutError::MissingStruct { name })?;
         Ok(Struct { name, members })
     }
 
     fn offset(&self, field: &'static str) -> Result<u64, LayoutError> {
-        self.optional(field).ok_or(LayoutError::MissingField { structure: self.name, field })
+        self.optional(field).ok_or(LayoutError::MissingField {
+            structure: self.name,
+            field,
+        })
     }
 
     fn optional(&self, field: &str) -> Option<u64> {
@@ -286,7 +314,10 @@ impl<'a> Struct<'a> {
     fn field(&self, field: &'static str) -> Result<Field, LayoutError> {
         match self.members.members.get(field) {
             Some(&(offset, Some(size))) => Ok(Field { offset, size }),
-            _ => Err(LayoutError::MissingField { structure: self.name, field }),
+            _ => Err(LayoutError::MissingField {
+                structure: self.name,
+                field,
+            }),
         }
     }
 }
@@ -302,7 +333,11 @@ pub struct GoVersion {
 
 impl GoVersion {
     pub const fn new(major: u32, minor: u32, patch: u32) -> GoVersion {
-        GoVersion { major, minor, patch }
+        GoVersion {
+            major,
+            minor,
+            patch,
+        }
     }
 
     /// Parses the first `go1.N[.P]` found in `text`: a plain version, a
@@ -313,7 +348,9 @@ impl GoVersion {
         let mut numbers = [0u32; 3];
         let mut count = 0;
         for part in rest.split('.') {
-            let digits: &str = &part[..part.find(|c: char| !c.is_ascii_digit()).unwrap_or(part.len())];
+            let digits: &str = &part[..part
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(part.len())];
             if digits.is_empty() {
                 break;
             }
@@ -348,15 +385,27 @@ mod version_tests {
 
     #[test]
     fn parse_release_forms() {
-        assert_eq!(GoVersion::parse("go1.22.10"), Some(GoVersion::new(1, 22, 10)));
+        assert_eq!(
+            GoVersion::parse("go1.22.10"),
+            Some(GoVersion::new(1, 22, 10))
+        );
         assert_eq!(GoVersion::parse("go1.19"), Some(GoVersion::new(1, 19, 0)));
-        assert_eq!(GoVersion::parse("go1.23rc1"), Some(GoVersion::new(1, 23, 0)));
-        assert_eq!(GoVersion::parse("devel go1.24-abcdef Tue"), Some(GoVersion::new(1, 24, 0)));
+        assert_eq!(
+            GoVersion::parse("go1.23rc1"),
+            Some(GoVersion::new(1, 23, 0))
+        );
+        assert_eq!(
+            GoVersion::parse("devel go1.24-abcdef Tue"),
+            Some(GoVersion::new(1, 24, 0))
+        );
         assert_eq!(
             GoVersion::parse("Go cmd/compile go1.21.13; regabi"),
             Some(GoVersion::new(1, 21, 13))
         );
-        assert_eq!(GoVersion::parse("go1.25.5 X:nocoverageredesign"), Some(GoVersion::new(1, 25, 5)));
+        assert_eq!(
+            GoVersion::parse("go1.25.5 X:nocoverageredesign"),
+            Some(GoVersion::new(1, 25, 5))
+        );
     }
 
     #[test]
@@ -415,17 +464,29 @@ pub mod dwarf {
 
     /// Reads the members of the runtime structs from the DWARF of `file`.
     /// Returns `Ok(None)` when the binary has no `.debug_info`.
-    pub fn read_struct_members(file: &object::File<'_>) -> Result<Option<HashMap<String, StructMembers>>, LayoutError> {
-        if file.section_by_name(".debug_info").is_none() && file.section_by_name(".zdebug_info").is_none() {
+    pub fn read_struct_members(
+        file: &object::File<'_>,
+    ) -> Result<Option<HashMap<String, StructMembers>>, LayoutError> {
+        if file.section_by_name(".debug_info").is_none()
+            && file.section_by_name(".zdebug_info").is_none()
+        {
             return Ok(None);
         }
-        let endian = if file.is_little_endian() { RunTimeEndian::Little } else { RunTimeEndian::Big };
+        let endian = if file.is_little_endian() {
+            RunTimeEndian::Little
+        } else {
+            RunTimeEndian::Big
+        };
         let sections = gimli::DwarfSections::load(|id| -> Result<Cow<'_, [u8]>, LayoutError> {
             match file.section_by_name(id.name()) {
-                Some(section) => section.uncompressed_data().map_err(|source| LayoutError::DwarfSection {
-                    section: id.name(),
-                    source,
-                }),
+                Some(section) => {
+                    section
+                        .uncompressed_data()
+                        .map_err(|source| LayoutError::DwarfSection {
+                            section: id.name(),
+                            source,
+                        })
+                }
                 None => Ok(Cow::Borrowed(&[][..])),
             }
         })?;
@@ -435,14 +496,25 @@ pub mod dwarf {
         Ok(Some(found))
     }
 
-    fn scan_units(dwarf: &gimli::Dwarf<Reader<'_>>) -> Result<HashMap<String, StructMembers>, LayoutError> {
+    fn scan_units(
+        dwarf: &gimli::Dwarf<Reader<'_>>,
+    ) -> Result<HashMap<String, StructMembers>, LayoutError> {
         let mut found = HashMap::new();
         let mut visited = 0usize;
         let mut headers = dwarf.units();
-        while let Some(header) = headers.next().map_err(|source| LayoutError::Dwarf { what: "unit header", source })? {
-            let unit = dwarf.unit(header).map_err(|source| LayoutError::Dwarf { what: "unit", source })?;
+        while let Some(header) = headers.next().map_err(|source| LayoutError::Dwarf {
+            what: "unit header",
+            source,
+        })? {
+            let unit = dwarf.unit(header).map_err(|source| LayoutError::Dwarf {
+                what: "unit",
+                source,
+            })?;
             let mut cursor = unit.entries();
-            while let Some(entry) = cursor.next_dfs().map_err(|source| LayoutError::Dwarf { what: "entry", source })? {
+            while let Some(entry) = cursor.next_dfs().map_err(|source| LayoutError::Dwarf {
+                what: "entry",
+                source,
+            })? {
                 visited += 1;
                 if visited > MAX_ENTRIES {
                     return Err(LayoutError::TooManyEntries { limit: MAX_ENTRIES });
@@ -450,11 +522,16 @@ pub mod dwarf {
                 if entry.tag() != gimli::DW_TAG_structure_type {
                     continue;
                 }
-                let Some(name) = entry_name(dwarf, &unit, entry) else { continue };
+                let Some(name) = entry_name(dwarf, &unit, entry) else {
+                    continue;
+                };
                 if !WANTED_STRUCTS.contains(&name.as_str()) || found.contains_key(&name) {
                     continue;
                 }
-                let Some(size) = entry.attr_value(gimli::DW_AT_byte_size).and_then(|v| v.udata_value()) else {
+                let Some(size) = entry
+                    .attr_value(gimli::DW_AT_byte_size)
+                    .and_then(|v| v.udata_value())
+                else {
                     continue;
                 };
                 let offset = entry.offset();
@@ -485,14 +562,24 @@ pub mod dwarf {
         offset: UnitOffset,
     ) -> Result<HashMap<String, (u64, Option<u64>)>, LayoutError> {
         let mut members = HashMap::new();
-        let mut cursor =
-            unit.entries_at_offset(offset).map_err(|source| LayoutError::Dwarf { what: "struct entry", source })?;
-        let Some(parent) = cursor.next_dfs().map_err(|source| LayoutError::Dwarf { what: "struct entry", source })?
+        let mut cursor = unit
+            .entries_at_offset(offset)
+            .map_err(|source| LayoutError::Dwarf {
+                what: "struct entry",
+                source,
+            })?;
+        let Some(parent) = cursor.next_dfs().map_err(|source| LayoutError::Dwarf {
+            what: "struct entry",
+            source,
+        })?
         else {
             return Ok(members);
         };
         let parent_depth = parent.depth();
-        while let Some(entry) = cursor.next_dfs().map_err(|source| LayoutError::Dwarf { what: "member", source })? {
+        while let Some(entry) = cursor.next_dfs().map_err(|source| LayoutError::Dwarf {
+            what: "member",
+            source,
+        })? {
             if entry.depth() <= parent_depth {
                 break;
             }
@@ -502,12 +589,19 @@ pub mod dwarf {
             if members.len() >= MAX_MEMBERS {
                 break;
             }
-            let Some(name) = entry_name(dwarf, unit, entry) else { continue };
-            let Some(location) = entry.attr_value(gimli::DW_AT_data_member_location).and_then(|v| v.udata_value())
+            let Some(name) = entry_name(dwarf, unit, entry) else {
+                continue;
+            };
+            let Some(location) = entry
+                .attr_value(gimli::DW_AT_data_member_location)
+                .and_then(|v| v.udata_value())
             else {
                 continue;
             };
-            let size = entry.attr_value(gimli::DW_AT_type).and_then(|v| unit_ref(unit, v)).and_then(|t| type_size(unit, t));
+            let size = entry
+                .attr_value(gimli::DW_AT_type)
+                .and_then(|v| unit_ref(unit, v))
+                .and_then(|t| type_size(unit, t));
             members.insert(name, (location, size));
         }
         Ok(members)
@@ -517,7 +611,10 @@ pub mod dwarf {
     fn type_size(unit: &gimli::Unit<Reader<'_>>, mut offset: UnitOffset) -> Option<u64> {
         for _ in 0..MAX_TYPE_HOPS {
             let entry = unit.entry(offset).ok()?;
-            if let Some(size) = entry.attr_value(gimli::DW_AT_byte_size).and_then(|v| v.udata_value()) {
+            if let Some(size) = entry
+                .attr_value(gimli::DW_AT_byte_size)
+                .and_then(|v| v.udata_value())
+            {
                 return Some(size);
             }
             offset = unit_ref(unit, entry.attr_value(gimli::DW_AT_type)?)?;
@@ -527,7 +624,10 @@ pub mod dwarf {
 
     /// Turns a type reference into an offset in `unit`. The Go linker writes
     /// `DW_FORM_ref_addr` references; all the runtime's types sit in one unit.
-    fn unit_ref(unit: &gimli::Unit<Reader<'_>>, value: AttributeValue<Reader<'_>>) -> Option<UnitOffset> {
+    fn unit_ref(
+        unit: &gimli::Unit<Reader<'_>>,
+        value: AttributeValue<Reader<'_>>,
+    ) -> Option<UnitOffset> {
         match value {
             AttributeValue::UnitRef(offset) => Some(offset),
             AttributeValue::DebugInfoRef(offset) => offset.to_unit_offset(&unit.header),

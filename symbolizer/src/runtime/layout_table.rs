@@ -10,7 +10,9 @@
 //! runtime structs, so an entry holds for its whole `1.N` family. Go 1.20 is
 //! absent because no 1.20 toolchain was at hand to verify it.
 
-use super::layout::{ClockLayout, Field, GLayout, LayoutSource, MLayout, PanicLayout, RuntimeLayout};
+use super::layout::{
+    ClockLayout, Field, GLayout, LayoutSource, MLayout, PanicLayout, RuntimeLayout,
+};
 use super::version::GoVersion;
 
 /// The layouts of one `1.N` release family.
@@ -26,19 +28,26 @@ pub struct ReleaseLayout {
 /// Returns the table layout for `version`, or `None` when its release family
 /// is not in the table.
 pub fn lookup(version: GoVersion) -> Option<RuntimeLayout> {
-    let entry = RELEASES.iter().find(|entry| entry.release == version.minor_release())?;
+    let entry = RELEASES
+        .iter()
+        .find(|entry| entry.release == version.minor_release())?;
     Some(RuntimeLayout {
         g: entry.g,
         m: entry.m,
         panic: entry.panic,
         clock: ClockLayout::default(),
-        source: LayoutSource::Table { releases: format!("go{}.{}", entry.release.0, entry.release.1) },
+        source: LayoutSource::Table {
+            releases: format!("go{}.{}", entry.release.0, entry.release.1),
+        },
     })
 }
 
 /// Lists the release families in the table, for messages.
 pub fn covered_releases() -> String {
-    let names: Vec<String> = RELEASES.iter().map(|entry| format!("go{}.{}", entry.release.0, entry.release.1)).collect();
+    let names: Vec<String> = RELEASES
+        .iter()
+        .map(|entry| format!("go{}.{}", entry.release.0, entry.release.1))
+        .collect();
     names.join(", ")
 }
 
@@ -205,7 +214,12 @@ mod tests {
         let layout = lookup(GoVersion::new(1, 22, 3)).expect("go1.22 is in the table");
         assert_eq!(layout.g.goid, 152);
         assert_eq!(layout.g.syscallbp, None);
-        assert_eq!(layout.source, LayoutSource::Table { releases: "go1.22".to_owned() });
+        assert_eq!(
+            layout.source,
+            LayoutSource::Table {
+                releases: "go1.22".to_owned()
+            }
+        );
     }
 
     #[test]
@@ -217,7 +231,12 @@ mod tests {
     #[test]
     fn releases_are_sorted_and_unique() {
         for pair in RELEASES.windows(2) {
-            assert!(pair[0].release < pair[1].release, "{:?} before {:?}", pair[0].release, pair[1].release);
+            assert!(
+                pair[0].release < pair[1].release,
+                "{:?} before {:?}",
+                pair[0].release,
+                pair[1].release
+            );
         }
     }
 

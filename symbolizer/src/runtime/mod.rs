@@ -5,14 +5,14 @@
 //! reader and the pclntab decoder; this module reaches them through the
 //! small traits of [`memory`] and [`crate::unwind::FuncTable`].
 
-pub mod layout;
-pub mod layout_table;
-pub mod memory;
 pub mod allgs;
 pub mod clock;
 pub mod coderefs;
 pub mod crash;
 pub mod goroutine;
+pub mod layout;
+pub mod layout_table;
+pub mod memory;
 pub mod panic;
 pub mod waitreason;
 
@@ -25,7 +25,8 @@ pub mod version {
 /// (kept at this path for callers).
 pub mod thread {
     pub use super::goroutine::{
-        thread_m_by_procid, thread_m_from_registers, ThreadM, ThreadMapping, TlsOffset, INTERNAL_LINK_TLS_OFFSET,
+        thread_m_by_procid, thread_m_from_registers, ThreadM, ThreadMapping, TlsOffset,
+        INTERNAL_LINK_TLS_OFFSET,
     };
 }
 

@@ -61,9 +61,18 @@ pub fn read_panic_chain(
     let mut records = Vec::new();
     let mut address = first;
     while address != 0 && records.len() < MAX_PANICS {
-        let flag = |offset: Option<u64>| offset.and_then(|o| memory.read_u8(address.wrapping_add(o)).ok()).unwrap_or(0) != 0;
-        let Ok(type_word) = memory.read_u64(address.wrapping_add(panic.arg)) else { break };
-        let Ok(data_word) = memory.read_u64(address.wrapping_add(panic.arg + 8)) else { break };
+        let flag = |offset: Option<u64>| {
+            offset
+                .and_then(|o| memory.read_u8(address.wrapping_add(o)).ok())
+                .unwrap_or(0)
+                != 0
+        };
+        let Ok(type_word) = memory.read_u64(address.wrapping_add(panic.arg)) else {
+            break;
+        };
+        let Ok(data_word) = memory.read_u64(address.wrapping_add(panic.arg + 8)) else {
+            break;
+        };
         records.push(PanicRecord {
             address,
             value: format_value(memory, types, type_word, data_word),
@@ -71,7 +80,9 @@ pub fn read_panic_chain(
             goexit: flag(Some(panic.goexit)),
             repanicked: flag(panic.repanicked),
         });
-        let Ok(link) = memory.read_u64(address.wrapping_add(panic.link)) else { break };
+        let Ok(link) = memory.read_u64(address.wrapping_add(panic.link)) else {
+            break;
+        };
         if records.iter().any(|r| r.address == link) {
             break;
         }
@@ -82,19 +93,36 @@ pub fn read_panic_chain(
 }
 
 /// Formats an `any` value as the runtime's `printpanicval` does.
-pub fn format_value(memory: &dyn ReadMemory, types: Option<TypeNames>, type_word: u64, data: u64) -> String {
+pub fn format_value(
+    memory: &dyn ReadMemory,
+    types: Option<TypeNames>,
+    type_word: u64,
+    data: u64,
+) -> String {
     if type_word == 0 {
         return "nil".to_owned();
     }
-    let kind = memory.read_u8(type_word + TYPE_KIND).map(|k| k & KIND_MASK).unwrap_or(0);
+    let kind = memory
+        .read_u8(type_word + TYPE_KIND)
+        .map(|k| k & KIND_MASK)
+        .unwrap_or(0);
     let name = types.and_then(|t| type_name(memory, t, type_word));
     let shown_name = name.clone().unwrap_or_else(|| "?".to_owned());
     let basic = match kind {
         24 => read_go_string(memory, data).map(|text| text.replace('\n', "\n\t")),
-        1 => memory.read_u8(data).ok().map(|v| if v != 0 { "true".to_owned() } else { "false".to_owned() }),
+        1 => memory.read_u8(data).ok().map(|v| {
+            if v != 0 {
+                "true".to_owned()
+            } else {
+                "false".to_owned()
+            }
+        }),
         2 | 6 => memory.read_u64(data).ok().map(|v| (v as i64).to_string()),
         3 => memory.read_u8(data).ok().map(|v| (v as i8).to_string()),
-        4 => memory.read_uint(data, 2).ok().map(|v| (v as u16 as i16).to_string()),
+        4 => memory
+            .read_uint(data, 2)
+            .ok()
+            .map(|v| (v as u16 as i16).to_string()),
         5 => memory.read_u32(data).ok().map(|v| (v as i32).to_string()),
         7 | 11 | 12 => memory.read_u64(data).ok().map(|v| v.to_string()),
         8 => memory.read_u8(data).ok().map(|v| v.to_string()),
@@ -116,7 +144,18 @@ pub fn format_value(memory: &dyn ReadMemory, types: Option<TypeNames>, type_word
 fn is_predeclared(name: &str) -> bool {
     matches!(
         name,
-        "bool" | "int" | "int8" | "int16" | "int32" | "int64" | "uint" | "uint8" | "uint16" | "uint32" | "uint64" | "uintptr"
+        "bool"
+            | "int"
+            | "int8"
+            | "int16"
+            | "int32"
+            | "int64"
+            | "uint"
+            | "uint8"
+            | "uint16"
+            | "uint32"
+            | "uint64"
+            | "uintptr"
     )
 }
 
@@ -159,7 +198,11 @@ pub fn type_name(memory: &dyn ReadMemory, types: TypeNames, type_word: u64) -> O
         return None;
     }
     let text = read_string_bytes(memory, cursor, len)?;
-    let text = if tflag & TFLAG_EXTRA_STAR != 0 { text.strip_prefix('*').map(str::to_owned).unwrap_or(text) } else { text };
+    let text = if tflag & TFLAG_EXTRA_STAR != 0 {
+        text.strip_prefix('*').map(str::to_owned).unwrap_or(text)
+    } else {
+        text
+    };
     Some(text)
 }
 
@@ -170,7 +213,14 @@ mod tests {
 
     const TYPES: u64 = 0x10_0000;
 
-    fn put_type(memory: &mut TestMemory, address: u64, kind: u8, tflag: u8, name_offset: u32, name: &str) {
+    fn put_type(
+        memory: &mut TestMemory,
+        address: u64,
+        kind: u8,
+        tflag: u8,
+        name_offset: u32,
+        name: &str,
+    ) {
         memory.put(address + TYPE_TFLAG, &[tflag]);
         memory.put(address + TYPE_KIND, &[kind]);
         memory.put_u32(address + TYPE_STR, name_offset);
@@ -193,7 +243,14 @@ mod tests {
     #[test]
     fn named_int_prints_type_and_value() {
         let mut memory = TestMemory::new();
-        put_type(&mut memory, 0x2000, 2, TFLAG_EXTRA_STAR, 0x20, "*main.celsius");
+        put_type(
+            &mut memory,
+            0x2000,
+            2,
+            TFLAG_EXTRA_STAR,
+            0x20,
+            "*main.celsius",
+        );
         memory.put_u64(0x3000, (-40i64) as u64);
         let value = format_value(&memory, Some(TypeNames { types: TYPES }), 0x2000, 0x3000);
         assert_eq!(value, "main.celsius(-40)");
@@ -202,8 +259,20 @@ mod tests {
     #[test]
     fn struct_prints_type_and_address() {
         let mut memory = TestMemory::new();
-        put_type(&mut memory, 0x2000, 25, TFLAG_EXTRA_STAR, 0x30, "*main.point");
-        let value = format_value(&memory, Some(TypeNames { types: TYPES }), 0x2000, 0xc000_1000);
+        put_type(
+            &mut memory,
+            0x2000,
+            25,
+            TFLAG_EXTRA_STAR,
+            0x30,
+            "*main.point",
+        );
+        let value = format_value(
+            &memory,
+            Some(TypeNames { types: TYPES }),
+            0x2000,
+            0xc000_1000,
+        );
         assert_eq!(value, "(main.point) 0xc0001000");
     }
 

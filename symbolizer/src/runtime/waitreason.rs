@@ -121,16 +121,23 @@ impl WaitReasons {
             names.push(String::from_utf8(bytes).ok()?);
         }
         // Entry 0 is always the empty "no reason" and entry 1 "GC assist marking".
-        if names.first().is_some_and(|n| !n.is_empty()) || names.get(1).is_some_and(|n| n != "GC assist marking") {
+        if names.first().is_some_and(|n| !n.is_empty())
+            || names.get(1).is_some_and(|n| n != "GC assist marking")
+        {
             return None;
         }
-        Some(WaitReasons { names, source: WaitReasonSource::Binary })
+        Some(WaitReasons {
+            names,
+            source: WaitReasonSource::Binary,
+        })
     }
 
     /// Returns the built-in names for `version`.
     pub fn for_version(version: GoVersion) -> Option<WaitReasons> {
         let release = version.minor_release();
-        let table = TABLES.iter().find(|t| t.first <= release && release <= t.last)?;
+        let table = TABLES
+            .iter()
+            .find(|t| t.first <= release && release <= t.last)?;
         Some(WaitReasons {
             names: table.names.iter().map(|n| (*n).to_owned()).collect(),
             source: WaitReasonSource::Table,
@@ -140,7 +147,9 @@ impl WaitReasons {
     /// The name of reason `index`, as the runtime's `waitReason.String`
     /// returns it.
     pub fn name(&self, index: u8) -> &str {
-        self.names.get(usize::from(index)).map_or("unknown wait reason", String::as_str)
+        self.names
+            .get(usize::from(index))
+            .map_or("unknown wait reason", String::as_str)
     }
 }
 
@@ -478,7 +487,8 @@ mod tests {
     #[test]
     fn tables_cover_each_release() {
         for minor in [19, 21, 22, 23, 24, 25, 26, 27] {
-            let reasons = WaitReasons::for_version(GoVersion::new(1, minor, 0)).expect("release is covered");
+            let reasons =
+                WaitReasons::for_version(GoVersion::new(1, minor, 0)).expect("release is covered");
             assert_eq!(reasons.name(1), "GC assist marking", "go1.{minor}");
         }
         assert!(WaitReasons::for_version(GoVersion::new(1, 20, 0)).is_none());

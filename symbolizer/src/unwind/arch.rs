@@ -43,7 +43,12 @@ pub mod amd64 {
     /// Reads the interrupted registers from the ucontext at `ucontext`.
     pub fn signal_context(memory: &dyn ReadMemory, ucontext: u64) -> Result<Regs, MemoryError> {
         let greg = |index: u64| memory.read_u64(ucontext.wrapping_add(UC_MCONTEXT + index * 8));
-        Ok(Regs { pc: greg(GREG_RIP)?, sp: greg(GREG_RSP)?, fp: greg(GREG_RBP)?, lr: None })
+        Ok(Regs {
+            pc: greg(GREG_RIP)?,
+            sp: greg(GREG_RSP)?,
+            fp: greg(GREG_RBP)?,
+            lr: None,
+        })
     }
 
     /// The ucontext of the signal frame whose handler (sigtramp) frame has top `fp`.
@@ -70,7 +75,15 @@ pub mod amd64 {
             memory.put_u64(uc + 40 + 15 * 8, 0xc000_1000);
             memory.put_u64(uc + 40 + 16 * 8, 0x45_1234);
             let regs = signal_context(&memory, uc).expect("ucontext is mapped");
-            assert_eq!(regs, Regs { pc: 0x45_1234, sp: 0xc000_1000, fp: 0xb0, lr: None });
+            assert_eq!(
+                regs,
+                Regs {
+                    pc: 0x45_1234,
+                    sp: 0xc000_1000,
+                    fp: 0xb0,
+                    lr: None
+                }
+            );
         }
     }
 }
@@ -118,7 +131,12 @@ pub mod arm64 {
 
     /// Reads the caller's pc for a frame at `sp` with top `fp`. `lr` is the
     /// link register, known only for the innermost frame of a register set.
-    pub fn return_address(memory: &dyn ReadMemory, sp: u64, fp: u64, lr: Option<u64>) -> Result<u64, MemoryError> {
+    pub fn return_address(
+        memory: &dyn ReadMemory,
+        sp: u64,
+        fp: u64,
+        lr: Option<u64>,
+    ) -> Result<u64, MemoryError> {
         match lr {
             Some(lr) if sp >= fp => Ok(lr),
             _ => memory.read_u64(sp),
@@ -128,7 +146,12 @@ pub mod arm64 {
     /// Reads the interrupted registers from the ucontext at `ucontext`.
     pub fn signal_context(memory: &dyn ReadMemory, ucontext: u64) -> Result<Regs, MemoryError> {
         let reg = |index: u64| memory.read_u64(ucontext.wrapping_add(UC_REGS + index * 8));
-        Ok(Regs { pc: reg(REG_PC)?, sp: reg(REG_SP)?, fp: reg(REG_FP)?, lr: Some(reg(REG_LR)?) })
+        Ok(Regs {
+            pc: reg(REG_PC)?,
+            sp: reg(REG_SP)?,
+            fp: reg(REG_FP)?,
+            lr: Some(reg(REG_LR)?),
+        })
     }
 
     /// The ucontext of the signal frame whose handler (sigtramp) frame has top `fp`.
@@ -144,15 +167,24 @@ pub mod arm64 {
         #[test]
         fn leaf_frame_uses_link_register() {
             let memory = TestMemory::new();
-            assert_eq!(return_address(&memory, 0x1000, 0x1000, Some(0x4000)).ok(), Some(0x4000));
+            assert_eq!(
+                return_address(&memory, 0x1000, 0x1000, Some(0x4000)).ok(),
+                Some(0x4000)
+            );
         }
 
         #[test]
         fn allocated_frame_reads_saved_lr() {
             let mut memory = TestMemory::new();
             memory.put_u64(0x1000, 0x5000);
-            assert_eq!(return_address(&memory, 0x1000, 0x1020, Some(0x4000)).ok(), Some(0x5000));
-            assert_eq!(return_address(&memory, 0x1000, 0x1020, None).ok(), Some(0x5000));
+            assert_eq!(
+                return_address(&memory, 0x1000, 0x1020, Some(0x4000)).ok(),
+                Some(0x5000)
+            );
+            assert_eq!(
+                return_address(&memory, 0x1000, 0x1020, None).ok(),
+                Some(0x5000)
+            );
         }
 
         #[test]
@@ -166,7 +198,15 @@ pub mod arm64 {
             memory.put_u64(uc + 184 + 31 * 8, 0xc000_2000);
             memory.put_u64(uc + 184 + 32 * 8, 0x12_3454);
             let regs = signal_context(&memory, uc).expect("ucontext is mapped");
-            assert_eq!(regs, Regs { pc: 0x12_3454, sp: 0xc000_2000, fp: 0x29, lr: Some(0x7777) });
+            assert_eq!(
+                regs,
+                Regs {
+                    pc: 0x12_3454,
+                    sp: 0xc000_2000,
+                    fp: 0x29,
+                    lr: Some(0x7777)
+                }
+            );
         }
     }
 }
@@ -191,7 +231,11 @@ pub mod sigtramp {
 
     /// Reads the interrupted registers of the signal whose handler frame
     /// (`runtime.sigtramp`) has top `sigtramp_fp`.
-    pub fn interrupted_registers(arch: Arch, memory: &dyn ReadMemory, sigtramp_fp: u64) -> Result<Regs, MemoryError> {
+    pub fn interrupted_registers(
+        arch: Arch,
+        memory: &dyn ReadMemory,
+        sigtramp_fp: u64,
+    ) -> Result<Regs, MemoryError> {
         let ucontext = ucontext_address(arch, sigtramp_fp);
         match arch {
             Arch::Amd64 => amd64::signal_context(memory, ucontext),

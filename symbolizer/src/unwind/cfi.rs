@@ -20,7 +20,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use gimli::{
-    BaseAddresses, CfaRule, EhFrame, EhFrameHdr, LittleEndian, Pointer, RegisterRule, UnwindContext, UnwindSection,
+    BaseAddresses, CfaRule, EhFrame, EhFrameHdr, LittleEndian, Pointer, RegisterRule,
+    UnwindContext, UnwindSection,
 };
 
 use super::walker::{Collector, Cursor, Walker};
@@ -47,7 +48,13 @@ pub trait CallFrameInfo {
     /// when no table covers `regs.pc` or a value the rules need is
     /// unreadable. `trapped` is true when `regs.pc` is an interrupted
     /// instruction rather than a return address.
-    fn caller(&self, arch: Arch, memory: &dyn ReadMemory, regs: Regs, trapped: bool) -> Option<Regs>;
+    fn caller(
+        &self,
+        arch: Arch,
+        memory: &dyn ReadMemory,
+        regs: Regs,
+        trapped: bool,
+    ) -> Option<Regs>;
 }
 
 /// One module's unwind tables, copied out of memory.
@@ -71,16 +78,24 @@ impl EhFrameModules {
     pub fn new(files: &[MappedFile]) -> EhFrameModules {
         let mut mappings = Vec::new();
         for file in files {
-            let first = files.iter().find(|other| other.path == file.path && other.file_offset == 0);
+            let first = files
+                .iter()
+                .find(|other| other.path == file.path && other.file_offset == 0);
             if let Some(first) = first {
                 mappings.push((file.start, file.end, first.start));
             }
         }
-        EhFrameModules { mappings, cache: RefCell::new(HashMap::new()) }
+        EhFrameModules {
+            mappings,
+            cache: RefCell::new(HashMap::new()),
+        }
     }
 
     fn module(&self, memory: &dyn ReadMemory, pc: u64) -> Option<Rc<Module>> {
-        let &(_, _, base) = self.mappings.iter().find(|(start, end, _)| *start <= pc && pc < *end)?;
+        let &(_, _, base) = self
+            .mappings
+            .iter()
+            .find(|(start, end, _)| *start <= pc && pc < *end)?;
         if let Some(cached) = self.cache.borrow().get(&base) {
             return cached.clone();
         }
@@ -97,11 +112,21 @@ impl EhFrameModules {
 }
 
 impl CallFrameInfo for EhFrameModules {
-    fn caller(&self, arch: Arch, memory: &dyn ReadMemory, regs: Regs, trapped: bool) -> Option<Regs> {
+    fn caller(
+        &self,
+        arch: Arch,
+        memory: &dyn ReadMemory,
+        regs: Regs,
+        trapped: bool,
+    ) -> Option<Regs> {
         let module = self.module(memory, regs.pc)?;
         // A return address follows the call, which may be the last
         // instruction of the function, so look up the call itself.
-        let lookup = if trapped { regs.pc } else { regs.pc.checked_sub(1)? };
+        let lookup = if trapped {
+            regs.pc
+        } else {
+            regs.pc.checked_sub(1)?
+        };
         caller_registers(arch, memory, &module, regs, lookup)
     }
 }
@@ -113,7 +138,12 @@ fn read_module(memory: &dyn ReadMemory, base: u64) -> Option<Module> {
     if header.get(..4)? != b"\x7fELF" || header[4] != 2 {
         return None;
     }
-    let half = |at: usize| Some(u64::from(u16::from_le_bytes([*header.get(at)?, *header.get(at + 1)?])));
+    let half = |at: usize| {
+        Some(u64::from(u16::from_le_bytes([
+            *header.get(at)?,
+            *header.get(at + 1)?,
+        ])))
+    };
     let e_type = half(16)?;
     let phoff = u64::from_le_bytes(header.get(32..40)?.try_into().ok()?);
     let phentsize = half(54)?;
@@ -125,8 +155,18 @@ fn read_module(memory: &dyn ReadMemory, base: u64) -> Option<Module> {
     let mut eh_frame_hdr = None;
     for index in 0..phnum {
         let mut entry = [0u8; 56];
-        memory.read(base.checked_add(phoff)?.checked_add(index * phentsize)?, &mut entry).ok()?;
-        let word = |at: usize| entry.get(at..at + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+        memory
+            .read(
+                base.checked_add(phoff)?.checked_add(index * phentsize)?,
+                &mut entry,
+            )
+            .ok()?;
+        let word = |at: usize| {
+            entry
+                .get(at..at + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes)
+        };
         let p_type = u32::from_le_bytes(entry.get(..4)?.try_into().ok()?);
         let (vaddr, memsz) = (word(16)?, word(40)?);
         match p_type {
@@ -139,13 +179,19 @@ fn read_module(memory: &dyn ReadMemory, base: u64) -> Option<Module> {
     // executable (ET_EXEC) at its link addresses.
     const ET_DYN: u64 = 3;
     let first_load = loads.iter().map(|&(vaddr, _)| vaddr).min()?;
-    let bias = if e_type == ET_DYN { base.checked_sub(first_load & !0xfff)? } else { 0 };
+    let bias = if e_type == ET_DYN {
+        base.checked_sub(first_load & !0xfff)?
+    } else {
+        0
+    };
     let (hdr_vaddr, hdr_size) = eh_frame_hdr?;
     let hdr_address = bias.checked_add(hdr_vaddr)?;
     let hdr = read_bytes(memory, hdr_address, hdr_size)?;
     let bases = BaseAddresses::default().set_eh_frame_hdr(hdr_address);
     let parsed = EhFrameHdr::new(&hdr, LittleEndian).parse(&bases, 8).ok()?;
-    let Pointer::Direct(eh_frame_address) = parsed.eh_frame_ptr() else { return None };
+    let Pointer::Direct(eh_frame_address) = parsed.eh_frame_ptr() else {
+        return None;
+    };
     // `.eh_frame` has no size of its own here, so read to the end of the
     // loaded segment that contains it.
     let segment_end = loads.iter().find_map(|&(vaddr, memsz)| {
@@ -154,7 +200,12 @@ fn read_module(memory: &dyn ReadMemory, base: u64) -> Option<Module> {
         (start <= eh_frame_address && eh_frame_address < end).then_some(end)
     })?;
     let eh_frame = read_bytes(memory, eh_frame_address, segment_end - eh_frame_address)?;
-    Some(Module { eh_frame, eh_frame_address, hdr, hdr_address })
+    Some(Module {
+        eh_frame,
+        eh_frame_address,
+        hdr,
+        hdr_address,
+    })
 }
 
 fn read_bytes(memory: &dyn ReadMemory, address: u64, size: u64) -> Option<Vec<u8>> {
@@ -174,14 +225,30 @@ fn registers(arch: Arch) -> (gimli::Register, gimli::Register, gimli::Register) 
 }
 
 /// Applies the unwind row for `lookup` to `regs`.
-fn caller_registers(arch: Arch, memory: &dyn ReadMemory, module: &Module, regs: Regs, lookup: u64) -> Option<Regs> {
-    let bases = BaseAddresses::default().set_eh_frame_hdr(module.hdr_address).set_eh_frame(module.eh_frame_address);
-    let hdr = EhFrameHdr::new(&module.hdr, LittleEndian).parse(&bases, 8).ok()?;
+fn caller_registers(
+    arch: Arch,
+    memory: &dyn ReadMemory,
+    module: &Module,
+    regs: Regs,
+    lookup: u64,
+) -> Option<Regs> {
+    let bases = BaseAddresses::default()
+        .set_eh_frame_hdr(module.hdr_address)
+        .set_eh_frame(module.eh_frame_address);
+    let hdr = EhFrameHdr::new(&module.hdr, LittleEndian)
+        .parse(&bases, 8)
+        .ok()?;
     let eh_frame = EhFrame::new(&module.eh_frame, LittleEndian);
     let table = hdr.table()?;
     let mut context = UnwindContext::new();
     let row = table
-        .unwind_info_for_address(&eh_frame, &bases, &mut context, lookup, EhFrame::cie_from_offset)
+        .unwind_info_for_address(
+            &eh_frame,
+            &bases,
+            &mut context,
+            lookup,
+            EhFrame::cie_from_offset,
+        )
         .ok()?;
     let (sp_register, fp_register, return_register) = registers(arch);
     let value_of = |register: gimli::Register| -> Option<u64> {
@@ -192,7 +259,9 @@ fn caller_registers(arch: Arch, memory: &dyn ReadMemory, module: &Module, regs: 
         }
     };
     let cfa = match row.cfa() {
-        CfaRule::RegisterAndOffset { register, offset } => value_of(*register)?.checked_add_signed(*offset)?,
+        CfaRule::RegisterAndOffset { register, offset } => {
+            value_of(*register)?.checked_add_signed(*offset)?
+        }
         CfaRule::Expression(_) => return None,
     };
     // A register without a rule keeps its value, which is DWARF's default
@@ -210,13 +279,26 @@ fn caller_registers(arch: Arch, memory: &dyn ReadMemory, module: &Module, regs: 
     if pc == 0 || cfa <= regs.sp {
         return None;
     }
-    Some(Regs { pc, sp: cfa, fp, lr: None })
+    Some(Regs {
+        pc,
+        sp: cfa,
+        fp,
+        lr: None,
+    })
 }
 
 /// Adds the foreign frame at `cursor` and moves the cursor to its caller.
-pub(super) fn step_foreign(walker: &Walker<'_>, cursor: &mut Cursor, frames: &mut Collector) -> Result<(), StopReason> {
+pub(super) fn step_foreign(
+    walker: &Walker<'_>,
+    cursor: &mut Cursor,
+    frames: &mut Collector,
+) -> Result<(), StopReason> {
     let regs = cursor.regs;
-    let symbol_pc = if cursor.trapped { regs.pc } else { regs.pc.saturating_sub(1) };
+    let symbol_pc = if cursor.trapped {
+        regs.pc
+    } else {
+        regs.pc.saturating_sub(1)
+    };
     frames.push(Frame {
         pc: regs.pc,
         symbol_pc,
@@ -228,8 +310,16 @@ pub(super) fn step_foreign(walker: &Walker<'_>, cursor: &mut Cursor, frames: &mu
         found_by: cursor.found_by,
         stack: walker.context.kind_of(regs.sp),
     });
-    if let Some(next) = walker.cfi.and_then(|cfi| cfi.caller(walker.arch, walker.memory, regs, cursor.trapped)) {
-        *cursor = Cursor { regs: next, found_by: FrameSource::Cfi, trapped: false, innermost: false };
+    if let Some(next) = walker
+        .cfi
+        .and_then(|cfi| cfi.caller(walker.arch, walker.memory, regs, cursor.trapped))
+    {
+        *cursor = Cursor {
+            regs: next,
+            found_by: FrameSource::Cfi,
+            trapped: false,
+            innermost: false,
+        };
         return Ok(());
     }
     let fp = regs.fp;
@@ -237,13 +327,21 @@ pub(super) fn step_foreign(walker: &Walker<'_>, cursor: &mut Cursor, frames: &mu
         return Err(StopReason::UnknownPc { pc: regs.pc });
     }
     let saved_fp = walker.memory.read_u64(fp).map_err(unreadable)?;
-    let return_pc = walker.memory.read_u64(fp.saturating_add(8)).map_err(unreadable)?;
+    let return_pc = walker
+        .memory
+        .read_u64(fp.saturating_add(8))
+        .map_err(unreadable)?;
     let next_sp = fp.saturating_add(16);
     if next_sp <= regs.sp || return_pc == 0 {
         return Err(StopReason::UnknownPc { pc: regs.pc });
     }
     *cursor = Cursor {
-        regs: Regs { pc: return_pc, sp: next_sp, fp: saved_fp, lr: None },
+        regs: Regs {
+            pc: return_pc,
+            sp: next_sp,
+            fp: saved_fp,
+            lr: None,
+        },
         found_by: FrameSource::FramePointer,
         trapped: false,
         innermost: false,
@@ -285,16 +383,24 @@ mod tests {
     /// (CFA = rsp + 16, rbp at CFA - 16).
     fn eh_frame() -> Vec<u8> {
         let cie = entry(vec![
-            0, 0, 0, 0, // CIE id
+            0,
+            0,
+            0,
+            0, // CIE id
             1, // version
-            b'z', b'R', 0, // augmentation
+            b'z',
+            b'R',
+            0,        // augmentation
             uleb(1),  // code alignment
-            0x78, // data alignment -8
+            0x78,     // data alignment -8
             uleb(16), // return address column
             uleb(1),  // augmentation data length
-            0x1b, // FDE pointers: pc-relative, signed 4 bytes
-            0x0c, 7, 8, // DW_CFA_def_cfa rsp, 8
-            0x80 | 16, 1, // DW_CFA_offset ra, cfa - 8
+            0x1b,     // FDE pointers: pc-relative, signed 4 bytes
+            0x0c,
+            7,
+            8, // DW_CFA_def_cfa rsp, 8
+            0x80 | 16,
+            1, // DW_CFA_offset ra, cfa - 8
         ]);
         let fde_start = EH_FRAME + cie.len() as u64;
         let mut body = Vec::new();
@@ -342,7 +448,9 @@ mod tests {
 
     fn memory() -> TestMemory {
         let frames = eh_frame();
-        let cie_len = u64::from(u32::from_le_bytes([frames[0], frames[1], frames[2], frames[3]])) + 4;
+        let cie_len = u64::from(u32::from_le_bytes([
+            frames[0], frames[1], frames[2], frames[3],
+        ])) + 4;
         let mut memory = TestMemory::new();
         memory.put(BASE, &elf_header());
         memory.put(BASE + HDR, &eh_frame_hdr(cie_len));
@@ -358,9 +466,23 @@ mod tests {
         memory.put_u64(0x8000, 0x7f00_0000_0050);
         memory.put_u64(0x8008, 0x40_1234);
         let module = read_module(&memory, BASE).expect("the module's tables are readable");
-        let regs = Regs { pc: BASE + FUNCTION + 0x10, sp: 0x8000, fp: 0x1, lr: None };
-        let caller = caller_registers(Arch::Amd64, &memory, &module, regs, regs.pc).expect("the FDE covers the pc");
-        assert_eq!(caller, Regs { pc: 0x40_1234, sp: 0x8010, fp: 0x7f00_0000_0050, lr: None });
+        let regs = Regs {
+            pc: BASE + FUNCTION + 0x10,
+            sp: 0x8000,
+            fp: 0x1,
+            lr: None,
+        };
+        let caller = caller_registers(Arch::Amd64, &memory, &module, regs, regs.pc)
+            .expect("the FDE covers the pc");
+        assert_eq!(
+            caller,
+            Regs {
+                pc: 0x40_1234,
+                sp: 0x8010,
+                fp: 0x7f00_0000_0050,
+                lr: None
+            }
+        );
     }
 
     #[test]
@@ -368,17 +490,39 @@ mod tests {
         let mut memory = memory();
         memory.put_u64(0x9000, 0x40_5678);
         let module = read_module(&memory, BASE).expect("the module's tables are readable");
-        let regs = Regs { pc: BASE + FUNCTION, sp: 0x9000, fp: 0xabc, lr: None };
-        let caller = caller_registers(Arch::Amd64, &memory, &module, regs, regs.pc).expect("the FDE covers the pc");
-        assert_eq!(caller, Regs { pc: 0x40_5678, sp: 0x9008, fp: 0xabc, lr: None });
+        let regs = Regs {
+            pc: BASE + FUNCTION,
+            sp: 0x9000,
+            fp: 0xabc,
+            lr: None,
+        };
+        let caller = caller_registers(Arch::Amd64, &memory, &module, regs, regs.pc)
+            .expect("the FDE covers the pc");
+        assert_eq!(
+            caller,
+            Regs {
+                pc: 0x40_5678,
+                sp: 0x9008,
+                fp: 0xabc,
+                lr: None
+            }
+        );
     }
 
     #[test]
     fn pc_outside_every_fde_has_no_caller() {
         let memory = memory();
         let module = read_module(&memory, BASE).expect("the module's tables are readable");
-        let regs = Regs { pc: BASE + FUNCTION + 0x200, sp: 0x9000, fp: 0, lr: None };
-        assert_eq!(caller_registers(Arch::Amd64, &memory, &module, regs, regs.pc), None);
+        let regs = Regs {
+            pc: BASE + FUNCTION + 0x200,
+            sp: 0x9000,
+            fp: 0,
+            lr: None,
+        };
+        assert_eq!(
+            caller_registers(Arch::Amd64, &memory, &module, regs, regs.pc),
+            None
+        );
     }
 
     #[test]

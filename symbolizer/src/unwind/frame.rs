@@ -131,7 +131,8 @@ impl FunctionIndex {
             let mut map = HashMap::new();
             for func in table.funcs().flatten() {
                 if let Ok(name) = table.func_name(&func) {
-                    map.entry(name.into_owned()).or_insert((func.entry, func.end, func.flag));
+                    map.entry(name.into_owned())
+                        .or_insert((func.entry, func.end, func.flag));
                 }
             }
             map
@@ -154,12 +155,24 @@ pub struct PclntabFuncs<'a> {
 
 impl<'a> PclntabFuncs<'a> {
     pub fn new(table: &'a Pclntab<'a>, bias: u64) -> PclntabFuncs<'a> {
-        PclntabFuncs { table, bias, index: IndexRef::Owned(FunctionIndex::default()) }
+        PclntabFuncs {
+            table,
+            bias,
+            index: IndexRef::Owned(FunctionIndex::default()),
+        }
     }
 
     /// Makes a view that looks names up in `index`, built once per pclntab.
-    pub fn with_index(table: &'a Pclntab<'a>, bias: u64, index: &'a FunctionIndex) -> PclntabFuncs<'a> {
-        PclntabFuncs { table, bias, index: IndexRef::Shared(index) }
+    pub fn with_index(
+        table: &'a Pclntab<'a>,
+        bias: u64,
+        index: &'a FunctionIndex,
+    ) -> PclntabFuncs<'a> {
+        PclntabFuncs {
+            table,
+            bias,
+            index: IndexRef::Shared(index),
+        }
     }
 
     fn link_pc(&self, pc: u64) -> u64 {
@@ -193,7 +206,11 @@ impl FuncTable for PclntabFuncs<'_> {
 
     fn source_frames(&self, pc: u64) -> Vec<SourceFrame> {
         let mut frames = Vec::new();
-        if self.table.resolve_inlined(self.link_pc(pc), &mut frames).is_err() {
+        if self
+            .table
+            .resolve_inlined(self.link_pc(pc), &mut frames)
+            .is_err()
+        {
             return Vec::new();
         }
         frames
@@ -228,12 +245,18 @@ mod tests {
 
     #[test]
     fn printed_name_hides_type_arguments() {
-        assert_eq!(printed_function_name("main.Drain[go.shape.string]"), "main.Drain[...]");
+        assert_eq!(
+            printed_function_name("main.Drain[go.shape.string]"),
+            "main.Drain[...]"
+        );
         assert_eq!(
             printed_function_name("main.(*Stack[go.shape.string]).Pop"),
             "main.(*Stack[...]).Pop"
         );
-        assert_eq!(printed_function_name("main.(*Stack[...]).Pop"), "main.(*Stack[...]).Pop");
+        assert_eq!(
+            printed_function_name("main.(*Stack[...]).Pop"),
+            "main.(*Stack[...]).Pop"
+        );
     }
 
     #[test]

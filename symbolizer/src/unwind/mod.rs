@@ -225,8 +225,12 @@ impl Walk {
     /// this count with its 100-frame limit, and above it prints the first
     /// and last 50 frames with `...N frames elided...` between.
     pub fn logical_frame_count(&self, from: usize) -> u64 {
-        let kept: u64 =
-            self.frames.iter().skip(from).map(|frame| frame.source.len().max(1) as u64).sum();
+        let kept: u64 = self
+            .frames
+            .iter()
+            .skip(from)
+            .map(|frame| frame.source.len().max(1) as u64)
+            .sum();
         kept + self.elided.map_or(0, |elided| elided.logical)
     }
 }
@@ -247,14 +251,23 @@ mod names {
     pub const SIGTRAMPS: [&str; 2] = ["runtime.sigtramp", "runtime.cgoSigtramp"];
     /// Functions the signal handler makes appear called by the interrupted
     /// frame, whose caller's pc is therefore the interrupted instruction.
-    pub const INJECTED: [&str; 4] =
-        ["runtime.sigpanic", "runtime.sigpanic0", "runtime.asyncPreempt", "runtime.debugCallV2"];
+    pub const INJECTED: [&str; 4] = [
+        "runtime.sigpanic",
+        "runtime.sigpanic0",
+        "runtime.asyncPreempt",
+        "runtime.debugCallV2",
+    ];
     pub const SIGPANIC: [&str; 2] = ["runtime.sigpanic", "runtime.sigpanic0"];
     pub const TOP_FRAMES: [&str; 3] = ["runtime.goexit", "runtime.mstart", "runtime.rt0_go"];
     pub const SYSTEMSTACK: &str = "runtime.systemstack";
     /// The functions that leave a goroutine's stack for the system stack,
     /// saving its registers in `g.sched`.
-    pub const STACK_SWITCHES: [&str; 4] = [SYSTEMSTACK, "runtime.mcall", "runtime.morestack", "runtime.asmcgocall"];
+    pub const STACK_SWITCHES: [&str; 4] = [
+        SYSTEMSTACK,
+        "runtime.mcall",
+        "runtime.morestack",
+        "runtime.asmcgocall",
+    ];
     /// SPWrite functions the runtime itself unwinds through.
     pub const SP_WRITE_ALLOWED: [&str; 1] = ["runtime.cgocallback"];
 }
@@ -267,7 +280,14 @@ pub fn walk(
     start: Start,
     context: &StackContext,
 ) -> Walk {
-    walker::Walker { arch, memory, funcs, cfi: None, context }.run(start)
+    walker::Walker {
+        arch,
+        memory,
+        funcs,
+        cfi: None,
+        context,
+    }
+    .run(start)
 }
 
 /// Walks one stack from `start`, unwinding code that no pclntab covers with
@@ -280,11 +300,21 @@ pub fn walk_with_cfi(
     start: Start,
     context: &StackContext,
 ) -> Walk {
-    walker::Walker { arch, memory, funcs, cfi, context }.run(start)
+    walker::Walker {
+        arch,
+        memory,
+        funcs,
+        cfi,
+        context,
+    }
+    .run(start)
 }
 
 fn unreadable(error: crate::runtime::memory::MemoryError) -> StopReason {
-    StopReason::Unreadable { addr: error.addr(), error: error.to_string() }
+    StopReason::Unreadable {
+        addr: error.addr(),
+        error: error.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -12,14 +12,22 @@ struct Funcs {
 
 impl Funcs {
     fn add(&mut self, name: &str, entry: u64, size: u64, frame: u64, flag: u8) {
-        let info = FuncInfo { entry, end: entry + size, name: name.to_owned(), flag };
+        let info = FuncInfo {
+            entry,
+            end: entry + size,
+            name: name.to_owned(),
+            flag,
+        };
         self.funcs.push((info, frame));
     }
 }
 
 impl FuncTable for Funcs {
     fn func(&self, pc: u64) -> Option<FuncInfo> {
-        self.funcs.iter().find(|(f, _)| f.entry <= pc && pc < f.end).map(|(f, _)| f.clone())
+        self.funcs
+            .iter()
+            .find(|(f, _)| f.entry <= pc && pc < f.end)
+            .map(|(f, _)| f.clone())
     }
 
     fn sp_delta(&self, func: &FuncInfo, pc: u64) -> Option<u64> {
@@ -30,17 +38,30 @@ impl FuncTable for Funcs {
 
     fn source_frames(&self, pc: u64) -> Vec<SourceFrame> {
         self.func(pc)
-            .map(|f| vec![SourceFrame { function: f.name, file: None, line: None, inlined: false }])
+            .map(|f| {
+                vec![SourceFrame {
+                    function: f.name,
+                    file: None,
+                    line: None,
+                    inlined: false,
+                }]
+            })
             .unwrap_or_default()
     }
 
     fn func_by_name(&self, name: &str) -> Option<FuncInfo> {
-        self.funcs.iter().find(|(f, _)| f.name == name).map(|(f, _)| f.clone())
+        self.funcs
+            .iter()
+            .find(|(f, _)| f.name == name)
+            .map(|(f, _)| f.clone())
     }
 }
 
 fn names(walk: &Walk) -> Vec<&str> {
-    walk.frames.iter().map(|f| f.function().unwrap_or("?")).collect()
+    walk.frames
+        .iter()
+        .map(|f| f.function().unwrap_or("?"))
+        .collect()
 }
 
 fn goroutine_funcs() -> Funcs {
@@ -60,12 +81,35 @@ fn amd64_walk_reaches_goexit() {
     memory.put_u64(0x8010, 0x2050);
     // main at sp 0x8018 with a 0x20 frame: return address at 0x8038.
     memory.put_u64(0x8038, 0x1001);
-    let start = Start { regs: Regs { pc: 0x3040, sp: 0x8000, fp: 0, lr: None }, found_by: FrameSource::Sched, trapped: false };
-    let walk = walk(Arch::Amd64, &memory, &funcs, start, &StackContext::default());
+    let start = Start {
+        regs: Regs {
+            pc: 0x3040,
+            sp: 0x8000,
+            fp: 0,
+            lr: None,
+        },
+        found_by: FrameSource::Sched,
+        trapped: false,
+    };
+    let walk = walk(
+        Arch::Amd64,
+        &memory,
+        &funcs,
+        start,
+        &StackContext::default(),
+    );
     assert_eq!(names(&walk), ["main.leaf", "main.main", "runtime.goexit"]);
-    assert_eq!(walk.stop, StopReason::TopFrame { function: "runtime.goexit".to_owned() });
+    assert_eq!(
+        walk.stop,
+        StopReason::TopFrame {
+            function: "runtime.goexit".to_owned()
+        }
+    );
     let main = &walk.frames[1];
-    assert_eq!((main.pc, main.symbol_pc, main.sp, main.fp), (0x2050, 0x204f, 0x8018, Some(0x8040)));
+    assert_eq!(
+        (main.pc, main.symbol_pc, main.sp, main.fp),
+        (0x2050, 0x204f, 0x8018, Some(0x8040))
+    );
     assert_eq!(main.found_by, FrameSource::Pcsp);
     assert_eq!(walk.frames[0].found_by, FrameSource::Sched);
 }
@@ -78,9 +122,32 @@ fn amd64_frame_after_sigpanic_is_trapped() {
     memory.put_u64(0x8030, 0x3044);
     memory.put_u64(0x8048, 0x2050);
     memory.put_u64(0x8070, 0x1001);
-    let start = Start { regs: Regs { pc: 0x4010, sp: 0x8000, fp: 0, lr: None }, found_by: FrameSource::Sched, trapped: false };
-    let walk = walk(Arch::Amd64, &memory, &funcs, start, &StackContext::default());
-    assert_eq!(names(&walk), ["runtime.sigpanic", "main.leaf", "main.main", "runtime.goexit"]);
+    let start = Start {
+        regs: Regs {
+            pc: 0x4010,
+            sp: 0x8000,
+            fp: 0,
+            lr: None,
+        },
+        found_by: FrameSource::Sched,
+        trapped: false,
+    };
+    let walk = walk(
+        Arch::Amd64,
+        &memory,
+        &funcs,
+        start,
+        &StackContext::default(),
+    );
+    assert_eq!(
+        names(&walk),
+        [
+            "runtime.sigpanic",
+            "main.leaf",
+            "main.main",
+            "runtime.goexit"
+        ]
+    );
     let faulting = &walk.frames[1];
     assert!(faulting.trapped);
     assert_eq!(faulting.symbol_pc, 0x3044);
@@ -103,13 +170,37 @@ fn amd64_walk_crosses_signal_frame() {
     memory.put_u64(0x8010, 0x2050);
     memory.put_u64(0x8038, 0x1001);
     let context = StackContext {
-        goroutine: Some(StackBounds { lo: 0x7000, hi: 0x8040 }),
-        signal: Some(StackBounds { lo: 0x8800, hi: 0xa000 }),
+        goroutine: Some(StackBounds {
+            lo: 0x7000,
+            hi: 0x8040,
+        }),
+        signal: Some(StackBounds {
+            lo: 0x8800,
+            hi: 0xa000,
+        }),
         ..StackContext::default()
     };
-    let start = Start { regs: Regs { pc: 0x5001, sp: 0x9000, fp: 0, lr: None }, found_by: FrameSource::ThreadRegisters, trapped: true };
+    let start = Start {
+        regs: Regs {
+            pc: 0x5001,
+            sp: 0x9000,
+            fp: 0,
+            lr: None,
+        },
+        found_by: FrameSource::ThreadRegisters,
+        trapped: true,
+    };
     let walk = walk(Arch::Amd64, &memory, &funcs, start, &context);
-    assert_eq!(names(&walk), ["runtime.raise", "runtime.sigtramp", "main.leaf", "main.main", "runtime.goexit"]);
+    assert_eq!(
+        names(&walk),
+        [
+            "runtime.raise",
+            "runtime.sigtramp",
+            "main.leaf",
+            "main.main",
+            "runtime.goexit"
+        ]
+    );
     let interrupted = &walk.frames[2];
     assert_eq!(interrupted.found_by, FrameSource::SignalContext);
     assert!(interrupted.trapped);
@@ -133,12 +224,32 @@ fn systemstack_switches_to_goroutine() {
     memory.put_u64(0x8010, 0x2050);
     memory.put_u64(0x8038, 0x1001);
     let context = StackContext {
-        goroutine: Some(StackBounds { lo: 0x7000, hi: 0x8048 }),
-        system: Some(StackBounds { lo: 0x9000, hi: 0xb000 }),
-        curg_sched: Some(Regs { pc: 0x7608, sp: 0x7ff0, fp: 0, lr: None }),
+        goroutine: Some(StackBounds {
+            lo: 0x7000,
+            hi: 0x8048,
+        }),
+        system: Some(StackBounds {
+            lo: 0x9000,
+            hi: 0xb000,
+        }),
+        curg_sched: Some(Regs {
+            pc: 0x7608,
+            sp: 0x7ff0,
+            fp: 0,
+            lr: None,
+        }),
         ..StackContext::default()
     };
-    let start = Start { regs: Regs { pc: 0x7210, sp: 0xa000, fp: 0, lr: None }, found_by: FrameSource::SignalContext, trapped: true };
+    let start = Start {
+        regs: Regs {
+            pc: 0x7210,
+            sp: 0xa000,
+            fp: 0,
+            lr: None,
+        },
+        found_by: FrameSource::SignalContext,
+        trapped: true,
+    };
     let walk = walk(Arch::Amd64, &memory, &funcs, start, &context);
     assert_eq!(
         names(&walk),
@@ -166,11 +277,31 @@ fn mcall_without_goroutine_ends_system_stack() {
     funcs.add("runtime.schedule", 0x7200, 0x100, 0x18, 0);
     let mut memory = TestMemory::new();
     memory.put_u64(0xa018, 0x7040);
-    let context = StackContext { system: Some(StackBounds { lo: 0x9000, hi: 0xb000 }), ..StackContext::default() };
-    let start = Start { regs: Regs { pc: 0x7210, sp: 0xa000, fp: 0, lr: None }, found_by: FrameSource::SignalContext, trapped: true };
+    let context = StackContext {
+        system: Some(StackBounds {
+            lo: 0x9000,
+            hi: 0xb000,
+        }),
+        ..StackContext::default()
+    };
+    let start = Start {
+        regs: Regs {
+            pc: 0x7210,
+            sp: 0xa000,
+            fp: 0,
+            lr: None,
+        },
+        found_by: FrameSource::SignalContext,
+        trapped: true,
+    };
     let walk = walk(Arch::Amd64, &memory, &funcs, start, &context);
     assert_eq!(names(&walk), ["runtime.schedule", "runtime.mcall"]);
-    assert_eq!(walk.stop, StopReason::TopFrame { function: "runtime.mcall".to_owned() });
+    assert_eq!(
+        walk.stop,
+        StopReason::TopFrame {
+            function: "runtime.mcall".to_owned()
+        }
+    );
 }
 
 #[test]
@@ -189,16 +320,37 @@ fn deep_stack_keeps_both_ends_and_counts_middle() {
         bytes.extend_from_slice(&return_pc.to_le_bytes());
     }
     memory.put(base, &bytes);
-    let start = Start { regs: Regs { pc: 0x2050, sp: base, fp: 0, lr: None }, found_by: FrameSource::Sched, trapped: false };
-    let walk = walk(Arch::Amd64, &memory, &funcs, start, &StackContext::default());
+    let start = Start {
+        regs: Regs {
+            pc: 0x2050,
+            sp: base,
+            fp: 0,
+            lr: None,
+        },
+        found_by: FrameSource::Sched,
+        trapped: false,
+    };
+    let walk = walk(
+        Arch::Amd64,
+        &memory,
+        &funcs,
+        start,
+        &StackContext::default(),
+    );
     assert!(walk.stop.is_complete(), "{:?}", walk.stop);
     assert_eq!(walk.frames.len(), MAX_FRAMES);
     let elided = walk.elided.expect("the stack is deeper than MAX_FRAMES");
     assert_eq!(elided.after, MAX_FRAMES / 2);
     assert_eq!(elided.physical, depth + 1 - MAX_FRAMES as u64);
     assert_eq!(walk.logical_frame_count(0), depth + 1);
-    assert_eq!(walk.frames.last().and_then(|f| f.function()), Some("runtime.goexit"));
-    assert_eq!(walk.frames[elided.after].sp, base + (depth - (MAX_FRAMES as u64 / 2) + 1) * 0x18);
+    assert_eq!(
+        walk.frames.last().and_then(|f| f.function()),
+        Some("runtime.goexit")
+    );
+    assert_eq!(
+        walk.frames[elided.after].sp,
+        base + (depth - (MAX_FRAMES as u64 / 2) + 1) * 0x18
+    );
 }
 
 #[test]
@@ -209,18 +361,55 @@ fn walk_without_progress_stops() {
     // A frameless arm64 function whose saved slot "returns" into itself at
     // the same sp: nothing moves, so the walk must stop.
     memory.put_u64(0x8000, 0x2050);
-    let start = Start { regs: Regs { pc: 0x2050, sp: 0x8000, fp: 0, lr: None }, found_by: FrameSource::Sched, trapped: false };
-    let walk = walk(Arch::Arm64, &memory, &funcs, start, &StackContext::default());
+    let start = Start {
+        regs: Regs {
+            pc: 0x2050,
+            sp: 0x8000,
+            fp: 0,
+            lr: None,
+        },
+        found_by: FrameSource::Sched,
+        trapped: false,
+    };
+    let walk = walk(
+        Arch::Arm64,
+        &memory,
+        &funcs,
+        start,
+        &StackContext::default(),
+    );
     assert_eq!(walk.frames.len(), 1);
-    assert_eq!(walk.stop, StopReason::NoProgress { pc: 0x2050, sp: 0x8000, next_sp: 0x8000 });
+    assert_eq!(
+        walk.stop,
+        StopReason::NoProgress {
+            pc: 0x2050,
+            sp: 0x8000,
+            next_sp: 0x8000
+        }
+    );
 }
 
 #[test]
 fn unknown_pc_without_frame_pointer_stops() {
     let funcs = goroutine_funcs();
     let memory = TestMemory::new();
-    let start = Start { regs: Regs { pc: 0xdead_0000, sp: 0x8000, fp: 0, lr: None }, found_by: FrameSource::ThreadRegisters, trapped: true };
-    let walk = walk(Arch::Amd64, &memory, &funcs, start, &StackContext::default());
+    let start = Start {
+        regs: Regs {
+            pc: 0xdead_0000,
+            sp: 0x8000,
+            fp: 0,
+            lr: None,
+        },
+        found_by: FrameSource::ThreadRegisters,
+        trapped: true,
+    };
+    let walk = walk(
+        Arch::Amd64,
+        &memory,
+        &funcs,
+        start,
+        &StackContext::default(),
+    );
     assert_eq!(walk.frames.len(), 1);
     assert_eq!(walk.frames[0].source, Vec::new());
     assert_eq!(walk.stop, StopReason::UnknownPc { pc: 0xdead_0000 });
@@ -234,8 +423,23 @@ fn c_frames_follow_frame_pointers() {
     memory.put_u64(0x8020, 0x8100);
     memory.put_u64(0x8028, 0x2050);
     memory.put_u64(0x8030 + 0x20 + 8 - 8, 0x1001);
-    let start = Start { regs: Regs { pc: 0xdead_0000, sp: 0x8000, fp: 0x8020, lr: None }, found_by: FrameSource::ThreadRegisters, trapped: true };
-    let walk = walk(Arch::Amd64, &memory, &funcs, start, &StackContext::default());
+    let start = Start {
+        regs: Regs {
+            pc: 0xdead_0000,
+            sp: 0x8000,
+            fp: 0x8020,
+            lr: None,
+        },
+        found_by: FrameSource::ThreadRegisters,
+        trapped: true,
+    };
+    let walk = walk(
+        Arch::Amd64,
+        &memory,
+        &funcs,
+        start,
+        &StackContext::default(),
+    );
     assert_eq!(names(&walk), ["?", "main.main", "runtime.goexit"]);
     assert_eq!(walk.frames[1].found_by, FrameSource::FramePointer);
 }
@@ -250,11 +454,22 @@ fn arm64_leaf_uses_lr_then_saved_slots() {
     // main's frame at sp 0x8000 stores its LR (into goexit) at 0(SP).
     memory.put_u64(0x8000, 0x1004);
     let start = Start {
-        regs: Regs { pc: 0x3010, sp: 0x8000, fp: 0, lr: Some(0x2054) },
+        regs: Regs {
+            pc: 0x3010,
+            sp: 0x8000,
+            fp: 0,
+            lr: Some(0x2054),
+        },
         found_by: FrameSource::ThreadRegisters,
         trapped: true,
     };
-    let walk = walk(Arch::Arm64, &memory, &funcs, start, &StackContext::default());
+    let walk = walk(
+        Arch::Arm64,
+        &memory,
+        &funcs,
+        start,
+        &StackContext::default(),
+    );
     assert_eq!(names(&walk), ["main.leaf", "main.main", "runtime.goexit"]);
     assert_eq!(walk.frames[1].sp, 0x8000);
     assert_eq!(walk.frames[2].sp, 0x8020);
@@ -271,9 +486,32 @@ fn arm64_injected_sigpanic_moves_sp_one_slot() {
     memory.put_u64(0x8030, 0x2054);
     // main's frame at 0x8040 saves its LR into goexit.
     memory.put_u64(0x8040, 0x1004);
-    let start = Start { regs: Regs { pc: 0x4010, sp: 0x8000, fp: 0, lr: None }, found_by: FrameSource::Sched, trapped: false };
-    let walk = walk(Arch::Arm64, &memory, &funcs, start, &StackContext::default());
-    assert_eq!(names(&walk), ["runtime.sigpanic", "main.leaf0", "main.main", "runtime.goexit"]);
+    let start = Start {
+        regs: Regs {
+            pc: 0x4010,
+            sp: 0x8000,
+            fp: 0,
+            lr: None,
+        },
+        found_by: FrameSource::Sched,
+        trapped: false,
+    };
+    let walk = walk(
+        Arch::Arm64,
+        &memory,
+        &funcs,
+        start,
+        &StackContext::default(),
+    );
+    assert_eq!(
+        names(&walk),
+        [
+            "runtime.sigpanic",
+            "main.leaf0",
+            "main.main",
+            "runtime.goexit"
+        ]
+    );
     assert!(walk.frames[1].trapped);
     assert_eq!(walk.frames[1].sp, 0x8040);
     assert_eq!(walk.frames[2].sp, 0x8040);

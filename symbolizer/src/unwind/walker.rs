@@ -9,9 +9,9 @@
 use std::collections::VecDeque;
 
 use super::{
-    amd64, arm64, cfi, names, sigtramp, unreadable, ElidedFrames, Frame, FrameSource, FuncInfo, FuncTable, Regs,
-    Start, StackContext, StackKind, StopReason, Walk, FUNC_FLAG_SP_WRITE, FUNC_FLAG_TOP_FRAME, MAX_FRAMES,
-    MAX_WALK_STEPS, TRACE_TARGET,
+    amd64, arm64, cfi, names, sigtramp, unreadable, ElidedFrames, Frame, FrameSource, FuncInfo,
+    FuncTable, Regs, StackContext, StackKind, Start, StopReason, Walk, FUNC_FLAG_SP_WRITE,
+    FUNC_FLAG_TOP_FRAME, MAX_FRAMES, MAX_WALK_STEPS, TRACE_TARGET,
 };
 use crate::core::Arch;
 use crate::runtime::memory::ReadMemory;
@@ -46,7 +46,12 @@ pub(super) struct Collector {
 
 impl Collector {
     fn new() -> Collector {
-        Collector { head: Vec::new(), tail: VecDeque::new(), elided: None, steps: 0 }
+        Collector {
+            head: Vec::new(),
+            tail: VecDeque::new(),
+            elided: None,
+            steps: 0,
+        }
     }
 
     /// Adds a frame; once [`MAX_FRAMES`] are kept, the oldest frame of the
@@ -64,7 +69,11 @@ impl Collector {
         self.tail.push_back(frame);
         if self.head.len() + self.tail.len() > MAX_FRAMES {
             if let Some(dropped) = self.tail.pop_front() {
-                let elided = self.elided.get_or_insert(ElidedFrames { after: self.head.len(), physical: 0, logical: 0 });
+                let elided = self.elided.get_or_insert(ElidedFrames {
+                    after: self.head.len(),
+                    physical: 0,
+                    logical: 0,
+                });
                 elided.physical += 1;
                 elided.logical += dropped.source.len().max(1) as u64;
             }
@@ -81,7 +90,12 @@ impl Collector {
 impl Walker<'_> {
     pub(super) fn run(&self, start: Start) -> Walk {
         let mut frames = Collector::new();
-        let mut cursor = Cursor { regs: start.regs, found_by: start.found_by, trapped: start.trapped, innermost: true };
+        let mut cursor = Cursor {
+            regs: start.regs,
+            found_by: start.found_by,
+            trapped: start.trapped,
+            innermost: true,
+        };
         let mut left_system_stack = false;
         let limit = self.context.max_steps.min(MAX_WALK_STEPS);
         let stop = loop {
@@ -95,11 +109,20 @@ impl Walker<'_> {
         };
         let (frames, elided) = frames.finish();
         tracing::trace!(target: TRACE_TARGET, frames = frames.len(), ?elided, ?stop, "walk ended");
-        Walk { frames, stop, elided }
+        Walk {
+            frames,
+            stop,
+            elided,
+        }
     }
 
     /// Adds the frame at `cursor` and moves the cursor to its caller.
-    fn step(&self, cursor: &mut Cursor, frames: &mut Collector, left_system_stack: &mut bool) -> Result<(), StopReason> {
+    fn step(
+        &self,
+        cursor: &mut Cursor,
+        frames: &mut Collector,
+        left_system_stack: &mut bool,
+    ) -> Result<(), StopReason> {
         if cursor.regs.pc == 0 {
             return self.recover_zero_pc(cursor);
         }
@@ -112,16 +135,27 @@ impl Walker<'_> {
         let fp = delta.and_then(|delta| self.frame_top(regs.sp, delta));
         frames.push(self.make_frame(cursor, &func, fp));
         let Some(fp) = fp else {
-            return Err(StopReason::NoFrameSize { function: func.name, pc });
+            return Err(StopReason::NoFrameSize {
+                function: func.name,
+                pc,
+            });
         };
 
         if names::SIGTRAMPS.contains(&func.name.as_str()) {
-            let next = sigtramp::interrupted_registers(self.arch, self.memory, fp).map_err(unreadable)?;
-            *cursor = Cursor { regs: next, found_by: FrameSource::SignalContext, trapped: true, innermost: true };
+            let next =
+                sigtramp::interrupted_registers(self.arch, self.memory, fp).map_err(unreadable)?;
+            *cursor = Cursor {
+                regs: next,
+                found_by: FrameSource::SignalContext,
+                trapped: true,
+                innermost: true,
+            };
             return Ok(());
         }
         if func.flag & FUNC_FLAG_TOP_FRAME != 0 || names::TOP_FRAMES.contains(&func.name.as_str()) {
-            return Err(StopReason::TopFrame { function: func.name });
+            return Err(StopReason::TopFrame {
+                function: func.name,
+            });
         }
         if !*left_system_stack && self.context.kind_of(regs.sp) != StackKind::Goroutine {
             match self.leave_system_stack(&func, cursor, delta) {
@@ -131,7 +165,11 @@ impl Walker<'_> {
                     *cursor = next;
                     return Ok(());
                 }
-                Switch::NoGoroutine => return Err(StopReason::TopFrame { function: func.name }),
+                Switch::NoGoroutine => {
+                    return Err(StopReason::TopFrame {
+                        function: func.name,
+                    })
+                }
             }
         }
         // The switch to the goroutine's stack made systemstack's sp known,
@@ -141,7 +179,9 @@ impl Walker<'_> {
             && cursor.found_by != FrameSource::StackSwitch
             && !names::SP_WRITE_ALLOWED.contains(&func.name.as_str())
         {
-            return Err(StopReason::SpWrite { function: func.name });
+            return Err(StopReason::SpWrite {
+                function: func.name,
+            });
         }
 
         let lr = if cursor.innermost { regs.lr } else { None };
@@ -151,7 +191,12 @@ impl Walker<'_> {
         }
         .map_err(unreadable)?;
         let caller_fp = self.saved_frame_pointer(regs, fp, delta.unwrap_or(0));
-        let mut next = Regs { pc: return_pc, sp: fp, fp: caller_fp, lr: None };
+        let mut next = Regs {
+            pc: return_pc,
+            sp: fp,
+            fp: caller_fp,
+            lr: None,
+        };
         let injected = if self.context.all_injected_calls {
             names::INJECTED.contains(&func.name.as_str())
         } else {
@@ -164,7 +209,11 @@ impl Walker<'_> {
         // its caller's sp equals its own; every other step must move up.
         let used_link_register = self.arch == Arch::Arm64 && lr.is_some() && regs.sp >= fp;
         if next.sp < regs.sp || (next.sp == regs.sp && !used_link_register) {
-            return Err(StopReason::NoProgress { pc, sp: regs.sp, next_sp: next.sp });
+            return Err(StopReason::NoProgress {
+                pc,
+                sp: regs.sp,
+                next_sp: next.sp,
+            });
         }
         if next.pc == 0 {
             return Err(StopReason::ZeroPc);
@@ -172,7 +221,12 @@ impl Walker<'_> {
         // After an injected call on arm64 the interrupted frame's LR may be
         // known, which makes it innermost for the LR rule.
         let innermost = next.lr.is_some();
-        *cursor = Cursor { regs: next, found_by: FrameSource::Pcsp, trapped: injected, innermost };
+        *cursor = Cursor {
+            regs: next,
+            found_by: FrameSource::Pcsp,
+            trapped: injected,
+            innermost,
+        };
         Ok(())
     }
 
@@ -185,7 +239,11 @@ impl Walker<'_> {
 
     pub(super) fn make_frame(&self, cursor: &Cursor, func: &FuncInfo, fp: Option<u64>) -> Frame {
         let pc = cursor.regs.pc;
-        let symbol_pc = if cursor.trapped || pc <= func.entry { pc } else { pc - 1 };
+        let symbol_pc = if cursor.trapped || pc <= func.entry {
+            pc
+        } else {
+            pc - 1
+        };
         Frame {
             pc,
             symbol_pc,
@@ -209,7 +267,8 @@ impl Walker<'_> {
             Arch::Arm64 if delta > 0 => regs.sp.checked_sub(8),
             _ => None,
         };
-        slot.and_then(|slot| self.memory.read_u64(slot).ok()).unwrap_or(regs.fp)
+        slot.and_then(|slot| self.memory.read_u64(slot).ok())
+            .unwrap_or(regs.fp)
     }
 
     /// On arm64 the signal handler injects a call by lowering sp one aligned
@@ -218,13 +277,28 @@ impl Walker<'_> {
     /// saved its own LR (pcsp 0) the saved word is its LR.
     fn arm64_after_injected_call(&self, next: Regs) -> Result<Regs, StopReason> {
         let saved = self.memory.read_u64(next.sp).map_err(unreadable)?;
-        let sp = next.sp.checked_add(arm64::INJECTED_CALL_SLOT).ok_or(StopReason::ZeroPc)?;
+        let sp = next
+            .sp
+            .checked_add(arm64::INJECTED_CALL_SLOT)
+            .ok_or(StopReason::ZeroPc)?;
         let lr = match self.funcs.func(next.pc) {
-            None => return Ok(Regs { pc: saved, sp, fp: next.fp, lr: None }),
+            None => {
+                return Ok(Regs {
+                    pc: saved,
+                    sp,
+                    fp: next.fp,
+                    lr: None,
+                })
+            }
             Some(func) if self.funcs.sp_delta(&func, next.pc) == Some(0) => Some(saved),
             Some(_) => None,
         };
-        Ok(Regs { pc: next.pc, sp, fp: next.fp, lr })
+        Ok(Regs {
+            pc: next.pc,
+            sp,
+            fp: next.fp,
+            lr,
+        })
     }
 
     /// A call through a nil function value leaves pc 0 with the return
@@ -238,14 +312,29 @@ impl Walker<'_> {
         let next = match self.arch {
             Arch::Amd64 => {
                 let pc = self.memory.read_u64(regs.sp).map_err(unreadable)?;
-                Regs { pc, sp: regs.sp.saturating_add(amd64::RETURN_ADDRESS_SIZE), fp: regs.fp, lr: None }
+                Regs {
+                    pc,
+                    sp: regs.sp.saturating_add(amd64::RETURN_ADDRESS_SIZE),
+                    fp: regs.fp,
+                    lr: None,
+                }
             }
-            Arch::Arm64 => Regs { pc: regs.lr.unwrap_or(0), sp: regs.sp, fp: regs.fp, lr: None },
+            Arch::Arm64 => Regs {
+                pc: regs.lr.unwrap_or(0),
+                sp: regs.sp,
+                fp: regs.fp,
+                lr: None,
+            },
         };
         if next.pc == 0 {
             return Err(StopReason::ZeroPc);
         }
-        *cursor = Cursor { regs: next, found_by: cursor.found_by, trapped: false, innermost: false };
+        *cursor = Cursor {
+            regs: next,
+            found_by: cursor.found_by,
+            trapped: false,
+            innermost: false,
+        };
         Ok(())
     }
 
@@ -260,7 +349,11 @@ impl Walker<'_> {
         if !names::STACK_SWITCHES.contains(&name) {
             return Switch::NotASwitch;
         }
-        if name == names::SYSTEMSTACK && self.arch == Arch::Arm64 && delta == Some(0) && cursor.innermost {
+        if name == names::SYSTEMSTACK
+            && self.arch == Arch::Arm64
+            && delta == Some(0)
+            && cursor.innermost
+        {
             // In the prologue or epilogue: the switch has not happened or
             // is undone, as the runtime also checks.
             return Switch::NotASwitch;

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 const COREDUMP_DIR: &str = "/var/lib/systemd/coredump";
 /// How long systemd-coredump may take to store a core once the process died.
 const CORE_WAIT: Duration = Duration::from_secs(120);
-const VERSIONS: [&str; 8] = ["1.19.8", "1.21.13", "1.22.10", "1.23.9", "1.24.11", "1.25.5", "1.26.6", "1.27.3"];
+const VERSIONS: [&str; 8] = [
+    "1.19.8", "1.21.13", "1.22.10", "1.23.9", "1.24.11", "1.25.5", "1.26.6", "1.27.3",
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -120,7 +122,11 @@ pub fn builds() -> Vec<Build> {
                         .status()
                         .expect("go runs");
                     assert!(status.success(), "go{version} build {} failed", mode.name());
-                    builds.push(Build { version, mode, binary });
+                    builds.push(Build {
+                        version,
+                        mode,
+                        binary,
+                    });
                 }
             }
             builds
@@ -156,7 +162,8 @@ fn cached_run(build: &Build, kind: &str) -> Option<Run> {
     if core_time < binary_time {
         return None;
     }
-    let stderr = std::fs::read_to_string(build.binary.with_file_name(format!("{kind}.stderr"))).ok()?;
+    let stderr =
+        std::fs::read_to_string(build.binary.with_file_name(format!("{kind}.stderr"))).ok()?;
     Some(Run { core, stderr })
 }
 
@@ -177,9 +184,14 @@ fn crash_now(build: &Build, kind: &str) -> Option<Run> {
         .expect("bash runs");
     let pid = child.id();
     let output = child.wait_with_output().expect("the crash finishes");
-    assert!(!output.status.success(), "{} {kind} did not crash", build.name());
+    assert!(
+        !output.status.success(),
+        "{} {kind} did not crash",
+        build.name()
+    );
     let core = wait_for_core(pid, started)?;
-    std::fs::write(record_path(build, kind), format!("{}\n", core.display())).expect("the record is written");
+    std::fs::write(record_path(build, kind), format!("{}\n", core.display()))
+        .expect("the record is written");
     let stderr = std::fs::read_to_string(&stderr_path).expect("stderr was captured");
     Some(Run { core, stderr })
 }
@@ -190,14 +202,23 @@ fn crash_now(build: &Build, kind: &str) -> Option<Run> {
 fn wait_for_core(pid: u32, started: std::time::SystemTime) -> Option<PathBuf> {
     let marker = format!(".{pid}.");
     // File times have a coarser grain than the clock read at the start.
-    let not_before = started.checked_sub(Duration::from_secs(2)).unwrap_or(started);
+    let not_before = started
+        .checked_sub(Duration::from_secs(2))
+        .unwrap_or(started);
     let start = Instant::now();
     while start.elapsed() < CORE_WAIT {
         if let Ok(entries) = std::fs::read_dir(COREDUMP_DIR) {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                let fresh = entry.metadata().and_then(|m| m.modified()).is_ok_and(|time| time >= not_before);
-                if name.starts_with("core.states.") && name.contains(&marker) && !name.contains(".#") && fresh {
+                let fresh = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|time| time >= not_before);
+                if name.starts_with("core.states.")
+                    && name.contains(&marker)
+                    && !name.contains(".#")
+                    && fresh
+                {
                     // systemd-coredump writes to a temporary name and renames when done.
                     return Some(entry.path());
                 }

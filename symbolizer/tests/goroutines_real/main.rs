@@ -22,7 +22,17 @@ use symbolizer::goroutines::{Goroutine, Process};
 use crash::{crashed, Build, Mode};
 
 /// The crash kinds of `tests/programs/states`.
-const KINDS: [&str; 9] = ["panic", "segv", "index", "value", "struct", "throw", "nested", "recovered", "deadlock"];
+const KINDS: [&str; 9] = [
+    "panic",
+    "segv",
+    "index",
+    "value",
+    "struct",
+    "throw",
+    "nested",
+    "recovered",
+    "deadlock",
+];
 
 fn load(build: &Build, kind: &str) -> Option<(Process, String)> {
     load_with(build, build, kind)
@@ -33,19 +43,30 @@ fn load_with(crashed_build: &Build, binary_build: &Build, kind: &str) -> Option<
     let run = crashed(crashed_build, kind)?;
     let core = Core::open(&run.core, &CoreOptions::default()).expect("the core opens");
     let binary = Binary::open(&binary_build.binary).expect("the binary opens");
-    let process = Process::load(&core, &binary).unwrap_or_else(|e| panic!("{}: {e:?}", crashed_build.name()));
+    let process =
+        Process::load(&core, &binary).unwrap_or_else(|e| panic!("{}: {e:?}", crashed_build.name()));
     Some((process, run.stderr))
 }
 
 /// The frames the runtime prints for `goroutine`: its walk from the
 /// printed start, every inlined frame, up to the goroutine's own stack end.
 fn printed_frames(goroutine: &Goroutine) -> Vec<(String, String, i64)> {
-    let Some(walk) = &goroutine.walk else { return Vec::new() };
+    let Some(walk) = &goroutine.walk else {
+        return Vec::new();
+    };
     let mut frames = Vec::new();
     for frame in walk.frames.iter().skip(goroutine.printed_from) {
         for source in &frame.source {
-            let function = if source.function == "runtime.gopanic" { "panic".to_owned() } else { source.function.clone() };
-            frames.push((function, source.file.clone().unwrap_or_default(), source.line.unwrap_or(-1)));
+            let function = if source.function == "runtime.gopanic" {
+                "panic".to_owned()
+            } else {
+                source.function.clone()
+            };
+            frames.push((
+                function,
+                source.file.clone().unwrap_or_default(),
+                source.line.unwrap_or(-1),
+            ));
         }
     }
     frames
@@ -54,8 +75,11 @@ fn printed_frames(goroutine: &Goroutine) -> Vec<(String, String, i64)> {
 /// Compares one crash; returns the mismatches found.
 fn compare(process: &Process, stderr: &str) -> Vec<String> {
     let printed = traceback::parse(stderr);
-    let by_goid: HashMap<u64, &Goroutine> =
-        process.goroutines().iter().filter_map(|g| Some((g.goid?, g))).collect();
+    let by_goid: HashMap<u64, &Goroutine> = process
+        .goroutines()
+        .iter()
+        .filter_map(|g| Some((g.goid?, g)))
+        .collect();
     let mut problems = Vec::new();
     if printed.is_empty() {
         problems.push("the runtime printed no goroutine".to_owned());
@@ -66,10 +90,16 @@ fn compare(process: &Process, stderr: &str) -> Vec<String> {
             continue;
         };
         if found.status_text != expected.status {
-            problems.push(format!("goroutine {}: status {:?}, printed {:?}", expected.goid, found.status_text, expected.status));
+            problems.push(format!(
+                "goroutine {}: status {:?}, printed {:?}",
+                expected.goid, found.status_text, expected.status
+            ));
         }
         if found.locked_to_thread != expected.locked {
-            problems.push(format!("goroutine {}: locked {}, printed {}", expected.goid, found.locked_to_thread, expected.locked));
+            problems.push(format!(
+                "goroutine {}: locked {}, printed {}",
+                expected.goid, found.locked_to_thread, expected.locked
+            ));
         }
         // A goroutine running on another M is printed by that M's own
         // report, which can be cut short by the crash; nothing to compare then.
@@ -83,9 +113,15 @@ fn compare(process: &Process, stderr: &str) -> Vec<String> {
                 ));
             }
         }
-        let creator = found.created_by.as_ref().map(|c| (c.function.clone(), c.parent_goid));
+        let creator = found
+            .created_by
+            .as_ref()
+            .map(|c| (c.function.clone(), c.parent_goid));
         if creator != expected.created_by {
-            problems.push(format!("goroutine {}: created by {:?}, printed {:?}", expected.goid, creator, expected.created_by));
+            problems.push(format!(
+                "goroutine {}: created by {:?}, printed {:?}",
+                expected.goid, creator, expected.created_by
+            ));
         }
     }
     problems
@@ -103,10 +139,16 @@ fn goroutines_match_runtime_output() {
     let mut failures = Vec::new();
     let mut checked = 0;
     for build in builds.iter().filter(|b| b.mode != Mode::Trimpath) {
-        let kinds: &[&str] = if build.mode == Mode::Default { &KINDS } else { &["panic", "segv", "throw"] };
+        let kinds: &[&str] = if build.mode == Mode::Default {
+            &KINDS
+        } else {
+            &["panic", "segv", "throw"]
+        };
         let mut matched = 0;
         for kind in kinds {
-            let Some((process, stderr)) = load(build, kind) else { continue };
+            let Some((process, stderr)) = load(build, kind) else {
+                continue;
+            };
             checked += 1;
             let problems = compare(&process, &stderr);
             if problems.is_empty() {
@@ -121,7 +163,12 @@ fn goroutines_match_runtime_output() {
         crash::skip_or_fail("no crash could be made");
         return;
     }
-    assert!(failures.is_empty(), "{} crashes differ:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} crashes differ:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]
@@ -129,23 +176,39 @@ fn stripped_build_gives_same_goroutines() {
     let builds = crash::builds();
     let mut compared = 0;
     for build in builds.iter().filter(|b| b.mode == Mode::Stripped) {
-        let Some(twin) = builds.iter().find(|b| b.version == build.version && b.mode == Mode::Trimpath) else {
+        let Some(twin) = builds
+            .iter()
+            .find(|b| b.version == build.version && b.mode == Mode::Trimpath)
+        else {
             continue;
         };
-        let Some((stripped, _)) = load(build, "panic") else { continue };
-        let Some((unstripped, _)) = load_with(build, twin, "panic") else { continue };
+        let Some((stripped, _)) = load(build, "panic") else {
+            continue;
+        };
+        let Some((unstripped, _)) = load_with(build, twin, "panic") else {
+            continue;
+        };
         let summary = |p: &Process| -> Vec<(Option<u64>, String, Vec<(String, String, i64)>)> {
-            p.goroutines().iter().map(|g| (g.goid, g.status_text.clone(), printed_frames(g))).collect()
+            p.goroutines()
+                .iter()
+                .map(|g| (g.goid, g.status_text.clone(), printed_frames(g)))
+                .collect()
         };
         assert_eq!(summary(&stripped), summary(&unstripped), "{}", build.name());
         assert!(
-            matches!(stripped.provenance().allgs, symbolizer::runtime::allgs::AllgsMethod::CodeReference { .. }),
+            matches!(
+                stripped.provenance().allgs,
+                symbolizer::runtime::allgs::AllgsMethod::CodeReference { .. }
+            ),
             "{}: {:?}",
             build.name(),
             stripped.provenance().allgs
         );
         assert!(
-            matches!(unstripped.provenance().allgs, symbolizer::runtime::allgs::AllgsMethod::Symbol { .. }),
+            matches!(
+                unstripped.provenance().allgs,
+                symbolizer::runtime::allgs::AllgsMethod::Symbol { .. }
+            ),
             "{}: {:?}",
             build.name(),
             unstripped.provenance().allgs
@@ -166,22 +229,43 @@ fn printed_fault_address(stderr: &str) -> Option<u64> {
 
 #[test]
 fn crash_facts_match_runtime_output() {
-    let Some(build) = crash::builds().into_iter().find(|b| b.mode == Mode::Default) else {
+    let Some(build) = crash::builds()
+        .into_iter()
+        .find(|b| b.mode == Mode::Default)
+    else {
         crash::skip_or_fail("no toolchain");
         return;
     };
     let cases = [
         ("panic", Some("wrapped: disk full"), None),
-        ("index", Some("runtime error: index out of range [8] with length 3"), None),
+        (
+            "index",
+            Some("runtime error: index out of range [8] with length 3"),
+            None,
+        ),
         ("value", Some("main.celsius(-40)"), None),
-        ("segv", Some("runtime error: invalid memory address or nil pointer dereference"), None),
+        (
+            "segv",
+            Some("runtime error: invalid memory address or nil pointer dereference"),
+            None,
+        ),
         ("throw", None, Some("sync: unlock of unlocked mutex")),
-        ("deadlock", None, Some("all goroutines are asleep - deadlock!")),
+        (
+            "deadlock",
+            None,
+            Some("all goroutines are asleep - deadlock!"),
+        ),
     ];
     for (kind, panic_value, fatal) in cases {
-        let Some((process, stderr)) = load(&build, kind) else { continue };
+        let Some((process, stderr)) = load(&build, kind) else {
+            continue;
+        };
         let crash = process.crash();
-        assert_eq!(crash.panics.last().map(|p| p.value.as_str()), panic_value, "{kind}");
+        assert_eq!(
+            crash.panics.last().map(|p| p.value.as_str()),
+            panic_value,
+            "{kind}"
+        );
         assert_eq!(crash.fatal_error.as_deref(), fatal, "{kind}");
         assert_eq!(crash.core_signal, Some(6), "{kind}");
         if kind == "segv" {
@@ -211,7 +295,8 @@ fn layout_table_matches_dwarf() {
             .expect("DWARF reads")
             .expect("the default build has DWARF");
         let from_dwarf = RuntimeLayout::from_members(&members).expect("DWARF has every field");
-        let version = GoVersion::parse(&format!("go{}", build.version)).expect("the version parses");
+        let version =
+            GoVersion::parse(&format!("go{}", build.version)).expect("the version parses");
         let from_table = RuntimeLayout::from_table(version).expect("the release is in the table");
         assert_eq!(from_table.g, from_dwarf.g, "{}", build.name());
         assert_eq!(from_table.m, from_dwarf.m, "{}", build.name());

@@ -30,17 +30,31 @@ pub fn parse(text: &str) -> Vec<PrintedGoroutine> {
             if let Some(done) = current.take() {
                 goroutines.push(done);
             }
-            let Some((id, rest)) = rest.split_once(' ') else { continue };
+            let Some((id, rest)) = rest.split_once(' ') else {
+                continue;
+            };
             let Ok(goid) = id.parse() else { continue };
-            let status = rest.rsplit_once('[').map(|(_, s)| s.trim_end_matches("]:")).unwrap_or("");
+            let status = rest
+                .rsplit_once('[')
+                .map(|(_, s)| s.trim_end_matches("]:"))
+                .unwrap_or("");
             let mut parts: Vec<&str> = status.split(", ").collect();
             let locked = parts.contains(&"locked to thread");
-            parts.retain(|p| *p != "locked to thread" && !p.ends_with(" minutes") && !p.ends_with(" minute"));
-            current = Some(PrintedGoroutine { goid, status: parts.join(", "), locked, ..Default::default() });
+            parts.retain(|p| {
+                *p != "locked to thread" && !p.ends_with(" minutes") && !p.ends_with(" minute")
+            });
+            current = Some(PrintedGoroutine {
+                goid,
+                status: parts.join(", "),
+                locked,
+                ..Default::default()
+            });
             pending_function = None;
             continue;
         }
-        let Some(goroutine) = current.as_mut() else { continue };
+        let Some(goroutine) = current.as_mut() else {
+            continue;
+        };
         if line.is_empty() {
             goroutines.push(current.take().expect("current is set"));
             continue;
@@ -53,13 +67,19 @@ pub fn parse(text: &str) -> Vec<PrintedGoroutine> {
             goroutine.created_by = Some((function, parent));
             pending_function = Some(String::new());
         } else if let Some(location) = line.strip_prefix('\t') {
-            let Some(function) = pending_function.take() else { continue };
+            let Some(function) = pending_function.take() else {
+                continue;
+            };
             if function.is_empty() {
                 continue;
             }
             let location = location.split(' ').next().unwrap_or("");
-            let Some((file, number)) = location.rsplit_once(':') else { continue };
-            goroutine.frames.push((function, file.to_owned(), number.parse().unwrap_or(-1)));
+            let Some((file, number)) = location.rsplit_once(':') else {
+                continue;
+            };
+            goroutine
+                .frames
+                .push((function, file.to_owned(), number.parse().unwrap_or(-1)));
         } else if let Some(open) = line.rfind('(') {
             pending_function = Some(line[..open].to_owned());
         }

@@ -281,10 +281,7 @@ fn coredump_field_is_skipped_by_default() {
 #[test]
 fn spilled_field_lands_in_a_file() {
     let core: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
-    let bytes = StreamBuilder::new()
-        .binary("COREDUMP", &core)
-        .end()
-        .bytes();
+    let bytes = StreamBuilder::new().binary("COREDUMP", &core).end().bytes();
     let dir = tempfile::tempdir().unwrap();
     let options = ExportOptions {
         spill_dir: Some(dir.path().to_path_buf()),

@@ -54,7 +54,10 @@ impl FileBuilder {
     fn data(&mut self, payload: &[u8], stored: Stored) -> u64 {
         let (flags, stored_payload) = match stored {
             Stored::Plain => (0, payload.to_vec()),
-            Stored::Zstd => (OBJECT_COMPRESSED_ZSTD, zstd::encode_all(payload, 3).unwrap()),
+            Stored::Zstd => (
+                OBJECT_COMPRESSED_ZSTD,
+                zstd::encode_all(payload, 3).unwrap(),
+            ),
             Stored::Xz => {
                 let mut encoder = liblzma::write::XzEncoder::new(Vec::new(), 6);
                 encoder.write_all(payload).unwrap();
@@ -103,7 +106,11 @@ impl FileBuilder {
 
     /// Writes the entry arrays, `per_array` slots each, and the header.
     fn finish(mut self, per_array: usize, incompatible_extra: u32) -> Vec<u8> {
-        let chunks: Vec<Vec<u64>> = self.entries.chunks(per_array).map(<[u64]>::to_vec).collect();
+        let chunks: Vec<Vec<u64>> = self
+            .entries
+            .chunks(per_array)
+            .map(<[u64]>::to_vec)
+            .collect();
         // Arrays are written first to last, each pointing at the next, so
         // the next offset is patched in once known.
         let mut previous: Option<u64> = None;
@@ -160,7 +167,10 @@ fn read_all(journal: &JournalFile) -> Vec<Result<Entry, JournalFileError>> {
 
 fn three_entries(compact: bool) -> Vec<u8> {
     let mut builder = FileBuilder::new(compact);
-    for (index, stored) in [Stored::Plain, Stored::Zstd, Stored::Xz].into_iter().enumerate() {
+    for (index, stored) in [Stored::Plain, Stored::Zstd, Stored::Xz]
+        .into_iter()
+        .enumerate()
+    {
         let message = format!("MESSAGE=line {index}");
         builder.entry(
             1_700_000_000_000_000 + index as u64,
@@ -185,14 +195,28 @@ fn entries_read_like_export() {
         let names: Vec<&str> = entries[0].fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
-            ["__CURSOR", "__REALTIME_TIMESTAMP", "__MONOTONIC_TIMESTAMP", "_BOOT_ID", "_PID", "MESSAGE", "CODE"]
+            [
+                "__CURSOR",
+                "__REALTIME_TIMESTAMP",
+                "__MONOTONIC_TIMESTAMP",
+                "_BOOT_ID",
+                "_PID",
+                "MESSAGE",
+                "CODE"
+            ]
         );
         for (index, entry) in entries.iter().enumerate() {
-            assert_eq!(entry.text("MESSAGE"), Some(format!("line {index}").as_str()));
+            assert_eq!(
+                entry.text("MESSAGE"),
+                Some(format!("line {index}").as_str())
+            );
             assert_eq!(entry.text("CODE"), Some("a=b"));
             assert_eq!(entry.number("_PID"), Some(42));
             assert_eq!(entry.boot_id(), Some("5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c"));
-            assert_eq!(entry.realtime_usec(), Some(1_700_000_000_000_000 + index as u64));
+            assert_eq!(
+                entry.realtime_usec(),
+                Some(1_700_000_000_000_000 + index as u64)
+            );
         }
         assert_eq!(
             entries[1].cursor(),
@@ -212,7 +236,13 @@ fn entry_offsets_follow_the_chain() {
 #[test]
 fn coredump_field_is_skipped() {
     let mut builder = FileBuilder::new(true);
-    builder.entry(1, &[(b"COREDUMP=\x7fELF\x00\x01", Stored::Zstd), (b"COREDUMP_PID=9", Stored::Plain)]);
+    builder.entry(
+        1,
+        &[
+            (b"COREDUMP=\x7fELF\x00\x01", Stored::Zstd),
+            (b"COREDUMP_PID=9", Stored::Plain),
+        ],
+    );
     let (_file, journal) = open(&builder.finish(4, 0));
     let entry = read_all(&journal).remove(0).unwrap();
     assert!(matches!(
@@ -223,7 +253,9 @@ fn coredump_field_is_skipped() {
         })
     ));
     let options = ExportOptions::default().with_policy("COREDUMP", FieldPolicy::Spill);
-    let entry = journal.read_entry(journal.entry_offsets().next().unwrap().unwrap(), &options).unwrap();
+    let entry = journal
+        .read_entry(journal.entry_offsets().next().unwrap().unwrap(), &options)
+        .unwrap();
     let Some(FieldValue::Spilled(spilled)) = entry.field("COREDUMP") else {
         panic!("COREDUMP was not spilled");
     };
@@ -238,13 +270,17 @@ fn damaged_files_end_with_errors() {
     cut.truncate(bytes.len() - 40);
     let (_file, journal) = open(&cut);
     let results = read_all(&journal);
-    assert!(results.last().unwrap().is_err(), "a cut array is not reported");
+    assert!(
+        results.last().unwrap().is_err(),
+        "a cut array is not reported"
+    );
 
     // The first array's next pointer aimed backwards.
     let (_file, journal) = open(&bytes);
     let first_array = journal.header().entry_array_offset as usize;
     let mut looping = bytes.clone();
-    looping[first_array + 16..first_array + 24].copy_from_slice(&(first_array as u64).to_le_bytes());
+    looping[first_array + 16..first_array + 24]
+        .copy_from_slice(&(first_array as u64).to_le_bytes());
     let (_file, journal) = open(&looping);
     let results = read_all(&journal);
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 2);
@@ -263,7 +299,10 @@ fn damaged_files_end_with_errors() {
     let (_file, journal) = open(&wild);
     assert!(matches!(
         read_all(&journal).first(),
-        Some(Err(JournalFileError::Invalid { structure: "DATA object", .. }))
+        Some(Err(JournalFileError::Invalid {
+            structure: "DATA object",
+            ..
+        }))
     ));
 }
 
@@ -303,6 +342,9 @@ fn payload_without_equals_is_invalid() {
     let (_file, journal) = open(&builder.finish(1, 0));
     assert!(matches!(
         read_all(&journal).first(),
-        Some(Err(JournalFileError::Invalid { structure: "DATA payload", .. }))
+        Some(Err(JournalFileError::Invalid {
+            structure: "DATA payload",
+            ..
+        }))
     ));
 }
