@@ -234,7 +234,7 @@ fn check_facts(text: &str, facts: &ExpectedFacts) -> Vec<String> {
             .iter()
             .filter_map(|g| g.wait_minutes)
             .max();
-        if !longest.is_some_and(|m| m >= minutes) {
+        if longest.is_none_or(|m| m < minutes) {
             problems.push(format!(
                 "longest wait {longest:?} minutes, expected >= {minutes}"
             ));

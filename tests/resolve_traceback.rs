@@ -97,7 +97,7 @@ fn parse_traceback(text: &str) -> Vec<PhysicalFrame> {
             pc,
             lookup_pc: if trapped || at_entry { pc } else { pc - 1 },
             innermost: previous_physical.is_none() || preempted,
-            frames: pending.drain(..).collect(),
+            frames: std::mem::take(&mut pending),
         });
         previous_physical = Some(function.to_owned());
     }

@@ -82,6 +82,7 @@ fn end_of_notes(core: &[u8]) -> Option<usize> {
 
 /// What one load gave, for the messages.
 #[derive(Debug)]
+#[expect(dead_code, reason = "the fields are read through Debug in failure messages")]
 enum Outcome {
     CoreError(String),
     ProcessError(String),

@@ -240,7 +240,7 @@ pub fn estimate(
     if !recent {
         return None;
     }
-    readings.sort_by(|a, b| b.nanotime.cmp(&a.nanotime));
+    readings.sort_by_key(|reading| std::cmp::Reverse(reading.nanotime));
     let newest = readings.first()?;
     Some(ClockEstimate {
         now: newest.nanotime,

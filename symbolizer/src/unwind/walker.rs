@@ -159,7 +159,7 @@ impl Walker<'_> {
         }
         if !*left_system_stack && self.context.kind_of(regs.sp) != StackKind::Goroutine {
             match self.leave_system_stack(&func, cursor, delta) {
-                Switch::NotASwitch => {}
+                Switch::Ordinary => {}
                 Switch::To(next) => {
                     *left_system_stack = true;
                     *cursor = next;
@@ -347,7 +347,7 @@ impl Walker<'_> {
     fn leave_system_stack(&self, func: &FuncInfo, cursor: &Cursor, delta: Option<u64>) -> Switch {
         let name = func.name.as_str();
         if !names::STACK_SWITCHES.contains(&name) {
-            return Switch::NotASwitch;
+            return Switch::Ordinary;
         }
         if name == names::SYSTEMSTACK
             && self.arch == Arch::Arm64
@@ -356,7 +356,7 @@ impl Walker<'_> {
         {
             // In the prologue or epilogue: the switch has not happened or
             // is undone, as the runtime also checks.
-            return Switch::NotASwitch;
+            return Switch::Ordinary;
         }
         match self.context.curg_sched {
             Some(sched) if sched.pc != 0 && sched.sp != 0 => Switch::To(Cursor {
@@ -372,7 +372,8 @@ impl Walker<'_> {
 
 /// The effect of a stack-switching function on the walk.
 enum Switch {
-    NotASwitch,
+    /// An ordinary function: the walk goes on to its caller.
+    Ordinary,
     /// Continue on the goroutine's stack from its saved registers.
     To(Cursor),
     /// The M runs no goroutine (an idle M parked in `mcall`), so the
