@@ -114,6 +114,16 @@ pub fn open(args: &CrashArgs) -> anyhow::Result<OpenedCrash> {
 /// `selector`.
 pub fn open_with(args: &CrashArgs, selector: &Selector) -> anyhow::Result<OpenedCrash> {
     let (core_path, source) = select_core(args.crash.as_deref(), selector)?;
+    open_selected(args, core_path, source)
+}
+
+/// Opens a core already selected, with its journal record when there is
+/// one, and finds its binary as `args` say.
+pub fn open_selected(
+    args: &CrashArgs,
+    core_path: PathBuf,
+    source: Option<CrashSource>,
+) -> anyhow::Result<OpenedCrash> {
     let mut warnings = Vec::new();
 
     let (core, binary_path, binary_source) = match &args.binary {

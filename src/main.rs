@@ -9,6 +9,7 @@ mod crash_input;
 mod exit;
 mod output;
 mod render;
+mod report;
 
 use std::process::ExitCode;
 

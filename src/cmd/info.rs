@@ -446,6 +446,16 @@ fn storage_line(core: &CoreFacts) -> String {
 
 /// Summarises what journald lost or changed, with counts.
 fn loss_line(loss: &Loss) -> String {
+    let parts = loss_parts(loss);
+    if parts.is_empty() {
+        "none found".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// Lists what journald lost or changed, one sentence each, with counts.
+pub fn loss_parts(loss: &Loss) -> Vec<String> {
     let mut parts: Vec<String> = Vec::new();
     if let Some(note) = &loss.suppressed {
         parts.push(format!(
@@ -496,11 +506,7 @@ fn loss_line(loss: &Loss) -> String {
     if loss.earlier_output_not_read {
         parts.push("earlier output of the process not read".into());
     }
-    if parts.is_empty() {
-        "none found".into()
-    } else {
-        parts.join("; ")
-    }
+    parts
 }
 
 #[cfg(test)]

@@ -7,9 +7,10 @@ use crate::exit::Status;
 mod buildinfo;
 mod debug;
 mod dump;
-mod info;
+pub mod info;
 pub mod list;
 mod resolve;
+mod report;
 mod symbolize;
 
 /// Crash capture and symbolication for Go services on systemd hosts.
@@ -40,6 +41,8 @@ pub enum Command {
     Info(info::Args),
     /// Write a crash's core, decompressed, to a file or a pipe.
     Dump(dump::Args),
+    /// Write one crash as a report for people (text, Markdown, HTML) or tools (JSON).
+    Report(report::Args),
 }
 
 /// Runs the selected subcommand.
@@ -52,5 +55,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::List(args) => list::run(args),
         Command::Info(args) => info::run(args),
         Command::Dump(args) => dump::run(args),
+        Command::Report(args) => report::run(args),
     }
 }

@@ -1,0 +1,312 @@
+//! `gocrash report`: one crash as a document for people (text, Markdown,
+//! HTML) or tools (JSON), built from the core where it can be read and from
+//! the journal's crash text where it cannot.
+//!
+//! Selecting the crash is [`crate::crash_input`]'s job, rebuilding the
+//! goroutines the symbolizer's, and filling and printing the report
+//! [`crate::report`]'s. This module joins them and looks up the earlier
+//! crashes with the same signature.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use ingest::coredump::CoredumpRecord;
+use ingest::crashtext::{self, TextOptions};
+use ingest::select::{CoreFile, CrashArg, CrashSource, OpenOptions, Selector};
+use symbolizer::goroutines::Process;
+
+use super::list::{format_rfc3339, select_error, JournalArgs};
+use crate::crash_input::{self, CrashArgs, OpenedCrash};
+use crate::exit::Status;
+use crate::render::Report;
+use crate::report::gather::{gather, Inputs};
+use crate::report::model::{CrashReport, Earlier, Occurrence};
+use crate::report::{html, markdown, occurrences, text, write_json};
+
+/// Earlier crashes listed by time, newest last; the count covers all.
+const MAX_EARLIER_LISTED: usize = 20;
+
+/// The formats `report` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For a terminal.
+    Text,
+    /// For pasting into an incident channel or a ticket.
+    Markdown,
+    /// One self-contained HTML file (no scripts, no external URLs).
+    Html,
+    /// The JSON document gocrash.report/1, described in docs/json.md.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 when the report is complete; 1 on failure; 3 when no \
+crash matched; 4 when the report was written but parts are missing (no crash text, no usable \
+core, a damaged core), as its Missing section says."
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub crash: CrashArgs,
+    #[command(flatten)]
+    pub journal: JournalArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Print JSON; the same as `--format json`.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Where to look for source files: DIR for the main module's root (also
+    /// searched for the trailing parts of moved paths), or MODULE=DIR for
+    /// one module path, as -trimpath builds record files. Repeatable.
+    #[arg(long = "source-root", value_name = "DIR")]
+    pub source_roots: Vec<String>,
+    /// Write the report to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Status> {
+    let format = if args.json { Format::Json } else { args.format };
+    let selector = args.journal.selector();
+    let mut source = select(&args, &selector)?;
+    let record = source.record.clone();
+    let mut text_problem = None;
+    let text = match &record {
+        Some(record) => match crashtext::read(&selector.journal, record, &TextOptions::default()) {
+            Ok(text) => text,
+            Err(error) => {
+                text_problem = Some(format!(
+                    "the crash text could not be read from the journal: {:#}",
+                    anyhow::Error::new(error)
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    source.text = None;
+
+    let (opened, core_problem) = open_core(&args.crash, source);
+    let loaded = opened
+        .as_ref()
+        .map(|opened| Process::load(&opened.core, &opened.binary));
+    let symbolized = match (&opened, &loaded) {
+        (Some(opened), Some(loaded)) => Some(Report::new(
+            opened,
+            loaded.as_ref().map_err(|error| error_chain(error)),
+        )),
+        _ => None,
+    };
+
+    let core_path = opened
+        .as_ref()
+        .map(|o| {
+            o.source
+                .as_ref()
+                .and_then(CrashSource::core_display_path)
+                .unwrap_or_else(|| o.core_path.clone())
+        })
+        .map(|p| p.display().to_string());
+    let inputs = Inputs {
+        record: record.as_ref(),
+        text: text.as_ref(),
+        core: symbolized.as_ref(),
+        core_missing: core_problem,
+        core_path,
+    };
+    let mut report = gather(&inputs, &args.source_roots);
+    if let Some(problem) = text_problem {
+        report.missing.push(problem);
+        report.partial = true;
+    }
+    report.earlier = earlier(&args, &selector, &report, record.as_ref(), opened.as_ref());
+
+    write(&args, format, &report)?;
+    Ok(if report.partial {
+        Status::Partial
+    } else {
+        Status::Success
+    })
+}
+
+/// Selects the crash without reading its text. A core file named on the
+/// command line is read even when the journal cannot be.
+fn select(args: &Args, selector: &Selector) -> anyhow::Result<CrashSource> {
+    let options = OpenOptions {
+        text: None,
+        ..OpenOptions::default()
+    };
+    let crash = args.crash.crash.as_deref();
+    if let Some(CrashArg::Path(path)) = crash.map(CrashArg::parse) {
+        return Ok(match selector.open(crash, &options) {
+            Ok(source) => source,
+            Err(error) => {
+                tracing::debug!(target: "gocrash::report", %error, "no journal record for the core file");
+                CrashSource {
+                    record: None,
+                    core: CoreFile::Given(path),
+                    text: None,
+                }
+            }
+        });
+    }
+    selector.open(crash, &options).map_err(select_error)
+}
+
+/// Opens the core and its binary, or says why they cannot be used.
+fn open_core(args: &CrashArgs, source: CrashSource) -> (Option<OpenedCrash>, Option<String>) {
+    let Some(path) = source.core_path() else {
+        let reason = match &source.core {
+            CoreFile::Unavailable(state) => {
+                let truncated = source.record.as_ref().is_some_and(|r| r.truncated);
+                format!(
+                    "no core to read ({}): goroutines and build information come from the crash text alone",
+                    state.label(truncated)
+                )
+            }
+            _ => "no core to read".to_owned(),
+        };
+        return (None, Some(reason));
+    };
+    match crash_input::open_selected(args, path, Some(source)) {
+        Ok(opened) => (Some(opened), None),
+        Err(error) => (
+            None,
+            Some(format!(
+                "the core could not be used ({error:#}); goroutines come from the crash text"
+            )),
+        ),
+    }
+}
+
+/// Finds the earlier crashes of the same command with the same signature.
+fn earlier(
+    args: &Args,
+    selector: &Selector,
+    report: &CrashReport,
+    record: Option<&CoredumpRecord>,
+    opened: Option<&OpenedCrash>,
+) -> Earlier {
+    let Some(signature) = &report.signature else {
+        return Earlier {
+            error: Some("the crash has no signature".to_owned()),
+            ..Earlier::default()
+        };
+    };
+    let id = &signature.signature.id;
+    let command = Some(list_command(&args.journal, id));
+    let comm = record.and_then(|r| r.comm.clone()).or_else(|| {
+        opened
+            .and_then(|o| o.core.process())
+            .map(|p| p.fname.clone())
+    });
+    let Some(comm) = comm.filter(|c| !c.is_empty()) else {
+        return Earlier {
+            command,
+            error: Some("the crash names no command to look up".to_owned()),
+            ..Earlier::default()
+        };
+    };
+    let records = match selector.records(&[CrashArg::Comm(comm.clone())]) {
+        Ok(selection) => selection.records,
+        Err(error) => {
+            return Earlier {
+                command,
+                error: Some(format!("{:#}", anyhow::Error::new(error))),
+                ..Earlier::default()
+            }
+        }
+    };
+    // Records come oldest first, so the earlier ones are those before this
+    // crash's own entry; a crash the listing lacks is placed by its time.
+    let position = record.and_then(|this| records.iter().position(|r| r.cursor == this.cursor));
+    let candidates: Vec<CoredumpRecord> = match (position, record) {
+        (Some(position), _) => records.into_iter().take(position).collect(),
+        (None, Some(this)) => records
+            .into_iter()
+            .filter(|r| r.crash_time_usec() <= this.crash_time_usec())
+            .collect(),
+        (None, None) => records,
+    };
+    let signatures = occurrences::signatures(selector, &candidates);
+    let mut crashes: Vec<Occurrence> = candidates
+        .iter()
+        .zip(signatures)
+        .filter(|(_, s)| s.as_ref().is_ok_and(|s| &s.signature.id == id))
+        .map(|(r, _)| Occurrence {
+            time: format_rfc3339(r.crash_time_usec()),
+            time_usec: r.crash_time_usec(),
+            pid: r.pid,
+            unit: r.unit_name().map(str::to_owned),
+            cursor: r.cursor.clone(),
+        })
+        .collect();
+    let count = crashes.len();
+    crashes.drain(..count.saturating_sub(MAX_EARLIER_LISTED));
+    Earlier {
+        command,
+        count,
+        searched: Some(format!(
+            "{} earlier crashes of command {comm}",
+            candidates.len()
+        )),
+        crashes,
+        error: None,
+    }
+}
+
+/// The `gocrash list` command that lists every crash with the signature,
+/// in the journal this report read.
+fn list_command(journal: &JournalArgs, id: &str) -> String {
+    let mut command = format!("gocrash list --signature {id}");
+    if let Some(dir) = &journal.directory {
+        command.push_str(&format!(" --directory {}", dir.display()));
+    }
+    for file in &journal.file {
+        command.push_str(&format!(" --file {}", file.display()));
+    }
+    if journal.merge {
+        command.push_str(" --merge");
+    }
+    if let Some(dir) = &journal.coredump_dir {
+        command.push_str(&format!(" --coredump-dir {}", dir.display()));
+    }
+    command
+}
+
+fn write(args: &Args, format: Format, report: &CrashReport) -> anyhow::Result<()> {
+    let (sink, name): (Box<dyn Write>, String) = match &args.output {
+        Some(path) => (
+            Box::new(
+                File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+            ),
+            path.display().to_string(),
+        ),
+        None => (Box::new(std::io::stdout().lock()), "stdout".to_owned()),
+    };
+    let mut out = BufWriter::with_capacity(64 * 1024, sink);
+    let written = match format {
+        Format::Text => text::write(&mut out, report),
+        Format::Markdown => markdown::write(&mut out, report),
+        Format::Html => html::write(&mut out, report),
+        Format::Json => write_json(&mut out, report),
+    };
+    written
+        .and_then(|()| out.flush())
+        .with_context(|| format!("cannot write the report to {name}"))
+}
+
+/// Formats an error with its causes, lowest-level last.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
