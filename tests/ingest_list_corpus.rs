@@ -1,8 +1,8 @@
 //! `gocrash list --json` over every corpus crash, checked against what
-//! systemd's own tools print for the same journal: `coredumpctl --json=short
-//! list` for the PID, signal and executable, journalctl for the unit (the
-//! short JSON of coredumpctl 252 has no unit), and the runtime's crash text
-//! for the headline.
+//! systemd's own tools print for the same journal. `coredumpctl --json=short
+//! list` gives the PID, signal and executable. journalctl gives the unit,
+//! because the short JSON of coredumpctl 252 has no unit. The runtime's
+//! crash text gives the headline.
 //!
 //! Needs the corpus manifest and the journal it was captured into; skipped
 //! with a message without a manifest, and failed when `CI=true`.
