@@ -10,7 +10,8 @@ mod support;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use ingest::traceback::{self, FatalForm, SignalForm, Traceback};
+use ingest::crashtext::headline;
+use ingest::traceback::{self, Traceback};
 use serde_json::Value;
 use support::{Crash, ExpectedFacts};
 
@@ -130,41 +131,6 @@ impl JournalView {
         );
         recorded
     }
-}
-
-/// Rebuilds the first line of the crash report from the parsed headline
-/// parts: the oldest panic, the fatal error, or a fatal signal, whichever the
-/// runtime printed first.
-fn headline(parsed: &Traceback) -> Option<String> {
-    let mut candidates: Vec<(usize, String)> = Vec::new();
-    if let Some(panic) = parsed.panics.first() {
-        let value = panic.value.lines().next().unwrap_or("");
-        let mark = match (panic.recovered, panic.repanicked) {
-            (_, true) => " [recovered, repanicked]",
-            (true, false) => " [recovered]",
-            _ => "",
-        };
-        candidates.push((panic.text_line, format!("panic: {value}{mark}")));
-    }
-    if let Some(fatal) = &parsed.fatal {
-        let prefix = match fatal.form {
-            FatalForm::FatalError => "fatal error",
-            FatalForm::Fatal => "fatal",
-        };
-        let message = fatal.message.lines().next().unwrap_or("");
-        candidates.push((fatal.text_line, format!("{prefix}: {message}")));
-    }
-    if let Some(signal) = &parsed.signal {
-        if signal.form == SignalForm::Handler {
-            let name = signal.name.clone().unwrap_or_default();
-            let description = signal.description.clone().unwrap_or_default();
-            candidates.push((signal.text_line, format!("{name}: {description}")));
-        }
-    }
-    candidates
-        .into_iter()
-        .min_by_key(|(line, _)| *line)
-        .map(|(_, text)| text)
 }
 
 fn is_program_function(function: &str) -> bool {
