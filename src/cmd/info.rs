@@ -13,6 +13,7 @@ use anyhow::Context;
 use ingest::coredump::{CoreState, CoredumpRecord};
 use ingest::crashtext::{CrashText, DumpEnd, Loss};
 use ingest::select::{CoreFile, CrashSource, OpenOptions};
+use ingest::signature::{compute, CrashInput, Signature};
 use serde::Serialize;
 use symbolizer::buildid::{self, BuildIds};
 use symbolizer::core::{Core, CoreOptions};
@@ -52,6 +53,8 @@ struct Document<'a> {
     binary: Option<BinaryFacts>,
     build_id_check: BuildIdCheck,
     text: Option<TextFacts<'a>>,
+    /// The crash signature, computed from the crash text; null without one.
+    signature: Option<Signature>,
 }
 
 /// The core's location, and the build IDs in its copy of the executable.
@@ -120,6 +123,13 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     core.truncated = source.record.as_ref().is_some_and(|r| r.truncated);
 
     let text = source.text.as_ref().map(text_facts);
+    // The text gives the signature in milliseconds; the core would need
+    // its goroutines rebuilt, which `info` does not do.
+    let signature = source
+        .text
+        .as_ref()
+        .filter(|t| !t.traceback.is_empty())
+        .map(|t| compute(&CrashInput::from_traceback(&t.traceback)));
     let document = Document {
         schema: "gocrash.info/1",
         record: source.record.as_ref(),
@@ -127,6 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         binary,
         build_id_check: check,
         text,
+        signature,
     };
 
     let mut stdout = std::io::stdout().lock();
@@ -405,6 +416,12 @@ fn format_text(document: &Document<'_>, text: Option<&CrashText>) -> String {
                 lines.push(("Text Time", format!("{first} to {last}")));
             }
             lines.push(("Text Loss", loss_line(&text.loss)));
+            if let Some(signature) = &document.signature {
+                lines.push((
+                    "Signature",
+                    format!("{} {}", signature.id, signature.title),
+                ));
+            }
         }
         _ => lines.push(("Crash Text", "none in the journal".into())),
     }

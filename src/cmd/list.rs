@@ -24,6 +24,8 @@ use crate::exit::{Status, WithStatus};
 /// journalctl processes run at once to read headlines. Each spends most of
 /// its time opening journal files, so a few overlap well even on two cores.
 const HEADLINE_WORKERS: usize = 4;
+/// Hex digits of a signature id (docs/signature.md).
+const SIGNATURE_DIGITS: usize = 16;
 
 /// Journal and core locations and time and unit filters: the options every
 /// crash-selecting command shares.
@@ -93,6 +95,11 @@ pub struct Args {
     /// Print a JSON array, one object per crash.
     #[arg(long)]
     pub json: bool,
+    /// Only crashes with this signature (the 16 hex digits `gocrash report`
+    /// and `gocrash info` print). It is computed from the journal's crash
+    /// text, or from the core where there is no text, which is slower.
+    #[arg(long, value_name = "SIG")]
+    pub signature: Option<String>,
 }
 
 /// One crash as `list --json` prints it.
@@ -127,6 +134,12 @@ struct Row {
     headline_source: &'static str,
     cursor: String,
     boot_id: Option<String>,
+    /// The crash signature's id, with `--signature` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: Option<String>,
+    /// What the signature was computed from: "text" or "core".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature_source: Option<&'static str>,
 }
 
 /// The Go version of a crashed executable, read from its build
@@ -199,7 +212,31 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     if selection.rejected > 0 {
         tracing::info!(target: "gocrash::list", rejected = selection.rejected, "left out coredump entries not written by systemd-coredump");
     }
-    let rows = build_rows(&selector, &selection.records);
+    let mut records = selection.records;
+    let mut signatures = Vec::new();
+    if let Some(wanted) = &args.signature {
+        let wanted = parse_signature(wanted)?;
+        let computed = crate::report::occurrences::signatures(&selector, &records);
+        let mut kept = Vec::new();
+        for (record, computed) in records.into_iter().zip(computed) {
+            match computed {
+                Ok(found) if found.signature.id == wanted => {
+                    kept.push(record);
+                    signatures.push(found);
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::info!(target: "gocrash::list", pid = record.pid, %error, "no signature for the crash")
+                }
+            }
+        }
+        records = kept;
+    }
+    let mut rows = build_rows(&selector, &records);
+    for (row, found) in rows.iter_mut().zip(&signatures) {
+        row.signature = Some(found.signature.id.clone());
+        row.signature_source = Some(found.from);
+    }
 
     let mut stdout = std::io::stdout().lock();
     if args.json {
@@ -220,6 +257,22 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         .into());
     }
     Ok(Status::Success)
+}
+
+/// Checks a `--signature` argument: 16 hex digits, as signatures are
+/// printed. Upper-case digits are accepted.
+fn parse_signature(text: &str) -> anyhow::Result<String> {
+    let id = text.trim().to_ascii_lowercase();
+    if id.len() != SIGNATURE_DIGITS || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(WithStatus {
+            status: Status::Usage,
+            message: format!(
+                "invalid --signature {text:?}: expected {SIGNATURE_DIGITS} hex digits, such as c65a69725fc05083"
+            ),
+        }
+        .into());
+    }
+    Ok(id)
 }
 
 /// Turns a selection error into the command's error, with exit status 3
@@ -295,6 +348,8 @@ fn build_rows(selector: &Selector, records: &[CoredumpRecord]) -> Vec<Row> {
                 headline_source,
                 cursor: record.cursor.clone(),
                 boot_id: record.boot_id.clone(),
+                signature: None,
+                signature_source: None,
             }
         })
         .collect()
@@ -425,6 +480,16 @@ mod tests {
     }
 
     #[test]
+    fn signature_argument_is_checked() {
+        assert_eq!(
+            parse_signature("C65A69725FC05083").unwrap(),
+            "c65a69725fc05083"
+        );
+        assert!(parse_signature("c65a6972").is_err());
+        assert!(parse_signature("c65a69725fc0508z").is_err());
+    }
+
+    #[test]
     fn go_version_columns() {
         assert_eq!(GoVersion::Version("go1.22.3".into()).column(), "go1.22.3");
         assert_eq!(GoVersion::NotGo.column(), "-");
@@ -452,6 +517,8 @@ mod tests {
             headline_source: "text",
             cursor: String::new(),
             boot_id: None,
+            signature: None,
+            signature_source: None,
         };
         let table = format_table(&[row(7, "panic: a"), row(12345, "fatal error: b")]);
         let lines: Vec<&str> = table.lines().collect();
