@@ -21,6 +21,7 @@
 //! `symbolizer` crate, and reading the text from journald to the other
 //! modules of this crate.
 
+pub mod addresses;
 mod frame;
 mod funcname;
 mod header;
