@@ -281,16 +281,26 @@ impl Selector {
             .journal
             .stream(&query, ExportOptions::default())
             .map_err(SelectError::Journal)?;
+        let mut rejected = 0usize;
         while let Some(entry) = stream.next_entry().map_err(SelectError::Journal)? {
             match CoredumpRecord::from_entry(&entry) {
                 Ok(record) if self.unit_matches(&record) => return Ok(record),
                 Ok(_) => {}
-                Err(error) => note_rejected(&error),
+                Err(error) => {
+                    note_rejected(&error);
+                    rejected = rejected.saturating_add(1);
+                }
             }
         }
-        Err(SelectError::NoMatch {
-            selection: self.describe(args),
-        })
+        let mut selection = self.describe(args);
+        if rejected > 0 {
+            let entries = if rejected == 1 { "entry" } else { "entries" };
+            selection.push_str(&format!(
+                " (left out {rejected} {entries} with systemd-coredump's MESSAGE_ID that it \
+                 did not write or that are incomplete; run with -v to see why)"
+            ));
+        }
+        Err(SelectError::NoMatch { selection })
     }
 
     /// Returns the record whose entry has this cursor.
@@ -466,8 +476,13 @@ impl Selector {
     }
 }
 
+/// Logs why an entry was left out. The reason is at info level so that
+/// `-v` shows it: a forged entry is worth noticing.
 fn note_rejected(error: &RecordError) {
-    tracing::debug!(target: "gocrash::select", %error, "left out a coredump entry");
+    let reason = std::error::Error::source(error)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    tracing::info!(target: "gocrash::select", %error, %reason, "left out a coredump entry");
 }
 
 #[cfg(test)]
