@@ -127,13 +127,7 @@ fn compare(process: &Process, stderr: &str) -> Vec<String> {
     problems
 }
 
-// NOTE: fails intermittently: about one crash in 120 made at test time loads
-// with `Allgs(NotGoroutines { len: 0 })` (seen on Go 1.23, 1.24 and 1.26,
-// a different kind each run). The corpus walk test (tests/walk_corpus.rs)
-// covers the same comparison on 528 captured crashes and passes; run this one
-// with `cargo test -p symbolizer --test goroutines_real -- --ignored`.
 #[test]
-#[ignore = "intermittent allgs failure on crashes made at test time"]
 fn goroutines_match_runtime_output() {
     let builds = crash::builds();
     let mut failures = Vec::new();
