@@ -7,9 +7,11 @@
 //! goroutine id the runtime printed must come back with the same status,
 //! wait reason, wait minutes, thread lock, frames (function, file, line,
 //! inlined flag, and for physical frames the `+0x` offset, sp, fp and pc)
-//! and creator. A goroutine that runs on another thread is printed without a
-//! stack in the main dump and with it in that thread's `-----` section; the
-//! section's frames are the ones compared. The `runtime stack:` section and
+//! and creator. The crash facts must equal the text too: the `fatal error:`
+//! message, and the signal number, code, address and pc of the
+//! `[signal ...]` line. A goroutine that runs on another thread is printed
+//! without a stack in the main dump and with it in that thread's `-----`
+//! section; the section's frames are the ones compared. The `runtime stack:` section and
 //! the `goroutine 0` blocks of the thread sections are compared with the
 //! walks of the crashing thread and of each thread.
 //!
@@ -54,6 +56,8 @@ const MUST_MATCH: &[&str] = &[
     "runtime stack",
     "thread frames",
     "elided count",
+    "fatal error message",
+    "signal",
 ];
 
 /// Counts for one toolchain and mode.
@@ -68,6 +72,9 @@ struct Tally {
     crashing_frames_total: usize,
     system_frames_matched: usize,
     system_frames_total: usize,
+    /// `fatal error:` messages and `[signal ...]` lines compared.
+    fatal_errors: usize,
+    signals: usize,
     /// Differences by kind.
     differences: BTreeMap<String, usize>,
 }
@@ -83,6 +90,8 @@ impl Tally {
         self.crashing_frames_total += other.crashing_frames_total;
         self.system_frames_matched += other.system_frames_matched;
         self.system_frames_total += other.system_frames_total;
+        self.fatal_errors += other.fatal_errors;
+        self.signals += other.signals;
         for (kind, count) in &other.differences {
             *self.differences.entry(kind.clone()).or_default() += count;
         }
@@ -636,7 +645,63 @@ fn compare_crash(crash: &Crash) -> CrashReport {
         compare_goroutine(&mut report, &traceback, header, found, is_crashing);
     }
     compare_system_stacks(&mut report, &traceback, &process);
+    compare_crash_facts(&mut report, &traceback, &process);
     report
+}
+
+/// The numbers of the signals the corpus crashes print by name.
+const SIGNAL_NUMBERS: [(&str, u32); 7] = [
+    ("SIGILL", 4),
+    ("SIGTRAP", 5),
+    ("SIGABRT", 6),
+    ("SIGBUS", 7),
+    ("SIGFPE", 8),
+    ("SIGSEGV", 11),
+    ("SIGQUIT", 3),
+];
+
+/// Compares the `fatal error:` message and the `[signal ...]` line with the
+/// library's crash facts.
+fn compare_crash_facts(report: &mut CrashReport, traceback: &Traceback, process: &Process) {
+    let facts = process.crash();
+    if let Some(fatal) = traceback
+        .fatal
+        .as_ref()
+        .filter(|f| f.form == traceback::FatalForm::FatalError)
+    {
+        report.tally.fatal_errors += 1;
+        if facts.fatal_error.as_deref() != Some(fatal.message.as_str()) {
+            report.differ(
+                "fatal error message",
+                format!("{:?}, printed {:?}", facts.fatal_error, fatal.message),
+            );
+        }
+    }
+    let Some(printed) = &traceback.signal else {
+        return;
+    };
+    if printed.form != traceback::SignalForm::Bracketed {
+        return;
+    }
+    report.tally.signals += 1;
+    let printed_signo = printed
+        .number
+        .and_then(|n| u32::try_from(n).ok())
+        .or_else(|| {
+            let name = printed.name.as_deref()?;
+            SIGNAL_NUMBERS
+                .iter()
+                .find(|(known, _)| *known == name)
+                .map(|(_, number)| *number)
+        });
+    let found = facts.signal.map(|s| (Some(s.signo), Some(s.code), Some(s.addr), Some(s.pc)));
+    let expected = (printed_signo, printed.code, printed.addr, printed.pc);
+    if found != Some(expected) {
+        report.differ(
+            "signal",
+            format!("(signo, code, addr, pc) {found:x?}, printed {expected:x?}"),
+        );
+    }
 }
 
 fn load(crash: &Crash) -> Result<Process, String> {
@@ -660,7 +725,7 @@ fn percent(matched: usize, total: usize) -> String {
 
 fn print_tally(name: &str, tally: &Tally) {
     eprintln!(
-        "{name:<20} crashes {:>3}  goroutines {:>6}/{:<6} ({})  frames {:>7}/{:<7} ({})  crashing frames {}/{} ({})  system frames {}/{} ({})",
+        "{name:<20} crashes {:>3}  goroutines {:>6}/{:<6} ({})  frames {:>7}/{:<7} ({})  crashing frames {}/{} ({})  system frames {}/{} ({})  fatal errors {}  signals {}",
         tally.crashes,
         tally.goroutines_matched,
         tally.goroutines_total,
@@ -674,6 +739,8 @@ fn print_tally(name: &str, tally: &Tally) {
         tally.system_frames_matched,
         tally.system_frames_total,
         percent(tally.system_frames_matched, tally.system_frames_total),
+        tally.fatal_errors,
+        tally.signals,
     );
     for (kind, count) in &tally.differences {
         eprintln!("{:<20}   {count:>5} {kind}", "");

@@ -92,13 +92,10 @@ impl<'a> Report<'a> {
             }
             Err(error) => missing.push(format!("no goroutine could be rebuilt: {error}")),
         }
-        let fatal_error = process.as_ref().ok().and_then(|process| {
-            process
-                .crash()
-                .fatal_error
-                .clone()
-                .or_else(|| fatal_message_from_args(crash, process, version))
-        });
+        let fatal_error = process
+            .as_ref()
+            .ok()
+            .and_then(|process| process.crash().fatal_error.clone());
         let panicked = process
             .as_ref()
             .is_ok_and(|p| p.crash().panics.iter().any(|panic| !panic.goexit));
@@ -133,59 +130,6 @@ impl<'a> Report<'a> {
         self.version
             .is_none_or(|v| v >= GoVersion::new(1, minor, 0))
     }
-}
-
-/// The longest `fatal error:` message read from a throw's argument.
-const MAX_FATAL_MESSAGE: u64 = 64 << 10;
-
-/// Reads the `fatal error:` message from the string argument of the
-/// innermost `runtime.throw` or `runtime.fatal` frame of the crashing
-/// thread, when both words of its spill slots are live.
-///
-/// The symbolizer reads the message from the printing closure's context.
-/// Go 1.26 widened that context for `runtime.fatal`, whose closure also
-/// captures the panic being run, so that read fails there and the spilled
-/// argument is the second source.
-fn fatal_message_from_args(
-    crash: &OpenedCrash,
-    process: &Process,
-    version: Option<GoVersion>,
-) -> Option<String> {
-    use symbolizer::runtime::crash::THROW_FUNCTIONS;
-
-    let thread = process.crashing_thread()?;
-    let frame = thread.walk.frames.iter().find(|f| {
-        f.function()
-            .is_some_and(|name| THROW_FUNCTIONS.iter().any(|(throw, _)| *throw == name))
-    })?;
-    let core = &crash.core;
-    let before_1_21 = version.is_some_and(|v| v < GoVersion::new(1, 21, 0));
-    let printer = args::ArgPrinter::new(
-        &crash.binary,
-        core.memory(),
-        core.arch(),
-        process.provenance().load_bias,
-        before_1_21,
-    );
-    let items = printer.items(frame)?;
-    let words: Vec<(u64, bool)> = items
-        .iter()
-        .filter_map(|item| match item {
-            args::ArgItem::Word { value, live } => Some((*value, *live)),
-            _ => None,
-        })
-        .collect();
-    let [(data, true), (len, true), ..] = words.as_slice() else {
-        return None;
-    };
-    if *len == 0 || *len > MAX_FATAL_MESSAGE {
-        return None;
-    }
-    let bytes = core
-        .memory()
-        .read_bytes(*data, usize::try_from(*len).ok()?)
-        .ok()?;
-    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Returns the goroutine the crash happened on, as the symbolizer found it

@@ -312,7 +312,7 @@ impl Process {
         let (version, layout) = (info.version, &info.layout);
         let symbols = info.symbols.at_bias(load_bias);
         if let Some(mismatch) = symbols::build_id_mismatch(core, binary) {
-            tracing::warn!(target: TRACE_TARGET, %mismatch, "the binary is not the one that crashed");
+            tracing::debug!(target: TRACE_TARGET, %mismatch, "the binary is not the one that crashed");
             warnings.push(mismatch);
         }
 
@@ -378,6 +378,7 @@ impl Process {
             crashing_thread,
             &threads,
             &mut goroutines,
+            version,
         );
         let parked: Vec<&GRecord> = goroutines
             .iter()

@@ -14,17 +14,25 @@
 //! `fatal error:` messages have no global: the text is the string argument
 //! of `runtime.throw` or `runtime.fatal`. Both pass it to a closure run on
 //! the system stack (`throw.func1`, `fatal.func1`) that prints it, and the
-//! closure's context (its code pointer, then the string header) lives in
-//! the throwing function's frame. The message is read there: the first
-//! word in that frame equal to the closure's entry, followed by a string
-//! header. This holds for Go 1.19 to 1.27 (checked on real cores); the
+//! closure's context (its code pointer, then the captured variables) lives
+//! in the throwing function's frame. The message is read there: the first
+//! word in that frame equal to the closure's entry, followed by the string
+//! header (see [`message_offsets`] for where it sits in each release).
+//! This holds for Go 1.19 to 1.27 (checked on the corpus cores); the
 //! register arguments of the internal ABI are not saved anywhere readable.
+//!
+//! A signal that became a panic is recorded in the g it interrupted. That
+//! is the crashing goroutine, except for a signal in C code called through
+//! cgo up to Go 1.20: the thread was on its `g0` stack, so the runtime
+//! recorded the signal in `m.g0` and printed it from there.
 
 use serde::Serialize;
 
 use super::layout::RuntimeLayout;
 use super::memory::ReadMemory;
+use super::goroutine::{read_g, read_m, GRecord};
 use super::panic::{read_panic_chain, read_string_bytes, PanicRecord, TypeNames};
+use super::version::GoVersion;
 use crate::core::Core;
 use crate::goroutines::{Goroutine, ThreadState};
 use crate::unwind::{Frame, FrameSource, FuncTable, Regs, StackKind, Walk};
@@ -63,7 +71,8 @@ pub struct CrashFacts {
     /// a goroutine (see `no_goroutine_reason`).
     pub goroutine: Option<u64>,
     pub no_goroutine_reason: Option<String>,
-    /// The signal that became the panic, from the crashing goroutine.
+    /// The signal that became the panic or the fatal error: from the
+    /// crashing goroutine, else from its thread's `g0` or `gsignal`.
     pub signal: Option<GoSignal>,
     /// The registers a signal interrupted on the crashing thread, from the
     /// innermost signal frame (what the runtime prints after a fatal signal).
@@ -158,6 +167,7 @@ pub fn crash_facts(
     crashing_thread: Option<u32>,
     threads: &[ThreadState],
     goroutines: &mut [Goroutine],
+    version: Option<GoVersion>,
 ) -> CrashFacts {
     let mut facts = CrashFacts {
         thread: crashing_thread,
@@ -179,7 +189,7 @@ pub fn crash_facts(
             fp: 0,
             lr: None,
         });
-    facts.fatal_error = fatal_message(memory, funcs, &thread.walk);
+    facts.fatal_error = fatal_message(memory, funcs, &thread.walk, version);
 
     let goroutine = thread
         .goroutine
@@ -188,14 +198,7 @@ pub fn crash_facts(
         Some(goroutine) => {
             facts.goroutine = goroutine.goid;
             if let Some(record) = &goroutine.record {
-                if record.sig != 0 {
-                    facts.signal = Some(GoSignal {
-                        signo: record.sig,
-                        code: record.sigcode0,
-                        addr: record.sigcode1,
-                        pc: record.sigpc,
-                    });
-                }
+                facts.signal = recorded_signal(record);
                 facts.panics = read_panic_chain(memory, layout, types, record.panic);
             }
         }
@@ -206,7 +209,35 @@ pub fn crash_facts(
             });
         }
     }
+    if facts.signal.is_none() {
+        facts.signal = thread
+            .m
+            .as_ref()
+            .and_then(|m| system_g_signal(memory, layout, m.address));
+    }
     facts
+}
+
+/// Returns the signal recorded in `record`, if any.
+fn recorded_signal(record: &GRecord) -> Option<GoSignal> {
+    (record.sig != 0).then_some(GoSignal {
+        signo: record.sig,
+        code: record.sigcode0,
+        addr: record.sigcode1,
+        pc: record.sigpc,
+    })
+}
+
+/// Reads the signal recorded in the M's `g0`, or else in its `gsignal`:
+/// the g a signal interrupted when it arrived on the system stack (C code
+/// called through cgo, the scheduler) or inside another signal handler.
+fn system_g_signal(memory: &dyn ReadMemory, layout: &RuntimeLayout, m: u64) -> Option<GoSignal> {
+    let m = read_m(memory, layout, m).ok()?;
+    [m.g0, m.gsignal]
+        .into_iter()
+        .filter(|&g| g != 0)
+        .filter_map(|g| read_g(memory, layout, g).ok())
+        .find_map(|record| recorded_signal(&record))
 }
 
 /// Reads the `fatal error:` message from the innermost `runtime.throw` or
@@ -215,6 +246,7 @@ pub fn fatal_message(
     memory: &dyn ReadMemory,
     funcs: &dyn FuncTable,
     walk: &Walk,
+    version: Option<GoVersion>,
 ) -> Option<String> {
     for frame in &walk.frames {
         let Some(name) = frame.function() else {
@@ -229,18 +261,54 @@ pub fn fatal_message(
         let closure_entry = funcs.func_by_name(closure)?.entry;
         let top = frame.fp?;
         let mut slot = frame.sp;
-        while slot + 24 <= top {
+        while slot.checked_add(8).is_some_and(|end| end <= top) {
             if memory.read_u64(slot).ok() == Some(closure_entry) {
-                let data = memory.read_u64(slot + 8).ok()?;
-                let len = memory.read_u64(slot + 16).ok()?;
-                if len > 0 && len <= MAX_FATAL_MESSAGE {
-                    return read_string_bytes(memory, data, len);
+                for &offset in message_offsets(name, version) {
+                    if let Some(message) = read_message(memory, slot, offset, top) {
+                        return Some(message);
+                    }
                 }
             }
-            slot += 8;
+            slot = slot.checked_add(8)?;
         }
     }
     None
+}
+
+/// Returns where the string header sits in the printing closure's context
+/// of `function`, in bytes from the code pointer, most likely first.
+///
+/// The compiler lays out captured variables in the order the closure body
+/// first uses them. `throw.func1` captures only `s`. From Go 1.26,
+/// `fatal.func1` first passes the goroutine's `_panic` to
+/// `printPreFatalDeferPanic` and then prints `s`, so a pointer comes before
+/// the string (runtime/panic.go of go1.26.6 and go1.27.3). For an unknown
+/// release both places are tried; a pointer misread as a length is far
+/// above [`MAX_FATAL_MESSAGE`], so the wrong place yields nothing.
+fn message_offsets(function: &str, version: Option<GoVersion>) -> &'static [u64] {
+    if function != "runtime.fatal" {
+        return &[8];
+    }
+    match version {
+        Some(v) if v >= GoVersion::new(1, 26, 0) => &[16],
+        Some(_) => &[8],
+        None => &[8, 16],
+    }
+}
+
+/// Reads the string header at `offset` from the closure context at
+/// `context`, which must end below `top`, and the message it points to.
+fn read_message(memory: &dyn ReadMemory, context: u64, offset: u64, top: u64) -> Option<String> {
+    let header = context.checked_add(offset)?;
+    if header.checked_add(16)? > top {
+        return None;
+    }
+    let data = memory.read_u64(header).ok()?;
+    let len = memory.read_u64(header.checked_add(8)?).ok()?;
+    if len == 0 || len > MAX_FATAL_MESSAGE {
+        return None;
+    }
+    read_string_bytes(memory, data, len)
 }
 
 #[cfg(test)]
