@@ -11,6 +11,7 @@ mod output;
 mod render;
 mod report;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -27,7 +28,10 @@ fn main() -> ExitCode {
 }
 
 /// Sends diagnostics to stderr through `tracing`: warnings by default, more
-/// with each `-v`, or whatever `RUST_LOG` selects.
+/// with each `-v`, or whatever `RUST_LOG` selects. Problems that the output
+/// reports itself (damage, build ID mismatches) are logged at debug level, so
+/// the default shows only what the output does not. Colours only on a
+/// terminal, and never with `NO_COLOR` set.
 fn init_diagnostics(verbose: u8) {
     let default = match verbose {
         0 => "warn",
@@ -41,6 +45,7 @@ fn init_diagnostics(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(true)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .without_time()
         .init();
 }

@@ -68,10 +68,8 @@ impl CrashArg {
                 return CrashArg::Pid(pid);
             }
         }
-        if arg.contains('/') {
-            let path = Path::new(arg);
-            return CrashArg::Exe(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()));
-        }
+        // A field match first: its value may be a path, as in
+        // COREDUMP_FILENAME=/var/lib/systemd/coredump/core...
         if let Some((name, _)) = arg.split_once('=') {
             let is_field = !name.is_empty()
                 && name
@@ -80,6 +78,10 @@ impl CrashArg {
             if is_field {
                 return CrashArg::Field(arg.to_string());
             }
+        }
+        if arg.contains('/') {
+            let path = Path::new(arg);
+            return CrashArg::Exe(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()));
         }
         CrashArg::Comm(arg.to_string())
     }
@@ -447,13 +449,12 @@ impl Selector {
     }
 
     fn unit_matches(&self, record: &CoredumpRecord) -> bool {
-        match &self.unit {
-            None => true,
-            Some(unit) => {
-                record.unit.as_deref() == Some(unit.as_str())
-                    || record.user_unit.as_deref() == Some(unit.as_str())
-            }
-        }
+        let Some(unit) = &self.unit else {
+            return true;
+        };
+        let unit = unit_name(unit);
+        record.unit.as_deref() == Some(unit.as_ref())
+            || record.user_unit.as_deref() == Some(unit.as_ref())
     }
 
     /// Describes a selection for the "no crash matched" message.
@@ -483,6 +484,23 @@ fn note_rejected(error: &RecordError) {
         .map(ToString::to_string)
         .unwrap_or_default();
     tracing::info!(target: "gocrash::select", %error, %reason, "left out a coredump entry");
+}
+
+/// Completes a unit name as `journalctl -u` does: a name without one of
+/// systemd's unit type suffixes is a service.
+fn unit_name(name: &str) -> std::borrow::Cow<'_, str> {
+    const UNIT_TYPES: &[&str] = &[
+        "service", "socket", "device", "mount", "automount", "swap", "target", "path", "timer",
+        "slice", "scope",
+    ];
+    let has_type = name
+        .rsplit_once('.')
+        .is_some_and(|(_, suffix)| UNIT_TYPES.contains(&suffix));
+    if has_type {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(format!("{name}.service"))
+    }
 }
 
 #[cfg(test)]
@@ -572,5 +590,25 @@ mod tests {
             Selector::default().describe(&[]),
             "any crash in the journal"
         );
+    }
+
+    #[test]
+    fn field_match_may_hold_a_path() {
+        assert_eq!(
+            CrashArg::parse_match("COREDUMP_FILENAME=/var/lib/systemd/coredump/core.x.zst"),
+            CrashArg::Field("COREDUMP_FILENAME=/var/lib/systemd/coredump/core.x.zst".into())
+        );
+        assert_eq!(
+            CrashArg::parse_match("/opt/a=b/app"),
+            CrashArg::Exe(PathBuf::from("/opt/a=b/app"))
+        );
+    }
+
+    #[test]
+    fn unit_without_type_is_a_service() {
+        assert_eq!(unit_name("web"), "web.service");
+        assert_eq!(unit_name("web.service"), "web.service");
+        assert_eq!(unit_name("backup.timer"), "backup.timer");
+        assert_eq!(unit_name("app.v2"), "app.v2.service");
     }
 }

@@ -27,6 +27,7 @@ pub struct Args {
 /// The JSON document: the build information and the build IDs.
 #[derive(Serialize)]
 struct Document<'a> {
+    schema: &'static str,
     binary: String,
     #[serde(flatten)]
     build_info: &'a BuildInfo,
@@ -35,9 +36,7 @@ struct Document<'a> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Status> {
-    let format = args
-        .output
-        .format_among(Format::Text, &[Format::Text, Format::Json])?;
+    let format = args.output.format();
     let path = &args.binary;
     let name = path.display().to_string();
 
@@ -59,6 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         Format::Json => {
             let ids = buildid::read(&elf);
             let document = Document {
+                schema: "gocrash.buildinfo/1",
                 binary: name,
                 build_info: &info,
                 go_build_id: ids.ids.go.as_ref(),

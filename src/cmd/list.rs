@@ -48,12 +48,13 @@ pub struct JournalArgs {
     pub coredump_dir: Option<PathBuf>,
     /// Only crashes at or after this time, in journalctl's syntax
     /// ("2024-05-01 10:00", "-1h", "yesterday").
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub since: Option<String>,
     /// Only crashes at or before this time, in journalctl's syntax.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub until: Option<String>,
-    /// Only crashes of this systemd unit (system or user unit).
+    /// Only crashes of this systemd unit (system or user unit); a name
+    /// without a unit type means a .service, as with journalctl -u.
     #[arg(long, value_name = "UNIT")]
     pub unit: Option<String>,
 }

@@ -25,10 +25,16 @@ pub struct Args {
     /// The Go binary the addresses belong to.
     #[arg(long)]
     pub binary: PathBuf,
-    /// The address a PIE binary's first segment was loaded at (hex), so that
-    /// runtime addresses resolve; omit it for link-time addresses.
+    /// The address a PIE binary's first segment was loaded at (hex), as
+    /// /proc/PID/maps shows it, so that runtime addresses resolve; omit it
+    /// for link-time addresses.
     #[arg(long, value_parser = parse_hex)]
     pub base: Option<u64>,
+    /// The load bias (hex): the load address minus the link-time address,
+    /// as `gocrash symbolize --json` prints it in `load_bias`. An
+    /// alternative to --base.
+    #[arg(long, value_parser = parse_hex, conflicts_with = "base")]
+    pub bias: Option<u64>,
     /// Print every inlined frame, innermost first, instead of only the
     /// physical function.
     #[arg(long)]
@@ -37,11 +43,13 @@ pub struct Args {
     pub output: Output,
     /// Addresses to resolve, in hex with or without 0x; read from stdin, one
     /// per line, when none are given. Exits with 4 when some address could
-    /// not be read or resolved.
+    /// not be read (invalid hex, below the load base, damaged tables); an
+    /// address that no function contains prints `?` as go tool addr2line
+    /// does, and exits with 0.
     pub addresses: Vec<String>,
 }
 
-fn parse_hex(text: &str) -> Result<u64, String> {
+pub(super) fn parse_hex(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
     let digits = trimmed
         .strip_prefix("0x")
@@ -219,23 +227,22 @@ fn write_text(out: &mut impl Write, resolved: &Resolved) -> std::io::Result<()> 
 }
 
 pub fn run(args: Args) -> anyhow::Result<Status> {
-    let format = args
-        .output
-        .format_among(Format::Text, &[Format::Text, Format::Json])?;
+    let format = args.output.format();
     let binary = Binary::open(&args.binary)?;
     let pclntab = binary.pclntab()?;
-    let bias = match args.base {
-        Some(base) => binary.load_bias_for_base(base).with_context(|| {
+    let bias = match (args.base, args.bias) {
+        (Some(base), _) => binary.load_bias_for_base(base).with_context(|| {
             format!(
                 "--base 0x{base:x} is below the link-time base 0x{:x} of {}",
                 binary.link_base(),
                 args.binary.display()
             )
         })?,
-        None => 0,
+        (None, Some(bias)) => bias,
+        (None, None) => 0,
     };
-    if args.base.is_some() && !binary.is_pie() {
-        tracing::warn!(target: "gocrash::resolve", "{} is not position-independent; --base still shifts every address", args.binary.display());
+    if bias != 0 && !binary.is_pie() {
+        tracing::warn!(target: "gocrash::resolve", "{} is not position-independent; --base or --bias still shifts every address", args.binary.display());
     }
     let mut resolver = Resolver {
         pclntab,

@@ -354,7 +354,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 fn log_damage(report: &BuildIdReport) {
     for err in &report.damaged {
-        tracing::warn!(target: TRACE_TARGET, error = %err, "skipped a damaged build ID note");
+        tracing::debug!(target: TRACE_TARGET, error = %err, "skipped a damaged build ID note");
     }
 }
 

@@ -241,7 +241,7 @@ impl CoreImage {
             source,
         })?;
         if let Some(error) = &damage {
-            tracing::warn!(target: "gocrash::decompress", %error, "keeping the partial core");
+            tracing::debug!(target: "gocrash::decompress", %error, "keeping the partial core");
         }
         Ok(CoreImage {
             map: map_file(&temp, path)?,

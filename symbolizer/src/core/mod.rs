@@ -452,7 +452,7 @@ fn parse_layout(bytes: &[u8], path: &Path) -> Result<Layout, CoreError> {
         });
     }
     if expected_len > core_len {
-        tracing::warn!(target: "gocrash::core", path = %path.display(), expected_len, core_len, "the core is truncated");
+        tracing::debug!(target: "gocrash::core", path = %path.display(), expected_len, core_len, "the core is truncated");
         problems.push(CoreProblem::Truncated {
             expected: expected_len,
             actual: core_len,

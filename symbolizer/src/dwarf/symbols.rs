@@ -121,7 +121,9 @@ impl<'data> SymbolTables<'data> {
 impl<'data> SymbolIndex<'data> {
     /// Returns the function symbol that contains `address`, if any.
     ///
-    /// A symbol without a size is taken to extend to the next symbol.
+    /// A symbol without a size is taken to extend to the next symbol, so
+    /// the last symbol, when it has no size (Go's `runtime.etext` marker),
+    /// contains nothing.
     pub fn lookup(&self, address: u64) -> Option<FunctionSymbol<'data>> {
         let after = self
             .symbols
@@ -134,7 +136,7 @@ impl<'data> SymbolIndex<'data> {
             .partition_point(|symbol| symbol.address < nearest.address);
         let preferred = *self.symbols.get(first_at_nearest)?;
         if preferred.size == 0 {
-            return Some(preferred);
+            return (after < self.symbols.len()).then_some(preferred);
         }
         if address - preferred.address < preferred.size {
             return Some(preferred);
@@ -145,5 +147,62 @@ impl<'data> SymbolIndex<'data> {
             .rev()
             .find(|symbol| address - symbol.address < symbol.size)
             .copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn symbol(address: u64, size: u64, name: &'static str) -> FunctionSymbol<'static> {
+        FunctionSymbol {
+            address,
+            size,
+            name: name.as_bytes(),
+            rank: u8::from(size == 0) * 6,
+        }
+    }
+
+    /// An index sorted as `SymbolTables::index` sorts: by address, then
+    /// preferred first.
+    fn index() -> SymbolIndex<'static> {
+        SymbolIndex {
+            symbols: vec![
+                symbol(0x1000, 0x40, "main.main"),
+                symbol(0x1000, 0, "runtime.text"),
+                symbol(0x1080, 0, "marker"),
+                symbol(0x1100, 0x20, "main.f"),
+                symbol(0x1200, 0, "runtime.etext"),
+            ],
+        }
+    }
+
+    fn name(index: &SymbolIndex<'_>, address: u64) -> Option<String> {
+        index
+            .lookup(address)
+            .map(|symbol| String::from_utf8_lossy(symbol.name).into_owned())
+    }
+
+    #[test]
+    fn sized_symbol_wins_at_same_address() {
+        assert_eq!(name(&index(), 0x1010).as_deref(), Some("main.main"));
+    }
+
+    #[test]
+    fn unsized_symbol_extends_to_next() {
+        assert_eq!(name(&index(), 0x10ff).as_deref(), Some("marker"));
+    }
+
+    #[test]
+    fn last_unsized_symbol_contains_nothing() {
+        let index = index();
+        assert_eq!(name(&index, 0x1200), None);
+        assert_eq!(name(&index, 0xffff_ffff), None);
+        assert_eq!(name(&index, u64::MAX), None);
+    }
+
+    #[test]
+    fn gap_after_sized_symbol_is_unnamed() {
+        assert_eq!(name(&index(), 0x1050), None);
     }
 }
