@@ -125,36 +125,38 @@ pub fn open_selected(
     source: Option<CrashSource>,
 ) -> anyhow::Result<OpenedCrash> {
     let mut warnings = Vec::new();
+    // A stored core is read through /proc/self/fd/N, which no message may
+    // show: messages and reports name the file in the coredump store.
+    let read_path = core_path;
+    let core_path = source
+        .as_ref()
+        .and_then(CrashSource::core_display_path)
+        .unwrap_or_else(|| read_path.clone());
 
     let (core, binary_path, binary_source) = match &args.binary {
         Some(path) if path.is_dir() => {
             // The core's build IDs are needed before the binary is known, so
-            // the core is read once alone, then again with the binary found.
-            let probe = open_core(
+            // the core is opened alone and the binary found is attached after.
+            let mut core = open_core(
+                &read_path,
                 &core_path,
                 CoreOptions {
                     core_only: true,
                     ..CoreOptions::default()
                 },
             )?;
-            let ids = probe
+            let ids = core
                 .executable()
                 .map(|e| e.build_ids.clone())
                 .unwrap_or_default();
-            drop(probe);
             let found = search_directory(path, &ids)?;
             tracing::info!(target: "gocrash::crash_input", binary = %found.display(), "found the binary by build ID");
-            let core = open_core(
-                &core_path,
-                CoreOptions {
-                    executable: Some(found.clone()),
-                    ..CoreOptions::default()
-                },
-            )?;
+            core.attach_executable(&found);
             (core, found, BinarySource::DirectorySearch)
         }
         Some(path) => {
             let core = open_core(
+                &read_path,
                 &core_path,
                 CoreOptions {
                     executable: Some(path.clone()),
@@ -164,7 +166,7 @@ pub fn open_selected(
             (core, path.clone(), BinarySource::Argument)
         }
         None => {
-            let core = open_core(&core_path, CoreOptions::default())?;
+            let core = open_core(&read_path, &core_path, CoreOptions::default())?;
             let Some(exe) = core.executable() else {
                 anyhow::bail!(
                     "{}: the core does not name its executable ({}); pass --binary PATH",
@@ -336,11 +338,22 @@ fn describe_state(state: &CoreState, truncated: bool) -> &'static str {
 
 /// Opens a core, showing a progress bar on a terminal when decompression
 /// takes long.
-fn open_core(path: &Path, options: CoreOptions) -> anyhow::Result<Core> {
-    let mut progress = ProgressReport::new(path);
-    let core = Core::open_with_progress(path, &options, &mut |p| progress.update(p));
+/// Opens the core at `read_path`, naming it `shown_path` in the progress bar
+/// and in errors: the two differ when a stored core is read through
+/// /proc/self/fd.
+fn open_core(read_path: &Path, shown_path: &Path, options: CoreOptions) -> anyhow::Result<Core> {
+    let mut progress = ProgressReport::new(shown_path);
+    let core = Core::open_with_progress(read_path, &options, &mut |p| progress.update(p));
     progress.finish();
-    Ok(core?)
+    core.map_err(|error| {
+        let message = error.to_string();
+        if read_path == shown_path {
+            anyhow::Error::new(error)
+        } else {
+            let read = read_path.display().to_string();
+            anyhow::anyhow!(message.replace(&read, &shown_path.display().to_string()))
+        }
+    })
 }
 
 /// A progress bar on stderr that appears only when stderr is a terminal and
