@@ -11,8 +11,8 @@
 //! journald writes its note. Then it removes the drop-in and restarts
 //! journald with `scripts/capture-pipeline start`. Restarting journald breaks the output
 //! streams of every process logging at that moment, so the test is ignored
-//! by default; run it alone, as root, with
-//! `cargo test --test ingest_ratelimit -- --ignored`.
+//! by default. `scripts/test` runs it alone after the other tests. To run it
+//! by hand, as root: `cargo test --test ingest_ratelimit -- --ignored`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -171,7 +171,10 @@ fn build_program(dir: &Path) -> PathBuf {
 fn rate_limited_dump_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let binary = build_program(dir.path());
-    let _fixture = LoweredRateLimit::install();
+    let before = Selector::default()
+        .newest(&[])
+        .expect("a coredump entry from before the test");
+    let fixture = LoweredRateLimit::install();
 
     let mut child = run_in_unit(&[binary.to_str().unwrap()]);
     let pid = child.id();
@@ -230,4 +233,20 @@ fn rate_limited_dump_is_reported() {
     // file line, so the lines kept and dropped cover at least that many.
     let total = text.line_count() as u64 + note.dropped;
     assert!(total >= 3 * GOROUTINES as u64, "{total} lines in all");
+
+    // The pipeline is back after the restart, and entries written before
+    // the test are still read.
+    drop(fixture);
+    assert!(!Path::new(DROP_IN).exists());
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let status = Command::new(scripts.join("capture-pipeline"))
+        .arg("status")
+        .status()
+        .unwrap();
+    assert!(status.success(), "the capture pipeline is not running");
+    let again = Selector::default()
+        .record_at(&before.cursor)
+        .expect("the entry from before the test");
+    assert_eq!(again.pid, before.pid);
+    assert_eq!(again.filename, before.filename);
 }
