@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::exit::Status;
 
+mod annotate;
 mod buildinfo;
 mod debug;
 mod dump;
@@ -29,6 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Resolve program counters to function, file and line, like `go tool addr2line`.
     Resolve(resolve::Args),
+    /// Write a Go crash text back with the symbol of every bare code address appended.
+    Annotate(annotate::Args),
     /// Print a Go binary's build information, like `go version -m`.
     Buildinfo(buildinfo::Args),
     /// Rebuild every goroutine of a crashed Go program from its core.
@@ -49,6 +52,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<Status> {
     match cli.command {
         Command::Resolve(args) => resolve::run(args),
+        Command::Annotate(args) => annotate::run(args),
         Command::Buildinfo(args) => buildinfo::run(args),
         Command::Symbolize(args) => symbolize::run(args),
         Command::Debug(args) => debug::run(args),

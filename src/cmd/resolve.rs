@@ -49,7 +49,7 @@ pub struct Args {
     pub addresses: Vec<String>,
 }
 
-pub(super) fn parse_hex(text: &str) -> Result<u64, String> {
+pub(super) pub(super) fn parse_hex(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
     let digits = trimmed
         .strip_prefix("0x")
@@ -60,11 +60,11 @@ pub(super) fn parse_hex(text: &str) -> Result<u64, String> {
 
 /// One resolved frame, in the shape both output formats print.
 #[derive(Debug, Serialize)]
-struct OutFrame {
-    function: Option<String>,
-    file: Option<String>,
-    line: Option<i64>,
-    inlined: bool,
+pub(super) struct OutFrame {
+    pub(super) function: Option<String>,
+    pub(super) file: Option<String>,
+    pub(super) line: Option<i64>,
+    pub(super) inlined: bool,
 }
 
 impl OutFrame {
@@ -88,21 +88,21 @@ impl OutFrame {
 }
 
 #[derive(Debug, Serialize)]
-struct Resolved {
+pub(super) struct Resolved {
     /// The address as given.
-    address: String,
+    pub(super) address: String,
     /// The link-time address looked up (the load bias removed).
     #[serde(skip_serializing_if = "Option::is_none")]
-    link_address: Option<String>,
+    pub(super) link_address: Option<String>,
     /// The source of the frames: "pclntab", "dwarf" or "symbols".
     #[serde(skip_serializing_if = "Option::is_none")]
-    source: Option<&'static str>,
-    frames: Vec<OutFrame>,
+    pub(super) source: Option<&'static str>,
+    pub(super) frames: Vec<OutFrame>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    pub(super) error: Option<String>,
 }
 
-struct Resolver<'a> {
+pub(super) struct Resolver<'a> {
     pclntab: &'a Pclntab<'a>,
     c_symbolizer: CSymbolizer<'a>,
     bias: u64,
@@ -111,7 +111,24 @@ struct Resolver<'a> {
 }
 
 impl<'a> Resolver<'a> {
-    fn resolve(&mut self, text: &str) -> Resolved {
+    /// Builds the resolver of this command for `binary`, so that other
+    /// commands resolve addresses exactly as `resolve` does.
+    pub(super) fn new(
+        binary: &'a Binary,
+        pclntab: &'a Pclntab<'a>,
+        bias: u64,
+        inlines: bool,
+    ) -> Resolver<'a> {
+        Resolver {
+            pclntab,
+            c_symbolizer: binary.c_symbolizer().with_load_bias(0),
+            bias,
+            inlines,
+            go_frames: Vec::new(),
+        }
+    }
+
+    pub(super) fn resolve(&mut self, text: &str) -> Resolved {
         let mut resolved = Resolved {
             address: text.trim().to_owned(),
             link_address: None,

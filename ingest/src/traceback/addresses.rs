@@ -1,7 +1,7 @@
 //! Finds the code addresses that crash text leaves bare, line by line, so a
 //! caller can write each one's symbol next to it.
 //!
-//! The runtime names the function of every Go frame it prints, but leaves
+//! The runtime names the function of every Go frame it prints. It leaves
 //! other code addresses as plain hex: the pc a signal interrupted (`PC=` and
 //! the `pc=` of `[signal ...]`), the register dumps of a fatal signal, the C
 //! frames of cgo code when no cgo symbolizer is registered (`non-Go function
@@ -20,7 +20,7 @@
 use super::line::{classify, LineKind};
 use super::model::hex;
 
-/// Where on its line an address was found.
+/// The form of line an address was found in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AddressKind {
@@ -72,7 +72,7 @@ pub struct FramePc {
     pub pc: u64,
 }
 
-/// What one line held.
+/// The finding of one line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Found {
     Address(TextAddress),
