@@ -49,7 +49,7 @@ pub struct Args {
     pub addresses: Vec<String>,
 }
 
-pub(super) pub(super) fn parse_hex(text: &str) -> Result<u64, String> {
+pub(super) fn parse_hex(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
     let digits = trimmed
         .strip_prefix("0x")
