@@ -66,6 +66,10 @@ pub struct Args {
     /// Write the report to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Do not look for earlier crashes with the same signature, which reads
+    /// the crash text of every crash of the same command.
+    #[arg(long)]
+    pub no_earlier: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Status> {
@@ -122,7 +126,14 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         report.missing.push(problem);
         report.partial = true;
     }
-    report.earlier = earlier(&args, &selector, &report, record.as_ref(), opened.as_ref());
+    report.earlier = if args.no_earlier {
+        Earlier {
+            error: Some("--no-earlier was given".to_owned()),
+            ..Earlier::default()
+        }
+    } else {
+        earlier(&args, &selector, &report, record.as_ref(), opened.as_ref())
+    };
 
     write(&args, format, &report)?;
     Ok(if report.partial {
