@@ -254,6 +254,39 @@ impl Core {
         Ok(core)
     }
 
+    /// Backs the executable's pages missing from the core with the local
+    /// file at `path`, replacing any file backing them before.
+    ///
+    /// This serves a core opened with [`CoreOptions::core_only`] to read the
+    /// build IDs its executable pages carry, whose binary was then found by
+    /// those IDs: the core is decompressed and parsed once. The file is
+    /// checked against the core's build IDs as [`Core::open`] checks it, and
+    /// a failure is recorded in [`Core::problems`] and in the executable's
+    /// backing. Does nothing when the core names no executable.
+    pub fn attach_executable(&mut self, path: &Path) {
+        let Some(exe) = self.executable.as_mut() else {
+            return;
+        };
+        exe.backing = back_file(
+            &mut self.memory,
+            &exe.path,
+            path.to_path_buf(),
+            || files::open_local(path),
+            &exe.build_ids,
+        );
+        let exe_path = exe.path.clone();
+        self.problems.retain(
+            |problem| !matches!(problem, CoreProblem::FileNotUsed { path, .. } if *path == exe_path),
+        );
+        if let Some(reason) = backing_failure(&exe.backing) {
+            self.problems.push(CoreProblem::FileNotUsed {
+                path: exe_path,
+                reason,
+            });
+        }
+        self.missing = self.memory.missing_ranges();
+    }
+
     /// Returns the path the core was read from; `None` for [`Core::from_bytes`].
     pub fn source(&self) -> Option<&Path> {
         self.source.as_deref()

@@ -750,3 +750,59 @@ fn special_files_are_not_opened() {
         assert_eq!(reason, "not a regular file");
     }
 }
+
+#[test]
+fn attached_executable_backs_missing_pages() {
+    let fixture = Fixture::new(2, EXE_BASE, EXE_ENTRY, GO_BUILD_ID);
+    let options = CoreOptions {
+        core_only: true,
+        ..Default::default()
+    };
+    let mut core = Core::from_bytes(amd64_core(&fixture, fixture.exe_path()), &options).unwrap();
+    let missing_before = core.missing_ranges().len();
+    assert!(core.memory().read_u8(EXE_BASE + PAGE).is_err());
+
+    core.attach_executable(&fixture.exe_path);
+    assert_eq!(
+        core.executable().unwrap().backing,
+        Backing::Opened {
+            local_path: fixture.exe_path.clone()
+        }
+    );
+    assert_eq!(
+        core.memory().read_u8(EXE_BASE + PAGE + 1).unwrap(),
+        fixture.exe[PAGE as usize + 1]
+    );
+    assert!(core.missing_ranges().len() < missing_before);
+}
+
+#[test]
+fn attached_other_build_is_rejected() {
+    let fixture = Fixture::new(2, EXE_BASE, EXE_ENTRY, GO_BUILD_ID);
+    let options = CoreOptions {
+        core_only: true,
+        ..Default::default()
+    };
+    let mut core = Core::from_bytes(amd64_core(&fixture, fixture.exe_path()), &options).unwrap();
+    let other = fixture.exe_path.with_file_name("other");
+    std::fs::write(
+        &other,
+        build::executable(2, EXE_BASE, EXE_ENTRY, "other/build/id/x", &text()),
+    )
+    .unwrap();
+
+    core.attach_executable(&other);
+    let exe = core.executable().unwrap();
+    assert!(
+        matches!(&exe.backing, Backing::BuildIdMismatch { local_path, .. } if *local_path == other),
+        "{:?}",
+        exe.backing
+    );
+    assert!(core.memory().read_u8(EXE_BASE + PAGE).is_err());
+    let not_used: Vec<&CoreProblem> = core
+        .problems()
+        .iter()
+        .filter(|p| matches!(p, CoreProblem::FileNotUsed { .. }))
+        .collect();
+    assert_eq!(not_used.len(), 1, "{not_used:?}");
+}
