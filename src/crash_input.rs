@@ -188,10 +188,23 @@ pub fn open_selected(
                 binary_path.display()
             )
         } else {
-            anyhow::Error::new(err).context(match binary_source {
-                BinarySource::Core => "cannot open the executable the core names; pass --binary PATH".to_owned(),
-                _ => format!("cannot open the binary {}", binary_path.display()),
-            })
+            let text_hint = source
+                .as_ref()
+                .and_then(|s| s.record.as_ref())
+                .map(|record| {
+                    format!(
+                        "; the crash text the runtime printed may still be in the journal: gocrash info {0}, or journalctl _PID={0}",
+                        record.pid
+                    )
+                })
+                .unwrap_or_default();
+            let cause = format!("{:#}", anyhow::Error::new(err));
+            match binary_source {
+                BinarySource::Core => anyhow::anyhow!(
+                    "cannot open the executable the core names ({cause}); pass --binary PATH{text_hint}"
+                ),
+                _ => anyhow::anyhow!("cannot open the binary ({cause}){text_hint}"),
+            }
         }
     })?;
 
