@@ -296,8 +296,7 @@ fn newest_default<'a>(manifest: &'a Manifest, program: &str) -> &'a Crash {
     manifest
         .crashes
         .iter()
-        .filter(|c| c.program == program && c.mode == "default")
-        .last()
+        .rfind(|c| c.program == program && c.mode == "default")
         .unwrap_or_else(|| panic!("the manifest has no default crash of {program}"))
 }
 

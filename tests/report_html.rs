@@ -188,8 +188,7 @@ fn corpus_reports_render_in_chromium() {
         let crash = manifest
             .crashes
             .iter()
-            .filter(|c| c.program == program && c.mode == "default")
-            .last()
+            .rfind(|c| c.program == program && c.mode == "default")
             .unwrap_or_else(|| panic!("no default crash of {program}"));
         let facts = ExpectedFacts::load(&crash.expected);
         let file = dir.path().join(format!("{program}.html"));

@@ -136,7 +136,7 @@ fn process_facts(inputs: &Inputs<'_>) -> ProcessFacts {
     if let Some(report) = inputs.core {
         let core = &report.crash.core;
         if facts.pid.is_none() {
-            facts.pid = core.process().map(|p| p.pid as u32);
+            facts.pid = core.process().map(|p| p.pid);
         }
         if facts.executable.is_none() {
             facts.executable = core.executable().map(|e| e.path.display().to_string());
