@@ -58,9 +58,10 @@ pub struct Args {
     /// Print JSON; the same as `--format json`.
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
-    /// Where to look for source files: DIR for the main module's root (also
-    /// searched for the trailing parts of moved paths), or MODULE=DIR for
-    /// one module path, as -trimpath builds record files. Repeatable.
+    /// A directory to look for source files in: DIR for the main module's
+    /// root (also searched for the trailing parts of moved paths), or
+    /// MODULE=DIR for one module path, as -trimpath builds record files.
+    /// Repeatable.
     #[arg(long = "source-root", value_name = "DIR")]
     pub source_roots: Vec<String>,
     /// Write the report to FILE instead of stdout.
@@ -167,7 +168,7 @@ fn select(args: &Args, selector: &Selector) -> anyhow::Result<CrashSource> {
     selector.open(crash, &options).map_err(select_error)
 }
 
-/// Opens the core and its binary, or says why they cannot be used.
+/// Opens the core and its binary, or returns why they cannot be used.
 fn open_core(args: &CrashArgs, source: CrashSource) -> (Option<OpenedCrash>, Option<String>) {
     let Some(path) = source.core_path() else {
         let reason = match &source.core {
@@ -221,6 +222,7 @@ fn earlier(
             ..Earlier::default()
         };
     };
+
     let records = match selector.records(&[CrashArg::Comm(comm.clone())]) {
         Ok(selection) => selection.records,
         Err(error) => {
@@ -242,6 +244,7 @@ fn earlier(
             .collect(),
         (None, None) => records,
     };
+
     let signatures = occurrences::signatures(selector, &candidates);
     let mut crashes: Vec<Occurrence> = candidates
         .iter()
@@ -255,6 +258,7 @@ fn earlier(
             cursor: r.cursor.clone(),
         })
         .collect();
+
     let count = crashes.len();
     crashes.drain(..count.saturating_sub(MAX_EARLIER_LISTED));
     Earlier {
@@ -269,8 +273,8 @@ fn earlier(
     }
 }
 
-/// The `gocrash list` command that lists every crash with the signature,
-/// in the journal this report read.
+/// Returns the `gocrash list` command that lists every crash with the
+/// signature, in the journal this report read.
 fn list_command(journal: &JournalArgs, id: &str) -> String {
     let mut command = format!("gocrash list --signature {id}");
     if let Some(dir) = &journal.directory {

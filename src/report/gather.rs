@@ -3,7 +3,7 @@
 //! else the crash text journald stored, and the journal entry.
 //!
 //! The core is preferred for the headline and the goroutines because it
-//! survives whatever journald lost; the text stands in when there is no
+//! survives whatever journald lost. The text is used when there is no
 //! usable core. The signature is computed from the text where there is
 //! text, as `gocrash list --signature` does, so both find the same crashes.
 
@@ -26,14 +26,14 @@ use crate::render::{self, printed_frames, printed_name, signal_name, Report};
 /// Signals whose `si_addr` is a fault address.
 const FAULT_SIGNALS: [u32; 4] = [4, 7, 8, 11];
 
-/// What the report is made from.
+/// The sources a report is made from.
 pub struct Inputs<'a> {
     pub record: Option<&'a CoredumpRecord>,
     pub text: Option<&'a CrashText>,
     /// The goroutines rebuilt from the core, when the core and the binary
     /// could be opened.
     pub core: Option<&'a Report<'a>>,
-    /// Why there is no core-based report.
+    /// The reason there is no core-based report.
     pub core_missing: Option<String>,
     /// The core file named on the command line or found in the journal.
     pub core_path: Option<String>,

@@ -84,7 +84,7 @@ pub fn group_header(group: &Group) -> String {
     )
 }
 
-/// The one-line summary of the other goroutines.
+/// Returns the one-line summary of the other goroutines.
 pub fn groups_summary(report: &CrashReport) -> String {
     let total: usize = report.groups.iter().map(|g| g.count).sum();
     format!(
@@ -93,7 +93,7 @@ pub fn groups_summary(report: &CrashReport) -> String {
     )
 }
 
-/// The line shown for a frame whose source was not found.
+/// Returns the line shown for a frame whose source was not found.
 pub fn not_found_text(tried: &[String]) -> String {
     if tried.is_empty() {
         "source not found: the binary records no file for this frame".to_owned()
@@ -102,7 +102,7 @@ pub fn not_found_text(tried: &[String]) -> String {
     }
 }
 
-/// The build facts as `label: value` pairs, for every format.
+/// Returns the build facts as `label: value` pairs, for every format.
 pub fn build_lines(report: &CrashReport) -> Vec<(&'static str, String)> {
     let build = &report.build;
     let mut lines = Vec::new();
@@ -132,7 +132,7 @@ pub fn build_lines(report: &CrashReport) -> Vec<(&'static str, String)> {
     lines
 }
 
-/// The process facts as `label: value` pairs, for every format.
+/// Returns the process facts as `label: value` pairs, for every format.
 pub fn process_lines(report: &CrashReport) -> Vec<(&'static str, String)> {
     let process = &report.process;
     let mut lines = Vec::new();
@@ -163,7 +163,7 @@ pub fn process_lines(report: &CrashReport) -> Vec<(&'static str, String)> {
     lines
 }
 
-/// The loss report's one line.
+/// Returns the loss report's one line.
 pub fn loss_text(report: &CrashReport) -> String {
     let text = &report.journal_text;
     if !text.present {
@@ -177,7 +177,7 @@ pub fn loss_text(report: &CrashReport) -> String {
     format!("{} lines; {loss}", text.lines)
 }
 
-/// The signature's one line: id, title and source.
+/// Returns the signature's one line: id, title and source.
 pub fn signature_text(report: &CrashReport) -> Option<String> {
     let facts = report.signature.as_ref()?;
     Some(format!(

@@ -12,7 +12,7 @@ pub const SCHEMA: &str = "gocrash.report/1";
 #[derive(Debug, Serialize)]
 pub struct CrashReport {
     pub schema: &'static str,
-    /// Parts of the crash could not be read; `missing` says which.
+    /// Parts of the crash could not be read, and `missing` lists which.
     pub partial: bool,
     /// One sentence per missing part: no crash text, no core, damage.
     pub missing: Vec<String>,
@@ -21,8 +21,8 @@ pub struct CrashReport {
     pub headline: Headline,
     pub process: ProcessFacts,
     pub build: BuildFacts,
-    /// Where the goroutines below were read from: `core` or `text`, or
-    /// `none` when neither could be read.
+    /// The source of `crashing` and `groups`: `core` or `text`, or `none`
+    /// when neither could be read.
     pub goroutines_from: &'static str,
     /// The goroutine the crash happened on.
     pub crashing: Option<GoroutineView>,
@@ -35,7 +35,7 @@ pub struct CrashReport {
     pub earlier: Earlier,
 }
 
-/// What a person reads first.
+/// The lines a person reads first.
 #[derive(Debug, Default, Serialize)]
 pub struct Headline {
     /// `panic`, `fatal_error`, `signal` or `unknown`.
@@ -50,7 +50,7 @@ pub struct Headline {
     /// The signal behind the crash: the fault that became the panic or
     /// fatal error, or the fatal signal itself.
     pub signal: Option<SignalFacts>,
-    /// Where the headline was read from: `core` or `text`.
+    /// The source of the headline: `core` or `text`.
     pub from: &'static str,
 }
 

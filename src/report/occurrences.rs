@@ -105,10 +105,10 @@ pub fn record_signature(
     }
 }
 
-/// Rebuilds the goroutines from a record's core to compute its signature.
-/// The executable is the one the core names; unlike `symbolize`, its build
-/// ID is not compared with the core's, because a wrong binary only makes
-/// this crash's signature fail to match.
+/// Rebuilds the goroutines from a record's core to compute its signature,
+/// with the executable the core names. A Go build ID that differs from the
+/// core's is an error, because another build's tables give wrong frames.
+/// Unlike `symbolize`, a binary without a Go build ID is used unchecked.
 fn core_signature(selector: &Selector, record: &CoredumpRecord) -> Result<Signature, String> {
     let options = OpenOptions {
         text: None,
@@ -123,12 +123,14 @@ fn core_signature(selector: &Selector, record: &CoredumpRecord) -> Result<Signat
         text: None,
     };
     let path = source.core_path().ok_or_else(|| "no core".to_owned())?;
+
     let core = Core::open(&path, &CoreOptions::default())
         .map_err(|error| format!("cannot read the core: {:#}", anyhow::Error::new(error)))?;
     let exe = core
         .executable()
         .map(|e| e.path.clone())
         .ok_or_else(|| "the core does not name its executable".to_owned())?;
+
     let binary = Binary::open(&exe).map_err(|error| {
         format!(
             "cannot open {}: {:#}",

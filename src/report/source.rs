@@ -4,10 +4,9 @@
 //! A binary records each file as the compiler saw it: an absolute path, or
 //! with `-trimpath` a module path (`example.com/mod/pkg/file.go`) or a
 //! path inside GOROOT (`runtime/proc.go`). `--source-root` maps those to
-//! directories here: `MODULE=DIR` maps one module path, and a plain `DIR`
-//! stands for the main module's root and is also searched for the file's
-//! trailing path components, so a tree moved to another directory is
-//! found too.
+//! directories here. `MODULE=DIR` maps one module path. A plain `DIR` is
+//! the main module's root, and it is also searched for the file's trailing
+//! path components, so a tree moved to another directory is found too.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -19,8 +18,8 @@ pub const CONTEXT_LINES: i64 = 3;
 /// Larger files are not read: no Go source file comes near this size, and
 /// a file that does is not the one the binary names.
 const MAX_SOURCE_BYTES: u64 = 8 << 20;
-/// The longest line kept whole; longer lines are cut, so a minified or
-/// generated file cannot swell the report.
+/// The maximum characters of a source line shown. Longer lines are cut, so
+/// a minified or generated file cannot swell the report.
 const MAX_LINE_CHARS: usize = 400;
 /// Trailing path components tried under a plain `--source-root DIR`, so a
 /// deep path costs a bounded number of lookups.
