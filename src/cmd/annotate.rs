@@ -556,7 +556,13 @@ fn annotate(
         return Err(error);
     }
     if resolved.frames.iter().all(|frame| frame.function.is_none()) {
-        return outside();
+        if !address.is_code_address() {
+            return Ok(None);
+        }
+        return Err(format!(
+            "no function of {} contains it: neither the pclntab nor DWARF or an ELF symbol table covers it",
+            binary.path().display()
+        ));
     }
     let physical_offset = physical_offset(binary, pclntab, resolved.source, link);
     let frames = resolved
