@@ -483,3 +483,93 @@ fn markdown_fences_every_stack() {
     assert_eq!(fences % 2, 0, "unbalanced fences:\n{text}");
     assert!(text.contains("main.mustAccept"), "{text}");
 }
+
+/// Returns the first frame of package main of a report's crashing goroutine.
+fn first_main_frame(report: &Value) -> &Value {
+    report["crashing"]["frames"]
+        .as_array()
+        .and_then(|frames| {
+            frames.iter().find(|f| {
+                f["function"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("main."))
+            })
+        })
+        .unwrap_or_else(|| panic!("no frame of package main: {report}"))
+}
+
+#[test]
+fn source_root_maps_trimpath_module() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .rfind(|c| c.program == "nilpointer" && c.mode == "stripped")
+        .expect("a stripped nilpointer crash");
+    let core = crash.core.to_string_lossy();
+
+    let (report, _, err) = json_report(&["report", &core, "--json", "--no-earlier"]);
+    let frame = first_main_frame(&report);
+    assert_eq!(
+        frame["file"], "gocrash.test/corpus/nilpointer/main.go",
+        "{err}"
+    );
+    assert_eq!(frame["source"]["result"], "not_found", "{frame}");
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/programs/nilpointer");
+    let root = root.to_string_lossy();
+    let (report, _, err) = json_report(&[
+        "report",
+        &core,
+        "--json",
+        "--no-earlier",
+        "--source-root",
+        &root,
+    ]);
+    let frame = first_main_frame(&report);
+    let source = &frame["source"];
+    assert_eq!(source["result"], "found", "{source} {err}");
+    assert_eq!(source["path"], format!("{root}/main.go"));
+    assert_eq!(source["marked_line"], frame["line"]);
+
+    let module_root = format!("gocrash.test/corpus/nilpointer={root}");
+    let (report, _, _) = json_report(&[
+        "report",
+        &core,
+        "--json",
+        "--no-earlier",
+        "--source-root",
+        &module_root,
+    ]);
+    assert_eq!(first_main_frame(&report)["source"]["result"], "found");
+}
+
+#[test]
+fn info_shows_report_signature() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = newest_default(&manifest, "typeassert");
+    let pid = crash.pid.to_string();
+    let (report, _, err) = json_report(&["report", &pid, "--json", "--no-earlier"]);
+    let id = report["signature"]["id"].as_str().expect("signature id");
+    assert_eq!(id.len(), 16, "{err}");
+    let (info, code, err) = json_report(&["info", &pid, "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(info["signature"]["id"], id);
+    let output = gocrash(&["info", &pid]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("Signature:") && l.contains(id)),
+        "{text}"
+    );
+}
+
+#[test]
+fn unmatched_crash_exits_3() {
+    let output = gocrash(&["report", "4294967295", "--json"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+}

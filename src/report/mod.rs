@@ -96,7 +96,10 @@ pub fn groups_summary(report: &CrashReport) -> String {
 /// Returns the line shown for a frame whose source was not found.
 pub fn not_found_text(tried: &[String]) -> String {
     if tried.is_empty() {
-        "source not found: the binary records no file for this frame".to_owned()
+        // Only a relative path (a -trimpath build) that no root maps
+        // leaves nothing to look at.
+        "source not found: the recorded path is relative; pass --source-root DIR or MODULE=DIR"
+            .to_owned()
     } else {
         format!("source not found; looked at: {}", tried.join(", "))
     }
