@@ -20,6 +20,13 @@ const RUNS: usize = 5;
 const PROGRAM: &str = "manygoroutines";
 const RSS_SAMPLE_INTERVAL: Duration = Duration::from_millis(2);
 const DEFAULT_MANIFEST: &str = "/var/cache/gocrash/corpus/manifest.json";
+/// The goals, as ratios of median wall times in the same run: at most a
+/// tenth of delve's time, and at most 1.3 times `zstd -d` alone, which
+/// every tool reading the core must at least match.
+const GOAL_TO_DLV: f64 = 0.1;
+const GOAL_TO_ZSTD: f64 = 1.3;
+/// The goal for gocrash's peak anonymous memory, in MiB.
+const GOAL_RSS_ANON_MIB: f64 = 64.0;
 
 #[derive(Deserialize)]
 struct Manifest {
@@ -95,6 +102,15 @@ fn measure(program: &str, args: &[&str]) -> Measurement {
     }
 }
 
+/// Says whether a goal was met, for the printed table.
+fn goal(met: bool, goal: &str) -> String {
+    if met {
+        format!("{goal}: met")
+    } else {
+        format!("{goal}: NOT met")
+    }
+}
+
 fn seconds(d: Duration) -> f64 {
     d.as_secs_f64()
 }
@@ -158,10 +174,14 @@ fn bench_crash(crash: &Crash, scratch: &Path, dlv_caveat: bool) {
         );
     }
     for (name, m) in [("text", &gocrash_text), ("json", &gocrash_json)] {
+        let to_dlv = seconds(m.median) / seconds(dlv.median);
+        let to_zstd = seconds(m.median) / seconds(zstd.median);
+        let rss_mib = m.peak_rss_anon_kib as f64 / 1024.0;
         println!(
-            "  gocrash ({name}) / dlv = {:.3}   gocrash ({name}) / zstd -d = {:.2}",
-            seconds(m.median) / seconds(dlv.median),
-            seconds(m.median) / seconds(zstd.median),
+            "  gocrash ({name}) / dlv = {to_dlv:.3} ({}), / zstd -d = {to_zstd:.2} ({}), peak RssAnon {rss_mib:.1} MiB ({})",
+            goal(to_dlv <= GOAL_TO_DLV, "goal <= 0.1"),
+            goal(to_zstd <= GOAL_TO_ZSTD, "goal <= 1.3"),
+            goal(rss_mib <= GOAL_RSS_ANON_MIB, "goal <= 64"),
         );
     }
     let _ = std::fs::remove_file(&plain);

@@ -694,7 +694,9 @@ fn compare_crash_facts(report: &mut CrashReport, traceback: &Traceback, process:
                 .find(|(known, _)| *known == name)
                 .map(|(_, number)| *number)
         });
-    let found = facts.signal.map(|s| (Some(s.signo), Some(s.code), Some(s.addr), Some(s.pc)));
+    let found = facts
+        .signal
+        .map(|s| (Some(s.signo), Some(s.code), Some(s.addr), Some(s.pc)));
     let expected = (printed_signo, printed.code, printed.addr, printed.pc);
     if found != Some(expected) {
         report.differ(

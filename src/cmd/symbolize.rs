@@ -83,11 +83,18 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             eprintln!("gocrash: missing: {missing}");
         }
     }
-    Ok(if report.is_partial() {
+    let status = if report.is_partial() {
         Status::Partial
     } else {
         Status::Success
-    })
+    };
+    // The process exits next. Freeing the walks, the pclntab's caches and
+    // the core's maps piece by piece took a tenth of the run on the
+    // corpus's 10,000-goroutine core, and the kernel reclaims them at once.
+    std::mem::forget(report);
+    std::mem::forget(loaded);
+    std::mem::forget(opened);
+    Ok(status)
 }
 
 /// Formats an error with its causes, lowest-level last.

@@ -2,7 +2,7 @@
 //! first, the other goroutines grouped by identical stacks, and where the
 //! binary came from.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::io::{self, Write};
 
 use symbolizer::goroutines::{Goroutine, Process};
@@ -164,7 +164,7 @@ fn write_goroutines(out: &mut dyn Write, process: &Process, report: &Report<'_>)
     }
 
     let mut groups: Vec<Group<'_>> = Vec::new();
-    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut index: HashMap<GroupKey<'_>, usize> = HashMap::new();
     for goroutine in printing_order(report, process) {
         if crashing.is_some_and(|c| std::ptr::eq(c, goroutine)) {
             continue;
@@ -200,29 +200,44 @@ fn write_goroutines(out: &mut dyn Write, process: &Process, report: &Report<'_>)
     Ok(())
 }
 
-/// Builds the key goroutines are grouped by: status, frames with their
-/// positions, and creator. Ids, addresses and wait times may differ
-/// between members of a group.
-fn group_key(goroutine: &Goroutine) -> String {
-    let mut key = format!("{}|{}|", goroutine.status_text, goroutine.locked_to_thread);
-    for frame in printed_frames(goroutine) {
-        for source in &frame.source {
-            key.push_str(&format!(
-                "{}@{:?}:{:?};",
-                source.function, source.file, source.line
-            ));
-        }
+/// One call site as a group key compares it: function, file and line.
+type SourceKey<'g> = (&'g str, Option<&'g str>, Option<i64>);
+
+/// The key goroutines are grouped by: status, frames with their positions,
+/// and creator. Ids, addresses and wait times may differ between members
+/// of a group. It borrows from the goroutine, because building a string
+/// per goroutine cost a tenth of the run on a 10,000-goroutine core.
+#[derive(PartialEq, Eq, Hash)]
+struct GroupKey<'g> {
+    status: &'g str,
+    locked: bool,
+    frames: Vec<SourceKey<'g>>,
+    creator: Option<SourceKey<'g>>,
+    error: Option<&'g str>,
+}
+
+fn group_key(goroutine: &Goroutine) -> GroupKey<'_> {
+    let frames = printed_frames(goroutine)
+        .iter()
+        .flat_map(|frame| &frame.source)
+        .map(|source| {
+            (
+                source.function.as_str(),
+                source.file.as_deref(),
+                source.line,
+            )
+        })
+        .collect();
+    GroupKey {
+        status: &goroutine.status_text,
+        locked: goroutine.locked_to_thread,
+        frames,
+        creator: goroutine
+            .created_by
+            .as_ref()
+            .map(|c| (c.function.as_str(), c.file.as_deref(), c.line)),
+        error: goroutine.error.as_deref(),
     }
-    if let Some(creator) = &goroutine.created_by {
-        key.push_str(&format!(
-            "|{}@{:?}:{:?}",
-            creator.function, creator.file, creator.line
-        ));
-    }
-    if let Some(error) = &goroutine.error {
-        key.push_str(error);
-    }
-    key
 }
 
 /// `goroutine 7 [chan receive, 3 minutes]:` for one goroutine, or

@@ -28,9 +28,9 @@
 
 use serde::Serialize;
 
+use super::goroutine::{read_g, read_m, GRecord};
 use super::layout::RuntimeLayout;
 use super::memory::ReadMemory;
-use super::goroutine::{read_g, read_m, GRecord};
 use super::panic::{read_panic_chain, read_string_bytes, PanicRecord, TypeNames};
 use super::version::GoVersion;
 use crate::core::Core;

@@ -478,7 +478,19 @@ pub mod dwarf {
             RunTimeEndian::Big
         };
         let sections = gimli::DwarfSections::load(|id| -> Result<Cow<'_, [u8]>, LayoutError> {
-            match file.section_by_name(id.name()) {
+            // Only the sections a walk over struct entries reads are
+            // decompressed: `gimli::Dwarf::unit` parses each unit's line
+            // program header, and names live in the string sections.
+            let needed = matches!(
+                id,
+                gimli::SectionId::DebugInfo
+                    | gimli::SectionId::DebugAbbrev
+                    | gimli::SectionId::DebugStr
+                    | gimli::SectionId::DebugStrOffsets
+                    | gimli::SectionId::DebugLineStr
+                    | gimli::SectionId::DebugLine
+            );
+            match file.section_by_name(id.name()).filter(|_| needed) {
                 Some(section) => {
                     section
                         .uncompressed_data()

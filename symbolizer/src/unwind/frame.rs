@@ -4,6 +4,7 @@
 //! by the load bias of a PIE.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -146,11 +147,19 @@ enum IndexRef<'a> {
     Shared(&'a FunctionIndex),
 }
 
+/// The most pcs whose source frames a [`PclntabFuncs`] keeps. Goroutines
+/// of one program share most return addresses, so a few thousand entries
+/// cover the corpus's 10,000-goroutine core; the cap bounds the memory of a
+/// core with millions of distinct pcs.
+const MAX_CACHED_PCS: usize = 1 << 16;
+
 /// A pclntab seen at run-time addresses: `run-time = link-time + bias`.
 pub struct PclntabFuncs<'a> {
     table: &'a Pclntab<'a>,
     bias: u64,
     index: IndexRef<'a>,
+    /// Source frames already resolved, by run-time pc.
+    source_cache: RefCell<HashMap<u64, Vec<SourceFrame>>>,
 }
 
 impl<'a> PclntabFuncs<'a> {
@@ -159,6 +168,7 @@ impl<'a> PclntabFuncs<'a> {
             table,
             bias,
             index: IndexRef::Owned(FunctionIndex::default()),
+            source_cache: RefCell::default(),
         }
     }
 
@@ -172,6 +182,7 @@ impl<'a> PclntabFuncs<'a> {
             table,
             bias,
             index: IndexRef::Shared(index),
+            source_cache: RefCell::default(),
         }
     }
 
@@ -205,6 +216,9 @@ impl FuncTable for PclntabFuncs<'_> {
     }
 
     fn source_frames(&self, pc: u64) -> Vec<SourceFrame> {
+        if let Some(frames) = self.source_cache.borrow().get(&pc) {
+            return frames.clone();
+        }
         let mut frames = Vec::new();
         if self
             .table
@@ -213,7 +227,7 @@ impl FuncTable for PclntabFuncs<'_> {
         {
             return Vec::new();
         }
-        frames
+        let frames: Vec<SourceFrame> = frames
             .into_iter()
             .map(|frame| SourceFrame {
                 function: printed_function_name(&frame.function).into_owned(),
@@ -221,7 +235,12 @@ impl FuncTable for PclntabFuncs<'_> {
                 line: frame.line.map(i64::from),
                 inlined: frame.inlined,
             })
-            .collect()
+            .collect();
+        let mut cache = self.source_cache.borrow_mut();
+        if cache.len() < MAX_CACHED_PCS {
+            cache.insert(pc, frames.clone());
+        }
+        frames
     }
 
     fn func_by_name(&self, name: &str) -> Option<FuncInfo> {
