@@ -481,3 +481,68 @@ fn truncated_core_gives_partial_output() {
         .as_str()
         .is_some_and(|m| m.starts_with("the core is truncated")));
 }
+
+/// A core read with `--force` and the binary of another program, built by
+/// the same toolchain or by the oldest and newest ones: every format ends
+/// in a partial dump or a one-line refusal that names the binary, never in
+/// a panic.
+#[test]
+fn force_with_other_program_never_panics() {
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
+    let manifest = support::manifest().expect("corpus_crash read the manifest");
+    let mut others: Vec<&support::Build> = manifest
+        .builds
+        .iter()
+        .filter(|b| b.program != crash.program && b.mode == "default" && !b.cgo)
+        .collect();
+    others.sort_by(|a, b| {
+        a.program
+            .cmp(&b.program)
+            .then(a.toolchain.cmp(&b.toolchain))
+    });
+    let mut chosen: Vec<&support::Build> = Vec::new();
+    let same_toolchain = others.iter().find(|b| b.toolchain == crash.toolchain);
+    let other_toolchains = manifest
+        .toolchains
+        .iter()
+        .filter(|t| t.name != crash.toolchain)
+        .filter_map(|t| others.iter().find(|b| b.toolchain == t.name));
+    chosen.extend(same_toolchain.copied());
+    chosen.extend(other_toolchains.copied());
+    assert!(chosen.len() >= 2, "the manifest has too few other builds");
+
+    for build in chosen {
+        for format in ["text", "go", "json"] {
+            let output = gocrash(&[
+                "symbolize",
+                "--force",
+                "--format",
+                format,
+                "--binary",
+                path_str(&build.binary),
+                path_str(&crash.core),
+            ]);
+            let name = format!("{} {} --format {format}", build.program, build.toolchain);
+            let code = output.status.code();
+            let message = stderr(&output);
+            assert!(!message.contains("panicked"), "{name}: {message}");
+            match code {
+                Some(1) => {
+                    let last = message.lines().last().unwrap_or_default();
+                    assert!(last.starts_with("gocrash: "), "{name}: {message}");
+                    assert!(last.contains(path_str(&build.binary)), "{name}: {message}");
+                }
+                Some(0 | 4) => {
+                    let text = stdout(&output);
+                    assert!(!text.is_empty(), "{name}: no output");
+                    if format != "go" {
+                        assert!(text.contains("--force: using "), "{name}: {text}");
+                    }
+                }
+                other => panic!("{name}: exit status {other:?}: {message}"),
+            }
+        }
+    }
+}
