@@ -48,7 +48,12 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
         .downcast_ref::<WithStatus>()
         .map(|with| with.status)
         .unwrap_or(Status::Failure);
-    eprintln!("gocrash: {err:#}");
+    // Messages quote paths and values from the crash; none may drive the
+    // terminal.
+    eprintln!(
+        "gocrash: {}",
+        crate::render::escape::escape_line(&format!("{err:#}"))
+    );
     status.into()
 }
 

@@ -434,6 +434,163 @@ fn dump_of_a_truncated_core_is_partial() {
 }
 
 #[test]
+fn dump_leaves_holes_for_zero_pages() {
+    use std::os::unix::fs::MetadataExt;
+
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "nilmap")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sparse.core");
+    let output = gocrash(&["dump", crash.core.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let meta = std::fs::metadata(&out).unwrap();
+    let expected = zstd_decompressed(&crash.core);
+    assert_eq!(meta.len(), expected.len() as u64);
+    // A Go core is mostly untouched heap and stack reservations.
+    let allocated = meta.blocks() * 512;
+    assert!(
+        allocated < meta.len() / 2,
+        "{allocated} bytes allocated for a core of {}",
+        meta.len()
+    );
+    assert!(std::fs::read(&out).unwrap() == expected);
+}
+
+/// Compresses `bytes` with the `zstd` tool.
+fn zstd_compressed(bytes: &[u8], dir: &Path, name: &str) -> std::path::PathBuf {
+    let plain = dir.join(format!("{name}.plain"));
+    std::fs::write(&plain, bytes).unwrap();
+    let path = dir.join(name);
+    let status = Command::new("zstd")
+        .args(["-q", "-f", "-o"])
+        .arg(&path)
+        .arg(&plain)
+        .status()
+        .expect("zstd runs");
+    assert!(status.success());
+    path
+}
+
+#[test]
+fn dump_rejects_non_elf_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = zstd_compressed(b"hello world\n", dir.path(), "text.zst");
+    let out = dir.path().join("text.core");
+    let output = gocrash(&["dump", text.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("is not a 64-bit ELF core: the decompressed zstd stream starts with 68 65"),
+        "{message}"
+    );
+    assert!(!out.exists());
+    assert!(!dir.path().join("text.core.partial").exists());
+
+    let output = gocrash(&[
+        "dump",
+        "--raw",
+        text.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(std::fs::read(&out).unwrap(), b"hello world\n");
+}
+
+#[test]
+fn dump_stops_at_the_core_extent() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "nilmap")
+        .unwrap();
+    let mut bytes = zstd_decompressed(&crash.core);
+    let core_len = bytes.len();
+    bytes.resize(core_len + (8 << 20), b'A');
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = zstd_compressed(&bytes, dir.path(), "long.zst");
+    let out = dir.path().join("long.core");
+    let output = gocrash(&["dump", bomb.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!(
+            "goes on past {core_len:#x} decompressed bytes, the end of the core its ELF program \
+             headers describe"
+        )),
+        "{message}"
+    );
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), core_len as u64);
+}
+
+#[test]
+fn dump_of_lz4_cut_between_blocks_is_partial() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "nilmap")
+        .unwrap();
+    let plain = zstd_decompressed(&crash.core);
+    let dir = tempfile::tempdir().unwrap();
+    let plain_path = dir.path().join("core");
+    std::fs::write(&plain_path, &plain).unwrap();
+    let lz4_path = dir.path().join("core.lz4");
+    let status = Command::new("lz4")
+        .args(["-q", "-f"])
+        .arg(&plain_path)
+        .arg(&lz4_path)
+        .status()
+        .expect("lz4 runs");
+    assert!(status.success());
+    let frame = std::fs::read(&lz4_path).unwrap();
+
+    // Walk the blocks: magic, FLG, BD, an optional 8-byte content size and
+    // the header checksum, then 4-byte block sizes (the high bit marks an
+    // uncompressed block) followed by the data and, when FLG has the block
+    // checksum bit, a 4-byte block checksum.
+    let flags = frame[4];
+    let mut position = 7 + if flags & 0x08 != 0 { 8 } else { 0 };
+    let block_checksum = if flags & 0x10 != 0 { 4 } else { 0 };
+    let mut starts = Vec::new();
+    loop {
+        let size = u32::from_le_bytes(frame[position..position + 4].try_into().unwrap());
+        if size == 0 {
+            break;
+        }
+        starts.push(position);
+        position += 4 + (size & 0x7fff_ffff) as usize + block_checksum;
+    }
+    assert!(starts.len() > 2, "the core spans several lz4 blocks");
+    let cut = starts[starts.len() / 2];
+
+    let cut_path = dir.path().join("cut.lz4");
+    std::fs::write(&cut_path, &frame[..cut]).unwrap();
+    let out = dir.path().join("cut.core");
+    let output = gocrash(&["dump", cut_path.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("is truncated at byte {cut:#x} of the input")),
+        "{message}"
+    );
+    let written = std::fs::read(&out).unwrap();
+    assert!(!written.is_empty());
+    assert!(plain.starts_with(&written));
+}
+
+#[test]
 fn dump_without_match_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("none.core");

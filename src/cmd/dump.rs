@@ -3,16 +3,18 @@
 //!
 //! The core is selected like every other crash, decompressed as a stream
 //! (zstd, lz4 or xz, recognised by content) and written to the output file
-//! or to stdout. Decompressing is the `symbolizer` crate's job.
+//! or to stdout. A regular output file gets holes where the core has zero
+//! pages, as systemd-coredump's own uncompressed cores do. Decompressing is
+//! the `symbolizer` crate's job.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ingest::select::{CoreFile, OpenOptions as SelectOptions};
-use symbolizer::decompress::{decompress_to_writer, DecompressError};
+use symbolizer::decompress::{decompress_to, Content, DecompressError, Output, StreamSummary};
 
 use super::list::{select_error, JournalArgs};
 use crate::exit::{Status, WithStatus};
@@ -27,7 +29,8 @@ const OUTPUT_MODE: u32 = 0o600;
 FIELD=VALUE or a command name; the newest matching crash is used, or the newest crash of all \
 without CRASH.\n\nExit status: 0 when the core was written; 1 on failure (no core stored, \
 unreadable core); 2 for -o - with stdout on a terminal; 3 when no crash matched; 4 when the \
-compressed core is damaged and only its first part was written."
+compressed core is damaged and only its first part was written, or when it decompresses to more \
+than its ELF headers describe and the rest was left out."
 )]
 pub struct Args {
     /// The crash whose core to write.
@@ -37,6 +40,11 @@ pub struct Args {
     /// exists); `-` writes to stdout, which must not be a terminal.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
+    /// Write the decompressed bytes whatever they are; without it, a stream
+    /// that does not start with a 64-bit ELF header is rejected, and one
+    /// that goes on past the core its headers describe is cut there.
+    #[arg(long)]
+    pub raw: bool,
     #[command(flatten)]
     pub journal: JournalArgs,
 }
@@ -79,42 +87,68 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     };
     let display_path = source.core_display_path().unwrap_or_else(|| input.clone());
 
-    let result = if to_stdout {
-        let mut stdout = BufWriter::new(std::io::stdout().lock());
-        let result = decompress_to_writer(&input, &mut stdout, &mut |_| {});
-        stdout.flush().context("cannot write the core to stdout")?;
-        result
+    let content = if args.raw {
+        Content::Raw
     } else {
-        write_file(&input, &args.output)?
+        Content::Core
+    };
+    let result = if to_stdout {
+        write_stream(&input, &mut std::io::stdout().lock(), content)
+            .context("cannot write the core to stdout")?
+    } else if is_special_file(&args.output) {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&args.output)
+            .with_context(|| format!("cannot open {}", args.output.display()))?;
+        write_stream(&input, &mut &file, content)
+            .with_context(|| format!("cannot write {}", args.output.display()))?
+    } else {
+        write_file(&input, &args.output, content)?
     };
     finish(result, &display_path, &args.output)
 }
 
+/// Tells whether `output` exists and is not a regular file (a FIFO, a
+/// character device such as /dev/null): such a file is written in place,
+/// never replaced by a rename.
+fn is_special_file(output: &Path) -> bool {
+    std::fs::metadata(output).is_ok_and(|meta| !meta.is_file())
+}
+
+/// Decompresses into a stream without holes.
+fn write_stream(
+    input: &Path,
+    writer: &mut dyn Write,
+    content: Content,
+) -> std::io::Result<Result<StreamSummary, DecompressError>> {
+    let mut buffered = BufWriter::new(writer);
+    let result = decompress_to(input, Output::Writer(&mut buffered), content, &mut |_| {});
+    buffered.flush()?;
+    Ok(result)
+}
+
 /// Decompresses into a temporary file next to `output` and renames it into
 /// place, so that a failed dump never leaves a file that looks complete,
-/// except when the stream is damaged: then what was read is kept.
+/// except when the stream is damaged: then what was read is kept. Zero pages
+/// of the core become holes in the file.
 fn write_file(
     input: &Path,
     output: &Path,
-) -> anyhow::Result<Result<symbolizer::decompress::StreamSummary, DecompressError>> {
+    content: Content,
+) -> anyhow::Result<Result<StreamSummary, DecompressError>> {
     let partial = partial_path(output);
-    let file = OpenOptions::new()
+    let mut file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(OUTPUT_MODE)
         .open(&partial)
         .with_context(|| format!("cannot create {}", partial.display()))?;
-    let mut writer = BufWriter::new(file);
-    let result = decompress_to_writer(input, &mut writer, &mut |_| {});
-    let flushed = writer
-        .into_inner()
-        .map_err(|error| error.into_error())
-        .and_then(|file: File| file.sync_all());
+    let result = decompress_to(input, Output::File(&mut file), content, &mut |_| {});
+    let flushed = file.sync_all();
     let keep = match &result {
         Ok(_) => true,
-        Err(DecompressError::Corrupt { decompressed, .. }) => *decompressed > 0,
-        Err(_) => false,
+        Err(error) => error.partial_len().is_some_and(|len| len > 0),
     };
     if flushed.is_err() || !keep {
         let _ = std::fs::remove_file(&partial);
@@ -139,7 +173,7 @@ fn partial_path(output: &Path) -> PathBuf {
 }
 
 fn finish(
-    result: Result<symbolizer::decompress::StreamSummary, DecompressError>,
+    result: Result<StreamSummary, DecompressError>,
     input: &Path,
     output: &Path,
 ) -> anyhow::Result<Status> {
@@ -148,9 +182,10 @@ fn finish(
             tracing::info!(target: "gocrash::dump", input = %input.display(), format = %summary.compression, bytes = summary.bytes_out, "wrote the core");
             Ok(Status::Success)
         }
-        Err(error @ DecompressError::Corrupt { decompressed, .. }) if decompressed > 0 => {
+        Err(error) if error.partial_len().is_some_and(|len| len > 0) => {
+            let written = error.partial_len().unwrap_or_default();
             eprintln!(
-                "gocrash: warning: {}: only the first {decompressed:#x} bytes were written: {:#}",
+                "gocrash: warning: {}: only the first {written:#x} bytes were written: {:#}",
                 output.display(),
                 anyhow::Error::new(error)
             );

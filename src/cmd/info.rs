@@ -11,17 +11,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ingest::coredump::{CoreState, CoredumpRecord};
-use ingest::crashtext::{CrashText, DumpEnd, Loss};
+use ingest::crashtext::{CrashText, DumpEnd, Loss, MAX_TEXT_BYTES, MAX_TEXT_LINES};
 use ingest::select::{CoreFile, CrashSource, OpenOptions};
 use ingest::signature::{compute, CrashInput, Signature};
+use ingest::traceback::{MAX_FRAMES_PER_STACK, MAX_GOROUTINES, MAX_LINE_BYTES, MAX_TOTAL_FRAMES};
 use serde::Serialize;
 use symbolizer::buildid::{self, BuildIds};
 use symbolizer::core::{Core, CoreOptions};
 
 use super::list::{
     format_rfc3339, format_time, read_go_version, select_error, GoVersion, JournalArgs,
+    MAX_HEADLINE_BYTES,
 };
 use crate::exit::Status;
+use crate::render::escape::{cap_line, escape_line};
 
 /// Width of the field names in the text output, as coredumpctl aligns them.
 const LABEL_WIDTH: usize = 16;
@@ -403,7 +406,10 @@ fn format_text(document: &Document<'_>, text: Option<&CrashText>) -> String {
         (Some(text), Some(facts)) => {
             lines.push((
                 "Headline",
-                facts.headline.clone().unwrap_or_else(|| "-".into()),
+                facts.headline.as_deref().map_or_else(
+                    || "-".into(),
+                    |headline| cap_line(headline, MAX_HEADLINE_BYTES).into_owned(),
+                ),
             ));
             lines.push((
                 "Crash Text",
@@ -417,10 +423,7 @@ fn format_text(document: &Document<'_>, text: Option<&CrashText>) -> String {
             }
             lines.push(("Text Loss", loss_line(&text.loss)));
             if let Some(signature) = &document.signature {
-                lines.push((
-                    "Signature",
-                    format!("{} {}", signature.id, signature.title),
-                ));
+                lines.push(("Signature", format!("{} {}", signature.id, signature.title)));
             }
         }
         _ => lines.push(("Crash Text", "none in the journal".into())),
@@ -434,9 +437,11 @@ fn format_text(document: &Document<'_>, text: Option<&CrashText>) -> String {
         lines.push(("Cursor", record.cursor.clone()));
     }
 
+    // Every value may come from the crashed program (its command line,
+    // crash text and file names), so each is escaped as one line.
     let mut out = String::new();
     for (label, value) in lines {
-        out.push_str(&format!("{label:>LABEL_WIDTH$}: {value}\n"));
+        out.push_str(&format!("{label:>LABEL_WIDTH$}: {}\n", escape_line(&value)));
     }
     out
 }
@@ -495,16 +500,33 @@ pub fn loss_parts(loss: &Loss) -> Vec<String> {
         )),
         Some(DumpEnd::NoGoroutines) => parts.push("no goroutine was printed after the reason".into()),
         Some(DumpEnd::NoReport) => parts.push("no Go crash report in the output".into()),
+        Some(DumpEnd::ReaderLimit { goroutines_kept, goroutines_not_kept, lines_not_kept }) => {
+            parts.push(reader_limit_text(*goroutines_kept, *goroutines_not_kept, *lines_not_kept))
+        }
         _ => {}
     }
     let breaks = &loss.breaks;
     if breaks.ended_mid_line {
         parts.push("the output ends in the middle of a line".into());
     }
-    if breaks.lines_over_limit > 0 {
+    let reader_limit = matches!(loss.dump, Some(DumpEnd::ReaderLimit { .. }));
+    if breaks.lines_over_limit > 0 && !reader_limit {
         parts.push(format!(
             "{} lines past the reader's limit not kept",
             breaks.lines_over_limit
+        ));
+    }
+    if loss.parser_limits.frames > 0 {
+        parts.push(format!(
+            "{} frames not kept: past the reader's limits of {MAX_FRAMES_PER_STACK} per goroutine and {MAX_TOTAL_FRAMES} in all, or in goroutines not read",
+            loss.parser_limits.frames
+        ));
+    }
+    if loss.parser_limits.long_lines > 0 {
+        parts.push(format!(
+            "{} lines longer than {} KiB read only to that length",
+            loss.parser_limits.long_lines,
+            MAX_LINE_BYTES >> 10
         ));
     }
     if breaks.unreadable_lines > 0 {
@@ -524,6 +546,30 @@ pub fn loss_parts(loss: &Loss) -> Vec<String> {
         parts.push("earlier output of the process not read".into());
     }
     parts
+}
+
+/// Says that the text was longer than the reader keeps, with the numbers.
+fn reader_limit_text(
+    goroutines_kept: usize,
+    goroutines_not_kept: u64,
+    lines_not_kept: u64,
+) -> String {
+    let mut cut = Vec::new();
+    if goroutines_not_kept > 0 {
+        cut.push(format!(
+            "{goroutines_not_kept} goroutines past the first {goroutines_kept} (limit {MAX_GOROUTINES})"
+        ));
+    }
+    if lines_not_kept > 0 {
+        cut.push(format!(
+            "{lines_not_kept} lines past the limits of {MAX_TEXT_LINES} lines and {} MiB",
+            MAX_TEXT_BYTES >> 20
+        ));
+    }
+    format!(
+        "the text was cut by the reader's limits: {} not read, so the end of the dump was not checked",
+        cut.join(" and ")
+    )
 }
 
 #[cfg(test)]
@@ -594,6 +640,25 @@ mod tests {
             loss_line(&loss),
             "the dump stops after the header of goroutine 9 (line 40 of the report); \
              1 split lines joined again (0 at LineMax, 1 at a PID change)"
+        );
+    }
+
+    #[test]
+    fn loss_line_names_the_reader_limits() {
+        let mut loss = Loss::default();
+        loss.breaks.lines_over_limit = 7;
+        loss.dump = Some(DumpEnd::ReaderLimit {
+            goroutines_kept: 100_000,
+            goroutines_not_kept: 200_000,
+            lines_not_kept: 7,
+        });
+        loss.parser_limits.frames = 3;
+        assert_eq!(
+            loss_line(&loss),
+            "the text was cut by the reader's limits: 200000 goroutines past the first \
+             100000 (limit 100000) and 7 lines past the limits of 8000000 lines and 256 MiB \
+             not read, so the end of the dump was not checked; 3 frames not kept: past the \
+             reader's limits of 1024 per goroutine and 1000000 in all, or in goroutines not read"
         );
     }
 }

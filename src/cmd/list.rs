@@ -20,12 +20,16 @@ use ingest::select::{CrashArg, SelectError, Selector};
 use serde::Serialize;
 
 use crate::exit::{Status, WithStatus};
+use crate::render::escape::{cap_line, escape_line};
 
 /// journalctl processes run at once to read headlines. Each spends most of
 /// its time opening journal files, so a few overlap well even on two cores.
 const HEADLINE_WORKERS: usize = 4;
 /// Hex digits of a signature id (docs/signature.md).
 const SIGNATURE_DIGITS: usize = 16;
+/// Maximum bytes of a headline in text output. A panic value can be 64 KiB,
+/// so a longer headline is cut here and ends with its full length.
+pub const MAX_HEADLINE_BYTES: usize = 512;
 
 /// Journal and core locations and time and unit filters: the options every
 /// crash-selecting command shares.
@@ -383,10 +387,10 @@ fn format_table(rows: &[Row]) -> String {
                     .or_else(|| row.signal.map(|n| n.to_string()))
                     .unwrap_or_else(|| "-".into()),
                 row.core.label(row.truncated).to_string(),
-                row.unit.clone().unwrap_or_else(|| "-".into()),
-                row.exe.clone().unwrap_or_else(|| "-".into()),
+                text_cell(row.unit.as_deref()),
+                text_cell(row.exe.as_deref()),
                 row.go.column().to_string(),
-                row.headline.clone(),
+                escape_line(&cap_line(&row.headline, MAX_HEADLINE_BYTES)).into_owned(),
             ]
         })
         .collect();
@@ -436,6 +440,11 @@ pub fn format_rfc3339(usec: u64) -> String {
 
 /// Splits a time into UTC calendar fields and the weekday counted from
 /// Thursday (1 January 1970 was a Thursday), with the proleptic Gregorian
+/// Returns a journal field as a table cell: escaped, or `-` when missing.
+fn text_cell(value: Option<&str>) -> String {
+    value.map_or_else(|| "-".into(), |value| escape_line(value).into_owned())
+}
+
 /// calendar algorithm of Howard Hinnant's `civil_from_days`.
 fn civil(usec: u64) -> (i64, u32, u32, u64, u64, u64, usize) {
     let seconds = usec / 1_000_000;
@@ -537,3 +546,12 @@ mod tests {
         );
     }
 }
+
+        let mut hostile = row(9, "panic: \x1b[2Jx\ny");
+        hostile.exe = Some("/srv/\x1b]0;t\x07".into());
+        let table = format_table(&[hostile]);
+        assert!(!table.contains('\x1b'), "{table}");
+        assert!(
+            table.ends_with("/srv/\\x1b]0;t\\x07 go1.22.3 panic: \\x1b[2Jx\\ny\n"),
+            "{table}"
+        );

@@ -13,6 +13,7 @@ use symbolizer::goroutines::Process;
 use super::list::JournalArgs;
 use crate::crash_input::{self, CrashArgs};
 use crate::exit::Status;
+use crate::render::escape::escape_line;
 use crate::render::{self, Report};
 
 /// The formats `symbolize` prints.
@@ -77,10 +78,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     // layout has no place for them.
     if format == Format::Go {
         for warning in &report.warnings {
-            eprintln!("gocrash: warning: {warning}");
+            eprintln!("gocrash: warning: {}", escape_line(warning));
         }
         for missing in &report.missing {
-            eprintln!("gocrash: missing: {missing}");
+            eprintln!("gocrash: missing: {}", escape_line(missing));
         }
     }
     let status = if report.is_partial() {

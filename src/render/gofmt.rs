@@ -30,6 +30,7 @@ use symbolizer::runtime::panic::PanicRecord;
 use symbolizer::unwind::{Frame, FrameSource, StackKind};
 
 use super::args::ArgPrinter;
+use super::escape::EscapingWriter;
 use super::signal::{handling_threads, HandledSignal};
 use super::{crashing_goroutine, is_dead, printed_frames, printed_name, signal_name, Report};
 
@@ -59,7 +60,12 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
         return Ok(());
     };
     let printer = Printer::new(report, process);
-    printer.write(out)
+    // The runtime prints panic values raw; control characters other than
+    // newline and tab are escaped here so that a hostile value cannot drive
+    // the terminal. Text without them comes out byte for byte.
+    let mut escaped = EscapingWriter::new(out);
+    printer.write(&mut escaped)?;
+    escaped.finish()
 }
 
 struct Printer<'a> {

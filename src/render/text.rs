@@ -8,6 +8,7 @@ use std::io::{self, Write};
 use symbolizer::goroutines::{Goroutine, Process};
 use symbolizer::unwind::Frame;
 
+use super::escape::EscapingWriter;
 use super::{compact_ids, printed_frames, printed_name, printing_order, signal_name, Report};
 use crate::crash_input::{describe_ids, BinarySource, IdCheck};
 
@@ -19,6 +20,13 @@ const POSITION_INDENT: &str = "      ";
 
 /// Writes the report.
 pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
+    let mut escaped = EscapingWriter::new(out);
+    write_escaped(&mut escaped, report)?;
+    escaped.finish()
+}
+
+/// Writes the report through a writer that escapes control characters.
+fn write_escaped(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     match &report.process {
         Ok(process) => {
             write_headline(out, process, report)?;

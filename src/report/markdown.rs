@@ -8,6 +8,8 @@
 
 use std::io::{self, Write};
 
+use crate::render::escape::EscapingWriter;
+
 use super::model::{CrashReport, FrameView, GoroutineView, SourceSnippet};
 use super::{
     build_lines, goroutine_header, group_header, groups_summary, loss_text, not_found_text,
@@ -17,8 +19,15 @@ use super::{
 /// The shortest fence CommonMark accepts.
 const MIN_FENCE: usize = 3;
 
-/// Writes the report.
+/// Writes the report. Control characters in the crash's own text are
+/// escaped, so that they reach neither a terminal nor a pasted ticket raw.
 pub fn write(out: &mut dyn Write, report: &CrashReport) -> io::Result<()> {
+    let mut escaped = EscapingWriter::new(out);
+    write_escaped(&mut escaped, report)?;
+    escaped.finish()
+}
+
+fn write_escaped(out: &mut dyn Write, report: &CrashReport) -> io::Result<()> {
     let title = report
         .headline
         .first_line

@@ -9,6 +9,16 @@
 //! Zero pages become holes in that file, since cores are mostly untouched
 //! reservations. Parsing the ELF inside is left to [`crate::core`]; this module
 //! only produces its bytes.
+//!
+//! The decompressed stream is never trusted to end. Its first bytes must be
+//! a 64-bit ELF header, unless the caller requests [`Content::Raw`]. It is
+//! not read past the end of the core its program headers describe, nor past
+//! [`MAX_DECOMPRESSED_LEN`].
+
+mod extent;
+mod lz4_frame;
+
+pub use extent::MAX_DECOMPRESSED_LEN;
 
 use std::cell::Cell;
 use std::fmt;
@@ -19,6 +29,9 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use memmap2::Mmap;
+
+use extent::{CoreExtent, NotElf};
+use lz4_frame::FrameEnd;
 
 /// Size of the buffer the decompressed stream is cut into.
 pub const BLOCK_SIZE: usize = 1 << 20;
@@ -94,6 +107,26 @@ pub struct Progress {
     pub total_in: u64,
 }
 
+/// Expected content of a decompressed stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Content {
+    /// A 64-bit ELF core: the stream must start with an ELF header, and is
+    /// not read past the end its program headers describe.
+    #[default]
+    Core,
+    /// Any bytes, up to [`MAX_DECOMPRESSED_LEN`].
+    Raw,
+}
+
+/// Destination of [`decompress_to`].
+pub enum Output<'a> {
+    /// A stream, written without holes.
+    Writer(&'a mut dyn Write),
+    /// A regular file, written from its current start with holes where the
+    /// core has zero pages; its length is set at the end.
+    File(&'a mut File),
+}
+
 /// Settings for decompressing a core.
 #[derive(Clone, Debug, Default)]
 pub struct DecompressOptions {
@@ -137,6 +170,48 @@ pub enum DecompressError {
         #[source]
         source: io::Error,
     },
+    #[error("{path} is not a 64-bit ELF core: the decompressed {format} stream starts with {found}")]
+    NotElf {
+        path: PathBuf,
+        format: Compression,
+        /// The stream's first bytes in hex, or the ELF class found.
+        found: String,
+    },
+    #[error(
+        "{format} stream in {path} is truncated at byte {offset:#x} of the input, after \
+         {decompressed:#x} decompressed bytes"
+    )]
+    Truncated {
+        path: PathBuf,
+        format: Compression,
+        /// Length of the input, where the stream stops inside a frame.
+        offset: u64,
+        /// Decompressed bytes produced before the cut.
+        decompressed: u64,
+    },
+    #[error(
+        "{format} stream in {path} goes on past {limit:#x} decompressed bytes, {bound}; the rest \
+         was not read"
+    )]
+    TooLong {
+        path: PathBuf,
+        format: Compression,
+        limit: u64,
+        /// Source of the limit, as a phrase for the message.
+        bound: &'static str,
+    },
+    #[error(
+        "failed to write the decompressed core of {path} to a temporary file in {dir} at offset \
+         {offset:#x}; that directory needs free space for the core minus its zero pages \
+         (set TMPDIR to use another)"
+    )]
+    TempWrite {
+        path: PathBuf,
+        dir: PathBuf,
+        offset: u64,
+        #[source]
+        source: io::Error,
+    },
     #[error("failed to create a temporary file in {dir}")]
     TempFile {
         dir: PathBuf,
@@ -156,6 +231,20 @@ pub enum DecompressError {
         #[source]
         source: io::Error,
     },
+}
+
+impl DecompressError {
+    /// Returns how many decompressed bytes were kept when the error leaves a
+    /// usable first part of the stream: a cut, a corrupt stream or one that
+    /// goes on too long. `None` for errors that keep nothing.
+    pub fn partial_len(&self) -> Option<u64> {
+        match self {
+            DecompressError::Corrupt { decompressed, .. }
+            | DecompressError::Truncated { decompressed, .. } => Some(*decompressed),
+            DecompressError::TooLong { limit, .. } => Some(*limit),
+            _ => None,
+        }
+    }
 }
 
 /// Outcome of a streaming decompression.
@@ -229,17 +318,31 @@ impl CoreImage {
         temp.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(temp_error)?;
         let mut sink = SparseFile::new(&mut temp);
-        let outcome = decompress_stream(path, file, compression, total_in, &mut sink, progress);
+        let stream = Stream {
+            path,
+            file,
+            compression,
+            total_in,
+            content: Content::Core,
+        };
+        let outcome = decompress_checked(stream, &mut sink, progress);
+        let temp_write_error = |offset, source| DecompressError::TempWrite {
+            path: path.to_path_buf(),
+            dir: dir.clone(),
+            offset,
+            source,
+        };
         let damage = match outcome {
             Ok(_) => None,
-            Err(error @ DecompressError::Corrupt { .. }) if sink.len > 0 => Some(error),
+            Err(error) if error.partial_len().is_some() && sink.len > 0 => Some(error),
+            Err(DecompressError::Write { offset, source, .. }) => {
+                return Err(temp_write_error(offset, source))
+            }
             Err(error) => return Err(error),
         };
-        sink.finish().map_err(|source| DecompressError::Write {
-            path: path.to_path_buf(),
-            offset: 0,
-            source,
-        })?;
+        let len = sink.len;
+        sink.finish()
+            .map_err(|source| temp_write_error(len, source))?;
         if let Some(error) = &damage {
             tracing::debug!(target: "gocrash::decompress", %error, "keeping the partial core");
         }
@@ -285,12 +388,7 @@ pub fn decompress_to_writer<W: Write>(
     writer: &mut W,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<StreamSummary, DecompressError> {
-    let (file, compression, total_in) = open_and_detect(path)?;
-    let mut sink = PlainWriter {
-        inner: writer,
-        len: 0,
-    };
-    decompress_stream(path, file, compression, total_in, &mut sink, progress)
+    decompress_to(path, Output::Writer(writer), Content::Core, progress)
 }
 
 /// Writes the decompressed ELF bytes of a core file to `file` from its
@@ -302,17 +400,45 @@ pub fn decompress_to_file(
     file: &mut File,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<StreamSummary, DecompressError> {
-    let (input, compression, total_in) = open_and_detect(path)?;
-    let mut sink = SparseFile::new(file);
-    let outcome = decompress_stream(path, input, compression, total_in, &mut sink, progress);
-    let finished = sink.finish().map_err(|source| DecompressError::Write {
-        path: path.to_path_buf(),
-        offset: 0,
-        source,
-    });
-    let summary = outcome?;
-    finished?;
-    Ok(summary)
+    decompress_to(path, Output::File(file), Content::Core, progress)
+}
+
+/// Writes the decompressed bytes of a core file to `output`, checked
+/// against `content`. On a damaged stream the bytes before the damage have been
+/// written when the error is returned.
+pub fn decompress_to(
+    path: &Path,
+    output: Output<'_>,
+    content: Content,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<StreamSummary, DecompressError> {
+    let (file, compression, total_in) = open_and_detect(path)?;
+    let stream = Stream {
+        path,
+        file,
+        compression,
+        total_in,
+        content,
+    };
+    match output {
+        Output::Writer(inner) => {
+            let mut sink = PlainWriter { inner, len: 0 };
+            decompress_checked(stream, &mut sink, progress)
+        }
+        Output::File(file) => {
+            let mut sink = SparseFile::new(file);
+            let outcome = decompress_checked(stream, &mut sink, progress);
+            let len = sink.len;
+            let finished = sink.finish().map_err(|source| DecompressError::Write {
+                path: path.to_path_buf(),
+                offset: len,
+                source,
+            });
+            let summary = outcome?;
+            finished?;
+            Ok(summary)
+        }
+    }
 }
 
 fn open_and_detect(path: &Path) -> Result<(File, Compression, u64), DecompressError> {
@@ -419,12 +545,12 @@ trait BlockSink {
     fn write_block(&mut self, block: &[u8]) -> io::Result<()>;
 }
 
-struct PlainWriter<'w, W: Write> {
+struct PlainWriter<'w, W: Write + ?Sized> {
     inner: &'w mut W,
     len: u64,
 }
 
-impl<W: Write> BlockSink for PlainWriter<'_, W> {
+impl<W: Write + ?Sized> BlockSink for PlainWriter<'_, W> {
     fn write_block(&mut self, block: &[u8]) -> io::Result<()> {
         self.inner.write_all(block)?;
         self.len = self.len.saturating_add(block.len() as u64);
@@ -484,14 +610,168 @@ impl SparseFile<'_> {
     }
 }
 
-fn decompress_stream(
-    path: &Path,
+/// An opened input file and how to read it.
+struct Stream<'p> {
+    path: &'p Path,
     file: File,
     compression: Compression,
     total_in: u64,
+    content: Content,
+}
+
+/// Decompresses `stream` into `sink` through a [`CheckedSink`], then checks
+/// that an lz4 input ends where its frames do.
+fn decompress_checked(
+    stream: Stream<'_>,
     sink: &mut dyn BlockSink,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<StreamSummary, DecompressError> {
+    let Stream {
+        path,
+        file,
+        compression,
+        total_in,
+        content,
+    } = stream;
+    // A second handle for the lz4 frame walk, which reads by offset.
+    let walk_file = match compression {
+        Compression::Lz4 => file.try_clone().ok(),
+        _ => None,
+    };
+    let mut checked = CheckedSink {
+        inner: sink,
+        extent: (content == Content::Core).then(CoreExtent::default),
+        len: 0,
+        stop: None,
+    };
+    let stream = Stream {
+        path,
+        file,
+        compression,
+        total_in,
+        content,
+    };
+    let outcome = decompress_stream(stream, &mut checked, progress);
+    let not_elf = |reason: NotElf| DecompressError::NotElf {
+        path: path.to_path_buf(),
+        format: compression,
+        found: match reason {
+            NotElf::Magic(bytes) => bytes,
+            NotElf::Class(class) => format!("an ELF header of class {class}, not 2 (64-bit)"),
+        },
+    };
+    match checked.stop.take() {
+        Some(Stop::NotElf(reason)) => return Err(not_elf(reason)),
+        Some(Stop::TooLong { limit, described }) => {
+            return Err(DecompressError::TooLong {
+                path: path.to_path_buf(),
+                format: compression,
+                limit,
+                bound: if described {
+                    "the end of the core its ELF program headers describe"
+                } else {
+                    "the most gocrash decompresses"
+                },
+            })
+        }
+        None => {}
+    }
+    let truncated = |at| DecompressError::Truncated {
+        path: path.to_path_buf(),
+        format: compression,
+        offset: at,
+        decompressed: checked.len,
+    };
+    match outcome {
+        Ok(summary) => {
+            if let Some(extent) = &checked.extent {
+                extent.finish().map_err(not_elf)?;
+            }
+            match lz4_cut(walk_file.as_ref(), total_in) {
+                Some(at) => Err(truncated(at)),
+                None => Ok(summary),
+            }
+        }
+        Err(error @ DecompressError::Corrupt { .. }) => {
+            match lz4_cut(walk_file.as_ref(), total_in) {
+                Some(at) => Err(truncated(at)),
+                None => Err(error),
+            }
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Reason a [`CheckedSink`] stopped the stream.
+enum Stop {
+    NotElf(NotElf),
+    TooLong { limit: u64, described: bool },
+}
+
+/// Passes blocks on to `inner` while they are those of a core: the first
+/// must start an ELF header, and none goes past the core's extent.
+struct CheckedSink<'s> {
+    inner: &'s mut dyn BlockSink,
+    /// `None` for [`Content::Raw`].
+    extent: Option<CoreExtent>,
+    /// Bytes passed on.
+    len: u64,
+    /// Set when a block was refused; the write then fails.
+    stop: Option<Stop>,
+}
+
+impl BlockSink for CheckedSink<'_> {
+    fn write_block(&mut self, block: &[u8]) -> io::Result<()> {
+        if let Some(extent) = self.extent.as_mut() {
+            if let Err(reason) = extent.observe(block) {
+                self.stop = Some(Stop::NotElf(reason));
+                return Err(io::Error::other("the stream is not an ELF core"));
+            }
+        }
+        let limit = self
+            .extent
+            .as_ref()
+            .map_or(MAX_DECOMPRESSED_LEN, CoreExtent::limit);
+        let room = limit.saturating_sub(self.len);
+        // `room` is below `block.len()` when it is the shorter, so it fits a usize.
+        let kept = block.get(..room.min(block.len() as u64) as usize).unwrap_or(&[]);
+        if !kept.is_empty() {
+            self.inner.write_block(kept)?;
+            self.len += kept.len() as u64;
+        }
+        if kept.len() < block.len() {
+            let described = self.extent.as_ref().is_some_and(CoreExtent::is_described);
+            self.stop = Some(Stop::TooLong { limit, described });
+            return Err(io::Error::other("the stream is longer than the core"));
+        }
+        Ok(())
+    }
+}
+
+/// Returns where an lz4 input stops inside a frame, when it does.
+fn lz4_cut(file: Option<&File>, len: u64) -> Option<u64> {
+    match lz4_frame::walk(file?, len) {
+        Ok(FrameEnd::Truncated { at }) => Some(at),
+        Ok(FrameEnd::Complete | FrameEnd::Unknown) => None,
+        Err(error) => {
+            tracing::debug!(target: "gocrash::decompress", %error, "cannot walk the lz4 frames");
+            None
+        }
+    }
+}
+
+fn decompress_stream(
+    stream: Stream<'_>,
+    sink: &mut dyn BlockSink,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<StreamSummary, DecompressError> {
+    let Stream {
+        path,
+        file,
+        compression,
+        total_in,
+        ..
+    } = stream;
     let count = Rc::new(Cell::new(0u64));
     let failed = Rc::new(Cell::new(false));
     let counting = CountingReader {
@@ -595,6 +875,7 @@ mod tests {
     fn sample_core() -> Vec<u8> {
         let mut bytes = vec![0u8; 3 * BLOCK_SIZE + 12345];
         bytes[..4].copy_from_slice(&ELF_MAGIC);
+        bytes[4] = 2; // ELFCLASS64
         for (i, b) in bytes[HOLE_SIZE..2 * HOLE_SIZE].iter_mut().enumerate() {
             *b = (i % 251) as u8 + 1;
         }
@@ -753,7 +1034,10 @@ mod tests {
                 &compressed[..cut],
             );
             let image = CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {}).unwrap();
-            let Some(DecompressError::Corrupt { offset, format, .. }) = image.damage() else {
+            // The lz4 frame walk names the cut; the other decoders fail at it.
+            let (Some(DecompressError::Corrupt { offset, format, .. })
+            | Some(DecompressError::Truncated { offset, format, .. })) = image.damage()
+            else {
                 panic!(
                     "{compression}: expected a corrupt-stream error, got {:?}",
                     image.damage()
@@ -767,6 +1051,192 @@ mod tests {
                 "{compression}: kept bytes differ"
             );
         }
+    }
+
+    /// Returns the offsets of an lz4 frame's block size fields, the end
+    /// mark's included.
+    fn lz4_block_starts(frame: &[u8]) -> Vec<usize> {
+        let mut starts = Vec::new();
+        // Magic, FLG, BD and header checksum: the encoder writes no
+        // content size or dictionary id.
+        let mut position = 7;
+        loop {
+            starts.push(position);
+            let size = u32::from_le_bytes(frame[position..position + 4].try_into().unwrap());
+            if size == 0 {
+                return starts;
+            }
+            position += 4 + (size & 0x7fff_ffff) as usize;
+        }
+    }
+
+    #[test]
+    fn lz4_cut_between_blocks_is_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = sample_core();
+        let frame = compress(&core, Compression::Lz4);
+        let starts = lz4_block_starts(&frame);
+        assert!(starts.len() > 10, "the core spans many blocks");
+        for &cut in &[starts[1], starts[starts.len() / 2], starts[starts.len() - 1]] {
+            let path = write_temp(&dir, "cut.lz4", &frame[..cut]);
+            let image = CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {}).unwrap();
+            let Some(DecompressError::Truncated {
+                offset,
+                decompressed,
+                ..
+            }) = image.damage()
+            else {
+                panic!("cut at {cut:#x}: {:?}", image.damage());
+            };
+            assert_eq!(*offset, cut as u64);
+            assert_eq!(*decompressed, image.bytes().len() as u64);
+            assert!(core.starts_with(image.bytes()), "cut at {cut:#x}");
+            let message = image.damage().unwrap().to_string();
+            assert!(
+                message.contains(&format!("truncated at byte {cut:#x} of the input")),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn lz4_cut_after_header_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let frame = compress(&sample_core(), Compression::Lz4);
+        for cut in [4, 7] {
+            let path = write_temp(&dir, "head.lz4", &frame[..cut]);
+            let error = CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {})
+                .unwrap_err();
+            assert!(
+                matches!(error, DecompressError::Truncated { offset, decompressed: 0, .. } if offset == cut as u64),
+                "cut at {cut}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn lz4_content_checksum_is_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = lz4_flex::frame::FrameInfo::new().content_checksum(true);
+        let mut encoder = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+        encoder.write_all(&sample_core()).unwrap();
+        let mut frame = encoder.finish().unwrap();
+        let last = frame.len() - 1;
+        frame[last] ^= 0xff;
+        let path = write_temp(&dir, "sum.lz4", &frame);
+        let error = decompress_to_writer(&path, &mut io::sink(), &mut |_| {}).unwrap_err();
+        assert!(
+            matches!(error, DecompressError::Corrupt { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn xz_cuts_are_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let compressed = compress(&sample_core(), Compression::Xz);
+        // Inside the stream header, inside the block, and inside the index
+        // and footer that follow the last block.
+        for cut in [8, compressed.len() / 2, compressed.len() - 12, compressed.len() - 1] {
+            let path = write_temp(&dir, "cut.xz", &compressed[..cut]);
+            let error = decompress_to_writer(&path, &mut io::sink(), &mut |_| {}).unwrap_err();
+            assert!(
+                matches!(error, DecompressError::Corrupt { .. }),
+                "cut at {cut:#x}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_stream_is_not_a_core() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_temp(&dir, "text.zst", &compress(b"hello world\n", Compression::Zstd));
+        let error = CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {}).unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, DecompressError::NotElf { .. }), "{message}");
+        assert!(message.contains("is not a 64-bit ELF core"), "{message}");
+        assert!(message.contains("68 65 6c 6c 6f"), "{message}");
+
+        let mut out = Vec::new();
+        let summary = decompress_to(&path, Output::Writer(&mut out), Content::Raw, &mut |_| {})
+            .unwrap();
+        assert_eq!(summary.bytes_out, 12);
+        assert_eq!(out, b"hello world\n");
+    }
+
+    #[test]
+    fn zero_stream_fails_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let zeros = vec![0u8; 4 * BLOCK_SIZE];
+        let path = write_temp(&dir, "zeros.zst", &compress(&zeros, Compression::Zstd));
+        let mut out = Vec::new();
+        let error = decompress_to_writer(&path, &mut out, &mut |_| {}).unwrap_err();
+        assert!(matches!(error, DecompressError::NotElf { .. }), "{error}");
+        assert!(out.is_empty(), "wrote {} bytes", out.len());
+    }
+
+    /// Builds the first bytes of an x86-64 core with one PT_LOAD of
+    /// `filesz` bytes at file offset 0x1000.
+    fn core_header(filesz: u64) -> Vec<u8> {
+        let mut bytes = vec![0u8; 0x1000];
+        bytes[..4].copy_from_slice(&ELF_MAGIC);
+        bytes[4] = 2; // ELFCLASS64
+        bytes[5] = 1; // little-endian
+        bytes[6] = 1; // EV_CURRENT
+        bytes[16..18].copy_from_slice(&4u16.to_le_bytes()); // ET_CORE
+        bytes[18..20].copy_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+        bytes[20..24].copy_from_slice(&1u32.to_le_bytes());
+        bytes[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+        bytes[52..54].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
+        bytes[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+        bytes[56..58].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+        let phdr = &mut bytes[64..120];
+        phdr[..4].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+        phdr[8..16].copy_from_slice(&0x1000u64.to_le_bytes());
+        phdr[32..40].copy_from_slice(&filesz.to_le_bytes());
+        phdr[40..48].copy_from_slice(&filesz.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn stream_is_cut_at_core_extent() {
+        let dir = tempfile::tempdir().unwrap();
+        // A core of 0x3000 bytes followed by 3 MiB of a repeated byte, as a
+        // decompression bomb built from a real core's headers would be.
+        let mut bytes = core_header(0x2000);
+        bytes.resize(0x3000, 0x41);
+        bytes.resize(0x3000 + 3 * BLOCK_SIZE, 0x41);
+        let path = write_temp(&dir, "bomb.zst", &compress(&bytes, Compression::Zstd));
+        let options = DecompressOptions {
+            temp_dir: Some(dir.path().to_path_buf()),
+        };
+        let image = CoreImage::open(&path, &options, &mut |_| {}).unwrap();
+        assert_eq!(image.bytes().len(), 0x3000);
+        assert!(image.bytes() == &bytes[..0x3000]);
+        let Some(error @ DecompressError::TooLong { limit, .. }) = image.damage() else {
+            panic!("{:?}", image.damage());
+        };
+        assert_eq!(*limit, 0x3000);
+        assert!(
+            error.to_string().contains("ELF program headers describe"),
+            "{error}"
+        );
+
+        let mut out = Vec::new();
+        let error = decompress_to_writer(&path, &mut out, &mut |_| {}).unwrap_err();
+        assert_eq!(error.partial_len(), Some(0x3000));
+        assert_eq!(out.len(), 0x3000);
+    }
+
+    #[test]
+    fn stream_may_end_before_core_extent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = core_header(0x2000);
+        bytes.resize(0x2000, 0x41);
+        let path = write_temp(&dir, "short.zst", &compress(&bytes, Compression::Zstd));
+        let mut out = Vec::new();
+        let summary = decompress_to_writer(&path, &mut out, &mut |_| {}).unwrap();
+        assert_eq!(summary.bytes_out, 0x2000);
     }
 
     #[test]

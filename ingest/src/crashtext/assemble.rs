@@ -18,8 +18,9 @@ use crate::journal::Entry;
 pub const MAX_TEXT_BYTES: usize = 256 << 20;
 /// Lines kept; the traceback parser reads no more than this either.
 pub const MAX_TEXT_LINES: usize = crate::traceback::MAX_LINES;
-/// Longest line rebuilt from split entries. journald splits at `LineMax`
-/// (at most 48 KiB by default); a rebuilt line longer than this is cut.
+/// Maximum length of a kept line, whether one entry or rebuilt from split
+/// entries. journald splits at `LineMax` (48 KiB by default), but a journal
+/// written by other tools can hold longer entries, so a longer line is cut.
 pub const MAX_JOINED_LINE_BYTES: usize = 4 << 20;
 
 /// What journald did to the lines, counted while they were joined.
@@ -39,7 +40,7 @@ pub struct LineBreaks {
     pub unreadable_lines: u64,
     /// Lines past [`MAX_TEXT_LINES`] or [`MAX_TEXT_BYTES`], not kept.
     pub lines_over_limit: u64,
-    /// Rebuilt lines longer than [`MAX_JOINED_LINE_BYTES`], kept cut.
+    /// Lines longer than [`MAX_JOINED_LINE_BYTES`], kept cut.
     pub long_lines_cut: u64,
 }
 
@@ -109,7 +110,11 @@ impl Assembler {
                 append_capped(&mut joined, message, &mut self.breaks);
                 joined
             }
-            None => message.to_vec(),
+            None => {
+                let mut line = Vec::new();
+                append_capped(&mut line, message, &mut self.breaks);
+                line
+            }
         };
         self.keep_line(&line, time);
     }
@@ -285,5 +290,16 @@ mod tests {
         ]);
         assert_eq!(done.bytes.len(), MAX_JOINED_LINE_BYTES + 1);
         assert_eq!(done.breaks.long_lines_cut, 2);
+    }
+
+    #[test]
+    fn single_long_lines_are_capped() {
+        let long = vec![b'x'; MAX_JOINED_LINE_BYTES + 10];
+        let done = assemble(&[line(&long, None), line(b"next", None)]);
+        assert_eq!(
+            done.line_ends,
+            [MAX_JOINED_LINE_BYTES + 1, MAX_JOINED_LINE_BYTES + 6]
+        );
+        assert_eq!(done.breaks.long_lines_cut, 1);
     }
 }

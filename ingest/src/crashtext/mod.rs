@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::coredump::CoredumpRecord;
 use crate::journal::{at_usec, Entry, ExportOptions, Journal, JournalError, Query};
-use crate::traceback::{self, ParseOptions, Traceback};
+use crate::traceback::{self, ParseOptions, Traceback, Truncation};
 
 pub use assemble::{LineBreaks, MAX_TEXT_BYTES, MAX_TEXT_LINES};
 pub use report::{check_dump_end, find_report_start, headline, DumpEnd};
@@ -104,6 +104,9 @@ pub struct Loss {
     pub earlier_output_not_read: bool,
     /// The end of the goroutine dump: whole, cut, or not checked.
     pub dump: Option<DumpEnd>,
+    /// Counts of what the traceback parser left out to stay within its
+    /// limits.
+    pub parser_limits: Truncation,
 }
 
 impl Loss {
@@ -114,6 +117,8 @@ impl Loss {
             || self.breaks.unreadable_lines > 0
             || self.breaks.lines_over_limit > 0
             || self.breaks.long_lines_cut > 0
+            || self.parser_limits.frames > 0
+            || self.parser_limits.long_lines > 0
             || self.dump.as_ref().is_some_and(DumpEnd::is_cut)
     }
 }
@@ -207,12 +212,36 @@ impl CrashText {
         };
         text.report_start = find_report_start((0..text.line_count()).filter_map(|i| text.line(i)));
         text.traceback = traceback::parse_bytes(text.report(), &ParseOptions::default());
+        text.loss.parser_limits = text.traceback.truncated;
         text.loss.dump = Some(if headline_only {
             DumpEnd::Unchecked
         } else {
-            check_dump_end(&text.traceback)
+            dump_end(&text.traceback, text.loss.breaks.lines_over_limit)
         });
         text
+    }
+}
+
+/// Checks the end of the dump, given the lines the assembler did not keep
+/// (past [`MAX_TEXT_LINES`] or [`MAX_TEXT_BYTES`]). With such lines the
+/// parsed text stops at the reader's limit, not where the dump stops.
+fn dump_end(traceback: &Traceback, lines_over_limit: u64) -> DumpEnd {
+    match check_dump_end(traceback) {
+        DumpEnd::ReaderLimit {
+            goroutines_kept,
+            goroutines_not_kept,
+            lines_not_kept,
+        } => DumpEnd::ReaderLimit {
+            goroutines_kept,
+            goroutines_not_kept,
+            lines_not_kept: lines_not_kept.saturating_add(lines_over_limit),
+        },
+        _ if lines_over_limit > 0 => DumpEnd::ReaderLimit {
+            goroutines_kept: traceback.goroutines.len(),
+            goroutines_not_kept: 0,
+            lines_not_kept: lines_over_limit,
+        },
+        end => end,
     }
 }
 
@@ -423,8 +452,14 @@ fn log_loss(record: &CoredumpRecord, text: &CrashText) {
     if let Some(note) = &loss.suppressed {
         tracing::info!(target: "gocrash::crashtext", pid = record.pid, dropped = note.dropped, "journald suppressed messages of the unit");
     }
-    if let Some(dump) = loss.dump.as_ref().filter(|d| d.is_cut()) {
-        tracing::info!(target: "gocrash::crashtext", pid = record.pid, ?dump, "the goroutine dump in the journal is cut");
+    match &loss.dump {
+        Some(dump @ DumpEnd::ReaderLimit { .. }) => {
+            tracing::info!(target: "gocrash::crashtext", pid = record.pid, ?dump, "crash text longer than the reader's limits; only its first part was read");
+        }
+        Some(dump) if dump.is_cut() => {
+            tracing::info!(target: "gocrash::crashtext", pid = record.pid, ?dump, "the goroutine dump in the journal is cut");
+        }
+        _ => {}
     }
     if loss.breaks.lines_over_limit > 0 {
         tracing::warn!(target: "gocrash::crashtext", pid = record.pid, lines = loss.breaks.lines_over_limit, "crash text longer than the reader's limit; the rest was not kept");
@@ -493,6 +528,38 @@ mod tests {
         let text = text_of(&["panic: boom", "goroutine 1 [running]:", "main.main()"]);
         assert!(text.loss.is_lossy());
         assert!(matches!(text.loss.dump, Some(DumpEnd::MidFrame { .. })));
+    }
+
+    #[test]
+    fn lines_over_limit_make_a_reader_limit() {
+        let text = text_of(&["panic: boom", "goroutine 1 [running]:"]);
+        // The parsed text ends after a header, but only because the
+        // assembler kept no more lines.
+        assert_eq!(
+            dump_end(&text.traceback, 5),
+            DumpEnd::ReaderLimit {
+                goroutines_kept: 1,
+                goroutines_not_kept: 0,
+                lines_not_kept: 5,
+            }
+        );
+        assert!(matches!(
+            dump_end(&text.traceback, 0),
+            DumpEnd::MidGoroutine { goroutine: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn parser_limits_are_kept_in_the_loss() {
+        let long = format!("main.{}()", "a".repeat(traceback::MAX_LINE_BYTES));
+        let text = text_of(&[
+            "panic: boom",
+            "goroutine 1 [running]:",
+            &long,
+            "\t/m.go:1 +0x1",
+        ]);
+        assert_eq!(text.loss.parser_limits.long_lines, 1);
+        assert!(text.loss.is_lossy());
     }
 
     #[test]

@@ -14,6 +14,11 @@ use serde::Serialize;
 
 use crate::traceback::{FatalForm, SignalForm, Traceback};
 
+#[cfg(doc)]
+use super::{MAX_TEXT_BYTES, MAX_TEXT_LINES};
+#[cfg(doc)]
+use crate::traceback::MAX_GOROUTINES;
+
 /// Most lines between two lines of the report's opening. A panic value may
 /// span lines (errors joined with newlines), and nested panics print one
 /// `panic: ` line each.
@@ -158,20 +163,44 @@ pub enum DumpEnd {
         function: String,
         text_line: usize,
     },
+    /// The text is longer than the reader keeps ([`MAX_GOROUTINES`]
+    /// goroutines, [`MAX_TEXT_LINES`] lines, [`MAX_TEXT_BYTES`] bytes), so
+    /// only its first part was read and the end of the dump was not seen.
+    ReaderLimit {
+        /// Goroutine blocks read.
+        goroutines_kept: usize,
+        /// Goroutine blocks past [`MAX_GOROUTINES`], counted and not kept.
+        goroutines_not_kept: u64,
+        /// Lines past the reader's line and byte limits, not read.
+        lines_not_kept: u64,
+    },
 }
 
 impl DumpEnd {
-    /// Reports whether the dump is known to be cut.
+    /// Reports whether the dump is known to be cut, by journald or by the
+    /// reader's limits.
     pub fn is_cut(&self) -> bool {
         matches!(
             self,
-            DumpEnd::NoGoroutines | DumpEnd::MidGoroutine { .. } | DumpEnd::MidFrame { .. }
+            DumpEnd::NoGoroutines
+                | DumpEnd::MidGoroutine { .. }
+                | DumpEnd::MidFrame { .. }
+                | DumpEnd::ReaderLimit { .. }
         )
     }
 }
 
-/// Checks whether a parsed report ends where a complete dump ends.
+/// Checks whether a parsed report ends where a complete dump ends. A
+/// report the parser read only in part ends at [`DumpEnd::ReaderLimit`]:
+/// its last kept goroutine is not the last one printed.
 pub fn check_dump_end(traceback: &Traceback) -> DumpEnd {
+    if traceback.truncated.goroutines > 0 || traceback.truncated.lines > 0 {
+        return DumpEnd::ReaderLimit {
+            goroutines_kept: traceback.goroutines.len(),
+            goroutines_not_kept: traceback.truncated.goroutines,
+            lines_not_kept: traceback.truncated.lines,
+        };
+    }
     if traceback.is_empty() {
         return DumpEnd::NoReport;
     }
@@ -208,7 +237,7 @@ pub fn check_dump_end(traceback: &Traceback) -> DumpEnd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::traceback::parse;
+    use crate::traceback::{parse, MAX_GOROUTINES};
 
     fn lines(text: &str) -> Vec<&[u8]> {
         text.lines().map(str::as_bytes).collect()
@@ -318,5 +347,25 @@ mod tests {
         assert_eq!(check_dump_end(&parse("nothing\n")), DumpEnd::NoReport);
         assert!(DumpEnd::NoGoroutines.is_cut());
         assert!(!DumpEnd::Complete.is_cut());
+    }
+
+    #[test]
+    fn dump_end_over_goroutine_limit_is_reader_limit() {
+        // Headers alone would otherwise read as a dump cut after the last
+        // kept header, which is false: the text goes on.
+        let mut text = String::from("panic: x\n\n");
+        for id in 0..MAX_GOROUTINES + 3 {
+            text.push_str(&format!("goroutine {id} [running]:\n"));
+        }
+        let end = check_dump_end(&parse(&text));
+        assert_eq!(
+            end,
+            DumpEnd::ReaderLimit {
+                goroutines_kept: MAX_GOROUTINES,
+                goroutines_not_kept: 3,
+                lines_not_kept: 0,
+            }
+        );
+        assert!(end.is_cut());
     }
 }

@@ -107,6 +107,24 @@ pub enum CoreError {
         #[source]
         source: object::Error,
     },
+    #[error(
+        "{path} is cut inside its program header table: expected {expected:#x} bytes of program \
+         headers at offset {offset:#x}, the file has {actual:#x} bytes"
+    )]
+    ProgramHeadersCut {
+        path: PathBuf,
+        offset: u64,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{damage}; the {kept:#x} bytes decompressed before the damage are not a readable core")]
+    DamagedStream {
+        /// The decoder's error, shown first because it explains the other.
+        damage: String,
+        kept: u64,
+        #[source]
+        source: Box<CoreError>,
+    },
     #[error("{path} has {count} program headers, more than the limit of {limit}")]
     TooManySegments {
         path: PathBuf,
@@ -175,7 +193,18 @@ impl Core {
     /// Parses a core already turned into ELF bytes.
     pub fn from_image(image: CoreImage, options: &CoreOptions) -> Result<Core, CoreError> {
         let source = image.source().to_path_buf();
-        Core::parse(CoreBytes::Image(image), Some(source), options)
+        let damage = image.damage().map(ToString::to_string);
+        let kept = image.bytes().len() as u64;
+        Core::parse(CoreBytes::Image(image), Some(source), options).map_err(|error| match damage {
+            // A core whose stream is cut early fails to parse because of the
+            // cut, so the cut is named first.
+            Some(damage) => CoreError::DamagedStream {
+                damage,
+                kept,
+                source: Box::new(error),
+            },
+            None => error,
+        })
     }
 
     /// Parses a core held in memory, for tests and fuzzing.
@@ -419,6 +448,22 @@ fn parse_layout(bytes: &[u8], path: &Path) -> Result<Layout, CoreError> {
         path: path.to_path_buf(),
         machine,
     })?;
+    let table_offset = header.e_phoff(endian);
+    // `phnum` reads the real count of a core with PN_XNUM or more segments
+    // from section header 0.
+    let count = header
+        .phnum(endian, bytes)
+        .map_or(u64::from(header.e_phnum(endian)), |count| count as u64);
+    let table_len = count.saturating_mul(u64::from(header.e_phentsize(endian)));
+    let core_len = bytes.len() as u64;
+    if table_offset < core_len && table_offset.saturating_add(table_len) > core_len {
+        return Err(CoreError::ProgramHeadersCut {
+            path: path.to_path_buf(),
+            offset: table_offset,
+            expected: table_len,
+            actual: core_len,
+        });
+    }
     let phdrs =
         header
             .program_headers(endian, bytes)
@@ -435,7 +480,6 @@ fn parse_layout(bytes: &[u8], path: &Path) -> Result<Layout, CoreError> {
         });
     }
 
-    let core_len = bytes.len() as u64;
     let mut problems = Vec::new();
     let mut segments = Vec::new();
     let mut note_segments = Vec::new();

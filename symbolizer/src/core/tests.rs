@@ -715,6 +715,66 @@ fn header_errors() {
 }
 
 #[test]
+fn cut_program_header_table_gives_sizes() {
+    let fixture = Fixture::new(2, EXE_BASE, EXE_ENTRY, GO_BUILD_ID);
+    let core = amd64_core(&fixture, fixture.exe_path());
+    // The header and the first program header, then half of the second.
+    let cut = 64 + 56 + 28;
+    let error = Core::from_bytes(core[..cut].to_vec(), &CoreOptions::default()).unwrap_err();
+    let CoreError::ProgramHeadersCut {
+        offset,
+        expected,
+        actual,
+        ..
+    } = error
+    else {
+        panic!("{error}");
+    };
+    assert_eq!(offset, 64);
+    assert_eq!(expected, 4 * 56, "a note segment and three loads");
+    assert_eq!(actual, cut as u64);
+    let message = error.to_string();
+    assert!(
+        message.contains("expected 0xe0 bytes of program headers at offset 0x40, the file has 0x94"),
+        "{message}"
+    );
+}
+
+#[test]
+fn cut_stream_is_blamed_before_the_parse_error() {
+    use std::io::Write;
+
+    let fixture = Fixture::new(2, EXE_BASE, EXE_ENTRY, GO_BUILD_ID);
+    let core = amd64_core(&fixture, fixture.exe_path());
+    let mut encoder = liblzma::write::XzEncoder::new(Vec::new(), 0);
+    encoder.write_all(&core).unwrap();
+    let compressed = encoder.finish().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("core.xz");
+    // Enough input for the decoder to yield the ELF header and part of the
+    // program header table, then the cut.
+    std::fs::write(&path, &compressed[..100]).unwrap();
+    let options = CoreOptions {
+        temp_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let error = Core::open(&path, &options).unwrap_err();
+    let CoreError::DamagedStream { source, kept, .. } = &error else {
+        panic!("{error}");
+    };
+    assert!(*kept > 64, "kept {kept:#x} bytes");
+    assert!(
+        matches!(**source, CoreError::ProgramHeadersCut { .. }),
+        "{source}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.starts_with("xz stream in "),
+        "the stream's damage comes first: {message}"
+    );
+}
+
+#[test]
 fn core_only_opens_no_file() {
     let fixture = Fixture::new(2, EXE_BASE, EXE_ENTRY, GO_BUILD_ID);
     let options = CoreOptions {
