@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use anyhow::Context;
 use ingest::coredump::{CoreState, CoredumpRecord, CoredumpStore};
 use ingest::crashtext::{self, TextOptions};
-use ingest::journal::Journal;
+use ingest::journal::{Journal, JournalReader};
 use ingest::select::{CrashArg, SelectError, Selector};
 use serde::Serialize;
 
@@ -61,6 +61,19 @@ pub struct JournalArgs {
     /// without a unit type means a .service, as with journalctl -u.
     #[arg(long, value_name = "UNIT")]
     pub unit: Option<String>,
+    /// Read the journal through journalctl, or directly with gocrash's own
+    /// reader for hosts without journalctl (slower on large journals; it
+    /// takes --since and --until only as @SECONDS).
+    #[arg(long, value_name = "READER", value_enum, default_value_t = ReaderArg::Journalctl)]
+    pub journal_reader: ReaderArg,
+}
+
+/// The values of `--journal-reader`. The variants have no doc comments on
+/// purpose: clap would print them as a long list in every command's help.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReaderArg {
+    Journalctl,
+    Direct,
 }
 
 impl JournalArgs {
@@ -71,6 +84,10 @@ impl JournalArgs {
                 directory: self.directory.clone(),
                 files: self.file.clone(),
                 merge: self.merge,
+                reader: match self.journal_reader {
+                    ReaderArg::Journalctl => JournalReader::Journalctl,
+                    ReaderArg::Direct => JournalReader::Direct,
+                },
                 ..Journal::default()
             },
             store: match &self.coredump_dir {

@@ -133,6 +133,15 @@ pub enum JournalFileError {
     },
 }
 
+/// Where an entry sits in the journal's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryPosition {
+    /// The entry's number in the sequence of its `seqnum_id`.
+    pub seqnum: u64,
+    /// When journald received the entry, in microseconds since the epoch.
+    pub realtime_usec: u64,
+}
+
 /// One memory-mapped journal file.
 pub struct JournalFile {
     path: PathBuf,
@@ -214,6 +223,30 @@ impl JournalFile {
         offset: u64,
         options: &ExportOptions,
     ) -> Result<Entry, JournalFileError> {
+        self.read_entry_fields(offset, options, &|_| true)
+    }
+
+    /// Returns the sequence number and the realtime timestamp (microseconds
+    /// since the epoch) of the entry at `offset`, from its ENTRY object
+    /// alone.
+    pub fn entry_position(&self, offset: u64) -> Result<EntryPosition, JournalFileError> {
+        self.object(offset, OBJECT_ENTRY, "ENTRY object")?;
+        Ok(EntryPosition {
+            seqnum: self.u64_at(offset + 16, "ENTRY object")?,
+            realtime_usec: self.u64_at(offset + 24, "ENTRY object")?,
+        })
+    }
+
+    /// Reads the entry at `offset` like [`JournalFile::read_entry`], keeping
+    /// only the fields whose name `wanted` accepts. A field left out is
+    /// neither spilled nor counted against the entry's size limit, as
+    /// journalctl's `--output-fields` leaves it out before printing.
+    pub fn read_entry_fields(
+        &self,
+        offset: u64,
+        options: &ExportOptions,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<Entry, JournalFileError> {
         let size = self.object(offset, OBJECT_ENTRY, "ENTRY object")?;
         let seqnum = self.u64_at(offset + 16, "ENTRY object")?;
         let realtime = self.u64_at(offset + 24, "ENTRY object")?;
@@ -254,21 +287,23 @@ impl JournalFile {
             };
             // journalctl prints the boot ID from the entry header and skips
             // the `_BOOT_ID` field, so the same is done here.
-            let field = self.read_data(data_offset, options, &mut kept_bytes)?;
-            if field.name != "_BOOT_ID" {
+            let field = self.read_data(data_offset, options, &mut kept_bytes, wanted)?;
+            if let Some(field) = field.filter(|field| field.name != "_BOOT_ID") {
                 fields.push(field);
             }
         }
         Ok(Entry { fields, offset })
     }
 
-    /// Reads one DATA object as a field.
+    /// Reads one DATA object as a field; `None` when `wanted` rejects its
+    /// name.
     fn read_data(
         &self,
         offset: u64,
         options: &ExportOptions,
         kept_bytes: &mut u64,
-    ) -> Result<Field, JournalFileError> {
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<Option<Field>, JournalFileError> {
         let size = self.object(offset, OBJECT_DATA, "DATA object")?;
         let flags = self.byte_at(offset + 1, "DATA object")?;
         let payload_offset = if self.header.is_compact() {
@@ -298,11 +333,13 @@ impl JournalFile {
             ));
         };
         let name = payload.get(..equals).unwrap_or_default();
-        let name = std::str::from_utf8(name)
-            .map_err(|_| {
-                self.invalid("DATA payload", offset, "the field name is not UTF-8".into())
-            })?
-            .to_string();
+        let name = std::str::from_utf8(name).map_err(|_| {
+            self.invalid("DATA payload", offset, "the field name is not UTF-8".into())
+        })?;
+        if !wanted(name) {
+            return Ok(None);
+        }
+        let name = name.to_string();
         let value = payload.get(equals + 1..).unwrap_or_default();
         let len = value.len() as u64;
 
@@ -325,7 +362,7 @@ impl JournalFile {
                 FieldValue::Data(value.to_vec())
             }
         };
-        Ok(Field { name, value })
+        Ok(Some(Field { name, value }))
     }
 
     /// Writes a value to a temporary file.

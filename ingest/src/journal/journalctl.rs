@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
 
+use super::direct::DirectStream;
 use super::export::{ExportError, ExportOptions, ExportReader};
+use super::file::JournalFileError;
 use super::Entry;
 
 /// The program run when [`Journal::program`] is not changed.
@@ -28,6 +30,18 @@ pub const DEFAULT_JOURNALCTL: &str = "journalctl";
 pub const MAX_STDERR_BYTES: usize = 16 * 1024;
 /// Buffer between journalctl's stdout and the export parser.
 const STDOUT_BUFFER_BYTES: usize = 256 * 1024;
+
+/// The program or code that reads the journal files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum JournalReader {
+    /// `journalctl --output=export`, which knows every format the host's
+    /// systemd writes.
+    #[default]
+    Journalctl,
+    /// The crate's own reader of journal files ([`super::direct`]), for
+    /// hosts without journalctl. It accepts times only as `@SECONDS`.
+    Direct,
+}
 
 /// Which journal to read, and with which `journalctl`.
 #[derive(Clone, Debug)]
@@ -42,6 +56,8 @@ pub struct Journal {
     /// Interleave entries of all available journals, including other
     /// machines' (`--merge`).
     pub merge: bool,
+    /// Read through journalctl or directly.
+    pub reader: JournalReader,
 }
 
 impl Default for Journal {
@@ -51,6 +67,7 @@ impl Default for Journal {
             directory: None,
             files: Vec::new(),
             merge: false,
+            reader: JournalReader::default(),
         }
     }
 }
@@ -128,6 +145,18 @@ pub enum JournalError {
         #[source]
         source: io::Error,
     },
+    #[error("failed to read a journal file directly")]
+    File(#[source] JournalFileError),
+    #[error(
+        "the direct journal reader takes {option} only as @SECONDS (seconds since the \
+         epoch), not {value:?}; use the journalctl reader for other forms"
+    )]
+    UnsupportedByDirectReader { option: &'static str, value: String },
+    #[error("invalid cursor for {option}: {cursor:?}, expected s=...;i=...;t=... parts")]
+    InvalidCursor {
+        option: &'static str,
+        cursor: String,
+    },
 }
 
 impl Journal {
@@ -181,12 +210,21 @@ impl Journal {
         Ok(args)
     }
 
-    /// Starts journalctl and returns its entries as they arrive.
+    /// Starts journalctl, or opens the journal files for the direct
+    /// reader, and returns the entries as they arrive.
     pub fn stream(
         &self,
         query: &Query,
         options: ExportOptions,
     ) -> Result<EntryStream, JournalError> {
+        if self.reader == JournalReader::Direct {
+            let direct = DirectStream::open(self, query, options)?;
+            return Ok(EntryStream {
+                command: direct.describe(),
+                source: StreamSource::Direct(direct),
+                finished: false,
+            });
+        }
         let args = self.arguments(query)?;
         let command = describe_command(&self.program, &args);
         tracing::debug!(target: "gocrash::journal", %command, "running journalctl");
@@ -209,12 +247,14 @@ impl Journal {
             source: io::Error::other("no pipe for journalctl's stdout"),
         })?;
         Ok(EntryStream {
-            reader: ExportReader::new(
-                BufReader::with_capacity(STDOUT_BUFFER_BYTES, stdout),
-                options,
-            ),
-            child,
-            stderr,
+            source: StreamSource::Journalctl(JournalctlProcess {
+                reader: ExportReader::new(
+                    BufReader::with_capacity(STDOUT_BUFFER_BYTES, stdout),
+                    options,
+                ),
+                child,
+                stderr,
+            }),
             command,
             finished: false,
         })
@@ -236,14 +276,24 @@ impl Journal {
     }
 }
 
-/// Entries read from a running journalctl. Dropping the stream before its
-/// end stops journalctl.
+/// Entries read from a running journalctl, or from journal files directly.
+/// Dropping the stream before its end stops journalctl.
 pub struct EntryStream {
+    source: StreamSource,
+    command: String,
+    finished: bool,
+}
+
+enum StreamSource {
+    Journalctl(JournalctlProcess),
+    Direct(DirectStream),
+}
+
+/// A running journalctl and the parser of its output.
+struct JournalctlProcess {
     reader: ExportReader<BufReader<ChildStdout>>,
     child: Child,
     stderr: Option<JoinHandle<Vec<u8>>>,
-    command: String,
-    finished: bool,
 }
 
 impl EntryStream {
@@ -254,7 +304,15 @@ impl EntryStream {
         if self.finished {
             return Ok(None);
         }
-        match self.reader.next_entry() {
+        let process = match &mut self.source {
+            StreamSource::Journalctl(process) => process,
+            StreamSource::Direct(direct) => {
+                let entry = direct.next_entry();
+                self.finished = !matches!(entry, Ok(Some(_)));
+                return entry;
+            }
+        };
+        match process.reader.next_entry() {
             Ok(Some(entry)) => Ok(Some(entry)),
             Ok(None) => {
                 self.finish()?;
@@ -280,11 +338,14 @@ impl EntryStream {
     /// Waits for journalctl to exit and checks its status.
     fn finish(&mut self) -> Result<(), JournalError> {
         self.finished = true;
-        let status = self.child.wait().map_err(|source| JournalError::Wait {
+        let StreamSource::Journalctl(process) = &mut self.source else {
+            return Ok(());
+        };
+        let status = process.child.wait().map_err(|source| JournalError::Wait {
             command: self.command.clone(),
             source,
         })?;
-        let stderr = self
+        let stderr = process
             .stderr
             .take()
             .and_then(|handle| handle.join().ok())
@@ -314,17 +375,17 @@ impl Iterator for EntryStream {
 
 impl Drop for EntryStream {
     fn drop(&mut self) {
-        if !self.finished {
+        if let (false, StreamSource::Journalctl(process)) = (self.finished, &mut self.source) {
             // The child is ours; killing it only ends a read the caller no
             // longer wants.
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            let _ = process.child.kill();
+            let _ = process.child.wait();
         }
     }
 }
 
 /// Reports whether a term is `+` or `FIELD=VALUE` with a valid field name.
-fn is_valid_match(term: &str) -> bool {
+pub(super) fn is_valid_match(term: &str) -> bool {
     if term == "+" {
         return true;
     }

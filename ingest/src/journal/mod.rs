@@ -8,11 +8,13 @@
 //! output to the parser. What the fields mean (coredump records, a service's
 //! output lines) is left to [`crate::coredump`] and [`crate::crashtext`].
 //!
-//! The crate reads journals through `journalctl`, which applies matches with
-//! the journal's indexes and interleaves files. [`file`] reads one journal
-//! file directly, in sequence order, for hosts and tools without
-//! journalctl.
+//! The crate reads journals through `journalctl` by default, which applies
+//! matches with the journal's indexes and interleaves files. [`file`] reads
+//! one journal file directly, in sequence order, and [`direct`] answers the
+//! same queries from such files, for hosts and tools without journalctl
+//! ([`JournalReader::Direct`]).
 
+pub mod direct;
 pub mod export;
 pub mod file;
 pub mod journalctl;
@@ -22,7 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use export::{ExportError, ExportOptions, ExportReader, FieldPolicy};
-pub use journalctl::{at_usec, EntryStream, Journal, JournalError, Query};
+pub use journalctl::{at_usec, EntryStream, Journal, JournalError, JournalReader, Query};
 
 /// One journal entry.
 #[derive(Clone, Debug, Default)]

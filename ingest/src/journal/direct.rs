@@ -1,0 +1,589 @@
+//! Answers a [`Query`] from journal files read directly with
+//! [`super::file`], without journalctl: for hosts and containers that have
+//! journal files but no journalctl, and to check one reader against the
+//! other.
+//!
+//! The files are the ones journalctl would open for the same [`Journal`]:
+//! the named files, the journal files of a directory and of its machine-ID
+//! subdirectories, or this machine's journal under `/var/log/journal` and
+//! `/run/log/journal` (every machine's with `merge`). Matches follow
+//! journalctl's rules. Entries of files that share one sequence-number ID
+//! are ordered by sequence number, as journalctl does; entries of unrelated
+//! files by their realtime timestamp.
+//!
+//! A first pass reads only the ENTRY objects and keeps the position of each
+//! entry in the time range. The stream then applies the matches, reading
+//! only the fields they name, and reads one entry at a time, so memory is
+//! one position per entry of the files plus one entry. Reading has no
+//! index: every query walks the files' entries, where journalctl looks the
+//! matches up in the files' hash tables.
+//!
+//! Times are accepted only as `@SECONDS[.FRACTION]`. journalctl's other
+//! time forms ("yesterday", "-1h", local dates) depend on its parser and the
+//! local time zone, and are rejected with a message instead of guessed.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+use super::export::ExportOptions;
+use super::file::{EntryPosition, JournalFile, JournalFileError};
+use super::journalctl::{is_valid_match, Journal, JournalError, Query};
+use super::Entry;
+
+/// Where journald keeps persistent and volatile journals.
+const JOURNAL_ROOTS: &[&str] = &["/var/log/journal", "/run/log/journal"];
+/// File holding this machine's ID, which names its journal directory.
+const MACHINE_ID_FILE: &str = "/etc/machine-id";
+/// Fields journalctl's export output always prints, whatever
+/// `--output-fields` says.
+const IMPLICIT_FIELDS: &[&str] = &[
+    "__CURSOR",
+    "__REALTIME_TIMESTAMP",
+    "__MONOTONIC_TIMESTAMP",
+    "_BOOT_ID",
+];
+/// Files read at most from one directory, so that a wrong `--directory`
+/// cannot make the reader map an unbounded number of files.
+const MAX_JOURNAL_FILES: usize = 4096;
+/// `state` of a journal file that journald still writes.
+const STATE_ONLINE: u8 = 1;
+
+/// One matching entry: which file, where in it, and its place in the order.
+#[derive(Clone, Copy, Debug)]
+struct Location {
+    file: usize,
+    offset: u64,
+    position: EntryPosition,
+}
+
+impl Location {
+    /// Places the entry before, at or after a cursor.
+    fn compare(&self, cursor: &CursorPlace, by_seqnum: bool) -> std::cmp::Ordering {
+        if by_seqnum {
+            self.position.seqnum.cmp(&cursor.seqnum)
+        } else {
+            self.position.realtime_usec.cmp(&cursor.realtime_usec)
+        }
+    }
+}
+
+/// Matches in journalctl's form: alternatives separated by `+`, each a set
+/// of fields that must all match, each field with values of which one must
+/// match.
+#[derive(Debug, Default)]
+struct Matches {
+    alternatives: Vec<Vec<(String, Vec<Vec<u8>>)>>,
+}
+
+impl Matches {
+    fn parse(terms: &[String]) -> Result<Matches, JournalError> {
+        let mut alternatives: Vec<Vec<(String, Vec<Vec<u8>>)>> = vec![Vec::new()];
+        for term in terms {
+            if !is_valid_match(term) {
+                return Err(JournalError::InvalidMatch(term.clone()));
+            }
+            if term == "+" {
+                alternatives.push(Vec::new());
+                continue;
+            }
+            let Some((name, value)) = term.split_once('=') else {
+                return Err(JournalError::InvalidMatch(term.clone()));
+            };
+            let Some(current) = alternatives.last_mut() else {
+                continue;
+            };
+            let value = value.as_bytes().to_vec();
+            match current.iter_mut().find(|(known, _)| known == name) {
+                Some((_, values)) => values.push(value),
+                None => current.push((name.to_string(), vec![value])),
+            }
+        }
+        // An empty alternative (no terms, or a trailing `+`) matches
+        // nothing on its own; journalctl ignores it too.
+        alternatives.retain(|fields| !fields.is_empty());
+        Ok(Matches { alternatives })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.alternatives.is_empty()
+    }
+
+    fn names_field(&self, name: &str) -> bool {
+        self.alternatives
+            .iter()
+            .any(|fields| fields.iter().any(|(known, _)| known == name))
+    }
+
+    fn accept(&self, entry: &Entry) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        self.alternatives.iter().any(|fields| {
+            fields.iter().all(|(name, values)| {
+                entry
+                    .values(name)
+                    .filter_map(|value| value.data())
+                    .any(|data| values.iter().any(|wanted| wanted.as_slice() == data))
+            })
+        })
+    }
+}
+
+/// Reads `@SECONDS[.FRACTION]` as microseconds since the epoch.
+fn parse_time(option: &'static str, value: &str) -> Result<u64, JournalError> {
+    let unsupported = || JournalError::UnsupportedByDirectReader {
+        option,
+        value: value.to_string(),
+    };
+    let digits = value.strip_prefix('@').ok_or_else(unsupported)?;
+    let (seconds, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if seconds.is_empty()
+        || !seconds.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(unsupported());
+    }
+    let seconds: u64 = seconds.parse().map_err(|_| unsupported())?;
+    // Microseconds: the first six fractional digits, padded with zeros.
+    let micros: String = fraction
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(6)
+        .collect();
+    let micros: u64 = micros.parse().map_err(|_| unsupported())?;
+    seconds
+        .checked_mul(1_000_000)
+        .and_then(|usec| usec.checked_add(micros))
+        .ok_or_else(unsupported)
+}
+
+/// The parts of a journalctl cursor that place it in the order.
+#[derive(Debug, PartialEq, Eq)]
+struct CursorPlace {
+    seqnum_id: String,
+    seqnum: u64,
+    realtime_usec: u64,
+}
+
+fn parse_cursor(option: &'static str, cursor: &str) -> Result<CursorPlace, JournalError> {
+    let invalid = || JournalError::InvalidCursor {
+        option,
+        cursor: cursor.to_string(),
+    };
+    let part = |key: &str| {
+        cursor
+            .split(';')
+            .find_map(|part| part.strip_prefix(key)?.strip_prefix('='))
+    };
+    let hex = |key: &str| part(key).and_then(|text| u64::from_str_radix(text, 16).ok());
+    Ok(CursorPlace {
+        seqnum_id: part("s").ok_or_else(invalid)?.to_string(),
+        seqnum: hex("i").ok_or_else(invalid)?,
+        realtime_usec: hex("t").ok_or_else(invalid)?,
+    })
+}
+
+/// Returns the journal files of a directory and of its subdirectories named
+/// by a machine ID, sorted by name.
+fn files_in(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        tracing::debug!(target: "gocrash::journal", dir = %dir.display(), "no journal directory");
+        return;
+    };
+    let mut found: Vec<PathBuf> = Vec::new();
+    for entry in entries.flatten().take(MAX_JOURNAL_FILES) {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".journal") || name.ends_with(".journal~") {
+            found.push(path);
+        } else if is_machine_id(&name) && path.is_dir() {
+            if let Ok(inner) = std::fs::read_dir(&path) {
+                found.extend(
+                    inner
+                        .flatten()
+                        .take(MAX_JOURNAL_FILES)
+                        .map(|entry| entry.path())
+                        .filter(|path| {
+                            let name = path.to_string_lossy();
+                            name.ends_with(".journal") || name.ends_with(".journal~")
+                        }),
+                );
+            }
+        }
+    }
+    found.sort();
+    files.extend(found);
+}
+
+fn is_machine_id(name: &str) -> bool {
+    name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Returns the files journalctl would open for `journal`.
+fn journal_files(journal: &Journal) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if !journal.files.is_empty() {
+        files.extend(journal.files.iter().cloned());
+    } else if let Some(dir) = &journal.directory {
+        files_in(dir, &mut files);
+    } else if journal.merge {
+        for root in JOURNAL_ROOTS {
+            files_in(Path::new(root), &mut files);
+        }
+    } else {
+        let machine_id = std::fs::read_to_string(MACHINE_ID_FILE).unwrap_or_default();
+        let machine_id = machine_id.trim();
+        for root in JOURNAL_ROOTS {
+            files_in(&Path::new(root).join(machine_id), &mut files);
+        }
+    }
+    files
+}
+
+/// Opens the files, and logs and leaves out those that are not journals.
+fn open_files(paths: &[PathBuf]) -> Result<Vec<JournalFile>, JournalError> {
+    let mut files = Vec::new();
+    for path in paths {
+        match JournalFile::open(path) {
+            Ok(file) => files.push(file),
+            // A named file that cannot be opened is the caller's mistake,
+            // as with journalctl --file.
+            Err(error @ JournalFileError::Open { .. }) => return Err(JournalError::File(error)),
+            Err(error) => {
+                tracing::warn!(target: "gocrash::journal", %error, "left out a journal file");
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Entries read from journal files, one at a time.
+pub struct DirectStream {
+    files: Vec<JournalFile>,
+    /// Entries in the time range and after the cursor, in the order
+    /// returned; the matches are applied as they are read.
+    locations: VecDeque<Location>,
+    matches: Matches,
+    options: ExportOptions,
+    output_fields: Vec<String>,
+}
+
+impl std::fmt::Debug for DirectStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectStream")
+            .field("files", &self.files.len())
+            .field("entries_left", &self.locations.len())
+            .finish()
+    }
+}
+
+impl DirectStream {
+    /// Finds the entries `query` selects in `journal`'s files.
+    pub fn open(
+        journal: &Journal,
+        query: &Query,
+        options: ExportOptions,
+    ) -> Result<DirectStream, JournalError> {
+        let matches = Matches::parse(&query.matches)?;
+        let since = query
+            .since
+            .as_deref()
+            .map(|value| parse_time("--since", value))
+            .transpose()?;
+        let until = query
+            .until
+            .as_deref()
+            .map(|value| parse_time("--until", value))
+            .transpose()?;
+        let cursor = query
+            .cursor
+            .as_deref()
+            .map(|cursor| parse_cursor("--cursor", cursor))
+            .transpose()?;
+        let after_cursor = query
+            .after_cursor
+            .as_deref()
+            .map(|cursor| parse_cursor("--after-cursor", cursor))
+            .transpose()?;
+
+        let paths = journal_files(journal);
+        let files = open_files(&paths)?;
+        tracing::debug!(target: "gocrash::journal", files = files.len(), "reading journal files directly");
+
+        let mut locations = Vec::new();
+        for (index, file) in files.iter().enumerate() {
+            find_candidates(index, file, since, until, &mut locations)?;
+        }
+
+        let single_sequence = files
+            .windows(2)
+            .all(|pair| pair[0].header().seqnum_id == pair[1].header().seqnum_id);
+        if single_sequence {
+            // The same entry can sit in an archived file and in the file
+            // that replaced it after a crash of journald.
+            locations.sort_by_key(|l| l.position.seqnum);
+            locations.dedup_by_key(|l| l.position.seqnum);
+        } else {
+            locations.sort_by_key(|l| (l.position.realtime_usec, l.position.seqnum));
+        }
+        // A cursor is placed by its sequence number when it comes from the
+        // files' one sequence, else by its time.
+        let seqnum_id = files.first().map(|file| hex(&file.header().seqnum_id));
+        let by_seqnum = |cursor: &CursorPlace| {
+            single_sequence && seqnum_id.as_deref() == Some(cursor.seqnum_id.as_str())
+        };
+        if let Some(cursor) = &after_cursor {
+            let by_seqnum = by_seqnum(cursor);
+            locations.retain(|l| l.compare(cursor, by_seqnum).is_gt());
+        }
+        let mut locations: VecDeque<Location> = locations.into();
+        if let Some(cursor) = &cursor {
+            let by_seqnum = by_seqnum(cursor);
+            if query.reverse {
+                locations.retain(|l| l.compare(cursor, by_seqnum).is_le());
+            } else {
+                locations.retain(|l| l.compare(cursor, by_seqnum).is_ge());
+            }
+        }
+        let mut stream = DirectStream {
+            files,
+            locations,
+            matches,
+            options,
+            output_fields: query.output_fields.clone(),
+        };
+        if let Some(lines) = query.lines {
+            stream.keep_newest(lines)?;
+        }
+        if query.reverse {
+            stream.locations.make_contiguous().reverse();
+        }
+        Ok(stream)
+    }
+
+    /// Keeps the newest `lines` matching entries, found from the end.
+    fn keep_newest(&mut self, lines: usize) -> Result<(), JournalError> {
+        let mut kept = VecDeque::new();
+        while kept.len() < lines {
+            let Some(location) = self.locations.pop_back() else {
+                break;
+            };
+            if self.accepts(&location)? {
+                kept.push_front(location);
+            }
+        }
+        self.locations = kept;
+        // The kept entries are known to match.
+        self.matches = Matches::default();
+        Ok(())
+    }
+
+    /// Reports whether the entry at a location passes the matches, reading
+    /// only the fields they name.
+    fn accepts(&self, location: &Location) -> Result<bool, JournalError> {
+        if self.matches.is_empty() {
+            return Ok(true);
+        }
+        let Some(file) = self.files.get(location.file) else {
+            return Ok(false);
+        };
+        let named = |name: &str| self.matches.names_field(name);
+        let entry = file
+            .read_entry_fields(location.offset, &self.options, &named)
+            .map_err(JournalError::File)?;
+        Ok(self.matches.accept(&entry))
+    }
+
+    /// Returns the next entry, or `None` after the last.
+    pub fn next_entry(&mut self) -> Result<Option<Entry>, JournalError> {
+        let location = loop {
+            let Some(location) = self.locations.pop_front() else {
+                return Ok(None);
+            };
+            if self.accepts(&location)? {
+                break location;
+            }
+        };
+        let Some(file) = self.files.get(location.file) else {
+            return Ok(None);
+        };
+        let fields = &self.output_fields;
+        let wanted = |name: &str| {
+            fields.is_empty()
+                || IMPLICIT_FIELDS.contains(&name)
+                || fields.iter().any(|field| field == name)
+        };
+        let entry = file
+            .read_entry_fields(location.offset, &self.options, &wanted)
+            .map_err(JournalError::File)?;
+        Ok(Some(entry))
+    }
+
+    /// Describes the read for messages.
+    pub fn describe(&self) -> String {
+        format!("direct read of {} journal files", self.files.len())
+    }
+}
+
+/// Adds the locations of the entries of one file in the time range. Only
+/// ENTRY objects are read here; the matches are applied as the stream is
+/// read, so that a caller reading the newest entry or a few stops early.
+fn find_candidates(
+    index: usize,
+    file: &JournalFile,
+    since: Option<u64>,
+    until: Option<u64>,
+    locations: &mut Vec<Location>,
+) -> Result<(), JournalError> {
+    for offset in file.entry_offsets() {
+        let result = offset.and_then(|offset| {
+            let position = file.entry_position(offset)?;
+            let in_range = since.is_none_or(|since| position.realtime_usec >= since)
+                && until.is_none_or(|until| position.realtime_usec <= until);
+            if !in_range {
+                return Ok(None);
+            }
+            Ok(Some(Location {
+                file: index,
+                offset,
+                position,
+            }))
+        });
+        match result {
+            Ok(Some(location)) => locations.push(location),
+            Ok(None) => {}
+            // journald appends to an online file while it is read, so its
+            // last entries may be half written; journalctl stops there too.
+            Err(error) if file.header().state == STATE_ONLINE => {
+                tracing::debug!(target: "gocrash::journal", %error, "stopped at the end of an online journal file");
+                break;
+            }
+            Err(error) => return Err(JournalError::File(error)),
+        }
+    }
+    Ok(())
+}
+
+fn hex(id: &[u8; 16]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{Field, FieldValue};
+
+    fn entry(fields: &[(&str, &str)]) -> Entry {
+        Entry {
+            fields: fields
+                .iter()
+                .map(|(name, value)| Field {
+                    name: name.to_string(),
+                    value: FieldValue::Data(value.as_bytes().to_vec()),
+                })
+                .collect(),
+            offset: 0,
+        }
+    }
+
+    fn matches(terms: &[&str]) -> Matches {
+        let terms: Vec<String> = terms.iter().map(|t| t.to_string()).collect();
+        Matches::parse(&terms).unwrap()
+    }
+
+    #[test]
+    fn same_field_is_or_other_field_is_and() {
+        let m = matches(&["_PID=1", "_PID=2", "_COMM=app"]);
+        assert!(m.accept(&entry(&[("_PID", "2"), ("_COMM", "app")])));
+        assert!(!m.accept(&entry(&[("_PID", "3"), ("_COMM", "app")])));
+        assert!(!m.accept(&entry(&[("_PID", "1")])));
+    }
+
+    #[test]
+    fn plus_separates_alternatives() {
+        let m = matches(&["_PID=1", "+", "_COMM=app"]);
+        assert!(m.accept(&entry(&[("_PID", "1")])));
+        assert!(m.accept(&entry(&[("_COMM", "app")])));
+        assert!(!m.accept(&entry(&[("_PID", "2"), ("_COMM", "other")])));
+    }
+
+    #[test]
+    fn repeated_field_matches_any_value() {
+        let m = matches(&["TAG=b"]);
+        assert!(m.accept(&entry(&[("TAG", "a"), ("TAG", "b")])));
+    }
+
+    #[test]
+    fn no_matches_accept_everything() {
+        assert!(matches(&[]).accept(&entry(&[("A", "1")])));
+        assert!(matches(&["+"]).is_empty());
+    }
+
+    #[test]
+    fn invalid_match_is_rejected() {
+        let terms = vec!["pid=1".to_string()];
+        assert!(matches!(
+            Matches::parse(&terms),
+            Err(JournalError::InvalidMatch(_))
+        ));
+    }
+
+    #[test]
+    fn times_at_seconds_are_read() {
+        assert_eq!(
+            parse_time("--since", "@1714557600").unwrap(),
+            1_714_557_600_000_000
+        );
+        assert_eq!(parse_time("--since", "@1.5").unwrap(), 1_500_000);
+        assert_eq!(parse_time("--since", "@0.000001").unwrap(), 1);
+        assert_eq!(parse_time("--since", "@2.1234567").unwrap(), 2_123_456);
+    }
+
+    #[test]
+    fn other_time_forms_are_rejected() {
+        for value in [
+            "yesterday",
+            "-1h",
+            "2024-05-01 10:00",
+            "@",
+            "@1x",
+            "@18446744073709552",
+        ] {
+            let error = parse_time("--until", value).unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    JournalError::UnsupportedByDirectReader {
+                        option: "--until",
+                        ..
+                    }
+                ),
+                "{value}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn cursor_parts_are_read() {
+        let place = parse_cursor(
+            "--cursor",
+            "s=94eb673ec1fe40a4b4645d1e0194e6c0;i=780;b=5c2e;m=6ebc19c2;t=661d538a7a89b;x=a73b",
+        )
+        .unwrap();
+        assert_eq!(place.seqnum_id, "94eb673ec1fe40a4b4645d1e0194e6c0");
+        assert_eq!(place.seqnum, 0x780);
+        assert_eq!(place.realtime_usec, 0x661d538a7a89b);
+        assert!(matches!(
+            parse_cursor("--cursor", "s=abc;i=zz"),
+            Err(JournalError::InvalidCursor { .. })
+        ));
+    }
+
+    #[test]
+    fn machine_ids_are_recognised() {
+        assert!(is_machine_id("3d1219c7c4c5404aaa1f6d2a48adfda4"));
+        assert!(!is_machine_id("remote"));
+        assert!(!is_machine_id("3d1219c7c4c5404aaa1f6d2a48adfdaz"));
+    }
+}
