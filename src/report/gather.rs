@@ -14,6 +14,7 @@ use ingest::crashtext::CrashText;
 use ingest::signature::{compute, is_deadlock_message, is_sent_signal, CrashInput};
 use ingest::traceback::Traceback;
 use symbolizer::goroutines::Goroutine;
+use symbolizer::unwind::StopReason;
 
 use super::model::{
     BuildFacts, CrashReport, CreatorView, Earlier, FrameView, GoroutineView, Group, Headline,
@@ -339,9 +340,16 @@ fn core_goroutine(goroutine: &Goroutine, mut finder: Option<&mut SourceFinder>) 
     }
     let stack_note = match (&goroutine.error, &goroutine.walk) {
         (Some(error), _) => Some(format!("unreadable: {error}")),
-        (None, Some(walk)) if !walk.stop.is_complete() => {
-            Some(format!("the stack walk stopped early: {:?}", walk.stop))
-        }
+        (None, Some(walk)) if !walk.stop.is_complete() => Some(format!(
+            "the stack walk stopped early: {}",
+            describe_stop(&walk.stop)
+        )),
+        (None, Some(walk)) => walk.elided.map(|e| {
+            format!(
+                "{} frames left out in the middle of a deep stack",
+                e.logical
+            )
+        }),
         _ => None,
     };
     GoroutineView {
@@ -357,6 +365,28 @@ fn core_goroutine(goroutine: &Goroutine, mut finder: Option<&mut SourceFinder>) 
             parent_goroutine: c.parent_goid.filter(|&p| p != 0),
         }),
         stack_note,
+    }
+}
+
+/// Describes why a stack walk ended before the stack's natural end.
+fn describe_stop(stop: &StopReason) -> String {
+    match stop {
+        StopReason::TopFrame { function } => format!("reached {function}"),
+        StopReason::UnknownPc { pc } => format!("no function contains pc {pc:#x}"),
+        StopReason::NoFrameSize { function, pc } => {
+            format!("no frame size for {function} at pc {pc:#x}")
+        }
+        StopReason::SpWrite { function } => {
+            format!("{function} moves the stack pointer in ways its tables do not describe")
+        }
+        StopReason::Unreadable { addr, error } => {
+            format!("memory at {addr:#x} is not in the core ({error})")
+        }
+        StopReason::NoProgress { pc, .. } => {
+            format!("the stack pointer did not grow at pc {pc:#x}")
+        }
+        StopReason::ZeroPc => "a zero return address".to_owned(),
+        StopReason::DepthLimit { limit } => format!("{limit} frames, the limit"),
     }
 }
 
@@ -505,5 +535,80 @@ fn text_goroutine(
             parent_goroutine: c.parent.map(|p| p.0),
         }),
         stack_note,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(id: u64, status: &str, minutes: Option<u64>, functions: &[&str]) -> GoroutineView {
+        GoroutineView {
+            id: Some(id),
+            status: status.to_owned(),
+            wait_minutes: minutes,
+            locked_to_thread: false,
+            frames: functions
+                .iter()
+                .map(|function| FrameView {
+                    function: (*function).to_owned(),
+                    file: Some("/src/main.go".to_owned()),
+                    line: Some(10),
+                    inlined: false,
+                    pc: Some(format!("{:#x}", 0x1000 + id)),
+                    source: None,
+                })
+                .collect(),
+            created_by: None,
+            stack_note: None,
+        }
+    }
+
+    #[test]
+    fn groups_join_identical_stacks() {
+        let views = vec![
+            view(5, "chan receive", Some(3), &["main.worker"]),
+            view(2, "select", None, &["main.loop"]),
+            view(7, "chan receive", Some(1), &["main.worker"]),
+            view(9, "chan receive", None, &["main.worker"]),
+        ];
+        let groups = group_views(views.into_iter());
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].count, 3);
+        assert_eq!(groups[0].ids, [5, 7, 9]);
+        assert_eq!(groups[0].min_wait_minutes, Some(1));
+        assert_eq!(groups[0].max_wait_minutes, Some(3));
+        assert_eq!(groups[1].count, 1);
+        assert_eq!(groups[1].ids, [2]);
+    }
+
+    #[test]
+    fn groups_split_on_status_and_frames() {
+        let views = vec![
+            view(1, "chan receive", None, &["main.worker"]),
+            view(2, "chan send", None, &["main.worker"]),
+            view(3, "chan receive", None, &["main.other"]),
+        ];
+        assert_eq!(group_views(views.into_iter()).len(), 3);
+    }
+
+    #[test]
+    fn panic_lines_carry_recovery() {
+        assert_eq!(panic_line("boom", false, false), "panic: boom");
+        assert_eq!(panic_line("boom", true, false), "panic: boom [recovered]");
+        assert_eq!(
+            panic_line("boom", true, true),
+            "panic: boom [recovered, repanicked]"
+        );
+    }
+
+    #[test]
+    fn fault_address_only_for_faults() {
+        let segv = signal_facts(11, Some(1), 0x10, 0x4000);
+        assert_eq!(segv.fault_address.as_deref(), Some("0x10"));
+        assert_eq!(segv.name.as_deref(), Some("SIGSEGV"));
+        let quit = signal_facts(3, Some(0), 0x10, 0x4000);
+        assert_eq!(quit.fault_address, None);
+        assert_eq!(quit.pc.as_deref(), Some("0x4000"));
     }
 }
