@@ -10,6 +10,7 @@
 //! innermost first. Every input byte is written back unchanged, so deleting
 //! the annotation lines gives back the input.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -178,29 +179,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let input = read_input(&args)?;
     let lines = split_lines(&input.bytes);
 
-    let mut scanner = AddressScanner::new();
-    let mut addresses = Vec::new();
-    let mut frame_pcs = Vec::new();
-    let mut long_lines = 0usize;
-    for (index, line) in lines.iter().enumerate() {
-        let number = index + 1;
-        let (content, _) = split_line_end(line);
-        // A line too long to scan still resets what the scanner carries
-        // from one line to the next.
-        let text = if content.len() > MAX_LINE_BYTES {
-            long_lines += 1;
-            std::borrow::Cow::Borrowed("")
-        } else {
-            String::from_utf8_lossy(content)
-        };
-        match scanner.scan_line(number, &text) {
-            Some(Found::Address(address)) => addresses.push(address),
-            Some(Found::FramePc(frame)) => frame_pcs.push(frame),
-            None => {}
-        }
-    }
-    if long_lines > 0 {
-        tracing::warn!(target: "gocrash::annotate", long_lines, "lines longer than {MAX_LINE_BYTES} bytes were written back without being scanned");
+    let scan = scan_lines(&lines);
+    if scan.long_lines > 0 {
+        tracing::warn!(target: "gocrash::annotate", long_lines = scan.long_lines, "lines longer than {MAX_LINE_BYTES} bytes were written back without being scanned");
     }
 
     let binary_path = match (&args.binary, &input.executable) {
@@ -213,12 +194,12 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let binary = Binary::open(&binary_path)
         .with_context(|| format!("cannot open the binary {}", binary_path.display()))?;
     let pclntab = binary.pclntab()?;
-    let base = choose_base(&args, &binary, pclntab, &frame_pcs)?;
+    let base = choose_base(&args, &binary, pclntab, &scan.frame_pcs)?;
 
     let mut resolver = Resolver::new(&binary, pclntab, base.load_bias, true);
     let mut annotations = Vec::new();
     let mut unresolved = Vec::new();
-    for address in addresses {
+    for address in scan.addresses {
         match annotate(&mut resolver, &binary, pclntab, base.load_bias, &address) {
             Ok(Some(annotation)) => annotations.push(annotation),
             Ok(None) => {}
@@ -242,7 +223,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             pie: binary.is_pie(),
             base: &base,
             lines: lines.len(),
-            long_lines,
+            long_lines: scan.long_lines,
             annotations: &annotations,
             unresolved: &unresolved,
         };
@@ -252,11 +233,47 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         write_annotated(&mut out, &lines, &annotations)?;
     }
     out.flush()?;
-    Ok(if long_lines > 0 {
+    Ok(if scan.long_lines > 0 {
         Status::Partial
     } else {
         Status::Success
     })
+}
+
+/// The addresses and Go frame pcs of a text.
+struct Scan {
+    addresses: Vec<TextAddress>,
+    frame_pcs: Vec<FramePc>,
+    /// Lines passed through without being scanned, for their length.
+    long_lines: usize,
+}
+
+/// Scans every line of the text for bare code addresses and Go frame pcs.
+fn scan_lines(lines: &[&[u8]]) -> Scan {
+    let mut scanner = AddressScanner::new();
+    let mut scan = Scan {
+        addresses: Vec::new(),
+        frame_pcs: Vec::new(),
+        long_lines: 0,
+    };
+    for (index, line) in lines.iter().enumerate() {
+        let number = index + 1;
+        let (content, _) = split_line_end(line);
+        // A line too long to scan still resets what the scanner carries
+        // from one line to the next.
+        let text = if content.len() > MAX_LINE_BYTES {
+            scan.long_lines += 1;
+            Cow::Borrowed("")
+        } else {
+            String::from_utf8_lossy(content)
+        };
+        match scanner.scan_line(number, &text) {
+            Some(Found::Address(address)) => scan.addresses.push(address),
+            Some(Found::FramePc(frame)) => scan.frame_pcs.push(frame),
+            None => {}
+        }
+    }
+    scan
 }
 
 /// Reads the crash text from the journal (`--crash`), a file or stdin.
