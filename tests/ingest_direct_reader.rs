@@ -14,8 +14,8 @@ use serde_json::Value;
 
 const GOCRASH: &str = env!("CARGO_BIN_EXE_gocrash");
 const COREDUMP_MESSAGE_ID: &str = "fc2e22bc6ee647b6b90729ab34a250b1";
-/// Coredump entries at most in the chosen files, to bound the test's time:
-/// every listed crash reads its crash text.
+/// Maximum coredump entries in the chosen files, to bound the test's time,
+/// because every listed crash reads its crash text.
 const MAX_CRASHES: usize = 100;
 
 fn skip(reason: &str) {

@@ -1,12 +1,13 @@
-//! Answers a [`Query`] from journal files read directly with
-//! [`super::file`], without journalctl: for hosts and containers that have
+//! Runs a [`Query`] on journal files read directly with [`super::file`],
+//! without journalctl: for hosts and containers that have
 //! journal files but no journalctl, and to check one reader against the
 //! other.
 //!
 //! The files are the ones journalctl would open for the same [`Journal`]:
 //! the named files, the journal files of a directory and of its machine-ID
 //! subdirectories, or this machine's journal under `/var/log/journal` and
-//! `/run/log/journal` (every machine's with `merge`). Matches follow
+//! `/run/log/journal` (every machine's with `merge`). Named files are taken
+//! literally: journalctl's globs in `--file` are not expanded. Matches follow
 //! journalctl's rules. Entries of files that share one sequence-number ID
 //! are ordered by sequence number, as journalctl does; entries of unrelated
 //! files by their realtime timestamp.
@@ -30,12 +31,12 @@ use super::file::{EntryPosition, JournalFile, JournalFileError};
 use super::journalctl::{is_valid_match, Journal, JournalError, Query};
 use super::Entry;
 
-/// Where journald keeps persistent and volatile journals.
+/// Directories of journald's persistent and volatile journals.
 const JOURNAL_ROOTS: &[&str] = &["/var/log/journal", "/run/log/journal"];
 /// File holding this machine's ID, which names its journal directory.
 const MACHINE_ID_FILE: &str = "/etc/machine-id";
 /// Fields journalctl's export output always prints, whatever
-/// `--output-fields` says.
+/// `--output-fields` names.
 const IMPLICIT_FIELDS: &[&str] = &[
     "__CURSOR",
     "__REALTIME_TIMESTAMP",
@@ -427,7 +428,7 @@ impl DirectStream {
 }
 
 /// Adds the locations of the entries of one file in the time range. Only
-/// ENTRY objects are read here; the matches are applied as the stream is
+/// ENTRY objects are read here. The matches are applied as the stream is
 /// read, so that a caller reading the newest entry or a few stops early.
 fn find_candidates(
     index: usize,

@@ -133,7 +133,7 @@ pub enum JournalFileError {
     },
 }
 
-/// Where an entry sits in the journal's order.
+/// The place of an entry in the journal's order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EntryPosition {
     /// The entry's number in the sequence of its `seqnum_id`.

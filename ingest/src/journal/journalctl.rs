@@ -34,7 +34,7 @@ const STDOUT_BUFFER_BYTES: usize = 256 * 1024;
 /// The program or code that reads the journal files.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum JournalReader {
-    /// `journalctl --output=export`, which knows every format the host's
+    /// `journalctl --output=export`, which reads every format the host's
     /// systemd writes.
     #[default]
     Journalctl,

@@ -10,8 +10,8 @@
 //!
 //! The crate reads journals through `journalctl` by default, which applies
 //! matches with the journal's indexes and interleaves files. [`file`] reads
-//! one journal file directly, in sequence order, and [`direct`] answers the
-//! same queries from such files, for hosts and tools without journalctl
+//! one journal file directly, in sequence order, and [`direct`] runs the
+//! same queries on such files, for hosts and tools without journalctl
 //! ([`JournalReader::Direct`]).
 
 pub mod direct;
