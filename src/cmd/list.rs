@@ -440,6 +440,11 @@ fn format_table(rows: &[Row]) -> String {
     out
 }
 
+/// Returns a journal field as a table cell: escaped, or `-` when missing.
+fn text_cell(value: Option<&str>) -> String {
+    value.map_or_else(|| "-".into(), |value| escape_line(value).into_owned())
+}
+
 /// Formats microseconds since the epoch as coredumpctl does, in UTC:
 /// `Fri 2026-12-04 21:04:25 UTC`.
 pub fn format_time(usec: u64) -> String {
@@ -457,11 +462,6 @@ pub fn format_rfc3339(usec: u64) -> String {
 
 /// Splits a time into UTC calendar fields and the weekday counted from
 /// Thursday (1 January 1970 was a Thursday), with the proleptic Gregorian
-/// Returns a journal field as a table cell: escaped, or `-` when missing.
-fn text_cell(value: Option<&str>) -> String {
-    value.map_or_else(|| "-".into(), |value| escape_line(value).into_owned())
-}
-
 /// calendar algorithm of Howard Hinnant's `civil_from_days`.
 fn civil(usec: u64) -> (i64, u32, u32, u64, u64, u64, usize) {
     let seconds = usec / 1_000_000;
@@ -561,8 +561,6 @@ mod tests {
             lines[2],
             "Fri 2026-12-04 21:04:25 UTC 12345 SIGABRT none     app.service /srv/app go1.22.3 fatal error: b"
         );
-    }
-}
 
         let mut hostile = row(9, "panic: \x1b[2Jx\ny");
         hostile.exe = Some("/srv/\x1b]0;t\x07".into());
@@ -572,3 +570,5 @@ mod tests {
             table.ends_with("/srv/\\x1b]0;t\\x07 go1.22.3 panic: \\x1b[2Jx\\ny\n"),
             "{table}"
         );
+    }
+}
