@@ -2,11 +2,11 @@
 //! on the corpus crashes in this machine's journal.
 //!
 //! The JSON report of every corpus crash (every program, toolchain and
-//! mode) must show the facts known from elsewhere: the headline and the
-//! first program frame of the program's `expected.toml`, the signal and the
-//! fault address of the runtime's own crash text (`crash.stderr` in the
-//! manifest), the Go version and `vcs.*` settings `go version -m` prints,
-//! and as many goroutines of package main as `expected.toml` counts.
+//! mode) must show the facts known from elsewhere. The headline, the first
+//! program frame and the count of goroutines of package main come from the
+//! program's `expected.toml`. The signal and the fault address come from
+//! the runtime's own crash text (`crash.stderr` in the manifest), and the
+//! Go version and `vcs.*` settings from `go version -m`.
 //! Partial inputs (a core without journal entry, a damaged core, a crash
 //! whose core is gone) must give a partial report with exit code 4.
 //!
@@ -78,8 +78,8 @@ fn report_help_snapshot() {
     assert_snapshot("report_help.txt", &String::from_utf8_lossy(&output.stdout));
 }
 
-/// The goroutines of a report: the crashing one, then each group's first
-/// member with the group's ids.
+/// Returns the goroutines of a report: the crashing one, then each group's
+/// first member with the group's ids.
 fn report_goroutines(report: &Value) -> Vec<(&Value, Vec<u64>)> {
     let mut goroutines = Vec::new();
     if !report["crashing"].is_null() {

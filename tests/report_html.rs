@@ -3,10 +3,10 @@
 //! The DOM Chromium builds from the report of each corpus program must show
 //! the headline and the crashing frame. A Go program built here panics with
 //! a message that carries a `<script>` element and an `<img onerror>`
-//! handler, crashes through the capture pipeline (journald and
-//! systemd-coredump), and its report must show that markup as text: no
-//! script or image element from the crash may exist, and the page title
-//! must not have been changed. A screenshot of each report checked is kept
+//! handler, and crashes through the capture pipeline (journald and
+//! systemd-coredump). Its report must show that markup as text. No script
+//! or image element from the crash may exist, and the page title must not
+//! have been changed. A screenshot of each report checked is kept
 //! under `target/report-screenshots/` for people to look at; the tests
 //! print its path.
 //!
@@ -50,7 +50,7 @@ fn on_ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
 }
 
-/// Reports whether Chromium runs; says why on stderr when it does not.
+/// Reports whether Chromium runs, and prints why on stderr when it does not.
 fn chromium_available() -> bool {
     let runs = Command::new(CHROMIUM)
         .arg("--version")
@@ -231,7 +231,7 @@ fn corpus_reports_render_in_chromium() {
     assert!(checked > 0, "no corpus crash was checked");
 }
 
-/// The cgroup directories of the test unit, in both cgroup layouts.
+/// Returns the cgroup directories of the test unit, in both cgroup layouts.
 fn unit_cgroups() -> Vec<PathBuf> {
     let root = Path::new("/sys/fs/cgroup");
     if root.join("cgroup.controllers").exists() {
@@ -272,8 +272,8 @@ fn crash_in_unit(binary: &Path) -> u32 {
     pid
 }
 
-/// Reports whether journald and systemd-coredump are running; says why on
-/// stderr when they are not.
+/// Reports whether journald and systemd-coredump are running, and prints
+/// why on stderr when they are not.
 fn pipeline_running() -> bool {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/capture-pipeline");
     let running = Command::new(script)
