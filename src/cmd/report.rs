@@ -235,6 +235,8 @@ fn earlier(
     };
     // Records come oldest first, so the earlier ones are those before this
     // crash's own entry; a crash the listing lacks is placed by its time.
+    // NOTE: a core file outside systemd-coredump's store has no entry here,
+    // so if the journal has its crash, that crash is counted as earlier.
     let position = record.and_then(|this| records.iter().position(|r| r.cursor == this.cursor));
     let candidates: Vec<CoredumpRecord> = match (position, record) {
         (Some(position), _) => records.into_iter().take(position).collect(),
