@@ -87,8 +87,13 @@ pub fn group_header(group: &Group) -> String {
 /// Returns the one-line summary of the other goroutines.
 pub fn groups_summary(report: &CrashReport) -> String {
     let total: usize = report.groups.iter().map(|g| g.count).sum();
+    let other = if report.crashing.is_some() {
+        " other"
+    } else {
+        ""
+    };
     format!(
-        "{total} other goroutines in {} groups of identical stacks",
+        "{total}{other} goroutines in {} groups of identical stacks",
         report.groups.len()
     )
 }
