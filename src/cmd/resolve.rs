@@ -20,6 +20,12 @@ use symbolizer::pclntab::{Frame, Pclntab};
 use crate::exit::Status;
 use crate::output::{Format, Output};
 
+/// Maximum length of a stdin line read as an address, which has at most 18
+/// characters. The rest of a longer line is skipped, not stored.
+const MAX_INPUT_LINE_BYTES: usize = 4096;
+/// Bytes of a rejected input quoted in an error message.
+const MAX_QUOTED_BYTES: usize = 100;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The Go binary the addresses belong to.
@@ -55,7 +61,74 @@ pub(super) fn parse_hex(text: &str) -> Result<u64, String> {
         .strip_prefix("0x")
         .or_else(|| trimmed.strip_prefix("0X"))
         .unwrap_or(trimmed);
-    u64::from_str_radix(digits, 16).map_err(|err| format!("invalid hex address {trimmed:?}: {err}"))
+    u64::from_str_radix(digits, 16).map_err(|err| {
+        format!(
+            "invalid hex address {}: {err}",
+            quote_input(trimmed, trimmed.len())
+        )
+    })
+}
+
+/// Quotes an input of `full_len` bytes, of which `text` is the start, for an
+/// error message: at most [`MAX_QUOTED_BYTES`] of it with control characters
+/// escaped, and the full length when that is not all of it.
+fn quote_input(text: &str, full_len: usize) -> String {
+    if text.len() <= MAX_QUOTED_BYTES && full_len <= text.len() {
+        return format!("{text:?}");
+    }
+    let mut end = MAX_QUOTED_BYTES.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}… ({full_len} bytes)", &text[..end])
+}
+
+/// Reads one line of `input` into `line`, keeping at most `max` bytes and
+/// the newline, and skips the rest of a longer line without storing it.
+/// Returns the line's full length without its newline, or `None` at the
+/// end of the input.
+fn read_capped_line(
+    input: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<usize>> {
+    line.clear();
+    let mut total = 0usize;
+    loop {
+        let available = match input.fill_buf() {
+            Ok(available) => available,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if available.is_empty() {
+            return Ok((total > 0).then_some(total));
+        }
+        let newline = available.iter().position(|&b| b == b'\n');
+        let chunk = match newline {
+            Some(at) => &available[..=at],
+            None => available,
+        };
+        let room = max.saturating_add(1).saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = chunk.len();
+        total = total.saturating_add(used);
+        input.consume(used);
+        if newline.is_some() {
+            return Ok(Some(total - 1));
+        }
+    }
+}
+
+/// Builds the result printed for a stdin line that cannot be an address.
+fn invalid_line(bytes: &[u8], error: String) -> Resolved {
+    let shown = String::from_utf8_lossy(bytes.get(..MAX_QUOTED_BYTES).unwrap_or(bytes));
+    Resolved {
+        address: shown.trim().to_owned(),
+        link_address: None,
+        source: None,
+        frames: Vec::new(),
+        error: Some(error),
+    }
 }
 
 /// One resolved frame, in the shape both output formats print.
@@ -294,27 +367,58 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 
     if args.addresses.is_empty() {
         let mut input = std::io::BufReader::with_capacity(64 * 1024, std::io::stdin().lock());
-        let mut line = String::new();
+        let mut bytes = Vec::new();
         let mut number = 0u64;
         loop {
-            line.clear();
-            let read = input
-                .read_line(&mut line)
-                .context("cannot read addresses from stdin")?;
-            if read == 0 {
+            let Some(length) = read_capped_line(&mut input, &mut bytes, MAX_INPUT_LINE_BYTES)
+                .context("cannot read addresses from stdin")?
+            else {
                 break;
-            }
+            };
             number += 1;
+            // A line that cannot be an address is reported and skipped, so
+            // one bad line in a long input does not lose the rest.
+            let kept = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+            let line = if length > kept.len() {
+                Err(format!(
+                    "stdin line {number}: too long for an address (limit {MAX_INPUT_LINE_BYTES} bytes): {}",
+                    quote_input(&String::from_utf8_lossy(kept), length)
+                ))
+            } else {
+                std::str::from_utf8(&bytes).map_err(|_| {
+                    let text = String::from_utf8_lossy(kept);
+                    format!(
+                        "stdin line {number}: invalid UTF-8: {}",
+                        quote_input(&text, text.len())
+                    )
+                })
+            };
+            let line = match line {
+                Ok(line) => line,
+                Err(error) => {
+                    let resolved = invalid_line(&bytes, error);
+                    if format == Format::Text {
+                        failures += 1;
+                        if let Some(error) = &resolved.error {
+                            eprintln!("gocrash: {error}");
+                        }
+                        write_text(&mut out, &resolved)?;
+                    } else {
+                        emit(resolved, &mut out, &mut failures)?;
+                    }
+                    continue;
+                }
+            };
             if line.trim().is_empty() {
                 continue;
             }
             if format == Format::Text {
-                if let Some(err) = resolver.resolve_text(&line, &mut out)? {
+                if let Some(err) = resolver.resolve_text(line, &mut out)? {
                     failures += 1;
                     eprintln!("gocrash: stdin line {number}: {err}");
                 }
             } else {
-                let mut resolved = resolver.resolve(&line);
+                let mut resolved = resolver.resolve(line);
                 if let Some(err) = resolved.error.take() {
                     resolved.error = Some(format!("stdin line {number}: {err}"));
                 }
@@ -355,6 +459,31 @@ mod tests {
         assert!(parse_hex("zz").unwrap_err().contains("\"zz\""));
         assert!(parse_hex("0x").is_err());
         assert!(parse_hex("1ffffffffffffffff").is_err());
+    }
+
+    #[test]
+    fn parse_hex_quotes_at_most_100_bytes() {
+        let long = "z".repeat(5000);
+        let error = parse_hex(&long).unwrap_err();
+        assert!(error.contains("… (5000 bytes)"), "{error}");
+        assert!(error.len() < 200, "{error}");
+        assert!(parse_hex("\x1b[2J").unwrap_err().contains("\\u{1b}[2J"));
+    }
+
+    #[test]
+    fn capped_lines_skip_the_rest() {
+        let mut input = std::io::BufReader::with_capacity(8, &b"0x10\nabcdefghijklmnop\n0x20"[..]);
+        let mut line = Vec::new();
+        assert_eq!(read_capped_line(&mut input, &mut line, 8).unwrap(), Some(4));
+        assert_eq!(line, b"0x10\n");
+        assert_eq!(
+            read_capped_line(&mut input, &mut line, 8).unwrap(),
+            Some(16)
+        );
+        assert_eq!(line, b"abcdefghi");
+        assert_eq!(read_capped_line(&mut input, &mut line, 8).unwrap(), Some(4));
+        assert_eq!(line, b"0x20");
+        assert_eq!(read_capped_line(&mut input, &mut line, 8).unwrap(), None);
     }
 
     #[test]
