@@ -482,10 +482,10 @@ fn truncated_core_gives_partial_output() {
         .is_some_and(|m| m.starts_with("the core is truncated")));
 }
 
-/// A core read with `--force` and the binary of another program, built by
-/// the same toolchain or by the oldest and newest ones: every format ends
-/// in a partial dump or a one-line refusal that names the binary, never in
-/// a panic.
+/// Reads a core with `--force` and the binary of another program, built by
+/// the same toolchain or by each other one. Every format must end in a
+/// partial dump or a one-line refusal that names the binary, never in a
+/// panic.
 #[test]
 fn force_with_other_program_never_panics() {
     let Some((crash, _)) = corpus_crash() else {

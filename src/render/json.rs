@@ -76,8 +76,8 @@ struct SignalOut {
 }
 
 /// Every goroutine that is not dead, each built only while the writer
-/// serializes it, so the document never holds all their frames at once: a
-/// core with 10,000 goroutines otherwise doubled the memory of the run.
+/// serializes it, so the document never contains all their frames at once.
+/// Built up front, they doubled the memory of a run on 10,000 goroutines.
 struct GoroutinesOut<'a> {
     process: Option<&'a Process>,
     crashing: Option<&'a Goroutine>,
@@ -302,9 +302,9 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
             }),
         },
     };
-    // serde_json writes each token on its own; a concrete buffer in front of
-    // the `dyn Write` keeps those small writes from each being a dynamic
-    // call, which cost a fifth of the run for 10,000 goroutines.
+    // serde_json writes each token on its own. A concrete buffer in front of
+    // the `dyn Write` keeps each small write from being a dynamic call,
+    // which cost a fifth of the run for 10,000 goroutines.
     let mut buffered = io::BufWriter::with_capacity(JSON_BUFFER_SIZE, out);
     serde_json::to_writer_pretty(&mut buffered, &document).map_err(io::Error::from)?;
     writeln!(buffered)?;

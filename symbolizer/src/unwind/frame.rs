@@ -147,7 +147,7 @@ enum IndexRef<'a> {
     Shared(&'a FunctionIndex),
 }
 
-/// The most pcs whose source frames a [`PclntabFuncs`] keeps. Goroutines
+/// The maximum number of pcs whose source frames a [`PclntabFuncs`] keeps. Goroutines
 /// of one program share most return addresses, so a few thousand entries
 /// cover the corpus's 10,000-goroutine core; the cap bounds the memory of a
 /// core with millions of distinct pcs.
