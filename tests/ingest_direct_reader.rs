@@ -7,7 +7,7 @@
 //! entries across files. Skipped with a message when the machine has no such
 //! files, and failed then when `CI=true`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
@@ -49,7 +49,7 @@ fn archived_files() -> Vec<PathBuf> {
     files
 }
 
-fn coredump_entries(file: &PathBuf) -> usize {
+fn coredump_entries(file: &Path) -> usize {
     let output = Command::new("journalctl")
         .arg(format!("--file={}", file.display()))
         .args(["--no-pager", "--output=cat", "--output-fields=COREDUMP_PID"])
@@ -63,7 +63,7 @@ fn coredump_entries(file: &PathBuf) -> usize {
 /// [`MAX_CRASHES`].
 fn chosen_files() -> Option<[PathBuf; 2]> {
     let files = archived_files();
-    let counts: Vec<usize> = files.iter().map(coredump_entries).collect();
+    let counts: Vec<usize> = files.iter().map(|file| coredump_entries(file)).collect();
     let best = (1..files.len())
         .map(|i| (i, counts[i - 1] + counts[i]))
         .filter(|&(_, count)| count > 0 && count <= MAX_CRASHES)
