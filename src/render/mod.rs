@@ -89,6 +89,7 @@ impl<'a> Report<'a> {
                         }
                     }
                 }
+                missing.extend(process.missing().iter().cloned());
                 warnings.extend(process.warnings().iter().cloned());
             }
             Err(error) => missing.push(format!("no goroutine could be rebuilt: {error}")),

@@ -5,7 +5,9 @@
 //! Each piece is `Serialize`, so a command line can print it as text, JSON
 //! or in the runtime's own traceback format. What cannot be read is kept
 //! with its reason: a goroutine whose g is unreadable stays in the list,
-//! and a walk that stops early keeps its frames.
+//! and a walk that stops early keeps its frames. When the goroutine list
+//! itself cannot be read, the goroutines the threads were running are still
+//! rebuilt, and [`Process::missing`] names what is lacking.
 
 mod symbols;
 mod walks;
@@ -150,7 +152,8 @@ impl ThreadState {
 pub struct Provenance {
     pub go_version: Option<String>,
     pub layout: LayoutSource,
-    pub allgs: AllgsMethod,
+    /// Method that found the goroutine list; `None` when it could not be read.
+    pub allgs: Option<AllgsMethod>,
     pub wait_reasons: Option<WaitReasonSource>,
     pub load_bias: u64,
 }
@@ -225,6 +228,7 @@ pub struct Process {
     crash: crash::CrashFacts,
     clock: Option<ClockEstimate>,
     warnings: Vec<String>,
+    missing: Vec<String>,
     provenance: Provenance,
 }
 
@@ -246,6 +250,14 @@ impl Process {
     /// Problems that left part of the result missing or uncertain.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// Parts of the process that could not be rebuilt because the core's
+    /// runtime structures are damaged or do not match the binary, one
+    /// sentence each. Examples: a goroutine list that could not be read, or
+    /// one that lists a g more than once.
+    pub fn missing(&self) -> &[String] {
+        &self.missing
     }
 
     pub fn provenance(&self) -> &Provenance {
@@ -316,8 +328,29 @@ impl Process {
             warnings.push(mismatch);
         }
 
-        let allgs =
-            find_allgs(arch, memory, &symbols, &funcs, layout).map_err(ProcessError::Allgs)?;
+        let mut missing = Vec::new();
+        let listed = find_allgs(arch, memory, &symbols, &funcs, layout);
+        let (mut gs, allgs_method) = match listed {
+            Ok(allgs) => {
+                if allgs.duplicates > 0 {
+                    missing.push(format!(
+                        "runtime.allgs lists {} g pointers more than once, so the goroutine list \
+                         is damaged: each g is shown once, and goroutines may be missing",
+                        allgs.duplicates
+                    ));
+                }
+                (allgs.gs, Some(allgs.method))
+            }
+            Err(error) => {
+                let reason = error_chain(&error);
+                tracing::debug!(target: TRACE_TARGET, %reason, "rebuilding only the goroutines running on threads");
+                missing.push(format!(
+                    "the goroutine list could not be read ({reason}); only the goroutines the \
+                     threads were running are shown"
+                ));
+                (Vec::new(), None)
+            }
+        };
         let wait_reasons = symbols
             .symbol("runtime.waitReasonStrings")
             .and_then(|(address, size)| WaitReasons::from_memory(memory, address, size / 16))
@@ -332,12 +365,13 @@ impl Process {
             .symbol("runtime.types")
             .map(|(address, _)| TypeNames { types: address });
 
-        let records: Vec<Result<GRecord, String>> = allgs
-            .gs
-            .iter()
-            .map(|&g| read_g(memory, layout, g).map_err(|e| e.to_string()))
-            .collect();
-        let ms = walks::collect_ms(memory, layout, &records);
+        let read_records = |gs: &[u64]| -> Vec<Result<GRecord, String>> {
+            gs.iter()
+                .map(|&g| read_g(memory, layout, g).map_err(|e| e.to_string()))
+                .collect()
+        };
+        let mut records = read_records(&gs);
+        let mut ms = walks::collect_ms(memory, layout, &records);
         let cfi = EhFrameModules::new(core.mapped_files());
         let walker = walks::Walker {
             arch,
@@ -350,10 +384,37 @@ impl Process {
             steps_left: Cell::new(walks::MAX_PROCESS_WALK_STEPS),
         };
         let threads = walks::map_threads(&walker, core.threads(), &ms, &info.tls_offsets);
+        // Threads find their M through thread-local storage, without the
+        // list, and the M names the goroutine it runs (`curg`). A complete
+        // list contains every such goroutine; one that lacks some is damaged,
+        // and the goroutines are added so the crash is not blamed on the
+        // system stack.
+        let listed_len = gs.len();
+        let mut known: std::collections::HashSet<u64> = gs.iter().copied().collect();
+        for thread in &threads {
+            let Some(goroutine) = thread.goroutine else {
+                continue;
+            };
+            if !known.insert(goroutine) {
+                continue;
+            }
+            gs.push(goroutine);
+            if allgs_method.is_some() {
+                missing.push(format!(
+                    "thread {} runs the goroutine at {goroutine:#x}, which runtime.allgs does not \
+                     list, so the goroutine list is damaged",
+                    thread.id
+                ));
+            }
+        }
+        if gs.len() > listed_len {
+            records = read_records(&gs);
+            ms = walks::collect_ms(memory, layout, &records);
+        }
 
         let crashing_thread = core.signalled_thread().map(|t| t.id.0);
         let mut goroutines = Vec::with_capacity(records.len());
-        for (&address, record) in allgs.gs.iter().zip(records) {
+        for (&address, record) in gs.iter().zip(records) {
             goroutines.push(walks::build_goroutine(
                 &walker,
                 wait_reasons.as_ref(),
@@ -380,6 +441,7 @@ impl Process {
             &mut goroutines,
             version,
         );
+
         let parked: Vec<&GRecord> = goroutines
             .iter()
             .filter_map(|g| g.record.as_ref())
@@ -412,10 +474,11 @@ impl Process {
             crash,
             clock,
             warnings,
+            missing,
             provenance: Provenance {
                 go_version: info.go_version.clone(),
                 layout: layout.source.clone(),
-                allgs: allgs.method,
+                allgs: allgs_method,
                 wait_reasons: wait_reasons.map(|w| w.source),
                 load_bias,
             },
@@ -444,4 +507,16 @@ fn count_wait_minutes(goroutines: &mut [Goroutine], now: i64) {
             .as_ref()
             .and_then(|record| clock::wait_minutes(record, now));
     }
+}
+
+/// Joins an error and its sources with `: `.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }

@@ -14,6 +14,12 @@
 //! distinct goid. The other globals `allgadd` touches (the lock, `allglen`,
 //! `allgptr`, the `sched` struct) fail those checks. The same is tried with
 //! `runtime.forEachG` and `runtime.checkdead` if `allgadd` gives nothing.
+//!
+//! The runtime adds each g to `allgs` once, so a pointer listed twice is
+//! damage: repeats are dropped and counted, and a list that is mostly
+//! repeats is rejected.
+
+use std::collections::HashSet;
 
 use serde::Serialize;
 
@@ -55,8 +61,11 @@ pub enum AllgsMethod {
 /// The g pointers of `allgs`, in the runtime's order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AllGs {
+    /// Distinct pointers, each at its first place in the list.
     pub gs: Vec<u64>,
     pub method: AllgsMethod,
+    /// Entries dropped because they repeat an earlier pointer.
+    pub duplicates: usize,
 }
 
 /// An error finding the goroutine list.
@@ -80,10 +89,30 @@ pub enum AllgsError {
     )]
     NotFound { functions: String },
     #[error(
-        "runtime.allgs at {address:#x} lists {len} pointers that are mostly not goroutines; \
-         the binary may not be the one that crashed"
+        "runtime.allgs at {address:#x} lists {len} pointers, of which only {plausible} point at \
+         goroutines: the goroutine list looks wrong, and the binary may not be the one that \
+         crashed"
     )]
-    NotGoroutines { address: u64, len: usize },
+    NotGoroutines {
+        address: u64,
+        len: usize,
+        plausible: usize,
+    },
+    #[error(
+        "runtime.allgs at {address:#x} is an empty list, but a running Go program always has its \
+         main goroutine: the goroutine list looks wrong, and the binary may not be the one that \
+         crashed"
+    )]
+    Empty { address: u64 },
+    #[error(
+        "runtime.allgs at {address:#x} lists {len} pointers but only {distinct} distinct ones: \
+         the goroutine list is damaged"
+    )]
+    Duplicates {
+        address: u64,
+        len: usize,
+        distinct: usize,
+    },
 }
 
 /// Finds and reads `allgs`.
@@ -96,24 +125,30 @@ pub fn find_allgs(
 ) -> Result<AllGs, AllgsError> {
     let mut symbol_error = None;
     if let Some((address, _)) = symbols.symbol("runtime.allgs") {
-        match read_slice(memory, address) {
-            Ok(gs) if mostly_goroutines(memory, layout, &gs) => {
+        match read_slice(memory, address)
+            .and_then(|listed| check_symbol_list(memory, layout, address, listed))
+        {
+            Ok((gs, duplicates)) => {
+                if duplicates > 0 {
+                    tracing::warn!(target: TRACE_TARGET, address, duplicates, "runtime.allgs lists some g pointers more than once; each is kept once");
+                }
                 return Ok(AllGs {
                     gs,
                     method: AllgsMethod::Symbol { address },
+                    duplicates,
                 });
             }
-            Ok(gs) => {
+            Err(
+                error @ (AllgsError::NotGoroutines { .. }
+                | AllgsError::Empty { .. }
+                | AllgsError::Duplicates { .. }),
+            ) => {
                 tracing::warn!(
                     target: TRACE_TARGET,
-                    address,
-                    len = gs.len(),
-                    "runtime.allgs holds no goroutine list (is the binary the one that crashed?), so decoding the runtime's references to it"
+                    %error,
+                    "runtime.allgs contains no usable goroutine list, so decoding the runtime's references to it"
                 );
-                symbol_error = Some(AllgsError::NotGoroutines {
-                    address,
-                    len: gs.len(),
-                });
+                symbol_error = Some(error);
             }
             Err(error) => {
                 tracing::warn!(target: TRACE_TARGET, %error, "cannot read runtime.allgs, so decoding the runtime's references to it");
@@ -125,17 +160,19 @@ pub fn find_allgs(
     }
     for function in REFERENCING_FUNCTIONS {
         for address in function_targets(arch, memory, funcs, function) {
-            let Ok(gs) = read_slice(memory, address) else {
+            let Ok(listed) = read_slice(memory, address) else {
                 continue;
             };
-            if is_goroutine_list(memory, layout, &gs) {
-                tracing::debug!(target: TRACE_TARGET, function, address, goroutines = gs.len(), "found allgs");
+            let (gs, duplicates) = drop_duplicates(listed);
+            if duplicates <= gs.len() && is_goroutine_list(memory, layout, &gs) {
+                tracing::debug!(target: TRACE_TARGET, function, address, goroutines = gs.len(), duplicates, "found allgs");
                 return Ok(AllGs {
                     gs,
                     method: AllgsMethod::CodeReference {
                         function: function.to_owned(),
                         address,
                     },
+                    duplicates,
                 });
             }
         }
@@ -188,20 +225,53 @@ fn read_slice(memory: &dyn ReadMemory, address: u64) -> Result<Vec<u64>, AllgsEr
     Ok(gs)
 }
 
-/// Checks a list found at the `runtime.allgs` symbol: it must not be empty
-/// and at least half of its entries must be plausible gs. A few damaged gs in a real list are kept
-/// (and reported one by one), while the bytes at the symbol of another
-/// build's binary are rejected.
-fn mostly_goroutines(memory: &dyn ReadMemory, layout: &RuntimeLayout, gs: &[u64]) -> bool {
+/// Returns the distinct pointers of `listed` in their first order, and how
+/// many entries repeated an earlier one.
+fn drop_duplicates(listed: Vec<u64>) -> (Vec<u64>, usize) {
+    let len = listed.len();
+    let mut seen = HashSet::with_capacity(len);
+    let gs: Vec<u64> = listed.into_iter().filter(|&g| seen.insert(g)).collect();
+    let duplicates = len - gs.len();
+    (gs, duplicates)
+}
+
+/// Checks a list found at the `runtime.allgs` symbol and returns its
+/// distinct pointers with the count of repeats. The list must not be empty,
+/// at most half of it may repeat earlier entries, and at least half of the
+/// distinct entries must be plausible gs. A few damaged gs in a real list
+/// are kept (and reported one by one), while the bytes at the symbol of
+/// another build's binary are rejected.
+fn check_symbol_list(
+    memory: &dyn ReadMemory,
+    layout: &RuntimeLayout,
+    address: u64,
+    listed: Vec<u64>,
+) -> Result<(Vec<u64>, usize), AllgsError> {
+    let len = listed.len();
+    let (gs, duplicates) = drop_duplicates(listed);
     // A running program always has its main goroutine.
     if gs.is_empty() {
-        return false;
+        return Err(AllgsError::Empty { address });
+    }
+    if duplicates > gs.len() {
+        return Err(AllgsError::Duplicates {
+            address,
+            len,
+            distinct: gs.len(),
+        });
     }
     let plausible = gs
         .iter()
         .filter(|&&g| read_g(memory, layout, g).is_ok_and(|g| g.is_plausible()))
         .count();
-    plausible * 2 >= gs.len()
+    if plausible * 2 < gs.len() {
+        return Err(AllgsError::NotGoroutines {
+            address,
+            len,
+            plausible,
+        });
+    }
+    Ok((gs, duplicates))
 }
 
 /// Checks that `gs` looks like the runtime's goroutine list: its first
@@ -216,7 +286,7 @@ fn is_goroutine_list(memory: &dyn ReadMemory, layout: &RuntimeLayout, gs: &[u64]
     if !read_g(memory, layout, first).is_ok_and(|g| g.is_plausible() && g.goid == 1) {
         return false;
     }
-    let mut goids = std::collections::HashSet::new();
+    let mut goids = HashSet::new();
     let mut good = 0usize;
     for (index, &address) in gs.iter().enumerate() {
         let Ok(g) = read_g(memory, layout, address) else {
@@ -231,4 +301,51 @@ fn is_goroutine_list(memory: &dyn ReadMemory, layout: &RuntimeLayout, gs: &[u64]
         }
     }
     good * 10 >= gs.len() * 9
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_are_dropped_in_order() {
+        let (gs, duplicates) = drop_duplicates(vec![0x30, 0x10, 0x30, 0x20, 0x10, 0x30]);
+        assert_eq!(gs, vec![0x30, 0x10, 0x20]);
+        assert_eq!(duplicates, 3);
+    }
+
+    #[test]
+    fn distinct_list_is_unchanged() {
+        let (gs, duplicates) = drop_duplicates(vec![0x10, 0x20, 0x30]);
+        assert_eq!(gs, vec![0x10, 0x20, 0x30]);
+        assert_eq!(duplicates, 0);
+    }
+
+    #[test]
+    fn list_messages_explain_the_doubt() {
+        let empty = AllgsError::Empty { address: 0x530c40 }.to_string();
+        assert!(empty.contains("0x530c40 is an empty list"), "{empty}");
+        assert!(empty.contains("the goroutine list looks wrong"), "{empty}");
+        let wrong = AllgsError::NotGoroutines {
+            address: 0x530c40,
+            len: 5,
+            plausible: 1,
+        }
+        .to_string();
+        assert!(
+            wrong.contains("lists 5 pointers, of which only 1 point at goroutines"),
+            "{wrong}"
+        );
+        assert!(wrong.contains("may not be the one that crashed"), "{wrong}");
+        let repeated = AllgsError::Duplicates {
+            address: 0x530c40,
+            len: 262_144,
+            distinct: 1,
+        }
+        .to_string();
+        assert!(
+            repeated.contains("lists 262144 pointers but only 1 distinct ones"),
+            "{repeated}"
+        );
+    }
 }
