@@ -453,3 +453,38 @@ fn damaged_buildinfo_fails_with_reason() {
         "{message}"
     );
 }
+
+#[test]
+fn huge_sparse_binary_is_mapped_not_read() {
+    let Some(manifest) = support::manifest() else {
+        eprintln!("skipped: no corpus manifest");
+        return;
+    };
+    let build = manifest
+        .builds
+        .iter()
+        .find(|b| b.mode == "default")
+        .expect("a default build");
+    // A copy grown to 64 GiB with a hole: reading it whole would need more
+    // memory than the machine has, while the build information sits in the
+    // first megabytes.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("huge");
+    std::fs::copy(&build.binary, &path).expect("copy the binary");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open the copy");
+    file.set_len(64 << 30).expect("grow the copy");
+    drop(file);
+
+    let small = gocrash(&["buildinfo"], &build.binary);
+    let huge = gocrash(&["buildinfo"], &path);
+    assert_eq!(huge.status.code(), Some(0), "{}", text(&huge.stderr));
+    let body = |output: &Output| {
+        let out = text(&output.stdout);
+        out.split_once('\n').map(|(_, rest)| rest.to_owned())
+    };
+    assert_eq!(body(&huge), body(&small));
+    assert!(body(&huge).is_some_and(|rest| rest.contains("\tpath\t")));
+}

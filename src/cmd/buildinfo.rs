@@ -7,8 +7,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use object::read::elf::ElfFile64;
 use serde::Serialize;
+use symbolizer::binary::{Binary, BinaryError};
 use symbolizer::buildid::{self, GnuBuildId, GoBuildId};
 use symbolizer::buildinfo::{self, BuildInfo};
 
@@ -40,23 +40,26 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let path = &args.binary;
     let name = path.display().to_string();
 
-    // A FIFO would block the read and a device such as /dev/zero never ends.
-    let metadata =
-        std::fs::metadata(path).with_context(|| format!("{name}: cannot read the file"))?;
-    if !metadata.is_file() {
-        anyhow::bail!("{name}: not a regular file");
-    }
-    let data = std::fs::read(path).with_context(|| format!("{name}: cannot read the file"))?;
-    let elf = ElfFile64::parse(data.as_slice()).with_context(|| {
-        format!("{name}: invalid or unsupported ELF file (64-bit ELF expected)")
+    // The binary is memory-mapped, not read: build information takes a few
+    // pages of a file that can be gigabytes. `Binary::open` rejects FIFOs
+    // and devices, whose read would block or never end.
+    let binary = Binary::open(path).map_err(|error| match error {
+        BinaryError::Open { source, .. } => {
+            anyhow::anyhow!("{name}: cannot read the file: {source}")
+        }
+        BinaryError::Elf { source, .. } => anyhow::anyhow!(
+            "{name}: invalid or unsupported ELF file (64-bit ELF expected): {source}"
+        ),
+        other => anyhow::Error::new(other),
     })?;
-    let info = buildinfo::read(&elf)
+    let elf = binary.elf();
+    let info = buildinfo::read(elf)
         .with_context(|| format!("{name}: cannot read Go build information"))?;
 
     let mut stdout = std::io::stdout().lock();
     match format {
         Format::Json => {
-            let ids = buildid::read(&elf);
+            let ids = buildid::read(elf);
             let document = Document {
                 schema: "gocrash.buildinfo/1",
                 binary: name,
