@@ -241,7 +241,12 @@ fn json_values(value: &serde_json::Value) -> Vec<Vec<u8>> {
 #[test]
 fn export_parse_equals_journalctl_json() {
     let Some(_manifest) = manifest() else { return };
-    let matches = ["MESSAGE_ID=fc2e22bc6ee647b6b90729ab34a250b1".to_string()];
+    // Only entries systemd-coredump wrote: other tests log forged
+    // coredump entries, without COREDUMP_PROC_MAPS, into the same journal.
+    let matches = [
+        "MESSAGE_ID=fc2e22bc6ee647b6b90729ab34a250b1".to_string(),
+        "_COMM=systemd-coredum".to_string(),
+    ];
     let query = ingest::journal::Query {
         lines: Some(5),
         ..ingest::journal::Query::matching(matches.clone())
