@@ -442,6 +442,13 @@ impl Process {
             version,
         );
 
+        if let Some((error, count)) = funcs.damage() {
+            missing.push(format!(
+                "the pclntab of {} is damaged, so some frames lack their function or line \
+                 ({count} lookups failed; the first: {error})",
+                binary.path().display()
+            ));
+        }
         let parked: Vec<&GRecord> = goroutines
             .iter()
             .filter_map(|g| g.record.as_ref())

@@ -829,3 +829,29 @@ fn corrupted_bytes_never_panic() {
         }
     }
 }
+
+#[test]
+fn walk_lookups_record_damage() {
+    use crate::unwind::pclntab_funcs::PclntabFuncs;
+    use crate::unwind::FuncTable;
+
+    let mut built = sample(&FORMATS[3]).build();
+    let functab = Pclntab::parse(&built.table).unwrap().header().functab as usize;
+    // Function 1's record offset.
+    set_uint(&mut built.table, functab + 3 * 4, 0xffff_0000, 4);
+    let tab = built.pclntab();
+    let funcs = PclntabFuncs::new(&tab, 0);
+    assert!(funcs.damage().is_none());
+
+    assert_eq!(
+        funcs.func(TEXT).map(|f| f.name).as_deref(),
+        Some("main.plain")
+    );
+    assert!(funcs.damage().is_none(), "a healthy record reads");
+    assert!(funcs.func(TEXT + 0x30).is_none());
+    assert!(funcs.source_frames(TEXT + 0x31).is_empty());
+    let (first, count) = funcs.damage().expect("the bad record is recorded");
+    assert_eq!(count, 2);
+    assert!(first.contains("_func record at offset 0xffff00"), "{first}");
+    assert!(first.contains("needs 0x2c bytes"), "{first}");
+}

@@ -160,6 +160,10 @@ pub struct PclntabFuncs<'a> {
     index: IndexRef<'a>,
     /// Source frames already resolved, by run-time pc.
     source_cache: RefCell<HashMap<u64, Vec<SourceFrame>>>,
+    /// The first failed read of the table and the count of failures: a
+    /// damaged pclntab makes lookups fail, which the walk treats as pcs no
+    /// function covers.
+    damage: RefCell<Option<(String, usize)>>,
 }
 
 impl<'a> PclntabFuncs<'a> {
@@ -169,6 +173,7 @@ impl<'a> PclntabFuncs<'a> {
             bias,
             index: IndexRef::Owned(FunctionIndex::default()),
             source_cache: RefCell::default(),
+            damage: RefCell::default(),
         }
     }
 
@@ -183,6 +188,7 @@ impl<'a> PclntabFuncs<'a> {
             bias,
             index: IndexRef::Shared(index),
             source_cache: RefCell::default(),
+            damage: RefCell::default(),
         }
     }
 
@@ -190,8 +196,33 @@ impl<'a> PclntabFuncs<'a> {
         pc.wrapping_sub(self.bias)
     }
 
+    /// Returns the first failed read of a damaged table, as its error
+    /// message (with the table offset and the size expected), and how many
+    /// reads failed; `None` while every read succeeded.
+    pub fn damage(&self) -> Option<(String, usize)> {
+        self.damage.borrow().clone()
+    }
+
+    /// Keeps `result`'s value, recording its error as damage.
+    fn checked<T, E: std::fmt::Display>(&self, result: Result<T, E>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                let mut damage = self.damage.borrow_mut();
+                match damage.as_mut() {
+                    Some((_, count)) => *count = count.saturating_add(1),
+                    None => {
+                        tracing::debug!(target: "symbolizer::unwind", %error, "the pclntab is damaged");
+                        *damage = Some((error.to_string(), 1));
+                    }
+                }
+                None
+            }
+        }
+    }
+
     fn info(&self, func: &crate::pclntab::func::Func) -> Option<FuncInfo> {
-        let name = self.table.func_name(func).ok()?;
+        let name = self.checked(self.table.func_name(func))?;
         Some(FuncInfo {
             entry: func.entry.wrapping_add(self.bias),
             end: func.end.wrapping_add(self.bias),
@@ -204,14 +235,14 @@ impl<'a> PclntabFuncs<'a> {
 impl FuncTable for PclntabFuncs<'_> {
     fn func(&self, pc: u64) -> Option<FuncInfo> {
         let index = self.table.find_func(self.link_pc(pc))?;
-        let func = self.table.func(index).ok()?;
+        let func = self.checked(self.table.func(index))?;
         self.info(&func)
     }
 
     fn sp_delta(&self, func: &FuncInfo, pc: u64) -> Option<u64> {
         let index = self.table.find_func(self.link_pc(func.entry))?;
-        let record = self.table.func(index).ok()?;
-        let delta = self.table.pcsp(&record, self.link_pc(pc)).ok()??;
+        let record = self.checked(self.table.func(index))?;
+        let delta = self.checked(self.table.pcsp(&record, self.link_pc(pc)))??;
         u64::try_from(delta).ok()
     }
 
@@ -220,11 +251,8 @@ impl FuncTable for PclntabFuncs<'_> {
             return frames.clone();
         }
         let mut frames = Vec::new();
-        if self
-            .table
-            .resolve_inlined(self.link_pc(pc), &mut frames)
-            .is_err()
-        {
+        let resolved = self.table.resolve_inlined(self.link_pc(pc), &mut frames);
+        if self.checked(resolved).is_none() {
             return Vec::new();
         }
         let frames: Vec<SourceFrame> = frames
