@@ -290,6 +290,13 @@ fn corpus_reports_match_known_facts() {
     );
 }
 
+/// Returns the journal match of one corpus crash. A PID can match a later
+/// crash of another program that got the same PID; the core's file name
+/// cannot.
+fn crash_match(crash: &Crash) -> String {
+    format!("COREDUMP_FILENAME={}", crash.core.display())
+}
+
 /// Returns the corpus crash of a program built by the newest toolchain in
 /// the default mode.
 fn newest_default<'a>(manifest: &'a Manifest, program: &str) -> &'a Crash {
@@ -354,10 +361,10 @@ fn missing_core_reports_from_text() {
     let crash = newest_default(&manifest, "closedchan");
     let facts = ExpectedFacts::load(&crash.expected);
     let empty = tempfile::tempdir().unwrap();
-    let pid = crash.pid.to_string();
+    let selection = crash_match(crash);
     let (report, code, err) = json_report(&[
         "report",
-        &pid,
+        &selection,
         "--coredump-dir",
         empty.path().to_str().unwrap(),
         "--json",
@@ -408,8 +415,8 @@ fn earlier_occurrences_match_list_signature() {
         return;
     };
     let crash = newest_default(&manifest, "nilpointer");
-    let pid = crash.pid.to_string();
-    let (report, code, err) = json_report(&["report", &pid, "--json"]);
+    let selection = crash_match(crash);
+    let (report, code, err) = json_report(&["report", &selection, "--json"]);
     assert_eq!(code, Some(0), "{err}");
     let id = report["signature"]["id"].as_str().expect("signature id");
     let earlier = &report["earlier"];
@@ -446,13 +453,13 @@ fn earlier_occurrences_match_list_signature() {
     assert!(count >= 1, "no earlier occurrence: {earlier}");
     let position = listed
         .iter()
-        .position(|r| r["pid"].as_u64() == Some(u64::from(crash.pid)))
-        .unwrap();
+        .position(|r| r["cursor"].as_str() == Some(crash.cursor.as_str()))
+        .unwrap_or_else(|| panic!("the crash's own entry is not listed"));
     assert_eq!(count as usize, position, "{earlier}");
     for occurrence in earlier["crashes"].as_array().unwrap() {
         let pid = occurrence["pid"].as_u64().unwrap();
         assert!(listed_pids.contains(&pid), "{occurrence}");
-        assert_ne!(pid, u64::from(crash.pid));
+        assert_ne!(occurrence["cursor"].as_str(), Some(crash.cursor.as_str()));
     }
 }
 
@@ -552,14 +559,14 @@ fn info_shows_report_signature() {
         return;
     };
     let crash = newest_default(&manifest, "typeassert");
-    let pid = crash.pid.to_string();
-    let (report, _, err) = json_report(&["report", &pid, "--json", "--no-earlier"]);
+    let selection = crash_match(crash);
+    let (report, _, err) = json_report(&["report", &selection, "--json", "--no-earlier"]);
     let id = report["signature"]["id"].as_str().expect("signature id");
     assert_eq!(id.len(), 16, "{err}");
-    let (info, code, err) = json_report(&["info", &pid, "--json"]);
+    let (info, code, err) = json_report(&["info", &selection, "--json"]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(info["signature"]["id"], id);
-    let output = gocrash(&["info", &pid]);
+    let output = gocrash(&["info", &selection]);
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
         text.lines()
