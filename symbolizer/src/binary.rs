@@ -2,7 +2,10 @@
 //! the `object` ELF view, its loaded segments, the load bias of a PIE, and
 //! its `.gopclntab`.
 //!
-//! Opening reads the ELF headers only. The pclntab is located on first use,
+//! Opening reads the ELF headers only. A file whose section headers or
+//! symbol table `object` rejects (a truncated copy, a corrupt `sh_size`) is
+//! opened from a private copy without its symbol tables, or without any
+//! section headers, so that the program headers still locate the pclntab. The pclntab is located on first use,
 //! by section name, else by symbol, else by searching the loaded segments
 //! for its header (for files whose section headers were removed), and the
 //! result, error included, is kept. C code is left to [`crate::dwarf`];
@@ -17,6 +20,8 @@ use object::{Object, ObjectSection, ObjectSymbol};
 use crate::dwarf::CSymbolizer;
 use crate::pclntab::format::EntryEncoding;
 use crate::pclntab::{moduledata, Memory, Pclntab, PclntabError, Segment};
+
+mod repair;
 
 const TRACE_TARGET: &str = "symbolizer::binary";
 
@@ -45,6 +50,27 @@ pub enum BinaryError {
         path: PathBuf,
         #[source]
         source: object::read::Error,
+    },
+    #[error(
+        "{path}: invalid {structure} at offset {offset:#x} (the file has {len:#x} bytes), and \
+         the file is unusable without it"
+    )]
+    Damaged {
+        path: PathBuf,
+        structure: &'static str,
+        offset: u64,
+        len: u64,
+        #[source]
+        source: object::read::Error,
+    },
+    #[error(
+        "{path} is cut: its program headers describe {expected:#x} bytes but the file has \
+         {len:#x}, and no pclntab was found in the part that is there"
+    )]
+    TruncatedNoPclntab {
+        path: PathBuf,
+        expected: u64,
+        len: u64,
     },
     #[error("{path}: not a Go binary: no .gopclntab section, no runtime.pclntab symbol, and no pclntab header in the loaded segments")]
     NoPclntab { path: PathBuf },
@@ -149,6 +175,14 @@ impl Binary {
     }
 
     fn from_backing(path: PathBuf, backing: Backing) -> Result<Binary, BinaryError> {
+        Binary::from_backing_with(path, backing, true)
+    }
+
+    fn from_backing_with(
+        path: PathBuf,
+        backing: Backing,
+        may_repair: bool,
+    ) -> Result<Binary, BinaryError> {
         let bytes = backing.bytes();
         // SAFETY: the slice points into `backing`'s heap buffer or mapping,
         // which does not move when `backing` moves and lives until `Binary`
@@ -157,10 +191,14 @@ impl Binary {
         // tied to `&self`.
         let bytes: &'static [u8] =
             unsafe { std::slice::from_raw_parts(bytes.as_ptr(), bytes.len()) };
-        let elf = ElfFile64::parse(bytes).map_err(|source| BinaryError::Elf {
-            path: path.clone(),
-            source,
-        })?;
+        let elf = match ElfFile64::parse(bytes) {
+            Ok(elf) => elf,
+            Err(source) if may_repair => {
+                let repaired = repair::without_bad_sections(&path, bytes, source)?;
+                return Binary::from_backing_with(path, Backing::Owned(repaired), false);
+            }
+            Err(source) => return Err(BinaryError::Elf { path, source }),
+        };
         let memory = Memory::new(load_segments(&elf));
         Ok(Binary {
             pclntab: OnceLock::new(),
@@ -260,12 +298,15 @@ impl Binary {
         let mut found = None;
         for name in PCLNTAB_SECTIONS {
             if let Some(section) = self.elf.section_by_name(name) {
-                let data = section.data().map_err(|source| BinaryError::Elf {
-                    path: self.path.clone(),
-                    source,
-                })?;
-                found = Some((format!("section {name}"), section.address(), data));
-                break;
+                match section.data() {
+                    Ok(data) => {
+                        found = Some((format!("section {name}"), section.address(), data));
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::warn!(target: TRACE_TARGET, path = %self.path.display(), section = name, %error, "the pclntab section's header is invalid, so looking for the table by symbol and in the loaded segments");
+                    }
+                }
             }
         }
         if found.is_none() {
@@ -287,9 +328,18 @@ impl Binary {
                     tab,
                 ),
                 None => {
+                    let expected = self.described_len();
+                    let len = self.data().len() as u64;
+                    if expected > len {
+                        return Err(BinaryError::TruncatedNoPclntab {
+                            path: self.path.clone(),
+                            expected,
+                            len,
+                        });
+                    }
                     return Err(BinaryError::NoPclntab {
                         path: self.path.clone(),
-                    })
+                    });
                 }
             },
         };
@@ -332,6 +382,18 @@ impl Binary {
             has_funcdata: tab.has_funcdata(),
         };
         Ok((tab, info))
+    }
+
+    /// Returns the end of the last segment's file bytes, as the program
+    /// headers describe them.
+    fn described_len(&self) -> u64 {
+        let endian = self.elf.endian();
+        self.elf
+            .elf_program_headers()
+            .iter()
+            .filter_map(|header| header.p_offset(endian).checked_add(header.p_filesz(endian)))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Searches the loaded segments, non-executable ones first, for a
@@ -416,7 +478,13 @@ fn load_segments<'data>(elf: &ElfFile64<'data>) -> Vec<Segment<'data>> {
         .filter(|header| header.p_type(endian) == object::elf::PT_LOAD)
         .filter_map(|header| {
             let flags = header.p_flags(endian);
-            let data = header.data(endian, file).ok()?;
+            // A truncated file keeps the part of a segment that is there.
+            let data = header.data(endian, file).ok().or_else(|| {
+                let start = usize::try_from(header.p_offset(endian)).ok()?;
+                let size = usize::try_from(header.p_filesz(endian)).ok()?;
+                let end = start.saturating_add(size).min(file.len());
+                file.get(start..end)
+            })?;
             Some(Segment {
                 vaddr: header.p_vaddr(endian),
                 data,

@@ -192,7 +192,7 @@ fn stripped_build_gives_same_goroutines() {
         assert!(
             matches!(
                 stripped.provenance().allgs,
-                symbolizer::runtime::allgs::AllgsMethod::CodeReference { .. }
+                Some(symbolizer::runtime::allgs::AllgsMethod::CodeReference { .. })
             ),
             "{}: {:?}",
             build.name(),
@@ -201,7 +201,7 @@ fn stripped_build_gives_same_goroutines() {
         assert!(
             matches!(
                 unstripped.provenance().allgs,
-                symbolizer::runtime::allgs::AllgsMethod::Symbol { .. }
+                Some(symbolizer::runtime::allgs::AllgsMethod::Symbol { .. })
             ),
             "{}: {:?}",
             build.name(),
