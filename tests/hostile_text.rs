@@ -44,6 +44,9 @@ struct Fields {
     comm: Vec<u8>,
     exe: Vec<u8>,
     cmdline: Vec<u8>,
+    /// A core stored inside the entry (`COREDUMP`), as `Storage=journal`
+    /// stores it.
+    inline_core: Option<Vec<u8>>,
 }
 
 impl Default for Fields {
@@ -52,6 +55,7 @@ impl Default for Fields {
             comm: b"hostile".to_vec(),
             exe: b"/srv/hostile/app".to_vec(),
             cmdline: b"/srv/hostile/app --serve".to_vec(),
+            inline_core: None,
         }
     }
 }
@@ -124,6 +128,9 @@ fn journal(lines: &[Vec<u8>], fields: &Fields) -> Option<TestJournal> {
     for (name, value) in &coredump {
         writer.field(name, value).unwrap();
     }
+    if let Some(core) = &fields.inline_core {
+        writer.binary_field("COREDUMP", core).unwrap();
+    }
     writer.end_entry().unwrap();
     let export = writer.into_inner();
 
@@ -175,13 +182,17 @@ fn crash_text(first: &[u8]) -> Vec<Vec<u8>> {
     ]
 }
 
-fn gocrash(journal: &TestJournal, args: &[&str]) -> Output {
-    let output = Command::new(GOCRASH)
+fn run(journal: &TestJournal, args: &[&str]) -> Output {
+    Command::new(GOCRASH)
         .args(args)
         .arg("--file")
         .arg(&journal.file)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn gocrash(journal: &TestJournal, args: &[&str]) -> Output {
+    let output = run(journal, args);
     assert!(
         output
             .status
@@ -216,6 +227,7 @@ fn escapes_never_reach_the_terminal() {
         comm: b"host\x1b[8mile".to_vec(),
         exe: b"/srv/\x1b]0;EXE\x07app".to_vec(),
         cmdline: b"/srv/app --name=\x1b[2J".to_vec(),
+        inline_core: None,
     };
     let Some(journal) = journal(&crash_text(HOSTILE_PANIC.as_bytes()), &fields) else {
         return;
@@ -334,4 +346,57 @@ fn goroutine_limit_is_named_in_the_loss() {
         "{loss}"
     );
     assert!(!loss.contains("stops after the header"), "{loss}");
+}
+
+#[test]
+fn dump_without_core_says_none_was_stored() {
+    let Some(journal) = journal(&crash_text(b"panic: boom"), &Fields::default()) else {
+        return;
+    };
+    let output_dir = tempfile::tempdir().unwrap();
+    let output_path = output_dir.path().join("core");
+    let output = run(&journal, &["dump", "-o", output_path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "no core to write for PID {PID}: no core was stored"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("the core is none"), "{stderr}");
+}
+
+#[test]
+fn inline_core_is_named_by_its_entry() {
+    let fields = Fields {
+        inline_core: Some(b"this is not a core".to_vec()),
+        ..Fields::default()
+    };
+    let Some(journal) = journal(&crash_text(b"panic: boom"), &fields) else {
+        return;
+    };
+    let output = run(&journal, &["symbolize"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the core stored in the journal entry of PID {PID}"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("gocrash-field"), "{stderr}");
+
+    let output_dir = tempfile::tempdir().unwrap();
+    let output_path = output_dir.path().join("core");
+    let output = run(&journal, &["dump", "-o", output_path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "gocrash: cannot decompress the core stored in the journal entry of PID {PID}: "
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("gocrash-field"), "{stderr}");
 }

@@ -238,11 +238,16 @@ impl CrashSource {
         }
     }
 
-    /// Returns the core's path for messages: the stored or given path, or
-    /// the temporary copy of an inline core.
+    /// Returns the core's path for messages: the stored or given path. A
+    /// core stored inside the journal entry is named by the entry, since its
+    /// temporary copy is deleted when the command ends.
     pub fn core_display_path(&self) -> Option<PathBuf> {
-        match &self.core {
-            CoreFile::Stored(stored) => Some(stored.path.clone()),
+        match (&self.core, &self.record) {
+            (CoreFile::Stored(stored), _) => Some(stored.path.clone()),
+            (CoreFile::Inline(_), Some(record)) => Some(PathBuf::from(format!(
+                "the core stored in the journal entry of PID {}",
+                record.pid
+            ))),
             _ => self.core_path(),
         }
     }

@@ -13,6 +13,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use ingest::coredump::CoreState;
 use ingest::select::{CoreFile, OpenOptions as SelectOptions};
 use symbolizer::decompress::{decompress_to, Content, DecompressError, Output, StreamSummary};
 
@@ -71,8 +72,8 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let pid = source.record.as_ref().map(|r| r.pid);
     let Some(input) = source.core_path() else {
         let state = match &source.core {
-            CoreFile::Unavailable(state) => state.label(false),
-            _ => "unavailable",
+            CoreFile::Unavailable(state) => unavailable_core(state),
+            _ => "the core is unavailable".to_owned(),
         };
         let detail = source
             .record
@@ -81,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             .map(|m| format!(" ({m})"))
             .unwrap_or_default();
         anyhow::bail!(
-            "no core to write for PID {}: the core is {state}{detail}",
+            "no core to write for PID {}: {state}{detail}",
             pid.map_or_else(|| "?".to_string(), |p| p.to_string())
         );
     };
@@ -105,12 +106,53 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     } else {
         write_file(&input, &args.output, content)?
     };
-    finish(result, &display_path, &args.output)
+    let names = CoreNames {
+        read: &input,
+        shown: &display_path,
+    };
+    finish(result, &names, &args.output)
+}
+
+/// The path a core was read from and the name messages give it. They differ
+/// for a core stored inside the journal entry: it is read from a temporary
+/// copy that is gone when the command ends.
+struct CoreNames<'a> {
+    read: &'a Path,
+    shown: &'a Path,
+}
+
+impl CoreNames<'_> {
+    /// Formats an error chain on one line with the shown name in place of
+    /// the read path, which the decompressor's messages contain.
+    fn message(&self, error: anyhow::Error) -> String {
+        format!("{error:#}").replace(
+            &self.read.display().to_string(),
+            &self.shown.display().to_string(),
+        )
+    }
 }
 
 /// Tells whether `output` exists and is not a regular file (a FIFO, a
 /// character device such as /dev/null): such a file is written in place,
 /// never replaced by a rename.
+/// Says why a core cannot be written, in words: `list`'s one-word labels
+/// ("none", "missing") do not make a sentence.
+fn unavailable_core(state: &CoreState) -> String {
+    match state {
+        CoreState::None => "no core was stored".to_owned(),
+        CoreState::Missing { path } => format!("the core {} was removed", path.display()),
+        CoreState::Inaccessible { path, reason } => {
+            format!("the core {} cannot be read: {reason}", path.display())
+        }
+        CoreState::Rejected { path, reason } => {
+            format!("the core path {} was rejected: {reason}", path.display())
+        }
+        CoreState::Present { .. } | CoreState::Journal { .. } => {
+            "the core is unavailable".to_owned()
+        }
+    }
+}
+
 fn is_special_file(output: &Path) -> bool {
     std::fs::metadata(output).is_ok_and(|meta| !meta.is_file())
 }
@@ -174,31 +216,58 @@ fn partial_path(output: &Path) -> PathBuf {
 
 fn finish(
     result: Result<StreamSummary, DecompressError>,
-    input: &Path,
+    core: &CoreNames<'_>,
     output: &Path,
 ) -> anyhow::Result<Status> {
     match result {
         Ok(summary) => {
-            tracing::info!(target: "gocrash::dump", input = %input.display(), format = %summary.compression, bytes = summary.bytes_out, "wrote the core");
+            tracing::info!(target: "gocrash::dump", input = %core.shown.display(), format = %summary.compression, bytes = summary.bytes_out, "wrote the core");
             Ok(Status::Success)
         }
         Err(error) if error.partial_len().is_some_and(|len| len > 0) => {
             let written = error.partial_len().unwrap_or_default();
             eprintln!(
-                "gocrash: warning: {}: only the first {written:#x} bytes were written: {:#}",
+                "gocrash: warning: {}: only the first {written:#x} bytes were written: {}",
                 output.display(),
-                anyhow::Error::new(error)
+                core.message(anyhow::Error::new(error))
             );
             Ok(Status::Partial)
         }
-        Err(error) => Err(anyhow::Error::new(error)
-            .context(format!("cannot decompress the core {}", input.display()))),
+        Err(error) => Err(anyhow::anyhow!(
+            "cannot decompress {}: {}",
+            core.shown.display(),
+            core.message(anyhow::Error::new(error))
+        )),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unavailable_core_reads_as_a_sentence() {
+        assert_eq!(unavailable_core(&CoreState::None), "no core was stored");
+        assert_eq!(
+            unavailable_core(&CoreState::Missing {
+                path: PathBuf::from("/var/lib/systemd/coredump/core.x.zst")
+            }),
+            "the core /var/lib/systemd/coredump/core.x.zst was removed"
+        );
+    }
+
+    #[test]
+    fn core_names_replace_the_read_path() {
+        let names = CoreNames {
+            read: Path::new("/tmp/gocrash-field-Ab12"),
+            shown: Path::new("the core stored in the journal entry of PID 7"),
+        };
+        let error = anyhow::anyhow!("/tmp/gocrash-field-Ab12 is not a 64-bit ELF core");
+        assert_eq!(
+            names.message(error),
+            "the core stored in the journal entry of PID 7 is not a 64-bit ELF core"
+        );
+    }
 
     #[test]
     fn partial_file_sits_next_to_the_output() {
