@@ -93,6 +93,7 @@ enum Outcome {
         goroutines: usize,
         readable: usize,
         warnings: usize,
+        missing: usize,
     },
 }
 
@@ -124,6 +125,7 @@ fn load(bytes: Vec<u8>, binary: &Path) -> Outcome {
                 goroutines: process.goroutines().len(),
                 readable,
                 warnings: process.warnings().len(),
+                missing: process.missing().len(),
             }
         }
         Err(error) => {
@@ -190,11 +192,12 @@ fn truncated_cores_give_partial_results_or_errors() {
             if let Outcome::Loaded {
                 goroutines,
                 warnings,
+                missing,
                 ..
             } = outcome
             {
                 assert!(
-                    goroutines > 0 || warnings > 0,
+                    goroutines > 0 || warnings > 0 || missing > 0,
                     "{} cut at {label}: an empty result without a reason",
                     name(crash)
                 );
@@ -511,4 +514,27 @@ fn few_repeats_are_dropped_and_reported() {
         "goroutine 1 is listed once"
     );
     assert_crash_found(&process, "first g repeated at the end");
+}
+
+#[test]
+fn machine_mismatch_is_stated() {
+    let Some(case) = allgs_case() else {
+        return;
+    };
+    let mut bytes = case.bytes.clone();
+    // e_machine: EM_AARCH64 in a core of an x86-64 binary.
+    bytes[0x12..0x14].copy_from_slice(&183u16.to_le_bytes());
+    let options = CoreOptions {
+        executable: Some(case.crash.binary.clone()),
+        ..CoreOptions::default()
+    };
+    let core = Core::from_bytes(bytes, &options).expect("the core parses as arm64");
+    let binary = Binary::open(&case.crash.binary).expect("the corpus binary opens");
+    let error = Process::load(&core, &binary).expect_err("the machines differ");
+    let message = error.to_string();
+    assert!(
+        message.starts_with("the core is from an AArch64 process, but the binary"),
+        "{message}"
+    );
+    assert!(message.contains("is built for x86-64"), "{message}");
 }

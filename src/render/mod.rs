@@ -81,8 +81,15 @@ impl<'a> Report<'a> {
                             "goroutine {goid}: the stack walk stopped at {addr:#x}: {error}"
                         );
                         // In a complete core an unreadable stack word points
-                        // at the walk, not at the core.
-                        if damaged {
+                        // at the walk, not at the core, unless the word lies in
+                        // memory the core lacks (a mapping not dumped, or
+                        // cut off with the file).
+                        let lacking = matches!(
+                            core.memory().read_u8(addr),
+                            Err(symbolizer::core::MemoryError::NotDumped { .. }
+                                | symbolizer::core::MemoryError::Truncated { .. })
+                        );
+                        if damaged || lacking {
                             missing.push(line);
                         } else {
                             warnings.push(line);

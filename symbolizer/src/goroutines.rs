@@ -17,7 +17,7 @@ use std::cell::Cell;
 use serde::Serialize;
 
 use crate::binary::Binary;
-use crate::core::Core;
+use crate::core::{Arch, Core};
 use crate::pclntab::Pclntab;
 use crate::runtime::allgs::{find_allgs, AllgsError, AllgsMethod, SymbolLookup};
 use crate::runtime::clock::{self, ClockEstimate};
@@ -57,6 +57,16 @@ pub enum ProcessError {
     },
     #[error("cannot find the goroutine list in the core")]
     Allgs(#[source] AllgsError),
+    #[error(
+        "the core is from {core} process, but the binary {path} is built for {binary}: they \
+         cannot belong together"
+    )]
+    ArchitectureMismatch {
+        path: String,
+        /// The core's machine, with its article ("an x86-64").
+        core: &'static str,
+        binary: String,
+    },
     #[error("the core's executable is a PIE but its load bias is unknown (the core lacks AT_ENTRY or the ELF header)")]
     UnknownBias,
 }
@@ -313,6 +323,7 @@ impl Process {
         let binary = info.binary;
         let mut warnings = Vec::new();
         let arch = core.arch();
+        check_architecture(arch, binary)?;
         let memory: &dyn ReadMemory = core.memory();
 
         let load_bias = match load_bias(core, binary) {
@@ -320,7 +331,8 @@ impl Process {
             None if binary.is_pie() => return Err(ProcessError::UnknownBias),
             None => 0,
         };
-        let funcs = PclntabFuncs::with_index(info.pclntab, load_bias, &info.functions);
+        let funcs = PclntabFuncs::with_index(info.pclntab, load_bias, &info.functions)
+            .with_foreign(binary.c_symbolizer().with_load_bias(load_bias));
         let (version, layout) = (info.version, &info.layout);
         let symbols = info.symbols.at_bias(load_bias);
         if let Some(mismatch) = symbols::build_id_mismatch(core, binary) {
@@ -491,6 +503,31 @@ impl Process {
             },
         })
     }
+}
+
+/// Checks that the binary is built for the core's machine, whose `e_machine`
+/// the core header gives.
+fn check_architecture(arch: Arch, binary: &Binary) -> Result<(), ProcessError> {
+    use object::{Architecture, Object};
+
+    let (expected, core) = match arch {
+        Arch::Amd64 => (Architecture::X86_64, "an x86-64"),
+        Arch::Arm64 => (Architecture::Aarch64, "an AArch64"),
+    };
+    let found = binary.elf().architecture();
+    if found == expected {
+        return Ok(());
+    }
+    let name = match found {
+        Architecture::X86_64 => "x86-64".to_owned(),
+        Architecture::Aarch64 => "AArch64".to_owned(),
+        other => format!("{other:?}"),
+    };
+    Err(ProcessError::ArchitectureMismatch {
+        path: binary.path().display().to_string(),
+        core,
+        binary: name,
+    })
 }
 
 /// Computes the executable's load bias: from the core's copy of its ELF

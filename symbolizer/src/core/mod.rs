@@ -117,7 +117,9 @@ pub enum CoreError {
         expected: u64,
         actual: u64,
     },
-    #[error("{damage}; the {kept:#x} bytes decompressed before the damage are not a readable core")]
+    #[error(
+        "{damage}; the {kept:#x} bytes decompressed before the damage are not a readable core"
+    )]
     DamagedStream {
         /// The decoder's error, shown first because it explains the other.
         damage: String,
@@ -144,6 +146,16 @@ pub enum CoreProblem {
     Truncated { expected: u64, actual: u64 },
     #[error("program header {index} is invalid: {reason}")]
     Segment { index: usize, reason: String },
+    #[error(
+        "program headers {first} and {second} both map {start:#x}..{end:#x}, so reads there may \
+         return either one's bytes"
+    )]
+    OverlappingSegments {
+        first: usize,
+        second: usize,
+        start: u64,
+        end: u64,
+    },
     #[error("the executable could not be identified: {reason}")]
     NoExecutable { reason: &'static str },
     #[error("the pages of {path} missing from the core cannot be read: {reason}")]
@@ -483,6 +495,8 @@ fn parse_layout(bytes: &[u8], path: &Path) -> Result<Layout, CoreError> {
     let mut problems = Vec::new();
     let mut segments = Vec::new();
     let mut note_segments = Vec::new();
+    // The program header index of each entry of `segments`.
+    let mut load_indices = Vec::new();
     let mut expected_len = 0u64;
     for (index, phdr) in phdrs.iter().enumerate() {
         let p_type = phdr.p_type(endian);
@@ -527,7 +541,9 @@ fn parse_layout(bytes: &[u8], path: &Path) -> Result<Layout, CoreError> {
             present,
             flags: phdr.p_flags(endian).0,
         });
+        load_indices.push(index);
     }
+    problems.extend(overlapping_segments(&segments, &load_indices));
     if expected_len > core_len {
         tracing::debug!(target: "gocrash::core", path = %path.display(), expected_len, core_len, "the core is truncated");
         problems.push(CoreProblem::Truncated {
@@ -544,6 +560,40 @@ fn parse_layout(bytes: &[u8], path: &Path) -> Result<Layout, CoreError> {
         notes,
         problems,
     })
+}
+
+/// Reports each pair of loaded segments that map the same addresses. The
+/// kernel writes every mapping once, so an overlap is damage.
+fn overlapping_segments(segments: &[Segment], indices: &[usize]) -> Vec<CoreProblem> {
+    let mut order: Vec<usize> = (0..segments.len()).collect();
+    order.sort_by_key(|&i| segments.get(i).map_or(0, |s| s.vaddr));
+    let mut problems = Vec::new();
+    // The segment reaching furthest so far, as (end, position in `segments`).
+    let mut furthest: Option<(u64, usize)> = None;
+    for &position in &order {
+        let Some(segment) = segments.get(position) else {
+            continue;
+        };
+        // Checked when the segment was read: `vaddr + memsz` does not overflow.
+        let end = segment.vaddr.saturating_add(segment.memsz);
+        if let Some((previous_end, previous)) = furthest {
+            if segment.vaddr < previous_end && segment.memsz > 0 {
+                problems.push(CoreProblem::OverlappingSegments {
+                    first: indices.get(previous).copied().unwrap_or(previous),
+                    second: indices.get(position).copied().unwrap_or(position),
+                    start: segment.vaddr,
+                    end: end.min(previous_end),
+                });
+            }
+        }
+        if furthest.is_none_or(|(previous_end, _)| end > previous_end) {
+            furthest = Some((end, position));
+        }
+    }
+    if !problems.is_empty() {
+        tracing::warn!(target: "gocrash::core", count = problems.len(), "loaded segments overlap");
+    }
+    problems
 }
 
 /// Finds the executable among the mapped files and opens the local file that

@@ -193,10 +193,16 @@ impl Auxv {
 /// A note that could not be decoded. The reader skips it and goes on.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NoteError {
-    #[error("invalid note at file offset {offset:#x}")]
+    #[error(
+        "invalid note at file offset {offset:#x}: expected a note header whose name and \
+         descriptor fit in the note segment, found {found} ({source})"
+    )]
     Walk {
         offset: u64,
-        #[source]
+        /// The header's fields and the bytes left, as a phrase.
+        found: String,
+        /// Shown in the message, because callers print problems without
+        /// their sources.
         source: object::Error,
     },
     #[error(
@@ -257,6 +263,34 @@ pub(crate) struct NoteSegment<'a> {
 }
 
 /// Decodes every note of the given note segments.
+/// Describes the note header at file offset `offset` of `segment`: its
+/// name size, descriptor size and type, and the bytes left in the segment.
+fn describe_note_header(segment: &NoteSegment<'_>, offset: u64, endian: Endianness) -> String {
+    let start = offset
+        .checked_sub(segment.offset)
+        .and_then(|start| usize::try_from(start).ok())
+        .unwrap_or(usize::MAX);
+    let rest = segment.bytes.get(start..).unwrap_or(&[]);
+    let word = |at: usize| -> Option<u32> {
+        let bytes: [u8; 4] = rest.get(at..at + 4)?.try_into().ok()?;
+        Some(match endian {
+            Endianness::Little => u32::from_le_bytes(bytes),
+            Endianness::Big => u32::from_be_bytes(bytes),
+        })
+    };
+    match (word(0), word(4), word(8)) {
+        (Some(name_size), Some(desc_size), Some(kind)) => format!(
+            "namesz {name_size:#x}, descsz {desc_size:#x} and type {kind:#x} with {:#x} bytes \
+             left in the segment",
+            rest.len()
+        ),
+        _ => format!(
+            "only {:#x} bytes left in the segment, fewer than a 12-byte header",
+            rest.len()
+        ),
+    }
+}
+
 pub(crate) fn parse_notes(
     segments: &[NoteSegment<'_>],
     arch: Arch,
@@ -284,6 +318,7 @@ pub(crate) fn parse_notes(
             Err(error) => {
                 parsed.problems.push(NoteError::Walk {
                     offset: segment.offset,
+                    found: describe_note_header(segment, segment.offset, endian),
                     source: error,
                 });
                 continue;
@@ -297,6 +332,7 @@ pub(crate) fn parse_notes(
                 Err(error) => {
                     parsed.problems.push(NoteError::Walk {
                         offset: position,
+                        found: describe_note_header(segment, position, endian),
                         source: error,
                     });
                     break;

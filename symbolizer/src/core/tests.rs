@@ -664,6 +664,11 @@ fn note_sizes_beyond_segment_stop_the_walk() {
     };
     // The walk stopped right after the first note's descriptor.
     assert_eq!(*offset, core.threads()[0].note_offset + 336);
+    let message = core.problems()[0].to_string();
+    assert!(
+        message.contains("found namesz 0x5, descsz 0xfffffff0 and type 0x1 with 0x1c bytes left"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -735,7 +740,8 @@ fn cut_program_header_table_gives_sizes() {
     assert_eq!(actual, cut as u64);
     let message = error.to_string();
     assert!(
-        message.contains("expected 0xe0 bytes of program headers at offset 0x40, the file has 0x94"),
+        message
+            .contains("expected 0xe0 bytes of program headers at offset 0x40, the file has 0x94"),
         "{message}"
     );
 }
@@ -772,6 +778,33 @@ fn cut_stream_is_blamed_before_the_parse_error() {
         message.starts_with("xz stream in "),
         "the stream's damage comes first: {message}"
     );
+}
+
+#[test]
+fn overlapping_loads_are_reported() {
+    let core = CoreBuilder::new(EM_X86_64)
+        .note(PrStatus::default().amd64(&amd64_registers(0x40_1010, HEAP + 0x100)))
+        .load(HEAP, PAGE, heap_page())
+        .load(HEAP + PAGE, PAGE, Vec::new())
+        .load(HEAP, PAGE, vec![0xee; PAGE as usize])
+        .build();
+    let core = open(core);
+    let overlaps: Vec<_> = core
+        .problems()
+        .iter()
+        .filter_map(|problem| match problem {
+            CoreProblem::OverlappingSegments {
+                first,
+                second,
+                start,
+                end,
+            } => Some((*first, *second, *start, *end)),
+            _ => None,
+        })
+        .collect();
+    // Program header 0 is the note segment, so the loads are 1, 2 and 3.
+    assert_eq!(overlaps, vec![(1, 3, HEAP, HEAP + PAGE)]);
+    assert!(!core.is_partial(), "an overlap is not a cut");
 }
 
 #[test]
