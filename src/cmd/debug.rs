@@ -52,8 +52,9 @@ pub struct Args {
     #[command(flatten)]
     pub journal: JournalArgs,
 
-    /// Address for delve's API server; port 0 lets the system pick a free
-    /// port. Must be a loopback address unless --allow-remote is given.
+    /// Address for delve's API server, IP:PORT or localhost:PORT (which is
+    /// 127.0.0.1); port 0 lets the system pick a free port. Must be a
+    /// loopback address unless --allow-remote is given.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub listen: String,
 
@@ -109,12 +110,24 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 }
 
 /// Parses `--listen` and rejects an address other hosts can reach, unless
-/// `--allow-remote` accepts it.
+/// `--allow-remote` accepts it. The host `localhost` is 127.0.0.1, fixed
+/// rather than looked up, so that it cannot resolve to another host.
 fn listen_address(text: &str, allow_remote: bool) -> anyhow::Result<SocketAddr> {
-    let address: SocketAddr = text.parse().map_err(|err| WithStatus {
+    let localhost_port = text
+        .rsplit_once(':')
+        .filter(|(host, _)| host.eq_ignore_ascii_case("localhost"))
+        .map(|(_, port)| port);
+    let parsed = match localhost_port {
+        Some(port) => port
+            .parse::<u16>()
+            .map(|port| SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)))
+            .map_err(|err| err.to_string()),
+        None => text.parse::<SocketAddr>().map_err(|err| err.to_string()),
+    };
+    let address = parsed.map_err(|err| WithStatus {
         status: Status::Usage,
         message: format!(
-            "invalid --listen address {text:?} ({err}); give IP:PORT, such as 127.0.0.1:0"
+            "invalid --listen address {text:?} ({err}); give IP:PORT or localhost:PORT, such as 127.0.0.1:0"
         ),
     })?;
     if address.ip().is_loopback() {
@@ -493,6 +506,23 @@ mod tests {
             with.message
         );
         assert!(listen_address("0.0.0.0:0", true).is_ok());
+    }
+
+    #[test]
+    fn localhost_listen_is_ipv4_loopback() {
+        assert_eq!(
+            listen_address("localhost:0", false).unwrap(),
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        );
+        assert_eq!(
+            listen_address("LocalHost:4000", false).unwrap(),
+            SocketAddr::from(([127, 0, 0, 1], 4000))
+        );
+        let err = listen_address("localhost:http", false).unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<WithStatus>().unwrap().status,
+            Status::Usage
+        );
     }
 
     #[test]
