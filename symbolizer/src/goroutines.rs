@@ -479,10 +479,13 @@ impl Process {
                 tracing::debug!(target: TRACE_TARGET, now = clock.now, source = %clock.source, "estimated the crash's clock");
                 count_wait_minutes(&mut goroutines, clock.now);
             }
-            None => warnings.push(
+            None if parked.iter().any(|g| clock::may_print_minutes(g)) => warnings.push(
                 "no recent runtime timestamp was found in the core, so wait minutes are not shown"
                     .to_owned(),
             ),
+            None => {
+                tracing::debug!(target: TRACE_TARGET, "no runtime timestamp found; no goroutine records a wait start, so no minutes are missing");
+            }
         }
         if let Some(goroutine) = crash.goroutine {
             tracing::debug!(target: TRACE_TARGET, goroutine, "crashing goroutine");

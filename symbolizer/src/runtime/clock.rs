@@ -254,11 +254,18 @@ pub fn estimate(
 /// minute since `waitsince`. Near a minute boundary an estimated `now`
 /// may give one minute less than the runtime printed.
 pub fn wait_minutes(g: &GRecord, now: i64) -> Option<u64> {
-    if !matches!(g.status, GStatus::Waiting | GStatus::Syscall) || g.waitsince == 0 {
+    if !may_print_minutes(g) {
         return None;
     }
     let minutes = now.checked_sub(g.waitsince)? / NANOS_PER_MINUTE;
     u64::try_from(minutes).ok().filter(|&m| m >= 1)
+}
+
+/// Reports whether the runtime may print wait minutes for `g`: it is waiting
+/// or in a system call, with a recorded wait start. Whether it does depends
+/// on the clock at the crash.
+pub fn may_print_minutes(g: &GRecord) -> bool {
+    matches!(g.status, GStatus::Waiting | GStatus::Syscall) && g.waitsince != 0
 }
 
 #[cfg(test)]
@@ -393,6 +400,14 @@ mod tests {
         assert_eq!(estimate.source, "runtime.memstats.last_gc_nanotime");
         assert_eq!(estimate.readings.len(), 4);
         assert_eq!(wait_minutes(&parked, estimate.now), Some(1));
+    }
+
+    #[test]
+    fn minutes_need_a_wait_start() {
+        assert!(may_print_minutes(&record(GStatus::Waiting, 1_000)));
+        assert!(may_print_minutes(&record(GStatus::Syscall, 1_000)));
+        assert!(!may_print_minutes(&record(GStatus::Waiting, 0)));
+        assert!(!may_print_minutes(&record(GStatus::Running, 1_000)));
     }
 
     #[test]
