@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use symbolizer::goroutines::{Goroutine, Process};
 use symbolizer::unwind::Frame;
 
-use super::escape::EscapingWriter;
+use super::escape::{escape_line, EscapingWriter};
 use super::{compact_ids, printed_frames, printed_name, printing_order, signal_name, Report};
 use crate::crash_input::{describe_ids, BinarySource, IdCheck};
 
@@ -193,11 +193,20 @@ fn write_goroutines(out: &mut dyn Write, process: &Process, report: &Report<'_>)
     }
     let total: usize = groups.iter().map(|g| g.goroutines.len()).sum();
     writeln!(out)?;
-    writeln!(
-        out,
-        "Other goroutines: {total} in {} groups of identical stacks",
-        groups.len()
-    )?;
+    if groups.len() == total {
+        let noun = if total == 1 {
+            "goroutine"
+        } else {
+            "goroutines"
+        };
+        writeln!(out, "{total} other {noun}")?;
+    } else {
+        writeln!(
+            out,
+            "Other goroutines: {total} in {} groups of identical stacks",
+            groups.len()
+        )?;
+    }
     for group in &groups {
         writeln!(out)?;
         writeln!(out, "{}", header(&group.goroutines, ""))?;
@@ -456,7 +465,8 @@ fn write_core(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
             .unwrap_or(&report.crash.core_path)
             .display()
     )?;
-    if let Some(record) = report.crash.source.as_ref().and_then(|s| s.record.as_ref()) {
+    let record = report.crash.source.as_ref().and_then(|s| s.record.as_ref());
+    if let Some(record) = record {
         let unit = record
             .unit_name()
             .map(|u| format!("unit {u}, "))
@@ -469,15 +479,23 @@ fn write_core(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
             "  process:      {} (pid {}, uid {})",
             process.fname, process.pid, process.uid
         )?;
-        if !process.psargs.is_empty() {
-            // NT_PRPSINFO keeps the first 80 bytes of the command line.
+    }
+    // systemd-coredump reads COREDUMP_CMDLINE whole from /proc, while
+    // NT_PRPSINFO keeps the first 80 bytes of the command line.
+    let journal_cmdline = record
+        .and_then(|r| r.cmdline.as_deref())
+        .filter(|cmdline| !cmdline.is_empty());
+    match (journal_cmdline, core.process()) {
+        (Some(cmdline), _) => writeln!(out, "  command line: {}", escape_line(cmdline))?,
+        (None, Some(process)) if !process.psargs.is_empty() => {
             let cut = if process.psargs.len() >= PSARGS_LEN - 1 {
                 " (cut at 80 bytes by the kernel)"
             } else {
                 ""
             };
-            writeln!(out, "  command line: {}{cut}", process.psargs)?;
+            writeln!(out, "  command line: {}{cut}", escape_line(&process.psargs))?;
         }
+        _ => {}
     }
     if let Some(exe) = core.executable() {
         let deleted = if exe.deleted {
