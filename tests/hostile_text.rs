@@ -5,7 +5,10 @@
 //! and read back with `gocrash list`, `info` and `report --file`.
 //!
 //! Needs `systemd-journal-remote` (Debian package systemd-journal-remote);
-//! skipped with a message otherwise, and failed when `CI=true`.
+//! skipped with a message otherwise, and failed when `CI=true`. The
+//! symbolize test also needs a corpus crash from the manifest.
+
+mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,6 +50,8 @@ struct Fields {
     /// A core stored inside the entry (`COREDUMP`), as `Storage=journal`
     /// stores it.
     inline_core: Option<Vec<u8>>,
+    /// `COREDUMP_FILENAME`: a core in systemd-coredump's store.
+    filename: Option<String>,
 }
 
 impl Default for Fields {
@@ -56,6 +61,7 @@ impl Default for Fields {
             exe: b"/srv/hostile/app".to_vec(),
             cmdline: b"/srv/hostile/app --serve".to_vec(),
             inline_core: None,
+            filename: None,
         }
     }
 }
@@ -130,6 +136,11 @@ fn journal(lines: &[Vec<u8>], fields: &Fields) -> Option<TestJournal> {
     }
     if let Some(core) = &fields.inline_core {
         writer.binary_field("COREDUMP", core).unwrap();
+    }
+    if let Some(filename) = &fields.filename {
+        writer
+            .field("COREDUMP_FILENAME", filename.as_bytes())
+            .unwrap();
     }
     writer.end_entry().unwrap();
     let export = writer.into_inner();
@@ -228,6 +239,7 @@ fn escapes_never_reach_the_terminal() {
         exe: b"/srv/\x1b]0;EXE\x07app".to_vec(),
         cmdline: b"/srv/app --name=\x1b[2J".to_vec(),
         inline_core: None,
+        filename: None,
     };
     let Some(journal) = journal(&crash_text(HOSTILE_PANIC.as_bytes()), &fields) else {
         return;
@@ -399,4 +411,55 @@ fn inline_core_is_named_by_its_entry() {
         "{stderr}"
     );
     assert!(!stderr.contains("gocrash-field"), "{stderr}");
+}
+
+#[test]
+fn symbolize_prefers_the_journal_command_line() {
+    let Some(manifest) = support::manifest() else {
+        eprintln!("skipped: no corpus manifest");
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "nilpointer" && c.mode == "default")
+        .expect("a nilpointer crash");
+    let cores = tempfile::tempdir().unwrap();
+    let name = format!("core.hostile.0.{BOOT_ID}.{PID}.{CRASH_USEC}.zst");
+    std::fs::copy(&crash.core, cores.path().join(&name)).unwrap();
+    // Longer than the 80 bytes the kernel keeps in NT_PRPSINFO.
+    let cmdline = format!(
+        "{} --listen=:8080 {}",
+        crash.binary.display(),
+        "-v ".repeat(40)
+    );
+    let fields = Fields {
+        exe: crash.binary.display().to_string().into_bytes(),
+        cmdline: cmdline.clone().into_bytes(),
+        filename: Some(format!("/var/lib/systemd/coredump/{name}")),
+        ..Fields::default()
+    };
+    let Some(journal) = journal(&crash_text(b"panic: boom"), &fields) else {
+        return;
+    };
+
+    let coredump_dir = cores.path().to_str().unwrap();
+    let output = gocrash(&journal, &["symbolize", "--coredump-dir", coredump_dir]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!("\n  command line: {cmdline}\n")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("cut at 80 bytes"), "{stdout}");
+
+    // The summary of the other goroutines speaks of groups only when some
+    // goroutines share a stack.
+    let summary = stdout
+        .lines()
+        .find(|line| line.starts_with("Other goroutines: ") || line.contains(" other goroutine"))
+        .expect("a summary of the other goroutines");
+    if let Some(rest) = summary.strip_prefix("Other goroutines: ") {
+        let numbers: Vec<&str> = rest.split(' ').collect();
+        assert_ne!(numbers.first(), numbers.get(2), "{summary}");
+    }
 }
