@@ -418,7 +418,14 @@ fn cli_reads_the_copied_journal() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("the core is missing"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the core /var/lib/systemd/coredump/core.closedchan.0.{BOOT_ID}.{STORED_PID}."
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains(".zst is missing"), "{stderr}");
 
     let output = Command::new(GOCRASH)
         .args(["info", "--file", file, &FORGED_PID.to_string()])

@@ -140,7 +140,7 @@ impl CoreNames<'_> {
 fn unavailable_core(state: &CoreState) -> String {
     match state {
         CoreState::None => "no core was stored".to_owned(),
-        CoreState::Missing { path } => format!("the core {} was removed", path.display()),
+        CoreState::Missing { path } => format!("the core {} is missing", path.display()),
         CoreState::Inaccessible { path, reason } => {
             format!("the core {} cannot be read: {reason}", path.display())
         }
@@ -252,7 +252,7 @@ mod tests {
             unavailable_core(&CoreState::Missing {
                 path: PathBuf::from("/var/lib/systemd/coredump/core.x.zst")
             }),
-            "the core /var/lib/systemd/coredump/core.x.zst was removed"
+            "the core /var/lib/systemd/coredump/core.x.zst is missing"
         );
     }
 
