@@ -149,7 +149,7 @@ fn printed_function_name(name: &str) -> String {
 fn logical_frames(frames: &[Frame]) -> Vec<LogicalFrame> {
     let mut logical = Vec::new();
     for frame in frames {
-        if frame.source.is_empty() {
+        if !frame.is_go() {
             logical.push(LogicalFrame {
                 function: "non-Go function".to_owned(),
                 file: None,

@@ -344,7 +344,7 @@ impl<'a> Printer<'a> {
             .walk
             .frames
             .get(signal.interrupted)
-            .is_some_and(|f| f.source.is_empty() && f.stack != StackKind::Goroutine);
+            .is_some_and(|f| !f.is_go() && f.stack != StackKind::Goroutine);
         in_c && thread.goroutine.is_some()
     }
 
@@ -635,7 +635,7 @@ impl<'a> Printer<'a> {
     /// calls first. Frames no table covers (C code) print nothing.
     fn logical_frames(&self, frames: &[Frame]) -> Vec<LogicalFrame> {
         let mut logical = Vec::new();
-        for frame in frames {
+        for frame in frames.iter().filter(|frame| frame.is_go()) {
             let Some((physical, inlined)) = frame.source.split_last() else {
                 continue;
             };

@@ -153,6 +153,30 @@ fn signal_cause(signo: u32, code: i32) -> String {
     text.to_owned()
 }
 
+/// Writes the C frames a fatal signal interrupted, from the crashing
+/// thread's walk: a fault in C code called through cgo, which the runtime's
+/// goroutine traceback does not show.
+fn write_c_frames(out: &mut dyn Write, process: &Process, report: &Report<'_>) -> io::Result<()> {
+    let Some((thread_id, signal)) = &report.fatal_signal else {
+        return Ok(());
+    };
+    let Some(thread) = process.threads().iter().find(|t| t.id == *thread_id) else {
+        return Ok(());
+    };
+    let frames = thread
+        .walk
+        .frames
+        .get(signal.interrupted..)
+        .unwrap_or_default();
+    let c_frames = frames.iter().take_while(|frame| !frame.is_go()).count();
+    if c_frames == 0 {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "C code the signal interrupted (thread {thread_id}):")?;
+    write_frames(out, &frames[..c_frames])
+}
+
 /// A group of goroutines with identical stacks.
 struct Group<'a> {
     goroutines: Vec<&'a Goroutine>,
@@ -165,6 +189,7 @@ fn write_goroutines(out: &mut dyn Write, process: &Process, report: &Report<'_>)
         writeln!(out, "runtime stack (system stack of the crashing thread):")?;
         write_frames(out, frames)?;
     }
+    write_c_frames(out, process, report)?;
     if let Some(goroutine) = crashing {
         writeln!(out)?;
         writeln!(out, "{}", header(&[goroutine], "crashed"))?;

@@ -149,6 +149,7 @@ fn goroutine_frames(goroutine: &Goroutine) -> Vec<InputFrame> {
     walk.frames
         .iter()
         .skip(goroutine.printed_from)
+        .filter(|frame| frame.is_go())
         .flat_map(|frame| frame.source.iter())
         .take(MAX_CONSIDERED_FRAMES)
         .map(|source| InputFrame {

@@ -306,7 +306,7 @@ pub(super) fn step_foreign(
         sp: regs.sp,
         fp: None,
         entry: None,
-        source: Vec::new(),
+        source: walker.funcs.foreign_frames(symbol_pc),
         found_by: cursor.found_by,
         stack: walker.context.kind_of(regs.sp),
     });

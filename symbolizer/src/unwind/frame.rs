@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use serde::Serialize;
 
 use super::{FuncInfo, FuncTable};
+use crate::dwarf::CSymbolizer;
 use crate::pclntab::Pclntab;
 
 /// How a frame's pc and sp were found.
@@ -99,14 +100,21 @@ pub struct Frame {
     pub fp: Option<u64>,
     /// The function's entry, when the pclntab covers `pc`.
     pub entry: Option<u64>,
-    /// Innermost first; the last is the physical function. Empty for pcs
-    /// no table covers.
+    /// Innermost first; the last is the physical function. For C code
+    /// (`entry` is `None`), the frames DWARF or the ELF symbol tables give.
+    /// Empty for pcs nothing names.
     pub source: Vec<SourceFrame>,
     pub found_by: FrameSource,
     pub stack: StackKind,
 }
 
 impl Frame {
+    /// Reports whether the pclntab covers this frame's pc: Go code, which
+    /// the runtime prints, as opposed to C code.
+    pub fn is_go(&self) -> bool {
+        self.entry.is_some()
+    }
+
     /// The physical function's name, if known.
     pub fn function(&self) -> Option<&str> {
         self.source.last().map(|frame| frame.function.as_str())
@@ -164,6 +172,9 @@ pub struct PclntabFuncs<'a> {
     /// damaged pclntab makes lookups fail, which the walk treats as pcs no
     /// function covers.
     damage: RefCell<Option<(String, usize)>>,
+    /// Names C code, when the caller provides the binary's DWARF and
+    /// symbol tables.
+    foreign: Option<CSymbolizer<'a>>,
 }
 
 impl<'a> PclntabFuncs<'a> {
@@ -174,6 +185,7 @@ impl<'a> PclntabFuncs<'a> {
             index: IndexRef::Owned(FunctionIndex::default()),
             source_cache: RefCell::default(),
             damage: RefCell::default(),
+            foreign: None,
         }
     }
 
@@ -189,7 +201,15 @@ impl<'a> PclntabFuncs<'a> {
             index: IndexRef::Shared(index),
             source_cache: RefCell::default(),
             damage: RefCell::default(),
+            foreign: None,
         }
+    }
+
+    /// Names the frames of C code with `symbolizer`, which must carry the
+    /// same load bias as this view.
+    pub fn with_foreign(mut self, symbolizer: CSymbolizer<'a>) -> PclntabFuncs<'a> {
+        self.foreign = Some(symbolizer);
+        self
     }
 
     fn link_pc(&self, pc: u64) -> u64 {
@@ -269,6 +289,24 @@ impl FuncTable for PclntabFuncs<'_> {
             cache.insert(pc, frames.clone());
         }
         frames
+    }
+
+    fn foreign_frames(&self, pc: u64) -> Vec<SourceFrame> {
+        let Some(symbolizer) = &self.foreign else {
+            return Vec::new();
+        };
+        symbolizer
+            .symbolize(pc)
+            .into_iter()
+            .filter_map(|frame| {
+                Some(SourceFrame {
+                    function: frame.function?,
+                    file: frame.file,
+                    line: frame.line.map(i64::from),
+                    inlined: frame.inlined,
+                })
+            })
+            .collect()
     }
 
     fn func_by_name(&self, name: &str) -> Option<FuncInfo> {

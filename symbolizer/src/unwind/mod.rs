@@ -82,6 +82,12 @@ pub trait FuncTable {
     /// Returns the source frames at `pc`, innermost inlined call first and
     /// the physical function last; empty when no function contains `pc`.
     fn source_frames(&self, pc: u64) -> Vec<SourceFrame>;
+    /// Returns the source frames of code the pclntab does not cover (C code
+    /// from cgo) from DWARF or the ELF symbol tables, innermost first; empty
+    /// when nothing names `pc`.
+    fn foreign_frames(&self, _pc: u64) -> Vec<SourceFrame> {
+        Vec::new()
+    }
     /// Finds a function by its full name, such as `runtime.allgadd`.
     fn func_by_name(&self, name: &str) -> Option<FuncInfo>;
 }
