@@ -554,3 +554,61 @@ fn force_with_other_program_never_panics() {
         }
     }
 }
+
+/// Returns the file offset of the virtual address `vaddr` in an ELF64
+/// core, from its `PT_LOAD` program headers.
+fn core_offset(core: &[u8], vaddr: u64) -> Option<usize> {
+    let field = |offset: usize, size: usize| -> Option<u64> {
+        let mut value = [0u8; 8];
+        value[..size].copy_from_slice(core.get(offset..offset + size)?);
+        Some(u64::from_le_bytes(value))
+    };
+    let phoff = usize::try_from(field(0x20, 8)?).ok()?;
+    let phnum = usize::try_from(field(0x38, 2)?).ok()?;
+    (0..phnum).find_map(|index| {
+        let header = phoff + index * 56;
+        (field(header, 4)? == 1).then_some(())?;
+        let delta = vaddr.checked_sub(field(header + 16, 8)?)?;
+        (delta < field(header + 32, 8)?).then_some(())?;
+        usize::try_from(field(header + 8, 8)? + delta).ok()
+    })
+}
+
+#[test]
+fn unreadable_goroutine_list_gives_partial_output() {
+    use object::{Object, ObjectSymbol};
+
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
+    let binary = std::fs::read(&crash.binary).expect("the binary is readable");
+    let elf = object::File::parse(binary.as_slice()).expect("the binary parses");
+    let allgs = elf
+        .symbols()
+        .find(|s| s.name() == Ok("runtime.allgs"))
+        .expect("the default build has runtime.allgs")
+        .address();
+    let mut core = decompressed_core(&crash);
+    let header = core_offset(&core, allgs).expect("runtime.allgs is in the core");
+    // The slice's array pointer aimed at the slice header itself.
+    core[header..header + 8].copy_from_slice(&allgs.to_le_bytes());
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let core_path = dir.path().join("core.allgs");
+    std::fs::write(&core_path, &core).expect("core is writable");
+
+    let output = gocrash(&[
+        "symbolize",
+        "--binary",
+        path_str(&crash.binary),
+        path_str(&core_path),
+    ]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("\nMissing (the core is damaged):\n  the goroutine list could not be read"),
+        "{text}"
+    );
+    assert!(text.contains("goroutine 1 [running] (crashed):"), "{text}");
+    assert!(text.contains("\n  main.(*Config).Port\n"), "{text}");
+    assert!(!text.contains("system stack with no goroutine"), "{text}");
+}

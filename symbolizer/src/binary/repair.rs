@@ -129,7 +129,7 @@ fn without_symbol_tables(
 #[cfg(test)]
 mod tests {
     use object::elf;
-    use object::{Object, ObjectSymbol};
+    use object::Object;
 
     use crate::binary::{Binary, BinaryError};
     use crate::testelf::{ElfImage, TestSymbol};
