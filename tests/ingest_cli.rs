@@ -598,3 +598,25 @@ fn dump_without_match_exits_3() {
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     assert!(!out.exists());
 }
+
+#[test]
+fn list_after_cursor_resumes() {
+    let Some(_manifest) = support::manifest() else {
+        return;
+    };
+    let output = gocrash(&["list", "--json", "deadlock"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(rows.len() >= 3, "the corpus crashes deadlock once per build");
+    let cursor = rows[rows.len() - 3]["cursor"].as_str().unwrap();
+
+    let output = gocrash(&["list", "--json", "deadlock", "--after-cursor", cursor]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let resumed: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let cursors = |rows: &[Value]| -> Vec<String> {
+        rows.iter()
+            .map(|row| row["cursor"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(cursors(&resumed), cursors(&rows[rows.len() - 2..]));
+}

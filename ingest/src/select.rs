@@ -144,6 +144,9 @@ pub struct Selector {
     pub until: Option<String>,
     /// Only crashes of this unit (`COREDUMP_UNIT` or `COREDUMP_USER_UNIT`).
     pub unit: Option<String>,
+    /// Only entries after the one with this journal cursor, to resume a
+    /// listing where an earlier one ended.
+    pub after_cursor: Option<String>,
 }
 
 /// Failure to select or open a crash.
@@ -447,6 +450,7 @@ impl Selector {
         Query {
             since: self.since.clone(),
             until: self.until.clone(),
+            after_cursor: self.after_cursor.clone(),
             reverse: newest_first,
             output_fields: RECORD_FIELDS.iter().map(|f| f.to_string()).collect(),
             ..Query::matching(matches)

@@ -97,6 +97,7 @@ impl JournalArgs {
             since: self.since.clone(),
             until: self.until.clone(),
             unit: self.unit.clone(),
+            after_cursor: None,
         }
     }
 }
@@ -122,6 +123,11 @@ pub struct Args {
     /// text, or from the core where there is no text, which is slower.
     #[arg(long, value_name = "SIG")]
     pub signature: Option<String>,
+    /// Only crashes recorded after the journal entry with this cursor (the
+    /// `cursor` of a `--json` row), to resume where an earlier listing
+    /// ended.
+    #[arg(long, value_name = "CURSOR")]
+    pub after_cursor: Option<String>,
 }
 
 /// One crash as `list --json` prints it.
@@ -224,7 +230,10 @@ pub fn read_go_version(path: &Path) -> GoVersion {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Status> {
-    let selector = args.journal.selector();
+    let selector = Selector {
+        after_cursor: args.after_cursor.clone(),
+        ..args.journal.selector()
+    };
     let matches: Vec<CrashArg> = args
         .matches
         .iter()
