@@ -44,6 +44,9 @@ const INPUT_BUFFER_SIZE: usize = 1 << 16;
 /// amd64 and of most arm64 kernels, the unit in which cores contain zeros.
 const HOLE_SIZE: usize = 4096;
 
+/// An all-zero page, compared against to find holes.
+static ZERO_PAGE: [u8; HOLE_SIZE] = [0; HOLE_SIZE];
+
 /// Number of leading bytes needed to recognise every supported format.
 const MAGIC_LEN: usize = 6;
 
@@ -581,7 +584,9 @@ impl BlockSink for SparseFile<'_> {
         let mut pending: Option<(u64, usize, usize)> = None;
         for (index, page) in block.chunks(HOLE_SIZE).enumerate() {
             let start = index * HOLE_SIZE;
-            let zero = page.iter().all(|&b| b == 0);
+            // A slice comparison runs as one `bcmp`, several times faster
+            // than testing byte by byte.
+            let zero = ZERO_PAGE.get(..page.len()) == Some(page);
             match (&mut pending, zero) {
                 (Some((_, _, end)), false) => *end = start + page.len(),
                 (None, false) => {
