@@ -14,6 +14,7 @@ use symbolizer::buildinfo::{self, BuildInfo};
 
 use crate::exit::Status;
 use crate::output::{Format, Output};
+use crate::render::escape::{escape, Newlines};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -50,6 +51,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         BinaryError::Elf { source, .. } => anyhow::anyhow!(
             "{name}: invalid or unsupported ELF file (64-bit ELF expected): {source}"
         ),
+        damaged @ BinaryError::Damaged { .. } => anyhow::Error::new(damaged).context(format!(
+            "{name}: invalid or unsupported ELF file (64-bit ELF expected)"
+        )),
         other => anyhow::Error::new(other),
     })?;
     let elf = binary.elf();
@@ -75,7 +79,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                 return Ok(Status::Partial);
             }
         }
-        _ => stdout.write_all(go_version_m(path, &info).as_bytes())?,
+        // Module paths and settings come from the binary: their control
+        // characters are escaped, and the layout's newlines and tabs kept.
+        _ => stdout.write_all(escape(&go_version_m(path, &info), Newlines::Keep).as_bytes())?,
     }
     stdout.flush()?;
     Ok(Status::Success)

@@ -19,6 +19,7 @@ use symbolizer::pclntab::{Frame, Pclntab};
 
 use crate::exit::Status;
 use crate::output::{Format, Output};
+use crate::render::escape::escape_line;
 
 /// Maximum length of a stdin line read as an address, which has at most 18
 /// characters. The rest of a longer line is skipped, not stored.
@@ -279,8 +280,9 @@ impl Resolver<'_> {
                         let file = frame.file.as_deref().unwrap_or("");
                         writeln!(
                             out,
-                            "{}\n{file}:{}",
-                            frame.function,
+                            "{}\n{}:{}",
+                            escape_line(&frame.function),
+                            escape_line(file),
                             frame.line.unwrap_or(-1)
                         )?;
                         return Ok(None);
@@ -294,7 +296,9 @@ impl Resolver<'_> {
     }
 }
 
-/// Writes a result in `go tool addr2line`'s two-line form.
+/// Writes a result in `go tool addr2line`'s two-line form. Names from the
+/// binary are escaped, so a crafted binary cannot drive the terminal or add
+/// lines; names without control characters print unchanged.
 fn write_text(out: &mut impl Write, resolved: &Resolved) -> std::io::Result<()> {
     if resolved.frames.is_empty() {
         return out.write_all(b"?\n?:0\n");
@@ -305,11 +309,12 @@ fn write_text(out: &mut impl Write, resolved: &Resolved) -> std::io::Result<()> 
             // addr2line prints it: an empty file name and line -1.
             (Some(function), file, line) => writeln!(
                 out,
-                "{function}\n{}:{}",
-                file.as_deref().unwrap_or(""),
+                "{}\n{}:{}",
+                escape_line(function),
+                escape_line(file.as_deref().unwrap_or("")),
                 line.unwrap_or(-1)
             )?,
-            (None, Some(file), Some(line)) => writeln!(out, "?\n{file}:{line}")?,
+            (None, Some(file), Some(line)) => writeln!(out, "?\n{}:{line}", escape_line(file))?,
             (None, _, _) => out.write_all(b"?\n?:0\n")?,
         }
     }
@@ -518,5 +523,25 @@ mod tests {
         };
         write_text(&mut out, &resolved).unwrap();
         assert_eq!(out, b"main.f\n:-1\n");
+    }
+
+    #[test]
+    fn names_with_control_characters_are_escaped() {
+        let mut out = Vec::new();
+        let frame = OutFrame {
+            function: Some("main.f\x1b[2J".into()),
+            file: Some("/src/a\nb.go".into()),
+            line: Some(3),
+            inlined: false,
+        };
+        let resolved = Resolved {
+            address: "0x1".into(),
+            link_address: None,
+            source: None,
+            frames: vec![frame],
+            error: None,
+        };
+        write_text(&mut out, &resolved).unwrap();
+        assert_eq!(out, b"main.f\\x1b[2J\n/src/a\\nb.go:3\n");
     }
 }
