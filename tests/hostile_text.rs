@@ -427,9 +427,10 @@ fn symbolize_prefers_the_journal_command_line() {
     let cores = tempfile::tempdir().unwrap();
     let name = format!("core.hostile.0.{BOOT_ID}.{PID}.{CRASH_USEC}.zst");
     std::fs::copy(&crash.core, cores.path().join(&name)).unwrap();
-    // Longer than the 80 bytes the kernel keeps in NT_PRPSINFO.
+    // Longer than the 80 bytes the kernel keeps in NT_PRPSINFO, with an
+    // escape sequence that must not reach the terminal.
     let cmdline = format!(
-        "{} --listen=:8080 {}",
+        "{} --listen=:8080 --name=\x1b[2J {}",
         crash.binary.display(),
         "-v ".repeat(40)
     );
@@ -445,9 +446,11 @@ fn symbolize_prefers_the_journal_command_line() {
 
     let coredump_dir = cores.path().to_str().unwrap();
     let output = gocrash(&journal, &["symbolize", "--coredump-dir", coredump_dir]);
+    assert_no_escape("symbolize", &output.stdout);
     let stdout = String::from_utf8(output.stdout).unwrap();
+    let shown = cmdline.replace('\x1b', "\\x1b");
     assert!(
-        stdout.contains(&format!("\n  command line: {cmdline}\n")),
+        stdout.contains(&format!("\n  command line: {shown}\n")),
         "{stdout}"
     );
     assert!(!stdout.contains("cut at 80 bytes"), "{stdout}");
