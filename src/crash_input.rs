@@ -105,11 +105,6 @@ pub struct OpenedCrash {
     pub warnings: Vec<String>,
 }
 
-/// Opens the crash `args` select from the local journal and coredump store.
-pub fn open(args: &CrashArgs) -> anyhow::Result<OpenedCrash> {
-    open_with(args, &Selector::default())
-}
-
 /// Opens the crash `args` select, looking up journal matches with
 /// `selector`.
 pub fn open_with(args: &CrashArgs, selector: &Selector) -> anyhow::Result<OpenedCrash> {

@@ -612,3 +612,49 @@ fn unreadable_goroutine_list_gives_partial_output() {
     assert!(text.contains("\n  main.(*Config).Port\n"), "{text}");
     assert!(!text.contains("system stack with no goroutine"), "{text}");
 }
+
+#[test]
+fn journal_match_shows_text_headline() {
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
+    let facts = support::ExpectedFacts::load(&crash.expected);
+    let selection = format!("COREDUMP_FILENAME={}", path_str(&crash.core));
+
+    let output = gocrash(&["symbolize", &selection]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    let headline = first
+        .strip_prefix("journal: ")
+        .unwrap_or_else(|| panic!("the text output starts with the journal's headline: {first:?}"));
+    assert!(facts.headline_matches(headline), "{headline:?}");
+    assert_eq!(lines.next(), Some("journal loss: none found"));
+
+    let output = gocrash(&["symbolize", "--json", &selection]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let journal = &document["journal_text"];
+    assert_eq!(journal["headline"].as_str(), Some(headline));
+    assert!(journal["lines"].as_u64().unwrap() > 10, "{journal}");
+    assert_eq!(journal["loss"].as_array().map(Vec::len), Some(0));
+
+    let output = gocrash(&["symbolize", "--format", "go", &selection]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        !stdout(&output).contains("journal:"),
+        "go stays the runtime's layout"
+    );
+}
+
+#[test]
+fn core_path_has_no_journal_text() {
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
+    let output = gocrash(&["symbolize", "--json", path_str(&crash.core)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(document["journal_text"].is_null());
+}

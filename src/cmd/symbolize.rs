@@ -8,13 +8,16 @@
 
 use std::io::{BufWriter, Write};
 
+use ingest::crashtext::{self, TextOptions};
+use ingest::select::CrashArg;
 use symbolizer::goroutines::Process;
 
+use super::info::loss_parts;
 use super::list::JournalArgs;
-use crate::crash_input::{self, CrashArgs};
+use crate::crash_input::{self, CrashArgs, OpenedCrash};
 use crate::exit::Status;
 use crate::render::escape::escape_line;
-use crate::render::{self, Report};
+use crate::render::{self, JournalText, Report};
 
 /// The formats `symbolize` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -62,7 +65,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         }
     }
     let process = loaded.as_ref().map_err(|error| error_chain(error));
-    let report = Report::new(&opened, process);
+    let mut report = Report::new(&opened, process);
+    if format != Format::Go && selected_from_journal(args.crash.crash.as_deref()) {
+        report.journal_text = read_journal_text(&opened, &args.journal);
+    }
 
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
@@ -96,6 +102,40 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     std::mem::forget(loaded);
     std::mem::forget(opened);
     Ok(status)
+}
+
+/// Reports whether the crash was named by a journal match (or not named
+/// at all) rather than by a core file, whose journal entry is looked up
+/// only to name the crash.
+fn selected_from_journal(crash: Option<&str>) -> bool {
+    !matches!(crash.map(CrashArg::parse), Some(CrashArg::Path(_)))
+}
+
+/// Reads what the journal kept of the crash text of the selected crash.
+fn read_journal_text(opened: &OpenedCrash, journal: &JournalArgs) -> Option<JournalText> {
+    let record = opened.source.as_ref()?.record.as_ref()?;
+    let selector = journal.selector();
+    let summary = match crashtext::read(&selector.journal, record, &TextOptions::default()) {
+        Ok(Some(text)) => JournalText {
+            headline: text.headline(),
+            lines: text.line_count(),
+            loss: loss_parts(&text.loss),
+            error: None,
+        },
+        Ok(None) => JournalText {
+            headline: None,
+            lines: 0,
+            loss: Vec::new(),
+            error: None,
+        },
+        Err(error) => JournalText {
+            headline: None,
+            lines: 0,
+            loss: Vec::new(),
+            error: Some(error_chain(&error)),
+        },
+    };
+    Some(summary)
 }
 
 /// Formats an error with its causes, lowest-level last.

@@ -43,6 +43,8 @@ struct Document<'a> {
     threads: Vec<ThreadOut>,
     binary: BinaryOut<'a>,
     core: CoreOut<'a>,
+    /// The journal's crash text, for a crash selected from the journal.
+    journal_text: Option<&'a super::JournalText>,
 }
 
 #[derive(Serialize)]
@@ -255,6 +257,7 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     };
     let document = Document {
         schema: SCHEMA,
+        journal_text: report.journal_text.as_ref(),
         partial: report.is_partial(),
         missing: &report.missing,
         warnings: &report.warnings,

@@ -13,6 +13,7 @@ pub mod json;
 pub mod signal;
 pub mod text;
 
+use serde::Serialize;
 use symbolizer::buildinfo::BuildInfo;
 use symbolizer::goroutines::{Goroutine, Process};
 use symbolizer::runtime::version::GoVersion;
@@ -38,6 +39,24 @@ pub struct Report<'a> {
     pub missing: Vec<String>,
     /// Problems that leave the output complete but less certain.
     pub warnings: Vec<String>,
+    /// What the journal kept of the crash text, for a crash selected from
+    /// the journal; `None` otherwise and for the Go layout.
+    pub journal_text: Option<JournalText>,
+}
+
+/// The crash text the runtime printed, as journald kept it, summarised.
+#[derive(Debug, Clone, Serialize)]
+pub struct JournalText {
+    /// The report's first line (`panic: ...`, `fatal error: ...`); `None`
+    /// when the journal holds no crash report for the process.
+    pub headline: Option<String>,
+    /// The lines read from the journal.
+    pub lines: usize,
+    /// What journald lost or changed, one sentence each; empty when
+    /// nothing is known to be lost.
+    pub loss: Vec<String>,
+    /// Why the text could not be read, when it could not.
+    pub error: Option<String>,
 }
 
 impl<'a> Report<'a> {
@@ -124,6 +143,7 @@ impl<'a> Report<'a> {
             fatal_signal,
             missing,
             warnings,
+            journal_text: None,
         }
     }
 

@@ -27,6 +27,7 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
 
 /// Writes the report through a writer that escapes control characters.
 fn write_escaped(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
+    write_journal_text(out, report)?;
     match &report.process {
         Ok(process) => {
             write_headline(out, process, report)?;
@@ -51,6 +52,33 @@ fn write_escaped(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes what the journal kept of the crash text: its headline and what
+/// journald lost, above what the core shows.
+fn write_journal_text(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
+    let Some(text) = &report.journal_text else {
+        return Ok(());
+    };
+    match (&text.error, &text.headline) {
+        (Some(error), _) => writeln!(out, "journal: the crash text could not be read: {error}")?,
+        (None, Some(headline)) => writeln!(out, "journal: {headline}")?,
+        (None, None) if text.lines == 0 => {
+            writeln!(out, "journal: no crash text was logged for this process")?
+        }
+        (None, None) => writeln!(
+            out,
+            "journal: {} lines of output, without a Go crash report",
+            text.lines
+        )?,
+    }
+    if text.loss.is_empty() && text.lines > 0 {
+        writeln!(out, "journal loss: none found")?;
+    }
+    for loss in &text.loss {
+        writeln!(out, "journal loss: {loss}")?;
+    }
+    writeln!(out)
 }
 
 fn write_headline(out: &mut dyn Write, process: &Process, report: &Report<'_>) -> io::Result<()> {
