@@ -39,8 +39,8 @@ pub struct Report<'a> {
     pub missing: Vec<String>,
     /// Problems that leave the output complete but less certain.
     pub warnings: Vec<String>,
-    /// What the journal kept of the crash text, for a crash selected from
-    /// the journal; `None` otherwise and for the Go layout.
+    /// The journal's copy of the crash text, for a crash selected from the
+    /// journal; `None` otherwise and for the Go layout.
     pub journal_text: Option<JournalText>,
 }
 
@@ -48,14 +48,14 @@ pub struct Report<'a> {
 #[derive(Debug, Clone, Serialize)]
 pub struct JournalText {
     /// The report's first line (`panic: ...`, `fatal error: ...`); `None`
-    /// when the journal holds no crash report for the process.
+    /// when the journal has no crash report for the process.
     pub headline: Option<String>,
-    /// The lines read from the journal.
+    /// The number of lines read from the journal.
     pub lines: usize,
-    /// What journald lost or changed, one sentence each; empty when
-    /// nothing is known to be lost.
+    /// The losses and changes journald caused, one sentence each; empty
+    /// when nothing is known to be lost.
     pub loss: Vec<String>,
-    /// Why the text could not be read, when it could not.
+    /// The reason the text could not be read, when it could not.
     pub error: Option<String>,
 }
 
