@@ -447,7 +447,12 @@ fn dump_leaves_holes_for_zero_pages() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sparse.core");
-    let output = gocrash(&["dump", crash.core.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let output = gocrash(&[
+        "dump",
+        crash.core.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let meta = std::fs::metadata(&out).unwrap();
     let expected = zstd_decompressed(&crash.core);
@@ -486,7 +491,8 @@ fn dump_rejects_non_elf_stream() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let message = stderr(&output);
     assert!(
-        message.contains("is not a 64-bit ELF core: the decompressed zstd stream starts with 68 65"),
+        message
+            .contains("is not a 64-bit ELF core: the decompressed zstd stream starts with 68 65"),
         "{message}"
     );
     assert!(!out.exists());
@@ -578,7 +584,12 @@ fn dump_of_lz4_cut_between_blocks_is_partial() {
     let cut_path = dir.path().join("cut.lz4");
     std::fs::write(&cut_path, &frame[..cut]).unwrap();
     let out = dir.path().join("cut.core");
-    let output = gocrash(&["dump", cut_path.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let output = gocrash(&[
+        "dump",
+        cut_path.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
     let message = stderr(&output);
     assert!(
@@ -607,7 +618,10 @@ fn list_after_cursor_resumes() {
     let output = gocrash(&["list", "--json", "deadlock"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
-    assert!(rows.len() >= 3, "the corpus crashes deadlock once per build");
+    assert!(
+        rows.len() >= 3,
+        "the corpus crashes deadlock once per build"
+    );
     let cursor = rows[rows.len() - 3]["cursor"].as_str().unwrap();
 
     let output = gocrash(&["list", "--json", "deadlock", "--after-cursor", cursor]);

@@ -491,6 +491,24 @@ fn markdown_fences_every_stack() {
     assert!(text.contains("main.mustAccept"), "{text}");
 }
 
+#[test]
+fn markdown_keeps_multiline_panic_value() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = newest_default(&manifest, "multiline");
+    let core = crash.core.to_string_lossy();
+    let output = gocrash(&["report", &core, "--format", "markdown", "--no-earlier"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.starts_with("### Go crash: `panic: invalid configuration:"),
+        "{text}"
+    );
+    assert!(text.contains("tls without a certificate"), "{text}");
+    assert!(text.contains("out of range"), "{text}");
+}
+
 /// Returns the first frame of package main of a report's crashing goroutine.
 fn first_main_frame(report: &Value) -> &Value {
     report["crashing"]["frames"]

@@ -478,6 +478,9 @@ impl Selector {
         if let Some(until) = &self.until {
             parts.push(format!("until {until}"));
         }
+        if let Some(cursor) = &self.after_cursor {
+            parts.push(format!("after cursor {cursor}"));
+        }
         if parts.is_empty() {
             "any crash in the journal".to_string()
         } else {
@@ -499,8 +502,17 @@ fn note_rejected(error: &RecordError) {
 /// systemd's unit type suffixes is a service.
 fn unit_name(name: &str) -> std::borrow::Cow<'_, str> {
     const UNIT_TYPES: &[&str] = &[
-        "service", "socket", "device", "mount", "automount", "swap", "target", "path", "timer",
-        "slice", "scope",
+        "service",
+        "socket",
+        "device",
+        "mount",
+        "automount",
+        "swap",
+        "target",
+        "path",
+        "timer",
+        "slice",
+        "scope",
     ];
     let has_type = name
         .rsplit_once('.')

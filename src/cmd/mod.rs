@@ -10,8 +10,8 @@ mod debug;
 mod dump;
 pub mod info;
 pub mod list;
-mod resolve;
 mod report;
+mod resolve;
 mod symbolize;
 
 /// Crash capture and symbolication for Go services on systemd hosts.

@@ -35,7 +35,9 @@ fn write_escaped(out: &mut dyn Write, report: &CrashReport) -> io::Result<()> {
         .unwrap_or("crash without a headline");
     writeln!(out, "### Go crash: {}", code_span(title))?;
     writeln!(out)?;
-    if report.headline.lines.len() > 1 || title.contains('\n') {
+    // A panic value may span several lines, which the title leaves out.
+    let multiline = report.headline.lines.iter().any(|line| line.contains('\n'));
+    if report.headline.lines.len() > 1 || multiline {
         write_block(out, &report.headline.lines.join("\n"))?;
         writeln!(out)?;
     }

@@ -173,7 +173,9 @@ pub enum DecompressError {
         #[source]
         source: io::Error,
     },
-    #[error("{path} is not a 64-bit ELF core: the decompressed {format} stream starts with {found}")]
+    #[error(
+        "{path} is not a 64-bit ELF core: the decompressed {format} stream starts with {found}"
+    )]
     NotElf {
         path: PathBuf,
         format: Compression,
@@ -739,7 +741,9 @@ impl BlockSink for CheckedSink<'_> {
             .map_or(MAX_DECOMPRESSED_LEN, CoreExtent::limit);
         let room = limit.saturating_sub(self.len);
         // `room` is below `block.len()` when it is the shorter, so it fits a usize.
-        let kept = block.get(..room.min(block.len() as u64) as usize).unwrap_or(&[]);
+        let kept = block
+            .get(..room.min(block.len() as u64) as usize)
+            .unwrap_or(&[]);
         if !kept.is_empty() {
             self.inner.write_block(kept)?;
             self.len += kept.len() as u64;
@@ -1082,7 +1086,11 @@ mod tests {
         let frame = compress(&core, Compression::Lz4);
         let starts = lz4_block_starts(&frame);
         assert!(starts.len() > 10, "the core spans many blocks");
-        for &cut in &[starts[1], starts[starts.len() / 2], starts[starts.len() - 1]] {
+        for &cut in &[
+            starts[1],
+            starts[starts.len() / 2],
+            starts[starts.len() - 1],
+        ] {
             let path = write_temp(&dir, "cut.lz4", &frame[..cut]);
             let image = CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {}).unwrap();
             let Some(DecompressError::Truncated {
@@ -1110,8 +1118,8 @@ mod tests {
         let frame = compress(&sample_core(), Compression::Lz4);
         for cut in [4, 7] {
             let path = write_temp(&dir, "head.lz4", &frame[..cut]);
-            let error = CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {})
-                .unwrap_err();
+            let error =
+                CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {}).unwrap_err();
             assert!(
                 matches!(error, DecompressError::Truncated { offset, decompressed: 0, .. } if offset == cut as u64),
                 "cut at {cut}: {error}"
@@ -1130,10 +1138,7 @@ mod tests {
         frame[last] ^= 0xff;
         let path = write_temp(&dir, "sum.lz4", &frame);
         let error = decompress_to_writer(&path, &mut io::sink(), &mut |_| {}).unwrap_err();
-        assert!(
-            matches!(error, DecompressError::Corrupt { .. }),
-            "{error}"
-        );
+        assert!(matches!(error, DecompressError::Corrupt { .. }), "{error}");
     }
 
     #[test]
@@ -1142,7 +1147,12 @@ mod tests {
         let compressed = compress(&sample_core(), Compression::Xz);
         // Inside the stream header, inside the block, and inside the index
         // and footer that follow the last block.
-        for cut in [8, compressed.len() / 2, compressed.len() - 12, compressed.len() - 1] {
+        for cut in [
+            8,
+            compressed.len() / 2,
+            compressed.len() - 12,
+            compressed.len() - 1,
+        ] {
             let path = write_temp(&dir, "cut.xz", &compressed[..cut]);
             let error = decompress_to_writer(&path, &mut io::sink(), &mut |_| {}).unwrap_err();
             assert!(
@@ -1155,7 +1165,11 @@ mod tests {
     #[test]
     fn text_stream_is_not_a_core() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write_temp(&dir, "text.zst", &compress(b"hello world\n", Compression::Zstd));
+        let path = write_temp(
+            &dir,
+            "text.zst",
+            &compress(b"hello world\n", Compression::Zstd),
+        );
         let error = CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {}).unwrap_err();
         let message = error.to_string();
         assert!(matches!(error, DecompressError::NotElf { .. }), "{message}");
@@ -1163,8 +1177,8 @@ mod tests {
         assert!(message.contains("68 65 6c 6c 6f"), "{message}");
 
         let mut out = Vec::new();
-        let summary = decompress_to(&path, Output::Writer(&mut out), Content::Raw, &mut |_| {})
-            .unwrap();
+        let summary =
+            decompress_to(&path, Output::Writer(&mut out), Content::Raw, &mut |_| {}).unwrap();
         assert_eq!(summary.bytes_out, 12);
         assert_eq!(out, b"hello world\n");
     }

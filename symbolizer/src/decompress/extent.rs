@@ -67,7 +67,8 @@ impl CoreExtent {
             let needed = self.needed_prefix_len();
             let rest = block.get(used..).unwrap_or(&[]);
             let take = needed.saturating_sub(self.prefix.len()).min(rest.len());
-            self.prefix.extend_from_slice(rest.get(..take).unwrap_or(&[]));
+            self.prefix
+                .extend_from_slice(rest.get(..take).unwrap_or(&[]));
             used += take;
         }
         self.check_ident()?;

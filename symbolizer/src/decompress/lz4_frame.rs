@@ -227,10 +227,7 @@ mod tests {
 
     #[test]
     fn legacy_and_garbage_are_unknown() {
-        assert_eq!(
-            walk_bytes(&LEGACY_MAGIC.to_le_bytes()),
-            FrameEnd::Unknown
-        );
+        assert_eq!(walk_bytes(&LEGACY_MAGIC.to_le_bytes()), FrameEnd::Unknown);
         let mut bytes = encode(b"data", false);
         bytes.extend_from_slice(b"trailing garbage");
         assert_eq!(walk_bytes(&bytes), FrameEnd::Unknown);
