@@ -658,3 +658,34 @@ fn core_path_has_no_journal_text() {
     let document: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(document["journal_text"].is_null());
 }
+
+#[test]
+fn cgo_fault_names_c_frames() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crashes: Vec<&Crash> = manifest
+        .crashes
+        .iter()
+        .filter(|c| c.program == "cgosegv" && c.mode != "stripped")
+        .collect();
+    assert!(!crashes.is_empty(), "the manifest has cgosegv crashes");
+    for crash in crashes {
+        let label = format!("{} {}", crash.toolchain, crash.mode);
+        let output = gocrash(&["symbolize", path_str(&crash.core)]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{label}: {}",
+            stderr(&output)
+        );
+        let text = stdout(&output);
+        let section = text
+            .split("C code the signal interrupted")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{label}: no C section:\n{text}"));
+        let first_frame = section.lines().nth(1).map(str::trim);
+        assert_eq!(first_frame, Some("packet_length"), "{label}:\n{text}");
+        assert!(section.contains("main.go:29"), "{label}:\n{text}");
+    }
+}
