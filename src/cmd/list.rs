@@ -126,8 +126,29 @@ pub struct Args {
     /// Only crashes recorded after the journal entry with this cursor (the
     /// `cursor` of a `--json` row), to resume where an earlier listing
     /// ended.
-    #[arg(long, value_name = "CURSOR")]
+    #[arg(long, value_name = "CURSOR", value_parser = parse_cursor)]
     pub after_cursor: Option<String>,
+}
+
+/// Checks that `text` has the form of a journal cursor,
+/// `s=...;i=...;b=...;m=...;t=...;x=...`, so that a mistyped value is a
+/// usage error instead of journalctl's failure to seek.
+fn parse_cursor(text: &str) -> Result<String, String> {
+    const KEYS: [&str; 6] = ["s", "i", "b", "m", "t", "x"];
+    let valid = text.split(';').all(|part| {
+        part.split_once('=').is_some_and(|(key, value)| {
+            KEYS.contains(&key) && !value.is_empty() && value.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+    });
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(
+            "expected a journal cursor such as the `cursor` of a `list --json` row \
+             (s=...;i=...;b=...;m=...;t=...;x=..., hex values)"
+                .to_owned(),
+        )
+    }
 }
 
 /// One crash as `list --json` prints it.
@@ -499,6 +520,17 @@ fn civil(usec: u64) -> (i64, u32, u32, u64, u64, u64, usize) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cursor_form_is_checked() {
+        let cursor = "s=94eb673ec1fe40a4b4645d1e0194e6c0;i=36f;b=5c2e0aa8c0474f8facde8dcfcd702c47;\
+                      m=2e4ead45;t=661d4f83a3c1d;x=9b70ab9900f71a76";
+        assert_eq!(parse_cursor(cursor).as_deref(), Ok(cursor));
+        assert!(parse_cursor("garbage").is_err());
+        assert!(parse_cursor("s=;i=1").is_err());
+        assert!(parse_cursor("s=zz").is_err());
+        assert!(parse_cursor("q=1").is_err());
+    }
+
     use super::*;
 
     #[test]
