@@ -509,6 +509,25 @@ fn markdown_keeps_multiline_panic_value() {
     assert!(text.contains("out of range"), "{text}");
 }
 
+#[test]
+fn cgo_fault_shows_c_frames() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = newest_default(&manifest, "cgosegv");
+    let core = crash.core.to_string_lossy();
+    let output = gocrash(&["report", &core, "--json", "--no-earlier"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let first = &report["crashing"]["frames"][0];
+    assert_eq!(first["function"], "packet_length (C)", "{report}");
+    assert_eq!(first["line"], 29, "{report}");
+    assert!(
+        first["source"].is_object(),
+        "the C source line is shown: {first}"
+    );
+}
+
 /// Returns the first frame of package main of a report's crashing goroutine.
 fn first_main_frame(report: &Value) -> &Value {
     report["crashing"]["frames"]

@@ -354,6 +354,33 @@ pub fn compact_ids(ids: &[u64]) -> String {
     parts.join(", ")
 }
 
+/// Returns the frames of C code (cgo) that a signal interrupted on the
+/// crashing thread, innermost first, with the thread's id; `None` when the
+/// signal did not interrupt C code. A signal the runtime died of records
+/// the interrupted frame. A signal it turned into a fatal error (Go 1.19 in
+/// cgo) is found by its pc among the thread's frames of C code.
+pub fn interrupted_c_frames<'p>(
+    process: &'p Process,
+    report: &Report<'_>,
+) -> Option<(u32, &'p [Frame])> {
+    let thread_of = |id: u32| process.threads().iter().find(|t| t.id == id);
+    let (thread_id, frames) = match &report.fatal_signal {
+        Some((thread_id, signal)) => {
+            let frames = &thread_of(*thread_id)?.walk.frames;
+            (*thread_id, frames.get(signal.interrupted..)?)
+        }
+        None => {
+            let crash = process.crash();
+            let (thread_id, pc) = (crash.thread?, crash.signal.as_ref()?.pc);
+            let frames = &thread_of(thread_id)?.walk.frames;
+            let start = frames.iter().position(|f| f.pc == pc && !f.is_go())?;
+            (thread_id, &frames[start..])
+        }
+    };
+    let c_frames = frames.iter().take_while(|frame| !frame.is_go()).count();
+    (c_frames > 0).then(|| (thread_id, &frames[..c_frames]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

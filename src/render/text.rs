@@ -9,7 +9,10 @@ use symbolizer::goroutines::{Goroutine, Process};
 use symbolizer::unwind::Frame;
 
 use super::escape::{escape_line, EscapingWriter};
-use super::{compact_ids, printed_frames, printed_name, printing_order, signal_name, Report};
+use super::{
+    compact_ids, interrupted_c_frames, printed_frames, printed_name, printing_order, signal_name,
+    Report,
+};
 use crate::crash_input::{describe_ids, BinarySource, IdCheck};
 
 /// The size of `pr_psargs` in the kernel's NT_PRPSINFO note.
@@ -185,36 +188,12 @@ fn signal_cause(signo: u32, code: i32) -> String {
 /// thread's walk: a fault in C code called through cgo, which the runtime's
 /// goroutine traceback does not show.
 fn write_c_frames(out: &mut dyn Write, process: &Process, report: &Report<'_>) -> io::Result<()> {
-    let Some((thread_id, frames)) = interrupted_frames(process, report) else {
+    let Some((thread_id, frames)) = interrupted_c_frames(process, report) else {
         return Ok(());
     };
-    let c_frames = frames.iter().take_while(|frame| !frame.is_go()).count();
-    if c_frames == 0 {
-        return Ok(());
-    }
     writeln!(out)?;
     writeln!(out, "C code the signal interrupted (thread {thread_id}):")?;
-    write_frames(out, &frames[..c_frames])
-}
-
-/// Returns the crashing thread's frames from the one a signal interrupted
-/// on. A signal the runtime died of records that frame. A signal it turned
-/// into a fatal error (Go 1.19 in cgo) is found by its pc among the
-/// thread's frames of C code.
-fn interrupted_frames<'p>(process: &'p Process, report: &Report<'_>) -> Option<(u32, &'p [Frame])> {
-    let thread_of = |id: u32| process.threads().iter().find(|t| t.id == id);
-    if let Some((thread_id, signal)) = &report.fatal_signal {
-        let frames = thread_of(*thread_id)?
-            .walk
-            .frames
-            .get(signal.interrupted..)?;
-        return Some((*thread_id, frames));
-    }
-    let crash = process.crash();
-    let (thread_id, pc) = (crash.thread?, crash.signal.as_ref()?.pc);
-    let frames = &thread_of(thread_id)?.walk.frames;
-    let start = frames.iter().position(|f| f.pc == pc && !f.is_go())?;
-    Some((thread_id, &frames[start..]))
+    write_frames(out, frames)
 }
 
 /// A group of goroutines with identical stacks.

@@ -14,7 +14,7 @@ use ingest::crashtext::CrashText;
 use ingest::signature::{compute, is_deadlock_message, is_sent_signal, CrashInput};
 use ingest::traceback::Traceback;
 use symbolizer::goroutines::Goroutine;
-use symbolizer::unwind::StopReason;
+use symbolizer::unwind::{Frame, StopReason};
 
 use super::model::{
     BuildFacts, CrashReport, CreatorView, Earlier, FrameView, GoroutineView, Group, Headline,
@@ -22,7 +22,9 @@ use super::model::{
 };
 use super::source::SourceFinder;
 use crate::cmd::list::format_rfc3339;
-use crate::render::{self, printed_frames, printed_name, signal_name, Report};
+use crate::render::{
+    self, interrupted_c_frames, printed_frames, printed_name, signal_name, Report,
+};
 
 /// Signals whose `si_addr` is a fault address.
 const FAULT_SIGNALS: [u32; 4] = [4, 7, 8, 11];
@@ -68,9 +70,21 @@ pub fn gather(inputs: &Inputs<'_>, source_roots: &[String]) -> CrashReport {
 
     let (headline, crashing, groups, goroutines_from) = match (inputs.core, core_process, text) {
         (Some(report), Some(process), _) => {
-            let crashing = report
+            let mut crashing = report
                 .crashing_goroutine()
                 .map(|g| core_goroutine(g, Some(&mut finder)));
+            // A fault in C code called through cgo: the C frames the signal
+            // interrupted go above the goroutine's, which the runtime's
+            // traceback leaves out.
+            if let (Some(view), Some((_, c_frames))) =
+                (crashing.as_mut(), interrupted_c_frames(process, report))
+            {
+                let mut frames = frame_views(c_frames, Some(&mut finder));
+                for frame in &mut frames {
+                    frame.function.push_str(" (C)");
+                }
+                view.frames.splice(0..0, frames);
+            }
             let groups = core_groups(report, process);
             (core_headline(report, process), crashing, groups, "core")
         }
@@ -305,11 +319,11 @@ fn text_headline(text: &CrashText) -> Headline {
     headline
 }
 
-/// Turns a goroutine rebuilt from the core into its view, with source
-/// lines when `finder` is given.
-fn core_goroutine(goroutine: &Goroutine, mut finder: Option<&mut SourceFinder>) -> GoroutineView {
+/// Turns physical frames into the logical frames a report shows, inlined
+/// calls included, with source lines when `finder` is given.
+fn frame_views(physical_frames: &[Frame], mut finder: Option<&mut SourceFinder>) -> Vec<FrameView> {
     let mut frames = Vec::new();
-    for frame in printed_frames(goroutine) {
+    for frame in physical_frames {
         let pc = Some(format!("{:#x}", frame.pc));
         if frame.source.is_empty() {
             frames.push(FrameView {
@@ -338,6 +352,13 @@ fn core_goroutine(goroutine: &Goroutine, mut finder: Option<&mut SourceFinder>) 
             });
         }
     }
+    frames
+}
+
+/// Turns a goroutine rebuilt from the core into its view, with source
+/// lines when `finder` is given.
+fn core_goroutine(goroutine: &Goroutine, finder: Option<&mut SourceFinder>) -> GoroutineView {
+    let frames = frame_views(printed_frames(goroutine), finder);
     let stack_note = match (&goroutine.error, &goroutine.walk) {
         (Some(error), _) => Some(format!("unreadable: {error}")),
         (None, Some(walk)) if !walk.stop.is_complete() => Some(format!(
