@@ -100,33 +100,11 @@ fn strip_annotations(annotated: &[u8]) -> Vec<u8> {
     kept
 }
 
-fn assert_snapshot(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(name);
-    if std::env::var_os("GOCRASH_UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, actual).expect("snapshot is writable");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-        panic!(
-            "cannot read {} ({err}); run with GOCRASH_UPDATE_SNAPSHOTS=1",
-            path.display()
-        )
-    });
-    assert_eq!(
-        actual,
-        expected,
-        "{} differs; run with GOCRASH_UPDATE_SNAPSHOTS=1 after a deliberate change",
-        path.display()
-    );
-}
-
 #[test]
 fn help_matches_snapshot() {
     let output = gocrash(&["annotate", "--help"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_snapshot(
+    support::assert_snapshot(
         "annotate_help.txt",
         &String::from_utf8_lossy(&output.stdout),
     );

@@ -36,29 +36,6 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-fn assert_snapshot(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(name);
-    if std::env::var_os("GOCRASH_UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-        panic!(
-            "cannot read {} ({err}); run with GOCRASH_UPDATE_SNAPSHOTS=1",
-            path.display()
-        )
-    });
-    assert_eq!(
-        actual,
-        expected,
-        "{} differs; run with GOCRASH_UPDATE_SNAPSHOTS=1 after a deliberate change",
-        path.display()
-    );
-}
-
 /// Returns the journal's coredump entries matching `matches`, oldest first,
 /// as journalctl's JSON prints them.
 fn journal_entries(matches: &[String]) -> Vec<Value> {
@@ -106,21 +83,21 @@ fn go_version(manifest: &Manifest, crash: &Crash) -> String {
 fn list_help_matches_snapshot() {
     let output = gocrash(&["list", "--help"]);
     assert!(output.status.success());
-    assert_snapshot("list_help.txt", &stdout(&output));
+    support::assert_snapshot("list_help.txt", &stdout(&output));
 }
 
 #[test]
 fn info_help_matches_snapshot() {
     let output = gocrash(&["info", "--help"]);
     assert!(output.status.success());
-    assert_snapshot("info_help.txt", &stdout(&output));
+    support::assert_snapshot("info_help.txt", &stdout(&output));
 }
 
 #[test]
 fn dump_help_matches_snapshot() {
     let output = gocrash(&["dump", "--help"]);
     assert!(output.status.success());
-    assert_snapshot("dump_help.txt", &stdout(&output));
+    support::assert_snapshot("dump_help.txt", &stdout(&output));
 }
 
 #[test]

@@ -49,33 +49,11 @@ fn json_report(args: &[&str]) -> (Value, Option<i32>, String) {
     (document, output.status.code(), stderr(&output))
 }
 
-fn assert_snapshot(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(name);
-    if std::env::var_os("GOCRASH_UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-        panic!(
-            "cannot read {} ({err}); run with GOCRASH_UPDATE_SNAPSHOTS=1",
-            path.display()
-        )
-    });
-    assert_eq!(
-        actual,
-        expected,
-        "{} differs; run with GOCRASH_UPDATE_SNAPSHOTS=1 after a deliberate change",
-        path.display()
-    );
-}
-
 #[test]
 fn report_help_snapshot() {
     let output = gocrash(&["report", "--help"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_snapshot("report_help.txt", &String::from_utf8_lossy(&output.stdout));
+    support::assert_snapshot("report_help.txt", &String::from_utf8_lossy(&output.stdout));
 }
 
 /// Returns the goroutines of a report: the crashing one, then each group's

@@ -32,44 +32,18 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Compares `actual` with the snapshot file `name`, or rewrites it when
-/// `GOCRASH_UPDATE_SNAPSHOTS` is set.
-fn assert_snapshot(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(name);
-    if std::env::var_os("GOCRASH_UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().expect("snapshot directory"))
-            .expect("snapshot directory is writable");
-        std::fs::write(&path, actual).expect("snapshot is writable");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-        panic!(
-            "cannot read {} ({err}); run with GOCRASH_UPDATE_SNAPSHOTS=1",
-            path.display()
-        )
-    });
-    assert_eq!(
-        actual,
-        expected,
-        "{} differs; run with GOCRASH_UPDATE_SNAPSHOTS=1 after a deliberate change",
-        path.display()
-    );
-}
-
 #[test]
 fn help_matches_snapshot() {
     let output = gocrash(&["symbolize", "--help"]);
     assert!(output.status.success());
-    assert_snapshot("symbolize_help.txt", &stdout(&output));
+    support::assert_snapshot("symbolize_help.txt", &stdout(&output));
 }
 
 #[test]
 fn short_help_matches_snapshot() {
     let output = gocrash(&["symbolize", "-h"]);
     assert!(output.status.success());
-    assert_snapshot("symbolize_short_help.txt", &stdout(&output));
+    support::assert_snapshot("symbolize_short_help.txt", &stdout(&output));
 }
 
 /// Runs `symbolize` on an empty journal directory, so that journal

@@ -143,3 +143,30 @@ impl Manifest {
             .unwrap_or_else(|| panic!("manifest names toolchain {name} but does not list it"))
     }
 }
+
+/// Compares `actual` with the file `tests/snapshots/NAME`, or writes it
+/// there when `GOCRASH_UPDATE_SNAPSHOTS` is set (after a deliberate change
+/// of a help text).
+pub fn assert_snapshot(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("GOCRASH_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("snapshot directory"))
+            .expect("snapshot directory is writable");
+        std::fs::write(&path, actual).expect("snapshot is writable");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
+        panic!(
+            "cannot read {} ({err}); run with GOCRASH_UPDATE_SNAPSHOTS=1",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "{} differs; run with GOCRASH_UPDATE_SNAPSHOTS=1 after a deliberate change",
+        path.display()
+    );
+}
