@@ -381,6 +381,29 @@ pub fn interrupted_c_frames<'p>(
     (c_frames > 0).then(|| (thread_id, &frames[..c_frames]))
 }
 
+/// Describes why a stack walk ended before the stack's natural end.
+pub fn describe_stop(stop: &symbolizer::unwind::StopReason) -> String {
+    use symbolizer::unwind::StopReason;
+    match stop {
+        StopReason::TopFrame { function } => format!("reached {function}"),
+        StopReason::UnknownPc { pc } => format!("no function contains pc {pc:#x}"),
+        StopReason::NoFrameSize { function, pc } => {
+            format!("no frame size for {function} at pc {pc:#x}")
+        }
+        StopReason::SpWrite { function } => {
+            format!("{function} moves the stack pointer in ways its tables do not describe")
+        }
+        StopReason::Unreadable { addr, error } => {
+            format!("memory at {addr:#x} is not in the core ({error})")
+        }
+        StopReason::NoProgress { pc, .. } => {
+            format!("the stack pointer did not grow at pc {pc:#x}")
+        }
+        StopReason::ZeroPc => "a zero return address".to_owned(),
+        StopReason::DepthLimit { limit } => format!("{limit} frames, the limit"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

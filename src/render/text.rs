@@ -10,8 +10,8 @@ use symbolizer::unwind::Frame;
 
 use super::escape::{escape_line, EscapingWriter};
 use super::{
-    compact_ids, interrupted_c_frames, printed_frames, printed_name, printing_order, signal_name,
-    Report,
+    compact_ids, describe_stop, interrupted_c_frames, printed_frames, printed_name, printing_order,
+    signal_name, Report,
 };
 use crate::crash_input::{describe_ids, BinarySource, IdCheck};
 
@@ -414,28 +414,6 @@ fn position(file: Option<&str>, line: Option<i64>) -> String {
         (Some(file), Some(line)) => format!("{file}:{line}"),
         (Some(file), None) => file.to_owned(),
         _ => "?".to_owned(),
-    }
-}
-
-fn describe_stop(stop: &symbolizer::unwind::StopReason) -> String {
-    use symbolizer::unwind::StopReason;
-    match stop {
-        StopReason::TopFrame { function } => format!("reached {function}"),
-        StopReason::UnknownPc { pc } => format!("no function contains pc {pc:#x}"),
-        StopReason::NoFrameSize { function, pc } => {
-            format!("no frame size for {function} at pc {pc:#x}")
-        }
-        StopReason::SpWrite { function } => {
-            format!("{function} moves the stack pointer in ways its tables do not describe")
-        }
-        StopReason::Unreadable { addr, error } => {
-            format!("memory at {addr:#x} is not in the core ({error})")
-        }
-        StopReason::NoProgress { pc, .. } => {
-            format!("the stack pointer did not grow at pc {pc:#x}")
-        }
-        StopReason::ZeroPc => "a zero return address".to_owned(),
-        StopReason::DepthLimit { limit } => format!("{limit} frames, the limit"),
     }
 }
 

@@ -14,7 +14,7 @@ use ingest::crashtext::CrashText;
 use ingest::signature::{compute, is_deadlock_message, is_sent_signal, CrashInput};
 use ingest::traceback::Traceback;
 use symbolizer::goroutines::Goroutine;
-use symbolizer::unwind::{Frame, StopReason};
+use symbolizer::unwind::Frame;
 
 use super::model::{
     BuildFacts, CrashReport, CreatorView, Earlier, FrameView, GoroutineView, Group, Headline,
@@ -23,7 +23,7 @@ use super::model::{
 use super::source::SourceFinder;
 use crate::cmd::list::format_rfc3339;
 use crate::render::{
-    self, interrupted_c_frames, printed_frames, printed_name, signal_name, Report,
+    self, describe_stop, interrupted_c_frames, printed_frames, printed_name, signal_name, Report,
 };
 
 /// Signals whose `si_addr` is a fault address.
@@ -386,28 +386,6 @@ fn core_goroutine(goroutine: &Goroutine, finder: Option<&mut SourceFinder>) -> G
             parent_goroutine: c.parent_goid.filter(|&p| p != 0),
         }),
         stack_note,
-    }
-}
-
-/// Describes why a stack walk ended before the stack's natural end.
-fn describe_stop(stop: &StopReason) -> String {
-    match stop {
-        StopReason::TopFrame { function } => format!("reached {function}"),
-        StopReason::UnknownPc { pc } => format!("no function contains pc {pc:#x}"),
-        StopReason::NoFrameSize { function, pc } => {
-            format!("no frame size for {function} at pc {pc:#x}")
-        }
-        StopReason::SpWrite { function } => {
-            format!("{function} moves the stack pointer in ways its tables do not describe")
-        }
-        StopReason::Unreadable { addr, error } => {
-            format!("memory at {addr:#x} is not in the core ({error})")
-        }
-        StopReason::NoProgress { pc, .. } => {
-            format!("the stack pointer did not grow at pc {pc:#x}")
-        }
-        StopReason::ZeroPc => "a zero return address".to_owned(),
-        StopReason::DepthLimit { limit } => format!("{limit} frames, the limit"),
     }
 }
 
