@@ -271,6 +271,12 @@ fn export_parse_equals_journalctl_json() {
     for (entry, json) in entries.iter().zip(&json) {
         assert_eq!(entry.cursor(), json["__CURSOR"].as_str());
         for (name, value) in json.as_object().unwrap() {
+            // A core stored in the journal (Storage=journal, as a test of
+            // the suite sets up) is spilled to a temporary file instead of
+            // kept in memory; the inline-core tests read it back.
+            if name == "COREDUMP" {
+                continue;
+            }
             let expected = json_values(value);
             let read: Vec<&[u8]> = entry.values(name).filter_map(|v| v.data()).collect();
             assert_eq!(read.len(), expected.len(), "{name}");
