@@ -113,7 +113,7 @@ pub fn open_with(args: &CrashArgs, selector: &Selector) -> anyhow::Result<Opened
 }
 
 /// Opens a core already selected, with its journal record when there is
-/// one, and finds its binary as `args` say.
+/// one, and finds its binary as `args` request.
 pub fn open_selected(
     args: &CrashArgs,
     core_path: PathBuf,

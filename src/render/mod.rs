@@ -355,10 +355,12 @@ pub fn compact_ids(ids: &[u64]) -> String {
 }
 
 /// Returns the frames of C code (cgo) that a signal interrupted on the
-/// crashing thread, innermost first, with the thread's id; `None` when the
-/// signal did not interrupt C code. A signal the runtime died of records
-/// the interrupted frame. A signal it turned into a fatal error (Go 1.19 in
-/// cgo) is found by its pc among the thread's frames of C code.
+/// crashing thread, innermost first, with the thread's id. Returns `None`
+/// when the signal did not interrupt C code.
+///
+/// A signal the runtime died of records the interrupted frame. A signal it
+/// turned into a fatal error (Go 1.19 in cgo) is found by its pc among the
+/// thread's C frames.
 pub fn interrupted_c_frames<'p>(
     process: &'p Process,
     report: &Report<'_>,

@@ -34,6 +34,9 @@ const KINDS: [&str; 9] = [
     "deadlock",
 ];
 
+/// A goroutine's id, status and printed frames (function, file, line).
+type GoroutineSummary = (Option<u64>, String, Vec<(String, String, i64)>);
+
 fn load(build: &Build, kind: &str) -> Option<(Process, String)> {
     load_with(build, build, kind)
 }
@@ -182,7 +185,7 @@ fn stripped_build_gives_same_goroutines() {
         let Some((unstripped, _)) = load_with(build, twin, "panic") else {
             continue;
         };
-        let summary = |p: &Process| -> Vec<(Option<u64>, String, Vec<(String, String, i64)>)> {
+        let summary = |p: &Process| -> Vec<GoroutineSummary> {
             p.goroutines()
                 .iter()
                 .map(|g| (g.goid, g.status_text.clone(), printed_frames(g)))
