@@ -198,6 +198,7 @@ fn crash(work: &Path, version: &str, mode: Mode) -> Crash {
     );
 
     // `exec` keeps the shell's pid, which is the pid in the core's name.
+    let started = std::time::SystemTime::now();
     let child = Command::new("sh")
         .args(["-c", "ulimit -c unlimited; exec \"$0\""])
         .arg(&binary)
@@ -215,7 +216,7 @@ fn crash(work: &Path, version: &str, mode: Mode) -> Crash {
         String::from_utf8_lossy(&output.stderr)
     );
 
-    let found = wait_for_core(pid);
+    let found = wait_for_core(pid, started);
     let stored = dir.join(found.file_name().unwrap());
     std::fs::copy(&found, &stored).unwrap();
     // The store is shared; the copy is all the tests need.
@@ -242,13 +243,21 @@ fn crash(work: &Path, version: &str, mode: Mode) -> Crash {
 }
 
 /// Finds the core of `pid`: `core.<comm>.<uid>.<boot id>.<pid>.<usec>[.ext]`.
-fn wait_for_core(pid: u32) -> PathBuf {
+/// The store keeps the corpus's cores, whose pids the kernel has handed out
+/// again since, so the command name and the time must match too.
+fn wait_for_core(pid: u32, started: std::time::SystemTime) -> PathBuf {
+    // The store names a core by the second of the crash, in microseconds.
+    let started_usec = started
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        * 1_000_000;
     let start = Instant::now();
     loop {
         for entry in std::fs::read_dir(COREDUMP_DIR).unwrap() {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if name.starts_with(".#") || !name.starts_with("core.") {
+            if !name.starts_with("core.gocrash-core.") {
                 continue;
             }
             let stem = name
@@ -257,7 +266,10 @@ fn wait_for_core(pid: u32) -> PathBuf {
                 .or(name.strip_suffix(".xz"))
                 .unwrap_or(&name);
             let parts: Vec<&str> = stem.rsplitn(3, '.').collect();
-            if parts.get(1) == Some(&pid.to_string().as_str()) {
+            let usec = parts.first().and_then(|t| t.parse::<u64>().ok());
+            if parts.get(1) == Some(&pid.to_string().as_str())
+                && usec.is_some_and(|usec| usec >= started_usec)
+            {
                 return path;
             }
         }
