@@ -28,7 +28,8 @@ fn main() -> ExitCode {
 }
 
 /// Sends diagnostics to stderr through `tracing`: warnings by default, more
-/// with each `-v`, or whatever `RUST_LOG` selects. Problems that the output
+/// with each `-v`, or whatever `RUST_LOG` selects; from `-vv` on, with the
+/// time since the start. Problems that the output
 /// reports itself (damage, build ID mismatches) are logged at debug level, so
 /// the default shows only what the output does not. Colours only on a
 /// terminal, and never with `NO_COLOR` set.
@@ -41,11 +42,18 @@ fn init_diagnostics(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(true)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .without_time()
-        .init();
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
+    // From -vv on, each line starts with the time since the command
+    // started, which shows where a slow run spends its time.
+    if verbose >= 2 {
+        builder
+            .with_timer(tracing_subscriber::fmt::time::uptime())
+            .init();
+    } else {
+        builder.without_time().init();
+    }
 }
