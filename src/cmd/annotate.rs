@@ -227,8 +227,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             annotations: &annotations,
             unresolved: &unresolved,
         };
-        serde_json::to_writer_pretty(&mut out, &document)?;
-        out.write_all(b"\n")?;
+        crate::output::write_json(&mut out, &document, crate::output::indent_stdout_json())?;
     } else {
         write_annotated(&mut out, &lines, &annotations)?;
     }

@@ -71,10 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                 go_build_id: ids.ids.go.as_ref(),
                 gnu_build_id: ids.ids.gnu.as_ref(),
             };
-            // Serialized first, so a closed stdout surfaces as an io::Error
-            // that the exit code logic recognizes.
-            let json = serde_json::to_string_pretty(&document).context("cannot serialize JSON")?;
-            writeln!(stdout, "{json}")?;
+            crate::output::write_json(&mut stdout, &document, crate::output::indent_stdout_json())?;
             if !ids.damaged.is_empty() {
                 return Ok(Status::Partial);
             }

@@ -9,7 +9,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use ingest::coredump::{CoreState, CoredumpRecord};
 use ingest::crashtext::{CrashText, DumpEnd, Loss, MAX_TEXT_BYTES, MAX_TEXT_LINES};
 use ingest::select::{CoreFile, CrashSource, OpenOptions};
@@ -145,8 +144,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 
     let mut stdout = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut stdout, &document).context("cannot write JSON")?;
-        writeln!(stdout)?;
+        crate::output::write_json(&mut stdout, &document, crate::output::indent_stdout_json())?;
     } else {
         stdout.write_all(format_text(&document, source.text.as_ref()).as_bytes())?;
     }

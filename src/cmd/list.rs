@@ -292,8 +292,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 
     let mut stdout = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut stdout, &rows).context("cannot write JSON")?;
-        writeln!(stdout)?;
+        crate::output::write_json(&mut stdout, &rows, crate::output::indent_stdout_json())?;
     } else if !rows.is_empty() {
         stdout.write_all(format_table(&rows).as_bytes())?;
     }

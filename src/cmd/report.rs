@@ -309,7 +309,12 @@ fn write(args: &Args, format: Format, report: &CrashReport) -> anyhow::Result<()
         Format::Text => text::write(&mut out, report),
         Format::Markdown => markdown::write(&mut out, report),
         Format::Html => html::write(&mut out, report),
-        Format::Json => write_json(&mut out, report),
+        // Indented only for a person reading it on a terminal.
+        Format::Json => write_json(
+            &mut out,
+            report,
+            args.output.is_none() && crate::output::indent_stdout_json(),
+        ),
     };
     written
         .and_then(|()| out.flush())

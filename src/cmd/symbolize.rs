@@ -16,6 +16,7 @@ use super::info::loss_parts;
 use super::list::JournalArgs;
 use crate::crash_input::{self, CrashArgs, OpenedCrash};
 use crate::exit::Status;
+use crate::output;
 use crate::render::escape::escape_line;
 use crate::render::{self, JournalText, Report};
 
@@ -73,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     match format {
-        Format::Json => render::json::write(&mut out, &report)?,
+        Format::Json => render::json::write(&mut out, &report, output::indent_stdout_json())?,
         Format::Go => render::gofmt::write(&mut out, &report)?,
         Format::Text => render::text::write(&mut out, &report)?,
     }

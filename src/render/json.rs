@@ -2,11 +2,12 @@
 //! field in docs/json.md. Addresses are `0x` hex strings, because JSON
 //! numbers lose precision above 2^53.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use serde::Serialize;
 use symbolizer::goroutines::{Goroutine, Process};
-use symbolizer::unwind::{Frame, FrameSource, StackKind, StopReason};
+use symbolizer::unwind::{Frame, FrameSource, SourceFrame, StackKind, StopReason};
 
 use super::args::ArgPrinter;
 use super::{is_dead, printed_name, signal_name, Report};
@@ -27,7 +28,16 @@ struct Hex(u64);
 
 impl Serialize for Hex {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&format_args!("{:#x}", self.0))
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = *b"0x0000000000000000";
+        let digits = (64 - self.0.leading_zeros()).div_ceil(4).max(1) as usize;
+        for (index, byte) in text[2..2 + digits].iter_mut().enumerate() {
+            let shift = 4 * (digits - 1 - index);
+            *byte = DIGITS[((self.0 >> shift) & 0xf) as usize];
+        }
+        // Only ASCII digits were written.
+        let text = std::str::from_utf8(&text[..2 + digits]).unwrap_or("0x?");
+        serializer.serialize_str(text)
     }
 }
 
@@ -38,9 +48,9 @@ struct Document<'a> {
     missing: &'a [String],
     warnings: &'a [String],
     crash: Option<CrashOut>,
-    runtime_stack: Option<Vec<FrameOut>>,
+    runtime_stack: Option<FramesOut<'a>>,
     goroutines: GoroutinesOut<'a>,
-    threads: Vec<ThreadOut>,
+    threads: Vec<ThreadOut<'a>>,
     binary: BinaryOut<'a>,
     core: CoreOut<'a>,
     /// The journal's crash text, for a crash selected from the journal.
@@ -89,58 +99,90 @@ struct GoroutinesOut<'a> {
 impl Serialize for GoroutinesOut<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let goroutines = self.process.map_or(&[][..], Process::goroutines);
-        let frames =
-            |frames: &[Frame], printed_from: usize| frames_out(frames, printed_from, self.args);
         serializer.collect_seq(
             goroutines
                 .iter()
                 .filter(|g| !is_dead(g))
-                .map(|g| goroutine_out(self.crashing, g, &frames)),
+                .map(|g| goroutine_out(self.crashing, g, self.args)),
         )
     }
 }
 
+/// Every field borrows from the goroutine, so that writing 10,000 of them
+/// allocates next to nothing.
 #[derive(Serialize)]
-struct GoroutineOut {
+struct GoroutineOut<'a> {
     id: Option<u64>,
-    address: String,
-    status: String,
-    wait_reason: Option<String>,
+    address: Hex,
+    status: &'a str,
+    wait_reason: Option<&'a str>,
     wait_minutes: Option<u64>,
     locked_to_thread: bool,
     crashing: bool,
     m: Option<MOut>,
     thread: Option<u32>,
-    start_function: Option<String>,
-    created_by: Option<CreatedByOut>,
-    frames: Vec<FrameOut>,
-    stop: Option<StopReason>,
+    start_function: Option<&'a str>,
+    created_by: Option<CreatedByOut<'a>>,
+    frames: FramesOut<'a>,
+    stop: Option<&'a StopReason>,
     complete: bool,
-    error: Option<String>,
+    error: Option<&'a str>,
 }
 
 #[derive(Serialize)]
 struct MOut {
     id: i64,
-    address: String,
+    address: Hex,
 }
 
 #[derive(Serialize)]
-struct CreatedByOut {
-    function: String,
-    file: Option<String>,
+struct CreatedByOut<'a> {
+    function: Cow<'a, str>,
+    file: Option<&'a str>,
     line: Option<i64>,
-    pc: String,
+    pc: Hex,
     parent_goroutine: Option<u64>,
 }
 
+/// The frames of a walk, each built only while the writer serializes it;
+/// those from `printed_from` on are the ones the runtime prints.
+struct FramesOut<'a> {
+    frames: &'a [Frame],
+    printed_from: usize,
+    args: Option<&'a ArgPrinter<'a>>,
+}
+
+impl Serialize for FramesOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.frames
+                .iter()
+                .enumerate()
+                .map(|(index, frame)| frame_out(frame, index >= self.printed_from, self.args)),
+        )
+    }
+}
+
+/// The calls inlined into a frame, innermost first.
+struct InlinedList<'a>(&'a [SourceFrame]);
+
+impl Serialize for InlinedList<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|s| InlinedOut {
+            function: printed_name(&s.function),
+            file: s.file.as_deref(),
+            line: s.line,
+        }))
+    }
+}
+
 #[derive(Serialize)]
-struct FrameOut {
-    function: Option<String>,
-    file: Option<String>,
+struct FrameOut<'a> {
+    function: Option<Cow<'a, str>>,
+    file: Option<&'a str>,
     line: Option<i64>,
     /// Calls inlined into this frame, innermost first.
-    inlined: Vec<InlinedOut>,
+    inlined: InlinedList<'a>,
     pc: Hex,
     sp: Hex,
     fp: Option<Hex>,
@@ -156,21 +198,21 @@ struct FrameOut {
 }
 
 #[derive(Serialize)]
-struct InlinedOut {
-    function: String,
-    file: Option<String>,
+struct InlinedOut<'a> {
+    function: Cow<'a, str>,
+    file: Option<&'a str>,
     line: Option<i64>,
 }
 
 #[derive(Serialize)]
-struct ThreadOut {
+struct ThreadOut<'a> {
     id: u32,
     m: Option<MOut>,
     goroutine: Option<u64>,
-    pc: String,
-    sp: String,
-    frames: Vec<FrameOut>,
-    stop: StopReason,
+    pc: Hex,
+    sp: Hex,
+    frames: FramesOut<'a>,
+    stop: &'a StopReason,
 }
 
 #[derive(Serialize)]
@@ -207,8 +249,8 @@ struct ExecutableOut {
     build_ids: symbolizer::buildid::BuildIds,
 }
 
-/// Writes the document.
-pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
+/// Writes the document, indented or on one line.
+pub fn write(out: &mut dyn Write, report: &Report<'_>, indent: bool) -> io::Result<()> {
     let crash = report.crash;
     let core = &crash.core;
     let args = report.process.as_ref().ok().map(|process| {
@@ -220,8 +262,11 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
             !report.go_at_least(21),
         )
     });
-    let frames =
-        |frames: &[Frame], printed_from: usize| frames_out(frames, printed_from, args.as_ref());
+    let frames = |frames, printed_from| FramesOut {
+        frames,
+        printed_from,
+        args: args.as_ref(),
+    };
     let goroutines = GoroutinesOut {
         process: report.process.as_ref().ok().copied(),
         crashing: report.crashing_goroutine(),
@@ -238,7 +283,7 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
                     id: t.id,
                     m: t.m.map(|m| MOut {
                         id: m.id,
-                        address: hex(m.address),
+                        address: Hex(m.address),
                     }),
                     goroutine: t
                         .goroutine
@@ -246,10 +291,10 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
                             process.goroutines().iter().find(|g| g.address == address)
                         })
                         .and_then(|g| g.goid),
-                    pc: hex(t.regs.pc),
-                    sp: hex(t.regs.sp),
+                    pc: Hex(t.regs.pc),
+                    sp: Hex(t.regs.sp),
                     frames: frames(&t.walk.frames, 0),
-                    stop: t.walk.stop.clone(),
+                    stop: &t.walk.stop,
                 })
                 .collect(),
         ),
@@ -305,17 +350,8 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
             }),
         },
     };
-    // serde_json writes each token on its own. A concrete buffer in front of
-    // the `dyn Write` keeps each small write from being a dynamic call,
-    // which cost a fifth of the run for 10,000 goroutines.
-    let mut buffered = io::BufWriter::with_capacity(JSON_BUFFER_SIZE, out);
-    serde_json::to_writer_pretty(&mut buffered, &document).map_err(io::Error::from)?;
-    writeln!(buffered)?;
-    buffered.flush()
+    crate::output::write_json(out, &document, indent)
 }
-
-/// Size of the buffer the JSON document is written through.
-const JSON_BUFFER_SIZE: usize = 64 * 1024;
 
 fn crash_out(process: &Process, report: &Report<'_>) -> CrashOut {
     let crash = process.crash();
@@ -368,72 +404,55 @@ fn crash_out(process: &Process, report: &Report<'_>) -> CrashOut {
     }
 }
 
-fn frames_out(
-    frames: &[Frame],
-    printed_from: usize,
-    args: Option<&ArgPrinter<'_>>,
-) -> Vec<FrameOut> {
-    frames
-        .iter()
-        .enumerate()
-        .map(|(index, frame)| frame_out(frame, index >= printed_from, args))
-        .collect()
-}
-
-fn goroutine_out(
+fn goroutine_out<'a>(
     crashing: Option<&Goroutine>,
-    goroutine: &Goroutine,
-    frames: &dyn Fn(&[Frame], usize) -> Vec<FrameOut>,
-) -> GoroutineOut {
+    goroutine: &'a Goroutine,
+    args: Option<&'a ArgPrinter<'a>>,
+) -> GoroutineOut<'a> {
     let crashing = crashing.is_some_and(|c| std::ptr::eq(c, goroutine));
     let walk = goroutine.walk.as_ref();
     GoroutineOut {
         id: goroutine.goid,
-        address: hex(goroutine.address),
-        status: goroutine.status_text.clone(),
-        wait_reason: goroutine.wait_reason.clone(),
+        address: Hex(goroutine.address),
+        status: &goroutine.status_text,
+        wait_reason: goroutine.wait_reason.as_deref(),
         wait_minutes: goroutine.wait_minutes,
         locked_to_thread: goroutine.locked_to_thread,
         crashing,
         m: goroutine.m.map(|m| MOut {
             id: m.id,
-            address: hex(m.address),
+            address: Hex(m.address),
         }),
         thread: goroutine.thread,
-        start_function: goroutine.start_function.clone(),
+        start_function: goroutine.start_function.as_deref(),
         created_by: goroutine.created_by.as_ref().map(|c| CreatedByOut {
             function: printed_name(&c.function),
-            file: c.file.clone(),
+            file: c.file.as_deref(),
             line: c.line,
-            pc: hex(c.pc),
+            pc: Hex(c.pc),
             parent_goroutine: c.parent_goid.filter(|&p| p != 0),
         }),
-        frames: walk
-            .map(|w| frames(&w.frames, goroutine.printed_from))
-            .unwrap_or_default(),
-        stop: walk.map(|w| w.stop.clone()),
+        frames: FramesOut {
+            frames: walk.map_or(&[][..], |w| &w.frames),
+            printed_from: goroutine.printed_from,
+            args,
+        },
+        stop: walk.map(|w| &w.stop),
         complete: walk.is_some_and(|w| w.stop.is_complete()),
-        error: goroutine.error.clone(),
+        error: goroutine.error.as_deref(),
     }
 }
 
-fn frame_out(frame: &Frame, printed: bool, args: Option<&ArgPrinter<'_>>) -> FrameOut {
+fn frame_out<'a>(frame: &'a Frame, printed: bool, args: Option<&ArgPrinter<'_>>) -> FrameOut<'a> {
     let (physical, inlined) = match frame.source.split_last() {
         Some((physical, inlined)) => (Some(physical), inlined),
         None => (None, &[][..]),
     };
     FrameOut {
         function: physical.map(|p| printed_name(&p.function)),
-        file: physical.and_then(|p| p.file.clone()),
+        file: physical.and_then(|p| p.file.as_deref()),
         line: physical.and_then(|p| p.line),
-        inlined: inlined
-            .iter()
-            .map(|s| InlinedOut {
-                function: printed_name(&s.function),
-                file: s.file.clone(),
-                line: s.line,
-            })
-            .collect(),
+        inlined: InlinedList(inlined),
         pc: Hex(frame.pc),
         sp: Hex(frame.sp),
         fp: frame.fp.map(Hex),

@@ -14,6 +14,7 @@ pub mod signal;
 pub mod text;
 
 use serde::Serialize;
+use std::borrow::Cow;
 use symbolizer::buildinfo::BuildInfo;
 use symbolizer::goroutines::{Goroutine, Process};
 use symbolizer::runtime::version::GoVersion;
@@ -223,26 +224,26 @@ pub fn printed_frames(goroutine: &Goroutine) -> &[Frame] {
 /// `panic`, and the type arguments of a generic function as `[...]`. Go
 /// 1.21 and later do the latter when printing (`funcNameForPrint`); older
 /// linkers stored the names that way already.
-pub fn printed_name(name: &str) -> String {
+pub fn printed_name(name: &str) -> Cow<'_, str> {
     if name == "runtime.gopanic" {
-        return "panic".to_owned();
+        return Cow::Borrowed("panic");
     }
     generic_name_for_print(name)
 }
 
-fn generic_name_for_print(name: &str) -> String {
+fn generic_name_for_print(name: &str) -> Cow<'_, str> {
     let Some(open) = name.find('[') else {
-        return name.to_owned();
+        return Cow::Borrowed(name);
     };
     let Some(close) = name.rfind(']') else {
-        return name.to_owned();
+        return Cow::Borrowed(name);
     };
     if close <= open {
-        return name.to_owned();
+        return Cow::Borrowed(name);
     }
     let interior = &name[open + 1..close];
     if !interior.contains('[') {
-        return format!("{}[...]{}", &name[..open], &name[close + 1..]);
+        return Cow::Owned(format!("{}[...]{}", &name[..open], &name[close + 1..]));
     }
     // A generic method of a generic type: `T[...].M[...]`, whose interior
     // is `...]middle[...`. Find the bracket that closes the first list.
@@ -273,18 +274,20 @@ fn generic_name_for_print(name: &str) -> String {
     if depth == 1 {
         match (close_first, open_second) {
             (Some(rbr), Some(lbr)) if lbr > rbr => {
-                return format!(
+                return Cow::Owned(format!(
                     "{}[...]{}[...]{}",
                     &name[..open],
                     &interior[rbr + 1..lbr],
                     &name[close + 1..]
-                );
+                ));
             }
-            (None, None) => return format!("{}[...]{}", &name[..open], &name[close + 1..]),
+            (None, None) => {
+                return Cow::Owned(format!("{}[...]{}", &name[..open], &name[close + 1..]))
+            }
             _ => {}
         }
     }
-    name.to_owned()
+    Cow::Borrowed(name)
 }
 
 /// Returns the name and description the runtime's signal table gives a

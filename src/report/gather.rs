@@ -343,7 +343,7 @@ fn frame_views(physical_frames: &[Frame], mut finder: Option<&mut SourceFinder>)
                 _ => None,
             };
             frames.push(FrameView {
-                function: printed_name(&source.function),
+                function: printed_name(&source.function).into_owned(),
                 file: source.file.clone(),
                 line: source.line,
                 inlined: index < physical,
@@ -380,7 +380,7 @@ fn core_goroutine(goroutine: &Goroutine, finder: Option<&mut SourceFinder>) -> G
         locked_to_thread: goroutine.locked_to_thread,
         frames,
         created_by: goroutine.created_by.as_ref().map(|c| CreatorView {
-            function: printed_name(&c.function),
+            function: printed_name(&c.function).into_owned(),
             file: c.file.clone(),
             line: c.line,
             parent_goroutine: c.parent_goid.filter(|&p| p != 0),

@@ -23,10 +23,9 @@ use model::{CrashReport, GoroutineView, Group};
 
 use crate::render::compact_ids;
 
-/// Writes the report as pretty-printed JSON.
-pub fn write_json(out: &mut dyn Write, report: &CrashReport) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report)?;
-    writeln!(out)
+/// Writes the report as JSON, indented or on one line.
+pub fn write_json(out: &mut dyn Write, report: &CrashReport, indent: bool) -> io::Result<()> {
+    crate::output::write_json(out, report, indent)
 }
 
 /// Returns `file:line` as the runtime prints a position, or `?`.
