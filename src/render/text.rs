@@ -2,10 +2,12 @@
 //! first, the other goroutines grouped by identical stacks, and where the
 //! binary came from.
 
-use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use symbolizer::goroutines::{Goroutine, Process};
+use symbolizer::hashing::{FastMap, FastState};
 use symbolizer::unwind::Frame;
 
 use super::escape::{escape_line, EscapingWriter};
@@ -216,20 +218,32 @@ fn write_goroutines(out: &mut dyn Write, process: &Process, report: &Report<'_>)
     }
 
     let mut groups: Vec<Group<'_>> = Vec::new();
-    let mut index: HashMap<GroupKey<'_>, usize> = HashMap::new();
+    let mut index: FastMap<GroupKey<'_>, usize> = FastMap::default();
+    // Goroutines are first compared by a cheap fingerprint, and the group
+    // key is built only for the first goroutine of each fingerprint.
+    let state = FastState::default();
+    let mut seen: FastMap<u64, Vec<(&Goroutine, usize)>> = FastMap::default();
     for goroutine in printing_order(report, process) {
         if crashing.is_some_and(|c| std::ptr::eq(c, goroutine)) {
             continue;
         }
-        let key = group_key(goroutine);
-        match index.get(&key) {
-            Some(&at) => groups[at].goroutines.push(goroutine),
-            None => {
-                index.insert(key, groups.len());
+        let candidates = seen.entry(fingerprint(&state, goroutine)).or_default();
+        let known = candidates
+            .iter()
+            .find(|(first, _)| same_stack(first, goroutine))
+            .map(|&(_, at)| at);
+        let at = known.unwrap_or_else(|| {
+            let at = *index.entry(group_key(goroutine)).or_insert_with(|| {
                 groups.push(Group {
-                    goroutines: vec![goroutine],
+                    goroutines: Vec::new(),
                 });
-            }
+                groups.len() - 1
+            });
+            candidates.push((goroutine, at));
+            at
+        });
+        if let Some(group) = groups.get_mut(at) {
+            group.goroutines.push(goroutine);
         }
     }
     if groups.is_empty() {
@@ -277,10 +291,43 @@ struct GroupKey<'g> {
     error: Option<&'g str>,
 }
 
+/// Hashes what [`same_stack`] compares.
+fn fingerprint(state: &FastState, goroutine: &Goroutine) -> u64 {
+    let mut hasher = state.build_hasher();
+    goroutine.status_text.hash(&mut hasher);
+    goroutine.locked_to_thread.hash(&mut hasher);
+    for frame in printed_frames(goroutine) {
+        std::ptr::hash(Arc::as_ptr(&frame.source), &mut hasher);
+    }
+    goroutine
+        .created_by
+        .as_ref()
+        .map(|c| c.pc)
+        .hash(&mut hasher);
+    goroutine.error.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Reports whether two goroutines certainly have equal group keys: their
+/// frames share the same source frames (the walk resolves each pc once and
+/// shares the result) and they were created at the same pc.
+fn same_stack(a: &Goroutine, b: &Goroutine) -> bool {
+    let (frames_a, frames_b) = (printed_frames(a), printed_frames(b));
+    a.status_text == b.status_text
+        && a.locked_to_thread == b.locked_to_thread
+        && frames_a.len() == frames_b.len()
+        && frames_a
+            .iter()
+            .zip(frames_b)
+            .all(|(x, y)| Arc::ptr_eq(&x.source, &y.source))
+        && a.created_by.as_ref().map(|c| c.pc) == b.created_by.as_ref().map(|c| c.pc)
+        && a.error == b.error
+}
+
 fn group_key(goroutine: &Goroutine) -> GroupKey<'_> {
     let frames = printed_frames(goroutine)
         .iter()
-        .flat_map(|frame| &frame.source)
+        .flat_map(|frame| frame.source.iter())
         .map(|source| {
             (
                 source.function.as_str(),

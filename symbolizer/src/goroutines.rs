@@ -12,12 +12,13 @@
 mod symbols;
 mod walks;
 
-use std::cell::Cell;
+use std::sync::atomic::AtomicUsize;
 
 use serde::Serialize;
 
 use crate::binary::Binary;
 use crate::core::{Arch, Core};
+use crate::hashing::FastSet;
 use crate::pclntab::Pclntab;
 use crate::runtime::allgs::{find_allgs, AllgsError, AllgsMethod, SymbolLookup};
 use crate::runtime::clock::{self, ClockEstimate};
@@ -176,6 +177,13 @@ pub struct BinaryInfo<'a> {
     binary: &'a Binary,
     pclntab: &'a Pclntab<'a>,
     functions: FunctionIndex,
+    facts: BinaryFacts,
+}
+
+/// The part of [`BinaryInfo`] that owns its data, so that it can be read on
+/// one thread while another decompresses the core.
+#[derive(Debug)]
+pub struct BinaryFacts {
     go_version: Option<String>,
     version: Option<GoVersion>,
     layout: RuntimeLayout,
@@ -183,11 +191,12 @@ pub struct BinaryInfo<'a> {
     tls_offsets: Vec<TlsOffset>,
 }
 
-impl<'a> BinaryInfo<'a> {
-    /// Reads the facts of `binary` that [`Process::load_with`] needs.
-    pub fn new(binary: &'a Binary) -> Result<BinaryInfo<'a>, ProcessError> {
+impl BinaryFacts {
+    /// Reads the facts of `binary`, and locates its pclntab, which
+    /// [`BinaryInfo::with_facts`] then finds ready.
+    pub fn read(binary: &Binary) -> Result<BinaryFacts, ProcessError> {
         let path = binary.path().display().to_string();
-        let pclntab = binary.pclntab().map_err(|source| ProcessError::Pclntab {
+        binary.pclntab().map_err(|source| ProcessError::Pclntab {
             path: path.clone(),
             source,
         })?;
@@ -206,10 +215,7 @@ impl<'a> BinaryInfo<'a> {
             .map_err(|source| ProcessError::Layout { path, source })?;
         let symbols = ElfSymbols::new(&file);
         let tls_offsets = symbols::tls_offsets(&file, &symbols);
-        Ok(BinaryInfo {
-            binary,
-            pclntab,
-            functions: FunctionIndex::default(),
+        Ok(BinaryFacts {
             go_version,
             version,
             layout,
@@ -217,16 +223,40 @@ impl<'a> BinaryInfo<'a> {
             tls_offsets,
         })
     }
+}
+
+impl<'a> BinaryInfo<'a> {
+    /// Reads the facts of `binary` that [`Process::load_with`] needs.
+    pub fn new(binary: &'a Binary) -> Result<BinaryInfo<'a>, ProcessError> {
+        BinaryInfo::with_facts(binary, BinaryFacts::read(binary)?)
+    }
+
+    /// Joins `binary` with the facts [`BinaryFacts::read`] read from it.
+    pub fn with_facts(
+        binary: &'a Binary,
+        facts: BinaryFacts,
+    ) -> Result<BinaryInfo<'a>, ProcessError> {
+        let pclntab = binary.pclntab().map_err(|source| ProcessError::Pclntab {
+            path: binary.path().display().to_string(),
+            source,
+        })?;
+        Ok(BinaryInfo {
+            binary,
+            pclntab,
+            functions: FunctionIndex::default(),
+            facts,
+        })
+    }
 
     /// The Go release that built the binary, as its build information
     /// spells it.
     pub fn go_version(&self) -> Option<&str> {
-        self.go_version.as_deref()
+        self.facts.go_version.as_deref()
     }
 
     /// The runtime layouts the walk reads the core with.
     pub fn layout(&self) -> &RuntimeLayout {
-        &self.layout
+        &self.facts.layout
     }
 }
 
@@ -331,10 +361,13 @@ impl Process {
             None if binary.is_pie() => return Err(ProcessError::UnknownBias),
             None => 0,
         };
-        let funcs = PclntabFuncs::with_index(info.pclntab, load_bias, &info.functions)
-            .with_foreign(binary.c_symbolizer().with_load_bias(load_bias));
-        let (version, layout) = (info.version, &info.layout);
-        let symbols = info.symbols.at_bias(load_bias);
+        let make_funcs = || {
+            PclntabFuncs::with_index(info.pclntab, load_bias, &info.functions)
+                .with_foreign(binary.c_symbolizer().with_load_bias(load_bias))
+        };
+        let funcs = make_funcs();
+        let (version, layout) = (info.facts.version, &info.facts.layout);
+        let symbols = info.facts.symbols.at_bias(load_bias);
         if let Some(mismatch) = symbols::build_id_mismatch(core, binary) {
             tracing::debug!(target: TRACE_TARGET, %mismatch, "the binary is not the one that crashed");
             warnings.push(mismatch);
@@ -385,24 +418,25 @@ impl Process {
         let mut records = read_records(&gs);
         let mut ms = walks::collect_ms(memory, layout, &records);
         let cfi = EhFrameModules::new(core.mapped_files());
+        let steps_left = AtomicUsize::new(walks::MAX_PROCESS_WALK_STEPS);
         let walker = walks::Walker {
             arch,
             cfi: Some(&cfi),
-            memory,
+            memory: core.memory(),
             funcs: &funcs,
             layout,
             // Without a version, assume a release with the current unwinder.
             all_injected_calls: version.is_none_or(|v| v >= GoVersion::new(1, 21, 0)),
-            steps_left: Cell::new(walks::MAX_PROCESS_WALK_STEPS),
+            steps_left: &steps_left,
         };
-        let threads = walks::map_threads(&walker, core.threads(), &ms, &info.tls_offsets);
+        let threads = walks::map_threads(&walker, core.threads(), &ms, &info.facts.tls_offsets);
         // Threads find their M through thread-local storage, without the
         // list, and the M names the goroutine it runs (`curg`). A complete
         // list contains every such goroutine; one that lacks some is damaged,
         // and the goroutines are added so the crash is not blamed on the
         // system stack.
         let listed_len = gs.len();
-        let mut known: std::collections::HashSet<u64> = gs.iter().copied().collect();
+        let mut known: FastSet<u64> = gs.iter().copied().collect();
         for thread in &threads {
             let Some(goroutine) = thread.goroutine else {
                 continue;
@@ -425,18 +459,18 @@ impl Process {
         }
 
         let crashing_thread = core.signalled_thread().map(|t| t.id.0);
-        let mut goroutines = Vec::with_capacity(records.len());
-        for (&address, record) in gs.iter().zip(records) {
-            goroutines.push(walks::build_goroutine(
-                &walker,
-                wait_reasons.as_ref(),
-                &ms,
-                &threads,
-                address,
-                record,
-            ));
-        }
-        if walker.steps_left.get() == 0 {
+        let shared = walks::Shared {
+            wait_reasons: wait_reasons.as_ref(),
+            ms: &ms,
+            threads: &threads,
+        };
+        let listed = gs.iter().copied().zip(records).collect();
+        let make_tables = || (make_funcs(), EhFrameModules::new(core.mapped_files()));
+        let mut goroutines =
+            walks::build_goroutines(&walker, &shared, listed, make_tables, &|damage| {
+                funcs.add_damage(damage)
+            });
+        if walker.budget_spent() {
             warnings.push(format!(
                 "the walks stepped through {} frames in all, the limit, so later stacks are cut short",
                 walks::MAX_PROCESS_WALK_STEPS
@@ -498,7 +532,7 @@ impl Process {
             warnings,
             missing,
             provenance: Provenance {
-                go_version: info.go_version.clone(),
+                go_version: info.facts.go_version.clone(),
                 layout: layout.source.clone(),
                 allgs: allgs_method,
                 wait_reasons: wait_reasons.map(|w| w.source),

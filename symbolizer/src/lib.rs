@@ -16,6 +16,7 @@ pub mod core;
 pub mod decompress;
 pub mod dwarf;
 pub mod goroutines;
+pub mod hashing;
 pub mod pclntab;
 pub mod runtime;
 pub mod unwind;

@@ -259,15 +259,29 @@ impl Memory {
         self.chunk_at(addr, Source::CoreOnly)
     }
 
-    pub fn read_u8(&self, addr: u64) -> Result<u8, MemoryError> {
-        let mut buf = [0u8; 1];
+    /// Returns the `N` bytes at `addr`. The walk reads millions of words,
+    /// nearly all within one segment, so that case is a single copy.
+    #[inline]
+    pub fn read_array<const N: usize>(&self, addr: u64) -> Result<[u8; N], MemoryError> {
+        if let Some(bytes) = self
+            .chunk_at(addr, Source::CoreAndFiles)
+            .ok()
+            .and_then(|chunk| chunk.first_chunk::<N>())
+        {
+            return Ok(*bytes);
+        }
+        let mut buf = [0u8; N];
         self.read(addr, &mut buf)?;
-        Ok(buf[0])
+        Ok(buf)
+    }
+
+    pub fn read_u8(&self, addr: u64) -> Result<u8, MemoryError> {
+        let [byte] = self.read_array(addr)?;
+        Ok(byte)
     }
 
     pub fn read_u16(&self, addr: u64) -> Result<u16, MemoryError> {
-        let mut buf = [0u8; 2];
-        self.read(addr, &mut buf)?;
+        let buf = self.read_array(addr)?;
         Ok(match self.endian {
             Endianness::Little => u16::from_le_bytes(buf),
             Endianness::Big => u16::from_be_bytes(buf),
@@ -275,8 +289,7 @@ impl Memory {
     }
 
     pub fn read_u32(&self, addr: u64) -> Result<u32, MemoryError> {
-        let mut buf = [0u8; 4];
-        self.read(addr, &mut buf)?;
+        let buf = self.read_array(addr)?;
         Ok(match self.endian {
             Endianness::Little => u32::from_le_bytes(buf),
             Endianness::Big => u32::from_be_bytes(buf),
@@ -284,8 +297,7 @@ impl Memory {
     }
 
     pub fn read_u64(&self, addr: u64) -> Result<u64, MemoryError> {
-        let mut buf = [0u8; 8];
-        self.read(addr, &mut buf)?;
+        let buf = self.read_array(addr)?;
         Ok(match self.endian {
             Endianness::Little => u64::from_le_bytes(buf),
             Endianness::Big => u64::from_be_bytes(buf),

@@ -4,19 +4,23 @@
 //!
 //! All walks of one process share a budget of steps, so that a corrupt
 //! core listing millions of goroutines over one deep stack still ends.
+//! Goroutines are built on several threads when there are many. Each
+//! thread has its own function table and unwind caches, and all of them
+//! share the memory, the budget and everything read before.
 
-use std::cell::Cell;
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{CreatedBy, Goroutine, MSummary, ThreadState};
 use crate::core::{Arch, Registers, Thread};
+use crate::hashing::FastMap;
 use crate::runtime::crash;
 use crate::runtime::goroutine::{read_g, read_m, GRecord, MRecord};
 use crate::runtime::layout::RuntimeLayout;
 use crate::runtime::memory::ReadMemory;
 use crate::runtime::thread::{thread_m_by_procid, thread_m_from_registers, TlsOffset};
 use crate::runtime::waitreason::{GStatus, WaitReasons};
-use crate::unwind::cfi::CallFrameInfo;
+use crate::unwind::cfi::{CallFrameInfo, EhFrameModules};
+use crate::unwind::pclntab_funcs::PclntabFuncs;
 use crate::unwind::{
     walk_with_cfi, FrameSource, FuncTable, Regs, StackBounds, StackContext, Start, Walk,
     MAX_WALK_STEPS,
@@ -29,7 +33,7 @@ pub const MAX_PROCESS_WALK_STEPS: usize = 1 << 26;
 /// The inputs every walk of one process reads, and the steps left to all of them.
 pub(super) struct Walker<'a> {
     pub arch: Arch,
-    pub memory: &'a dyn ReadMemory,
+    pub memory: &'a (dyn ReadMemory + Sync),
     pub funcs: &'a dyn FuncTable,
     pub layout: &'a RuntimeLayout,
     /// Whether the release treats `asyncPreempt` as an injected call
@@ -37,14 +41,22 @@ pub(super) struct Walker<'a> {
     pub all_injected_calls: bool,
     /// The `.eh_frame` tables of the core's modules, for C frames.
     pub cfi: Option<&'a dyn CallFrameInfo>,
-    pub steps_left: Cell<usize>,
+    /// Shared by every walker of the process, on every thread.
+    pub steps_left: &'a AtomicUsize,
 }
 
 impl Walker<'_> {
+    /// Reports whether the walks have used up the process's budget.
+    pub fn budget_spent(&self) -> bool {
+        self.steps_left.load(Ordering::Relaxed) == 0
+    }
+
     /// Walks from `start`, charging the steps to the process's budget.
+    /// Walks running at once on other threads may each take up to
+    /// [`MAX_WALK_STEPS`] beyond it, which keeps the total bounded.
     fn walk(&self, start: Start, mut context: StackContext) -> Walk {
         context.all_injected_calls = self.all_injected_calls;
-        context.max_steps = self.steps_left.get().min(MAX_WALK_STEPS);
+        context.max_steps = self.steps_left.load(Ordering::Relaxed).min(MAX_WALK_STEPS);
         let walk = walk_with_cfi(
             self.arch,
             self.memory,
@@ -54,8 +66,12 @@ impl Walker<'_> {
             &context,
         );
         let used = usize::try_from(walk.steps()).unwrap_or(usize::MAX);
-        self.steps_left
-            .set(self.steps_left.get().saturating_sub(used));
+        // The update fails only when the closure returns None, which it never does.
+        let _ = self
+            .steps_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                Some(left.saturating_sub(used))
+            });
         walk
     }
 }
@@ -66,7 +82,7 @@ pub(super) fn collect_ms(
     layout: &RuntimeLayout,
     records: &[Result<GRecord, String>],
 ) -> Vec<MRecord> {
-    let mut seen = HashMap::new();
+    let mut seen = FastMap::default();
     for record in records.iter().flatten() {
         if record.m != 0 && !seen.contains_key(&record.m) {
             if let Ok(m) = read_m(memory, layout, record.m) {
@@ -163,14 +179,17 @@ pub(super) fn map_threads(
 
 /// Builds one goroutine from its g, walking its stack unless it is dead or
 /// its g does not look like one.
-pub(super) fn build_goroutine(
+fn build_goroutine(
     walker: &Walker<'_>,
-    wait_reasons: Option<&WaitReasons>,
-    ms: &[MRecord],
-    threads: &[ThreadState],
+    shared: &Shared<'_>,
     address: u64,
     record: Result<GRecord, String>,
 ) -> Goroutine {
+    let Shared {
+        wait_reasons,
+        ms,
+        threads,
+    } = *shared;
     let record = match record {
         Ok(record) => record,
         Err(error) => {
@@ -223,7 +242,10 @@ pub(super) fn build_goroutine(
             record.raw_status, record.stack.lo, record.stack.hi
         )
     });
-    let start_function = walker.funcs.func(record.startpc).map(|f| f.name);
+    let start_function = walker
+        .funcs
+        .func(record.startpc)
+        .map(|f| f.name.to_string());
     let created_by = created_by(walker.arch, walker.funcs, &record);
     Goroutine {
         goid: Some(record.goid),
@@ -244,6 +266,133 @@ pub(super) fn build_goroutine(
         error,
         record: Some(record),
     }
+}
+
+/// The minimum number of goroutines per thread. Below it, starting a thread
+/// and warming its caches would cost about what its share of the walks saves.
+const GOROUTINES_PER_THREAD: usize = 2048;
+
+/// The maximum number of threads that build goroutines at once.
+const MAX_WALK_THREADS: usize = 8;
+
+/// The data the goroutine-building threads share, besides the walker.
+pub(super) struct Shared<'a> {
+    pub wait_reasons: Option<&'a WaitReasons>,
+    pub ms: &'a [MRecord],
+    pub threads: &'a [ThreadState],
+}
+
+/// A g's address and the result of reading it.
+type Listed = (u64, Result<GRecord, String>);
+
+/// Builds every goroutine of `listed`, in order.
+///
+/// With many goroutines, parts of the list are built on other threads. Each
+/// thread gets its own function and unwind tables from `make_tables`, and
+/// the damage each function table saw is handed to `damaged`.
+pub(super) fn build_goroutines<'a, F>(
+    walker: &Walker<'_>,
+    shared: &Shared<'_>,
+    listed: Vec<Listed>,
+    make_tables: F,
+    damaged: &dyn Fn(Option<(String, usize)>),
+) -> Vec<Goroutine>
+where
+    F: Fn() -> (PclntabFuncs<'a>, EhFrameModules) + Sync,
+{
+    let build = |walker: &Walker<'_>, part: Vec<Listed>| {
+        part.into_iter()
+            .map(|(address, record)| build_goroutine(walker, shared, address, record))
+            .collect::<Vec<_>>()
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(MAX_WALK_THREADS)
+        .min(listed.len() / GOROUTINES_PER_THREAD)
+        .max(1);
+    if threads == 1 {
+        return build(walker, listed);
+    }
+
+    let mut parts = split(listed, threads).into_iter();
+    let first = parts.next().unwrap_or_default();
+    // The function and unwind tables keep caches for one thread at a time.
+    // Everything the threads share is read-only or atomic.
+    let (arch, memory, layout, all_injected_calls, steps_left) = (
+        walker.arch,
+        walker.memory,
+        walker.layout,
+        walker.all_injected_calls,
+        walker.steps_left,
+    );
+    let make_tables = &make_tables;
+    let build = &build;
+    std::thread::scope(|scope| {
+        // Each part travels to its thread through a channel, so that a
+        // part whose thread fails to start stays here and is built here.
+        let running: Vec<_> = parts
+            .map(|part| {
+                let (sender, receiver) = std::sync::mpsc::channel::<Vec<Listed>>();
+                let started = std::thread::Builder::new()
+                    .name("gocrash-walk".to_owned())
+                    .spawn_scoped(scope, move || {
+                        let Ok(part) = receiver.recv() else {
+                            return (Vec::new(), None);
+                        };
+                        let (funcs, cfi) = make_tables();
+                        let own = Walker {
+                            arch,
+                            memory,
+                            funcs: &funcs,
+                            layout,
+                            all_injected_calls,
+                            cfi: Some(&cfi),
+                            steps_left,
+                        };
+                        let built = build(&own, part);
+                        (built, funcs.damage())
+                    });
+                match started {
+                    Ok(handle) => match sender.send(part) {
+                        Ok(()) => Err(handle),
+                        Err(unsent) => Ok(unsent.0),
+                    },
+                    Err(error) => {
+                        tracing::debug!(target: "symbolizer::goroutines", %error, "failed to start a walk thread, so walking on this one");
+                        Ok(part)
+                    }
+                }
+            })
+            .collect();
+
+        let mut goroutines = build(walker, first);
+        for part in running {
+            match part {
+                Ok(unsent) => goroutines.extend(build(walker, unsent)),
+                Err(handle) => match handle.join() {
+                    Ok((built, damage)) => {
+                        goroutines.extend(built);
+                        damaged(damage);
+                    }
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+            }
+        }
+        goroutines
+    })
+}
+
+/// Splits `listed` into `count` consecutive parts of nearly equal length.
+fn split(listed: Vec<Listed>, count: usize) -> Vec<Vec<Listed>> {
+    let per_part = listed.len().div_ceil(count.max(1)).max(1);
+    let mut parts = Vec::with_capacity(count);
+    let mut rest = listed;
+    while rest.len() > per_part {
+        let tail = rest.split_off(per_part);
+        parts.push(std::mem::replace(&mut rest, tail));
+    }
+    parts.push(rest);
+    parts
 }
 
 /// Where a goroutine not running on any thread resumes: in a VDSO call
@@ -324,4 +473,28 @@ fn created_by(arch: Arch, funcs: &dyn FuncTable, g: &GRecord) -> Option<CreatedB
         offset: g.gopc.checked_sub(func.entry),
         parent_goid: g.parent_goid,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(count: u64) -> Vec<Listed> {
+        (0..count).map(|g| (g, Err(String::new()))).collect()
+    }
+
+    #[test]
+    fn split_keeps_order_and_balance() {
+        let parts = split(listed(10_001), 3);
+        let lengths: Vec<usize> = parts.iter().map(Vec::len).collect();
+        assert_eq!(lengths, vec![3334, 3334, 3333]);
+        let addresses: Vec<u64> = parts.iter().flatten().map(|(g, _)| *g).collect();
+        assert_eq!(addresses, (0..10_001).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn split_of_few_gives_one_part() {
+        assert_eq!(split(listed(1), 4).len(), 1);
+        assert_eq!(split(listed(0), 4).len(), 1);
+    }
 }

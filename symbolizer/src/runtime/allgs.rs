@@ -19,8 +19,6 @@
 //! damage: repeats are dropped and counted, and a list that is mostly
 //! repeats is rejected.
 
-use std::collections::HashSet;
-
 use serde::Serialize;
 
 use super::coderefs::function_targets;
@@ -29,6 +27,7 @@ use super::goroutine::read_g;
 use super::layout::RuntimeLayout;
 use super::memory::ReadMemory;
 use crate::core::Arch;
+use crate::hashing::{FastSet, FastState};
 use crate::unwind::FuncTable;
 
 const TRACE_TARGET: &str = "symbolizer::runtime";
@@ -89,13 +88,15 @@ pub enum AllgsError {
     )]
     NotFound { functions: String },
     #[error(
-        "runtime.allgs at {address:#x} lists {len} pointers, of which only {plausible} point at \
-         goroutines: the goroutine list looks wrong, and the binary may not be the one that \
-         crashed"
+        "runtime.allgs at {address:#x} lists {len} pointers; of the {checked} read, only \
+         {plausible} point at goroutines: the goroutine list looks wrong, and the binary may not \
+         be the one that crashed"
     )]
     NotGoroutines {
         address: u64,
         len: usize,
+        /// The entries read (all, or a sample of a long list).
+        checked: usize,
         plausible: usize,
     },
     #[error(
@@ -229,7 +230,7 @@ fn read_slice(memory: &dyn ReadMemory, address: u64) -> Result<Vec<u64>, AllgsEr
 /// many entries repeated an earlier one.
 fn drop_duplicates(listed: Vec<u64>) -> (Vec<u64>, usize) {
     let len = listed.len();
-    let mut seen = HashSet::with_capacity(len);
+    let mut seen = FastSet::with_capacity_and_hasher(len, FastState::default());
     let gs: Vec<u64> = listed.into_iter().filter(|&g| seen.insert(g)).collect();
     let duplicates = len - gs.len();
     (gs, duplicates)
@@ -260,14 +261,16 @@ fn check_symbol_list(
             distinct: gs.len(),
         });
     }
-    let plausible = gs
+    let checked = sample(&gs);
+    let plausible = checked
         .iter()
         .filter(|&&g| read_g(memory, layout, g).is_ok_and(|g| g.is_plausible()))
         .count();
-    if plausible * 2 < gs.len() {
+    if plausible * 2 < checked.len() {
         return Err(AllgsError::NotGoroutines {
             address,
             len,
+            checked: checked.len(),
             plausible,
         });
     }
@@ -286,9 +289,10 @@ fn is_goroutine_list(memory: &dyn ReadMemory, layout: &RuntimeLayout, gs: &[u64]
     if !read_g(memory, layout, first).is_ok_and(|g| g.is_plausible() && g.goid == 1) {
         return false;
     }
-    let mut goids = HashSet::new();
+    let checked = sample(gs);
+    let mut goids = FastSet::default();
     let mut good = 0usize;
-    for (index, &address) in gs.iter().enumerate() {
+    for (index, &address) in checked.iter().enumerate() {
         let Ok(g) = read_g(memory, layout, address) else {
             continue;
         };
@@ -296,11 +300,28 @@ fn is_goroutine_list(memory: &dyn ReadMemory, layout: &RuntimeLayout, gs: &[u64]
             good += 1;
         }
         // Stop early once 10% of the list has failed.
-        if (index + 1 - good) * 10 > gs.len() {
+        if (index + 1 - good) * 10 > checked.len() {
             return false;
         }
     }
-    good * 10 >= gs.len() * 9
+    good * 10 >= checked.len() * 9
+}
+
+/// The maximum number of entries of a list the checks above read. A larger
+/// list is judged by entries spread evenly over it, whose proportions match
+/// the whole list's. The walk still reports each damaged g of an accepted
+/// list on its own.
+const MAX_CHECKED: usize = 1024;
+
+/// Returns at most [`MAX_CHECKED`] entries of `gs`, evenly spread, the
+/// first included.
+fn sample(gs: &[u64]) -> Vec<u64> {
+    if gs.len() <= MAX_CHECKED {
+        return gs.to_vec();
+    }
+    (0..MAX_CHECKED)
+        .filter_map(|i| gs.get(i * gs.len() / MAX_CHECKED).copied())
+        .collect()
 }
 
 #[cfg(test)]
@@ -322,6 +343,18 @@ mod tests {
     }
 
     #[test]
+    fn long_lists_are_checked_by_an_even_sample() {
+        let short: Vec<u64> = (0..100).collect();
+        assert_eq!(sample(&short), short);
+        let long: Vec<u64> = (0..10_000).collect();
+        let picked = sample(&long);
+        assert_eq!(picked.len(), MAX_CHECKED);
+        assert_eq!(picked.first(), Some(&0));
+        assert!(picked.windows(2).all(|w| (9..=10).contains(&(w[1] - w[0]))));
+        assert!(picked.last().is_some_and(|&last| last >= 9_980));
+    }
+
+    #[test]
     fn list_messages_explain_the_doubt() {
         let empty = AllgsError::Empty { address: 0x530c40 }.to_string();
         assert!(empty.contains("0x530c40 is an empty list"), "{empty}");
@@ -329,11 +362,12 @@ mod tests {
         let wrong = AllgsError::NotGoroutines {
             address: 0x530c40,
             len: 5,
+            checked: 5,
             plausible: 1,
         }
         .to_string();
         assert!(
-            wrong.contains("lists 5 pointers, of which only 1 point at goroutines"),
+            wrong.contains("lists 5 pointers; of the 5 read, only 1 point at goroutines"),
             "{wrong}"
         );
         assert!(wrong.contains("may not be the one that crashed"), "{wrong}");

@@ -349,8 +349,8 @@ mod tests {
         fn sp_delta(&self, _: &crate::unwind::FuncInfo, _: u64) -> Option<u64> {
             None
         }
-        fn source_frames(&self, _: u64) -> Vec<crate::unwind::SourceFrame> {
-            Vec::new()
+        fn source_frames(&self, _: u64) -> crate::unwind::SourceFrames {
+            crate::unwind::SourceFrames::default()
         }
         fn func_by_name(&self, _: &str) -> Option<crate::unwind::FuncInfo> {
             None

@@ -314,7 +314,7 @@ fn read_message(memory: &dyn ReadMemory, context: u64, offset: u64, top: u64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::unwind::{SourceFrame, StopReason};
+    use crate::unwind::{SourceFrame, SourceFrames, StopReason};
 
     /// A frame of `function` found by `found_by` on `stack`.
     fn frame(function: &str, found_by: FrameSource, stack: StackKind) -> Frame {
@@ -326,14 +326,14 @@ mod tests {
             fp: Some(0x2010),
             entry: (!function.is_empty()).then_some(0x1000),
             source: if function.is_empty() {
-                Vec::new()
+                SourceFrames::default()
             } else {
-                vec![SourceFrame {
+                SourceFrames::from([SourceFrame {
                     function: function.to_owned(),
                     file: None,
                     line: None,
                     inlined: false,
-                }]
+                }])
             },
             found_by,
             stack,

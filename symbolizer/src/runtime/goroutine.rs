@@ -80,6 +80,66 @@ pub struct MRecord {
     pub alllink: u64,
 }
 
+/// The maximum size of a struct [`Prefetched`] copies at once: twice the
+/// largest g of the built-in layouts (392 to 456 bytes).
+const MAX_PREFETCH: usize = 1024;
+
+/// A struct's bytes, copied in one read and placed in front of the memory
+/// they came from, because reading a g field by field cost one lookup of
+/// the core segment per field. Reads outside the copy, and every read of a
+/// struct the core cuts short, go to the memory, which names the first
+/// address it lacks.
+struct Prefetched<'a> {
+    memory: &'a dyn ReadMemory,
+    start: u64,
+    len: usize,
+    bytes: [u8; MAX_PREFETCH],
+}
+
+impl<'a> Prefetched<'a> {
+    fn new(memory: &'a dyn ReadMemory, start: u64, size: u64) -> Prefetched<'a> {
+        let mut bytes = [0u8; MAX_PREFETCH];
+        let len = usize::try_from(size).map_or(0, |size| size.min(MAX_PREFETCH));
+        let len = match bytes.get_mut(..len).map(|buf| memory.read(start, buf)) {
+            Some(Ok(())) => len,
+            _ => 0,
+        };
+        Prefetched {
+            memory,
+            start,
+            len,
+            bytes,
+        }
+    }
+
+    /// Returns the copied bytes at `addr`, if the copy contains all `len` of them.
+    fn copied(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        let from = usize::try_from(addr.checked_sub(self.start)?).ok()?;
+        self.bytes
+            .get(..self.len)?
+            .get(from..from.checked_add(len)?)
+    }
+}
+
+impl ReadMemory for Prefetched<'_> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
+        match self.copied(addr, buf.len()) {
+            Some(bytes) => {
+                buf.copy_from_slice(bytes);
+                Ok(())
+            }
+            None => self.memory.read(addr, buf),
+        }
+    }
+
+    fn read_u64(&self, addr: u64) -> Result<u64, MemoryError> {
+        match self.copied(addr, 8).and_then(<[u8]>::first_chunk::<8>) {
+            Some(bytes) => Ok(u64::from_le_bytes(*bytes)),
+            None => self.memory.read_u64(addr),
+        }
+    }
+}
+
 /// Reads the g at `address`.
 pub fn read_g(
     memory: &dyn ReadMemory,
@@ -87,6 +147,7 @@ pub fn read_g(
     address: u64,
 ) -> Result<GRecord, MemoryError> {
     let g = &layout.g;
+    let memory = &Prefetched::new(memory, address, g.size);
     let word = |offset: u64| memory.read_u64(address.wrapping_add(offset));
     let raw_status = memory.read_u32(address.wrapping_add(g.atomicstatus))?;
     let syscallsp = word(g.syscallsp)?;

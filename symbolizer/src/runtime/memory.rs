@@ -41,6 +41,19 @@ impl ReadMemory for crate::core::Memory {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
         crate::core::Memory::read(self, addr, buf)
     }
+
+    fn read_u8(&self, addr: u64) -> Result<u8, MemoryError> {
+        let [byte] = self.read_array(addr)?;
+        Ok(byte)
+    }
+
+    fn read_u32(&self, addr: u64) -> Result<u32, MemoryError> {
+        Ok(u32::from_le_bytes(self.read_array(addr)?))
+    }
+
+    fn read_u64(&self, addr: u64) -> Result<u64, MemoryError> {
+        Ok(u64::from_le_bytes(self.read_array(addr)?))
+    }
 }
 
 impl<T: ReadMemory + ?Sized> ReadMemory for &T {

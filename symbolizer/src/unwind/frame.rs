@@ -5,13 +5,14 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::hash::Hash;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
 use super::{FuncInfo, FuncTable};
 use crate::dwarf::CSymbolizer;
+use crate::hashing::FastMap;
 use crate::pclntab::Pclntab;
 
 /// How a frame's pc and sp were found.
@@ -82,6 +83,11 @@ pub struct SourceFrame {
     pub inlined: bool,
 }
 
+/// The source frames of one pc, innermost first. Goroutines of one program
+/// share most of their pcs, so the frames of a pc are resolved once and
+/// shared by every frame at that pc.
+pub type SourceFrames = Arc<[SourceFrame]>;
+
 /// One physical frame.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Frame {
@@ -103,7 +109,7 @@ pub struct Frame {
     /// Innermost first; the last is the physical function. For C code
     /// (`entry` is `None`), the frames DWARF or the ELF symbol tables give.
     /// Empty for pcs nothing names.
-    pub source: Vec<SourceFrame>,
+    pub source: SourceFrames,
     pub found_by: FrameSource,
     pub stack: StackKind,
 }
@@ -131,13 +137,13 @@ impl Frame {
 /// pclntab at different load biases (one per core of the binary).
 #[derive(Debug, Default)]
 pub struct FunctionIndex {
-    by_name: OnceLock<HashMap<String, (u64, u64, u8)>>,
+    by_name: OnceLock<FastMap<String, (u64, u64, u8)>>,
 }
 
 impl FunctionIndex {
-    fn get(&self, table: &Pclntab<'_>) -> &HashMap<String, (u64, u64, u8)> {
+    fn get(&self, table: &Pclntab<'_>) -> &FastMap<String, (u64, u64, u8)> {
         self.by_name.get_or_init(|| {
-            let mut map = HashMap::new();
+            let mut map = FastMap::default();
             for func in table.funcs().flatten() {
                 if let Ok(name) = table.func_name(&func) {
                     map.entry(name.into_owned())
@@ -167,7 +173,11 @@ pub struct PclntabFuncs<'a> {
     bias: u64,
     index: IndexRef<'a>,
     /// Source frames already resolved, by run-time pc.
-    source_cache: RefCell<HashMap<u64, Vec<SourceFrame>>>,
+    source_cache: RefCell<FastMap<u64, SourceFrames>>,
+    /// Functions already found, by run-time pc.
+    func_cache: RefCell<FastMap<u64, Option<FuncInfo>>>,
+    /// Frame sizes already decoded, by function entry and pc.
+    sp_delta_cache: RefCell<FastMap<(u64, u64), Option<u64>>>,
     /// The first failed read of the table and the count of failures: a
     /// damaged pclntab makes lookups fail, which the walk treats as pcs no
     /// function covers.
@@ -184,6 +194,8 @@ impl<'a> PclntabFuncs<'a> {
             bias,
             index: IndexRef::Owned(FunctionIndex::default()),
             source_cache: RefCell::default(),
+            func_cache: RefCell::default(),
+            sp_delta_cache: RefCell::default(),
             damage: RefCell::default(),
             foreign: None,
         }
@@ -200,6 +212,8 @@ impl<'a> PclntabFuncs<'a> {
             bias,
             index: IndexRef::Shared(index),
             source_cache: RefCell::default(),
+            func_cache: RefCell::default(),
+            sp_delta_cache: RefCell::default(),
             damage: RefCell::default(),
             foreign: None,
         }
@@ -223,6 +237,19 @@ impl<'a> PclntabFuncs<'a> {
         self.damage.borrow().clone()
     }
 
+    /// Adds the damage another view of the same table saw, as
+    /// [`PclntabFuncs::damage`] returned it.
+    pub fn add_damage(&self, other: Option<(String, usize)>) {
+        let Some((error, count)) = other else {
+            return;
+        };
+        let mut damage = self.damage.borrow_mut();
+        match damage.as_mut() {
+            Some((_, total)) => *total = total.saturating_add(count),
+            None => *damage = Some((error, count)),
+        }
+    }
+
     /// Keeps `result`'s value, recording its error as damage.
     fn checked<T, E: std::fmt::Display>(&self, result: Result<T, E>) -> Option<T> {
         match result {
@@ -241,41 +268,20 @@ impl<'a> PclntabFuncs<'a> {
         }
     }
 
-    fn info(&self, func: &crate::pclntab::func::Func) -> Option<FuncInfo> {
-        let name = self.checked(self.table.func_name(func))?;
-        Some(FuncInfo {
-            entry: func.entry.wrapping_add(self.bias),
-            end: func.end.wrapping_add(self.bias),
-            name: name.into_owned(),
-            flag: func.flag,
-        })
-    }
-}
-
-impl FuncTable for PclntabFuncs<'_> {
-    fn func(&self, pc: u64) -> Option<FuncInfo> {
-        let index = self.table.find_func(self.link_pc(pc))?;
-        let func = self.checked(self.table.func(index))?;
-        self.info(&func)
-    }
-
-    fn sp_delta(&self, func: &FuncInfo, pc: u64) -> Option<u64> {
+    fn sp_delta_uncached(&self, func: &FuncInfo, pc: u64) -> Option<u64> {
         let index = self.table.find_func(self.link_pc(func.entry))?;
         let record = self.checked(self.table.func(index))?;
         let delta = self.checked(self.table.pcsp(&record, self.link_pc(pc)))??;
         u64::try_from(delta).ok()
     }
 
-    fn source_frames(&self, pc: u64) -> Vec<SourceFrame> {
-        if let Some(frames) = self.source_cache.borrow().get(&pc) {
-            return frames.clone();
-        }
+    fn resolve_source_frames(&self, pc: u64) -> SourceFrames {
         let mut frames = Vec::new();
         let resolved = self.table.resolve_inlined(self.link_pc(pc), &mut frames);
         if self.checked(resolved).is_none() {
-            return Vec::new();
+            return SourceFrames::default();
         }
-        let frames: Vec<SourceFrame> = frames
+        frames
             .into_iter()
             .map(|frame| SourceFrame {
                 function: printed_function_name(&frame.function).into_owned(),
@@ -283,17 +289,61 @@ impl FuncTable for PclntabFuncs<'_> {
                 line: frame.line.map(i64::from),
                 inlined: frame.inlined,
             })
-            .collect();
-        let mut cache = self.source_cache.borrow_mut();
-        if cache.len() < MAX_CACHED_PCS {
-            cache.insert(pc, frames.clone());
-        }
-        frames
+            .collect()
     }
 
-    fn foreign_frames(&self, pc: u64) -> Vec<SourceFrame> {
+    fn info(&self, func: &crate::pclntab::func::Func) -> Option<FuncInfo> {
+        let name = self.checked(self.table.func_name(func))?;
+        Some(FuncInfo {
+            entry: func.entry.wrapping_add(self.bias),
+            end: func.end.wrapping_add(self.bias),
+            name: Arc::from(name),
+            flag: func.flag,
+        })
+    }
+}
+
+/// Returns the value cached for `key`, or computes, caches and returns it.
+/// The goroutines of one program share most pcs, so the walks look up the
+/// same keys again and again. The cache stops growing at [`MAX_CACHED_PCS`].
+fn cached<K: Hash + Eq, T: Clone>(
+    cache: &RefCell<FastMap<K, T>>,
+    key: K,
+    compute: impl FnOnce() -> T,
+) -> T {
+    if let Some(value) = cache.borrow().get(&key) {
+        return value.clone();
+    }
+    let value = compute();
+    let mut cache = cache.borrow_mut();
+    if cache.len() < MAX_CACHED_PCS {
+        cache.insert(key, value.clone());
+    }
+    value
+}
+
+impl FuncTable for PclntabFuncs<'_> {
+    fn func(&self, pc: u64) -> Option<FuncInfo> {
+        cached(&self.func_cache, pc, || {
+            let index = self.table.find_func(self.link_pc(pc))?;
+            let func = self.checked(self.table.func(index))?;
+            self.info(&func)
+        })
+    }
+
+    fn sp_delta(&self, func: &FuncInfo, pc: u64) -> Option<u64> {
+        cached(&self.sp_delta_cache, (func.entry, pc), || {
+            self.sp_delta_uncached(func, pc)
+        })
+    }
+
+    fn source_frames(&self, pc: u64) -> SourceFrames {
+        cached(&self.source_cache, pc, || self.resolve_source_frames(pc))
+    }
+
+    fn foreign_frames(&self, pc: u64) -> SourceFrames {
         let Some(symbolizer) = &self.foreign else {
-            return Vec::new();
+            return SourceFrames::default();
         };
         symbolizer
             .symbolize(pc)
@@ -318,7 +368,7 @@ impl FuncTable for PclntabFuncs<'_> {
         Some(FuncInfo {
             entry: entry.wrapping_add(self.bias),
             end: end.wrapping_add(self.bias),
-            name: name.to_owned(),
+            name: Arc::from(name),
             flag,
         })
     }

@@ -35,9 +35,11 @@ pub mod pclntab_funcs {
     pub use super::frame::{FunctionIndex, PclntabFuncs};
 }
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
-pub use frame::{Frame, FrameSource, SourceFrame, StackKind};
+pub use frame::{Frame, FrameSource, SourceFrame, SourceFrames, StackKind};
 
 use crate::core::Arch;
 use crate::runtime::memory::ReadMemory;
@@ -68,7 +70,8 @@ pub struct FuncInfo {
     pub entry: u64,
     /// Run-time address one past the function.
     pub end: u64,
-    pub name: String,
+    /// Shared by every frame of the function.
+    pub name: Arc<str>,
     /// `abi.FuncFlag` bits.
     pub flag: u8,
 }
@@ -81,12 +84,12 @@ pub trait FuncTable {
     fn sp_delta(&self, func: &FuncInfo, pc: u64) -> Option<u64>;
     /// Returns the source frames at `pc`, innermost inlined call first and
     /// the physical function last; empty when no function contains `pc`.
-    fn source_frames(&self, pc: u64) -> Vec<SourceFrame>;
+    fn source_frames(&self, pc: u64) -> SourceFrames;
     /// Returns the source frames of code the pclntab does not cover (C code
     /// from cgo) from DWARF or the ELF symbol tables, innermost first; empty
     /// when nothing names `pc`.
-    fn foreign_frames(&self, _pc: u64) -> Vec<SourceFrame> {
-        Vec::new()
+    fn foreign_frames(&self, _pc: u64) -> SourceFrames {
+        SourceFrames::default()
     }
     /// Finds a function by its full name, such as `runtime.allgadd`.
     fn func_by_name(&self, name: &str) -> Option<FuncInfo>;

@@ -15,7 +15,7 @@ impl Funcs {
         let info = FuncInfo {
             entry,
             end: entry + size,
-            name: name.to_owned(),
+            name: name.into(),
             flag,
         };
         self.funcs.push((info, frame));
@@ -36,15 +36,15 @@ impl FuncTable for Funcs {
         Some(if pc < func.entry + 4 { 0 } else { *frame })
     }
 
-    fn source_frames(&self, pc: u64) -> Vec<SourceFrame> {
+    fn source_frames(&self, pc: u64) -> SourceFrames {
         self.func(pc)
             .map(|f| {
-                vec![SourceFrame {
-                    function: f.name,
+                SourceFrames::from([SourceFrame {
+                    function: f.name.to_string(),
                     file: None,
                     line: None,
                     inlined: false,
-                }]
+                }])
             })
             .unwrap_or_default()
     }
@@ -52,7 +52,7 @@ impl FuncTable for Funcs {
     fn func_by_name(&self, name: &str) -> Option<FuncInfo> {
         self.funcs
             .iter()
-            .find(|(f, _)| f.name == name)
+            .find(|(f, _)| &*f.name == name)
             .map(|(f, _)| f.clone())
     }
 }
@@ -411,7 +411,7 @@ fn unknown_pc_without_frame_pointer_stops() {
         &StackContext::default(),
     );
     assert_eq!(walk.frames.len(), 1);
-    assert_eq!(walk.frames[0].source, Vec::new());
+    assert!(walk.frames[0].source.is_empty());
     assert_eq!(walk.stop, StopReason::UnknownPc { pc: 0xdead_0000 });
 }
 

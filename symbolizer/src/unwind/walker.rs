@@ -47,7 +47,8 @@ pub(super) struct Collector {
 impl Collector {
     fn new() -> Collector {
         Collector {
-            head: Vec::new(),
+            // Most goroutine stacks are a handful of frames deep.
+            head: Vec::with_capacity(8),
             tail: VecDeque::new(),
             elided: None,
             steps: 0,
@@ -136,12 +137,12 @@ impl Walker<'_> {
         frames.push(self.make_frame(cursor, &func, fp));
         let Some(fp) = fp else {
             return Err(StopReason::NoFrameSize {
-                function: func.name,
+                function: func.name.to_string(),
                 pc,
             });
         };
 
-        if names::SIGTRAMPS.contains(&func.name.as_str()) {
+        if names::SIGTRAMPS.contains(&func.name.as_ref()) {
             let next =
                 sigtramp::interrupted_registers(self.arch, self.memory, fp).map_err(unreadable)?;
             *cursor = Cursor {
@@ -152,9 +153,9 @@ impl Walker<'_> {
             };
             return Ok(());
         }
-        if func.flag & FUNC_FLAG_TOP_FRAME != 0 || names::TOP_FRAMES.contains(&func.name.as_str()) {
+        if func.flag & FUNC_FLAG_TOP_FRAME != 0 || names::TOP_FRAMES.contains(&func.name.as_ref()) {
             return Err(StopReason::TopFrame {
-                function: func.name,
+                function: func.name.to_string(),
             });
         }
         if !*left_system_stack && self.context.kind_of(regs.sp) != StackKind::Goroutine {
@@ -167,7 +168,7 @@ impl Walker<'_> {
                 }
                 Switch::NoGoroutine => {
                     return Err(StopReason::TopFrame {
-                        function: func.name,
+                        function: func.name.to_string(),
                     })
                 }
             }
@@ -177,10 +178,10 @@ impl Walker<'_> {
         if func.flag & FUNC_FLAG_SP_WRITE != 0
             && !cursor.innermost
             && cursor.found_by != FrameSource::StackSwitch
-            && !names::SP_WRITE_ALLOWED.contains(&func.name.as_str())
+            && !names::SP_WRITE_ALLOWED.contains(&func.name.as_ref())
         {
             return Err(StopReason::SpWrite {
-                function: func.name,
+                function: func.name.to_string(),
             });
         }
 
@@ -198,9 +199,9 @@ impl Walker<'_> {
             lr: None,
         };
         let injected = if self.context.all_injected_calls {
-            names::INJECTED.contains(&func.name.as_str())
+            names::INJECTED.contains(&func.name.as_ref())
         } else {
-            names::SIGPANIC.contains(&func.name.as_str())
+            names::SIGPANIC.contains(&func.name.as_ref())
         };
         if injected && self.arch == Arch::Arm64 {
             next = self.arm64_after_injected_call(next)?;
@@ -345,7 +346,7 @@ impl Walker<'_> {
     /// `systemstack`). The switching frame itself stays on the system
     /// stack, where the runtime prints it last.
     fn leave_system_stack(&self, func: &FuncInfo, cursor: &Cursor, delta: Option<u64>) -> Switch {
-        let name = func.name.as_str();
+        let name = &*func.name;
         if !names::STACK_SWITCHES.contains(&name) {
             return Switch::Ordinary;
         }

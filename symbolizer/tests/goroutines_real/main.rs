@@ -59,7 +59,7 @@ fn printed_frames(goroutine: &Goroutine) -> Vec<(String, String, i64)> {
     };
     let mut frames = Vec::new();
     for frame in walk.frames.iter().skip(goroutine.printed_from) {
-        for source in &frame.source {
+        for source in frame.source.iter() {
             let function = if source.function == "runtime.gopanic" {
                 "panic".to_owned()
             } else {
