@@ -108,8 +108,31 @@ pub struct OpenedCrash {
 /// Opens the crash `args` select, looking up journal matches with
 /// `selector`.
 pub fn open_with(args: &CrashArgs, selector: &Selector) -> anyhow::Result<OpenedCrash> {
-    let (core_path, source) = select_core(args.crash.as_deref(), selector)?;
-    open_selected(args, core_path, source)
+    open_prepared(args, selector, &|_| ()).map(|(opened, _)| opened)
+}
+
+/// Opens the crash as [`open_with`] does, and runs `prepare` on the binary.
+/// When `--binary` names a file, `prepare` runs on another thread while the
+/// core is opened (decompressing it can take a while) and its result is
+/// returned. Otherwise the binary is known only from the core, so the
+/// result is `None` and the caller prepares the binary itself.
+pub fn open_prepared<T: Send>(
+    args: &CrashArgs,
+    selector: &Selector,
+    prepare: &(dyn Fn(&Binary) -> T + Sync),
+) -> anyhow::Result<(OpenedCrash, Option<T>)> {
+    let crash = args.crash.as_deref();
+    if let Some(CrashArg::Path(path)) = crash.map(CrashArg::parse) {
+        // The journal's record of a core file only names the crash, and
+        // looking it up takes as long as decompressing a small core, so
+        // the two run at once.
+        return std::thread::scope(|scope| {
+            let lookup = scope.spawn(|| core_file_record(crash, selector));
+            open_pending(args, path, PendingSource::Lookup(lookup), prepare)
+        });
+    }
+    let (core_path, source) = select_core(crash, selector)?;
+    open_pending(args, core_path, PendingSource::Ready(source), prepare)
 }
 
 /// Opens a core already selected, with its journal record when there is
@@ -119,15 +142,45 @@ pub fn open_selected(
     core_path: PathBuf,
     source: Option<CrashSource>,
 ) -> anyhow::Result<OpenedCrash> {
+    open_pending(args, core_path, PendingSource::Ready(source), &|_| ()).map(|(opened, _)| opened)
+}
+
+/// The journal record of a crash: known, or still being looked up.
+enum PendingSource<'scope> {
+    Ready(Option<CrashSource>),
+    Lookup(std::thread::ScopedJoinHandle<'scope, Option<CrashSource>>),
+}
+
+impl PendingSource<'_> {
+    fn wait(self) -> Option<CrashSource> {
+        match self {
+            PendingSource::Ready(source) => source,
+            PendingSource::Lookup(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        }
+    }
+}
+
+fn open_pending<T: Send>(
+    args: &CrashArgs,
+    read_path: PathBuf,
+    source: PendingSource<'_>,
+    prepare: &(dyn Fn(&Binary) -> T + Sync),
+) -> anyhow::Result<(OpenedCrash, Option<T>)> {
     let mut warnings = Vec::new();
     // A stored core is read through /proc/self/fd/N, which no message may
-    // show: messages and reports name the file in the coredump store.
-    let read_path = core_path;
-    let core_path = source
-        .as_ref()
-        .and_then(CrashSource::core_display_path)
-        .unwrap_or_else(|| read_path.clone());
+    // show: messages and reports name the file in the coredump store. A
+    // core file given by its path is named by that path until its record
+    // is found.
+    let core_path = match &source {
+        PendingSource::Ready(source) => source.as_ref().and_then(CrashSource::core_display_path),
+        PendingSource::Lookup(_) => None,
+    }
+    .unwrap_or_else(|| read_path.clone());
 
+    let mut opened_early = None;
+    let mut prepared = None;
     let (core, binary_path, binary_source) = match &args.binary {
         Some(path) if path.is_dir() => {
             // The core's build IDs are needed before the binary is known, so
@@ -150,14 +203,27 @@ pub fn open_selected(
             (core, found, BinarySource::DirectorySearch)
         }
         Some(path) => {
-            let core = open_core(
-                &read_path,
-                &core_path,
-                CoreOptions {
-                    executable: Some(path.clone()),
-                    ..CoreOptions::default()
-                },
-            )?;
+            // The binary is known before the core, so it is read while the
+            // core is decompressed.
+            let binary = Binary::open(path);
+            let core = std::thread::scope(|scope| {
+                let preparing = binary.as_ref().ok().map(|b| scope.spawn(|| prepare(b)));
+                let core = open_core(
+                    &read_path,
+                    &core_path,
+                    CoreOptions {
+                        executable: Some(path.clone()),
+                        ..CoreOptions::default()
+                    },
+                );
+                prepared = preparing.map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                });
+                core
+            })?;
+            opened_early = Some(binary);
             (core, path.clone(), BinarySource::Argument)
         }
         None => {
@@ -173,8 +239,17 @@ pub fn open_selected(
             (core, path, BinarySource::Core)
         }
     };
+    let source = source.wait();
+    let core_path = source
+        .as_ref()
+        .and_then(CrashSource::core_display_path)
+        .unwrap_or(core_path);
 
-    let binary = Binary::open(&binary_path).map_err(|err| {
+    let binary = match opened_early {
+        Some(binary) => binary,
+        None => Binary::open(&binary_path),
+    };
+    let binary = binary.map_err(|err| {
         let deleted = core.executable().is_some_and(|e| e.deleted) && binary_source == BinarySource::Core;
         if deleted {
             anyhow::anyhow!(
@@ -253,7 +328,7 @@ pub fn open_selected(
         tracing::info!(target: "gocrash::crash_input", "neither the core nor the binary has a build ID of the same kind; the binary is trusted by its path");
     }
 
-    Ok(OpenedCrash {
+    let opened = OpenedCrash {
         core,
         core_path,
         source,
@@ -263,7 +338,25 @@ pub fn open_selected(
         core_ids,
         binary_ids,
         warnings,
-    })
+    };
+    Ok((opened, prepared))
+}
+
+/// Looks up the journal record of the core file `crash` names: a core in
+/// systemd-coredump's store has one when the journal can be read, and the
+/// core is read either way.
+fn core_file_record(crash: Option<&str>, selector: &Selector) -> Option<CrashSource> {
+    let options = OpenOptions {
+        text: None,
+        ..OpenOptions::default()
+    };
+    match selector.open(crash, &options) {
+        Ok(source) => Some(source),
+        Err(error) => {
+            tracing::debug!(target: "gocrash::crash_input", %error, "no journal record for the core file");
+            None
+        }
+    }
 }
 
 /// Returns the core file the selection names: the file itself for a core
@@ -278,15 +371,7 @@ pub fn select_core(
         ..OpenOptions::default()
     };
     if let Some(CrashArg::Path(path)) = crash.map(CrashArg::parse) {
-        // A core in systemd-coredump's store gets its journal record, when
-        // the journal can be read; a core file is read either way.
-        return match selector.open(crash, &options) {
-            Ok(source) => Ok((path, Some(source))),
-            Err(error) => {
-                tracing::debug!(target: "gocrash::crash_input", %error, "no journal record for the core file");
-                Ok((path, None))
-            }
-        };
+        return Ok((path, core_file_record(crash, selector)));
     }
     let source = match selector.open(crash, &options) {
         Ok(source) => source,

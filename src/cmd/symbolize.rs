@@ -10,7 +10,7 @@ use std::io::{BufWriter, Write};
 
 use ingest::crashtext::{self, TextOptions};
 use ingest::select::CrashArg;
-use symbolizer::goroutines::Process;
+use symbolizer::goroutines::{BinaryFacts, BinaryInfo, Process};
 
 use super::info::loss_parts;
 use super::list::JournalArgs;
@@ -54,8 +54,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let format = if args.json { Format::Json } else { args.format };
-    let opened = crash_input::open_with(&args.crash, &args.journal.selector())?;
-    let loaded = Process::load(&opened.core, &opened.binary);
+    let (opened, facts) =
+        crash_input::open_prepared(&args.crash, &args.journal.selector(), &BinaryFacts::read)?;
+    let facts = facts.unwrap_or_else(|| BinaryFacts::read(&opened.binary));
+    let loaded = facts
+        .and_then(|facts| BinaryInfo::with_facts(&opened.binary, facts))
+        .and_then(|info| Process::load_with(&opened.core, &info));
     if let Err(error) = &loaded {
         if !opened.core.is_partial() {
             return Err(anyhow::Error::new(clone_error(error)).context(format!(
