@@ -20,13 +20,13 @@ mod lz4_frame;
 
 pub use extent::MAX_DECOMPRESSED_LEN;
 
-use std::cell::Cell;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 
 use memmap2::Mmap;
 
@@ -524,20 +524,20 @@ fn map_file(file: &File, path: &Path) -> Result<Option<Mmap>, DecompressError> {
 /// the file itself failed, so a read error is not blamed on the stream.
 struct CountingReader {
     file: File,
-    count: Rc<Cell<u64>>,
-    failed: Rc<Cell<bool>>,
+    count: Arc<AtomicU64>,
+    failed: Arc<AtomicBool>,
 }
 
 impl Read for CountingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.file.read(buf) {
             Ok(n) => {
-                self.count.set(self.count.get().saturating_add(n as u64));
+                self.count.fetch_add(n as u64, Ordering::Relaxed);
                 Ok(n)
             }
             Err(e) => {
                 if e.kind() != io::ErrorKind::Interrupted {
-                    self.failed.set(true);
+                    self.failed.store(true, Ordering::Relaxed);
                 }
                 Err(e)
             }
@@ -781,15 +781,15 @@ fn decompress_stream(
         total_in,
         ..
     } = stream;
-    let count = Rc::new(Cell::new(0u64));
-    let failed = Rc::new(Cell::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicBool::new(false));
     let counting = CountingReader {
         file,
-        count: Rc::clone(&count),
-        failed: Rc::clone(&failed),
+        count: Arc::clone(&count),
+        failed: Arc::clone(&failed),
     };
     let input = BufReader::with_capacity(INPUT_BUFFER_SIZE, counting);
-    let mut decoder: Box<dyn Read> = match compression {
+    let decoder: Box<dyn Read + Send> = match compression {
         Compression::None => Box::new(input),
         Compression::Zstd => {
             let decoder = zstd::stream::read::Decoder::with_buffer(input).map_err(|source| {
@@ -808,11 +808,8 @@ fn decompress_stream(
         Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(input)),
     };
 
-    let mut block = vec![0u8; BLOCK_SIZE];
     let mut bytes_out = 0u64;
-    loop {
-        let (filled, read_error) = fill_block(&mut *decoder, &mut block);
-        let data = block.get(..filled).unwrap_or(&[]);
+    let written = pump(decoder, &mut |data, read_error| {
         if !data.is_empty() {
             sink.write_block(data)
                 .map_err(|source| DecompressError::Write {
@@ -820,40 +817,122 @@ fn decompress_stream(
                     offset: bytes_out,
                     source,
                 })?;
-            bytes_out += filled as u64;
+            bytes_out += data.len() as u64;
             progress(Progress {
-                bytes_in: count.get(),
+                bytes_in: count.load(Ordering::Relaxed),
                 bytes_out,
                 total_in,
             });
         }
-        if let Some(source) = read_error {
-            let offset = count.get();
-            if failed.get() {
-                return Err(DecompressError::Read {
-                    path: path.to_path_buf(),
-                    offset,
-                    source,
-                });
-            }
-            return Err(DecompressError::Corrupt {
+        let Some(source) = read_error else {
+            return Ok(());
+        };
+        let offset = count.load(Ordering::Relaxed);
+        if failed.load(Ordering::Relaxed) {
+            return Err(DecompressError::Read {
                 path: path.to_path_buf(),
-                format: compression,
                 offset,
-                decompressed: bytes_out,
                 source,
             });
         }
-        if filled < block.len() {
-            break;
-        }
-    }
-    tracing::debug!(target: "gocrash::decompress", path = %path.display(), bytes_in = count.get(), bytes_out, "decompressed core");
+        Err(DecompressError::Corrupt {
+            path: path.to_path_buf(),
+            format: compression,
+            offset,
+            decompressed: bytes_out,
+            source,
+        })
+    });
+    written?;
+    let bytes_in = count.load(Ordering::Relaxed);
+    tracing::debug!(target: "gocrash::decompress", path = %path.display(), bytes_in, bytes_out, "decompressed core");
     Ok(StreamSummary {
         compression,
-        bytes_in: count.get(),
+        bytes_in,
         bytes_out,
     })
+}
+
+/// A block the decoder filled: the block, how many bytes it filled, and the
+/// error that stopped the decoder, if one did.
+type Filled = (Vec<u8>, usize, Option<io::Error>);
+
+/// The number of blocks passed between the decoding thread and the writing
+/// one: one being decoded, one being written, one waiting.
+const PIPELINE_BLOCKS: usize = 3;
+
+/// Hands each block of `decoder`'s output to `write`, with the error that
+/// ended the stream, until the stream ends or `write` fails.
+///
+/// Decoding runs on a thread of its own, so that it overlaps with finding
+/// the zero pages and copying the others to the page cache. In profiles of
+/// the corpus's largest core, those took about a third of the decoding
+/// time. When the thread cannot start, both run here in turn.
+fn pump(
+    decoder: Box<dyn Read + Send>,
+    write: &mut dyn FnMut(&[u8], Option<io::Error>) -> Result<(), DecompressError>,
+) -> Result<(), DecompressError> {
+    std::thread::scope(|scope| {
+        let (decoder_sender, decoder_receiver) = mpsc::channel::<Box<dyn Read + Send>>();
+        let (free_sender, free_receiver) = mpsc::channel::<Vec<u8>>();
+        let (filled_sender, filled_receiver) = mpsc::sync_channel::<Filled>(PIPELINE_BLOCKS);
+        let started = std::thread::Builder::new()
+            .name("gocrash-decompress".to_owned())
+            .spawn_scoped(scope, move || {
+                let Ok(mut decoder) = decoder_receiver.recv() else {
+                    return;
+                };
+                // The writer returns each block it is done with, and
+                // stops returning them when it stops.
+                while let Ok(mut block) = free_receiver.recv() {
+                    let (filled, error) = fill_block(&mut *decoder, &mut block);
+                    let last = filled < block.len() || error.is_some();
+                    if filled_sender.send((block, filled, error)).is_err() || last {
+                        return;
+                    }
+                }
+            });
+        let unsent = match started {
+            Ok(_) => decoder_sender.send(decoder).err().map(|unsent| unsent.0),
+            Err(error) => {
+                tracing::debug!(target: "gocrash::decompress", %error, "failed to start a decompression thread, so decompressing on this one");
+                Some(decoder)
+            }
+        };
+        if let Some(decoder) = unsent {
+            return pump_here(decoder, write);
+        }
+
+        for _ in 0..PIPELINE_BLOCKS {
+            // The thread may already have stopped on a short stream.
+            let _ = free_sender.send(vec![0u8; BLOCK_SIZE]);
+        }
+        for (block, filled, error) in filled_receiver {
+            let last = filled < block.len() || error.is_some();
+            write(block.get(..filled).unwrap_or(&[]), error)?;
+            if last {
+                break;
+            }
+            let _ = free_sender.send(block);
+        }
+        Ok(())
+    })
+}
+
+/// Does what [`pump`] does, on the calling thread alone.
+fn pump_here(
+    mut decoder: Box<dyn Read + Send>,
+    write: &mut dyn FnMut(&[u8], Option<io::Error>) -> Result<(), DecompressError>,
+) -> Result<(), DecompressError> {
+    let mut block = vec![0u8; BLOCK_SIZE];
+    loop {
+        let (filled, error) = fill_block(&mut *decoder, &mut block);
+        let last = filled < block.len() || error.is_some();
+        write(block.get(..filled).unwrap_or(&[]), error)?;
+        if last {
+            return Ok(());
+        }
+    }
 }
 
 /// Reads until the block is full, the stream ends or the decoder fails, and
