@@ -146,6 +146,8 @@ pub fn open_selected(
 }
 
 /// The journal record of a crash: known, or still being looked up.
+// One value exists per command, so the size of the record does not matter.
+#[allow(clippy::large_enum_variant)]
 enum PendingSource<'scope> {
     Ready(Option<CrashSource>),
     Lookup(std::thread::ScopedJoinHandle<'scope, Option<CrashSource>>),

@@ -853,6 +853,10 @@ fn decompress_stream(
     })
 }
 
+/// Receives each decoded block, with the error that ended the stream after
+/// it, if one did.
+type BlockWriter<'w> = dyn FnMut(&[u8], Option<io::Error>) -> Result<(), DecompressError> + 'w;
+
 /// A block the decoder filled: the block, how many bytes it filled, and the
 /// error that stopped the decoder, if one did.
 type Filled = (Vec<u8>, usize, Option<io::Error>);
@@ -868,10 +872,7 @@ const PIPELINE_BLOCKS: usize = 3;
 /// the zero pages and copying the others to the page cache. In profiles of
 /// the corpus's largest core, those took about a third of the decoding
 /// time. When the thread cannot start, both run here in turn.
-fn pump(
-    decoder: Box<dyn Read + Send>,
-    write: &mut dyn FnMut(&[u8], Option<io::Error>) -> Result<(), DecompressError>,
-) -> Result<(), DecompressError> {
+fn pump(decoder: Box<dyn Read + Send>, write: &mut BlockWriter<'_>) -> Result<(), DecompressError> {
     std::thread::scope(|scope| {
         let (decoder_sender, decoder_receiver) = mpsc::channel::<Box<dyn Read + Send>>();
         let (free_sender, free_receiver) = mpsc::channel::<Vec<u8>>();
@@ -922,7 +923,7 @@ fn pump(
 /// Does what [`pump`] does, on the calling thread alone.
 fn pump_here(
     mut decoder: Box<dyn Read + Send>,
-    write: &mut dyn FnMut(&[u8], Option<io::Error>) -> Result<(), DecompressError>,
+    write: &mut BlockWriter<'_>,
 ) -> Result<(), DecompressError> {
     let mut block = vec![0u8; BLOCK_SIZE];
     loop {

@@ -151,7 +151,7 @@ mod tests {
         // hashbrown picks buckets with must still vary.
         let state = FastState::default();
         let buckets: HashSet<u64> = (0..4096u64)
-            .map(|i| state.hash_one(0xc000_0000_00 + i * 0x1000) & 0xfff)
+            .map(|i| state.hash_one(0x00c0_0000_0000 + i * 0x1000) & 0xfff)
             .collect();
         assert!(buckets.len() > 2000, "{} distinct buckets", buckets.len());
     }
