@@ -363,7 +363,7 @@ fn compare_goroutine(
         );
         matched &= moved_on;
     }
-    if found.wait_reason != header.wait_reason {
+    if found.wait_reason.as_deref() != header.wait_reason.as_deref() {
         report.differ(
             "wait reason",
             format!(
@@ -457,7 +457,7 @@ fn compare_goroutine(
     }
     let found_creator = found.created_by.as_ref().map(|c| {
         (
-            c.function.clone(),
+            c.function.to_string(),
             c.file.clone(),
             c.line.and_then(|l| u32::try_from(l).ok()),
             c.offset.filter(|&o| o > 0),

@@ -434,7 +434,7 @@ impl<'a> Printer<'a> {
         self.write_g0_header(out, thread)?;
         self.write_frames(out, frames.get(..end).unwrap_or(&[]))?;
         if relayed {
-            if let Some(goroutine) = curg.filter(|g| g.status_text == "running") {
+            if let Some(goroutine) = curg.filter(|g| &*g.status_text == "running") {
                 self.write_header(out, goroutine)?;
                 self.write_frames(out, printed_frames(goroutine))?;
                 self.write_created_by(out, goroutine)?;
@@ -538,7 +538,7 @@ impl<'a> Printer<'a> {
                 continue;
             }
             writeln!(out)?;
-            let running_elsewhere = goroutine.status_text == "running"
+            let running_elsewhere = &*goroutine.status_text == "running"
                 && goroutine.m.is_some_and(|m| Some(m.address) != crash_m)
                 && goroutine
                     .record

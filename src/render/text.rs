@@ -343,7 +343,7 @@ fn group_key(goroutine: &Goroutine) -> GroupKey<'_> {
         creator: goroutine
             .created_by
             .as_ref()
-            .map(|c| (c.function.as_str(), c.file.as_deref(), c.line)),
+            .map(|c| (&*c.function, c.file.as_deref(), c.line)),
         error: goroutine.error.as_deref(),
     }
 }
@@ -354,7 +354,7 @@ fn header(goroutines: &[&Goroutine], note: &str) -> String {
     let Some(first) = goroutines.first() else {
         return String::new();
     };
-    let mut state = first.status_text.clone();
+    let mut state = first.status_text.to_string();
     let minutes: Vec<u64> = goroutines
         .iter()
         .filter_map(|g| g.wait_minutes)

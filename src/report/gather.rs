@@ -375,7 +375,7 @@ fn core_goroutine(goroutine: &Goroutine, finder: Option<&mut SourceFinder>) -> G
     };
     GoroutineView {
         id: goroutine.goid,
-        status: goroutine.status_text.clone(),
+        status: goroutine.status_text.to_string(),
         wait_minutes: goroutine.wait_minutes,
         locked_to_thread: goroutine.locked_to_thread,
         frames,

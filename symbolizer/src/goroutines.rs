@@ -13,6 +13,7 @@ mod symbols;
 mod walks;
 
 use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -83,9 +84,9 @@ pub struct Goroutine {
     pub record: Option<GRecord>,
     /// The status text the runtime prints in brackets: the wait reason for
     /// a waiting goroutine that has one, else the status name.
-    pub status_text: String,
+    pub status_text: Arc<str>,
     /// The wait reason's name, when the goroutine waits with one.
-    pub wait_reason: Option<String>,
+    pub wait_reason: Option<Arc<str>>,
     /// How long the goroutine has been blocked, in whole minutes, when the
     /// runtime would print `, N minutes` (at least one). The core has no
     /// clock, so "now" is estimated (see [`Process::clock`]), and the count
@@ -98,7 +99,7 @@ pub struct Goroutine {
     /// The thread running it, when one does.
     pub thread: Option<u32>,
     /// The function the goroutine started in (`startpc`).
-    pub start_function: Option<String>,
+    pub start_function: Option<Arc<str>>,
     /// The `go` statement that created it.
     pub created_by: Option<CreatedBy>,
     /// The frames, innermost first, and why the walk stopped.
@@ -122,7 +123,7 @@ pub struct MSummary {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CreatedBy {
     /// The physical function containing `gopc`, as the runtime prints it.
-    pub function: String,
+    pub function: Arc<str>,
     pub file: Option<String>,
     pub line: Option<i64>,
     pub pc: u64,

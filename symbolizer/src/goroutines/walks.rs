@@ -8,7 +8,9 @@
 //! thread has its own function table and unwind caches, and all of them
 //! share the memory, the budget and everything read before.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use super::{CreatedBy, Goroutine, MSummary, ThreadState};
 use crate::core::{Arch, Registers, Thread};
@@ -41,7 +43,7 @@ pub(super) struct Walker<'a> {
     pub all_injected_calls: bool,
     /// The `.eh_frame` tables of the core's modules, for C frames.
     pub cfi: Option<&'a dyn CallFrameInfo>,
-    /// Shared by every walker of the process, on every thread.
+    /// The steps left, shared by every walker of the process on every thread.
     pub steps_left: &'a AtomicUsize,
 }
 
@@ -197,7 +199,7 @@ fn build_goroutine(
                 goid: None,
                 address,
                 record: None,
-                status_text: "???".to_owned(),
+                status_text: Arc::from("???"),
                 wait_reason: None,
                 wait_minutes: None,
                 locked_to_thread: false,
@@ -214,13 +216,13 @@ fn build_goroutine(
     let wait_reason =
         (record.status == GStatus::Waiting && record.wait_reason != 0).then(
             || match wait_reasons {
-                Some(reasons) => reasons.name(record.wait_reason).to_owned(),
-                None => format!("wait reason {}", record.wait_reason),
+                Some(reasons) => reasons.shared_name(record.wait_reason),
+                None => Arc::from(format!("wait reason {}", record.wait_reason)),
             },
         );
     let status_text = wait_reason
         .clone()
-        .unwrap_or_else(|| record.status.name().to_owned());
+        .unwrap_or_else(|| Arc::from(record.status.name()));
     let m = ms.iter().find(|m| m.address == record.m && record.m != 0);
     let thread = threads.iter().find(|t| t.goroutine == Some(address));
     // A goroutine in a syscall keeps its M, but the runtime prints it from
@@ -242,10 +244,7 @@ fn build_goroutine(
             record.raw_status, record.stack.lo, record.stack.hi
         )
     });
-    let start_function = walker
-        .funcs
-        .func(record.startpc)
-        .map(|f| f.name.to_string());
+    let start_function = walker.funcs.func(record.startpc).map(|f| f.name);
     let created_by = created_by(walker.arch, walker.funcs, &record);
     Goroutine {
         goid: Some(record.goid),
@@ -466,7 +465,10 @@ fn created_by(arch: Arch, funcs: &dyn FuncTable, g: &GRecord) -> Option<CreatedB
     let source = funcs.source_frames(g.gopc.saturating_sub(quantum));
     let innermost = source.first();
     Some(CreatedBy {
-        function: crate::unwind::frame::printed_function_name(&func.name).into_owned(),
+        function: match crate::unwind::frame::printed_function_name(&func.name) {
+            Cow::Borrowed(_) => Arc::clone(&func.name),
+            Cow::Owned(printed) => Arc::from(printed),
+        },
         file: innermost.and_then(|f| f.file.clone()),
         line: innermost.and_then(|f| f.line),
         pc: g.gopc,

@@ -344,7 +344,7 @@ mod tests {
         Walk {
             frames,
             stop: StopReason::TopFrame {
-                function: "runtime.goexit".to_owned(),
+                function: "runtime.goexit".into(),
             },
             elided: None,
         }

@@ -8,6 +8,8 @@
 //! read from `runtime.waitReasonStrings` of binaries built with Go 1.19.8,
 //! 1.21.13, 1.22.10, 1.23.9, 1.24.11, 1.25.5, 1.26.6 and 1.27.3.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::memory::ReadMemory;
@@ -90,7 +92,7 @@ pub enum WaitReasonSource {
 /// Wait reason names indexed by `g.waitreason`.
 #[derive(Clone, Debug)]
 pub struct WaitReasons {
-    names: Vec<String>,
+    names: Vec<Arc<str>>,
     pub source: WaitReasonSource,
 }
 
@@ -110,11 +112,11 @@ impl WaitReasons {
             }
             let mut bytes = vec![0u8; len as usize];
             memory.read(data, &mut bytes).ok()?;
-            names.push(String::from_utf8(bytes).ok()?);
+            names.push(Arc::from(String::from_utf8(bytes).ok()?));
         }
         // Entry 0 is always the empty "no reason" and entry 1 "GC assist marking".
-        if names.first().is_some_and(|n| !n.is_empty())
-            || names.get(1).is_some_and(|n| n != "GC assist marking")
+        if names.first().is_some_and(|n: &Arc<str>| !n.is_empty())
+            || names.get(1).is_some_and(|n| &**n != "GC assist marking")
         {
             return None;
         }
@@ -126,13 +128,13 @@ impl WaitReasons {
 
     /// Returns the built-in names for `version`.
     pub fn for_version(version: GoVersion) -> Option<WaitReasons> {
-        let names: Vec<String> = match version.minor_release() {
+        let names: Vec<Arc<str>> = match version.minor_release() {
             (1, minor @ (19 | 21..=25)) => GO119_TO_GO125
                 .iter()
                 .filter(|(_, since, until)| (*since..=*until).contains(&minor))
-                .map(|(name, _, _)| (*name).to_owned())
+                .map(|(name, _, _)| Arc::from(*name))
                 .collect(),
-            (1, 26 | 27) => GO126_ON.iter().map(|name| (*name).to_owned()).collect(),
+            (1, 26 | 27) => GO126_ON.iter().map(|name| Arc::from(*name)).collect(),
             _ => return None,
         };
         Some(WaitReasons {
@@ -142,7 +144,7 @@ impl WaitReasons {
     }
 
     /// Returns every name, indexed by `g.waitreason`.
-    pub fn names(&self) -> &[String] {
+    pub fn names(&self) -> &[Arc<str>] {
         &self.names
     }
 
@@ -151,7 +153,16 @@ impl WaitReasons {
     pub fn name(&self, index: u8) -> &str {
         self.names
             .get(usize::from(index))
-            .map_or("unknown wait reason", String::as_str)
+            .map_or("unknown wait reason", |name| name)
+    }
+
+    /// Returns the name of reason `index` as [`WaitReasons::name`] does, as
+    /// one string shared by every goroutine waiting for that reason.
+    pub fn shared_name(&self, index: u8) -> Arc<str> {
+        match self.names.get(usize::from(index)) {
+            Some(name) => Arc::clone(name),
+            None => Arc::from("unknown wait reason"),
+        }
     }
 }
 

@@ -177,13 +177,13 @@ impl StackContext {
 pub enum StopReason {
     /// A function that ends every complete stack (`runtime.goexit`,
     /// `runtime.mstart`, `runtime.rt0_go`).
-    TopFrame { function: String },
+    TopFrame { function: Arc<str> },
     /// A pc no table covers and no frame pointer could be followed from.
     UnknownPc { pc: u64 },
     /// A Go function without a pcsp value at the frame's pc.
-    NoFrameSize { function: String, pc: u64 },
+    NoFrameSize { function: Arc<str>, pc: u64 },
     /// A function that moves sp in ways the pcsp table cannot describe.
-    SpWrite { function: String },
+    SpWrite { function: Arc<str> },
     /// Memory the next step needed could not be read.
     Unreadable { addr: u64, error: String },
     /// The next frame's sp was not above this one's.

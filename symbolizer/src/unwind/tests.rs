@@ -102,7 +102,7 @@ fn amd64_walk_reaches_goexit() {
     assert_eq!(
         walk.stop,
         StopReason::TopFrame {
-            function: "runtime.goexit".to_owned()
+            function: "runtime.goexit".into()
         }
     );
     let main = &walk.frames[1];
@@ -299,7 +299,7 @@ fn mcall_without_goroutine_ends_system_stack() {
     assert_eq!(
         walk.stop,
         StopReason::TopFrame {
-            function: "runtime.mcall".to_owned()
+            function: "runtime.mcall".into()
         }
     );
 }

@@ -137,7 +137,7 @@ impl Walker<'_> {
         frames.push(self.make_frame(cursor, &func, fp));
         let Some(fp) = fp else {
             return Err(StopReason::NoFrameSize {
-                function: func.name.to_string(),
+                function: func.name.clone(),
                 pc,
             });
         };
@@ -155,7 +155,7 @@ impl Walker<'_> {
         }
         if func.flag & FUNC_FLAG_TOP_FRAME != 0 || names::TOP_FRAMES.contains(&func.name.as_ref()) {
             return Err(StopReason::TopFrame {
-                function: func.name.to_string(),
+                function: func.name.clone(),
             });
         }
         if !*left_system_stack && self.context.kind_of(regs.sp) != StackKind::Goroutine {
@@ -168,7 +168,7 @@ impl Walker<'_> {
                 }
                 Switch::NoGoroutine => {
                     return Err(StopReason::TopFrame {
-                        function: func.name.to_string(),
+                        function: func.name.clone(),
                     })
                 }
             }
@@ -181,7 +181,7 @@ impl Walker<'_> {
             && !names::SP_WRITE_ALLOWED.contains(&func.name.as_ref())
         {
             return Err(StopReason::SpWrite {
-                function: func.name.to_string(),
+                function: func.name.clone(),
             });
         }
 

@@ -92,7 +92,7 @@ fn compare(process: &Process, stderr: &str) -> Vec<String> {
             problems.push(format!("goroutine {} is missing", expected.goid));
             continue;
         };
-        if found.status_text != expected.status {
+        if *found.status_text != *expected.status {
             problems.push(format!(
                 "goroutine {}: status {:?}, printed {:?}",
                 expected.goid, found.status_text, expected.status
@@ -119,7 +119,7 @@ fn compare(process: &Process, stderr: &str) -> Vec<String> {
         let creator = found
             .created_by
             .as_ref()
-            .map(|c| (c.function.clone(), c.parent_goid));
+            .map(|c| (c.function.to_string(), c.parent_goid));
         if creator != expected.created_by {
             problems.push(format!(
                 "goroutine {}: created by {:?}, printed {:?}",
@@ -188,7 +188,7 @@ fn stripped_build_gives_same_goroutines() {
         let summary = |p: &Process| -> Vec<GoroutineSummary> {
             p.goroutines()
                 .iter()
-                .map(|g| (g.goid, g.status_text.clone(), printed_frames(g)))
+                .map(|g| (g.goid, g.status_text.to_string(), printed_frames(g)))
                 .collect()
         };
         assert_eq!(summary(&stripped), summary(&unstripped), "{}", build.name());
