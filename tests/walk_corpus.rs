@@ -169,7 +169,7 @@ fn logical_frames(frames: &[Frame]) -> Vec<LogicalFrame> {
             let physical = index == last;
             logical.push(LogicalFrame {
                 function: printed_function_name(&source.function),
-                file: source.file.clone(),
+                file: source.file.as_deref().map(str::to_owned),
                 line: source.line.and_then(|l| u32::try_from(l).ok()),
                 inlined: source.inlined,
                 addresses: physical.then(|| Addresses {
@@ -458,7 +458,7 @@ fn compare_goroutine(
     let found_creator = found.created_by.as_ref().map(|c| {
         (
             c.function.to_string(),
-            c.file.clone(),
+            c.file.as_deref().map(str::to_owned),
             c.line.and_then(|l| u32::try_from(l).ok()),
             c.offset.filter(|&o| o > 0),
             c.parent_goid,

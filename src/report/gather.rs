@@ -344,7 +344,7 @@ fn frame_views(physical_frames: &[Frame], mut finder: Option<&mut SourceFinder>)
             };
             frames.push(FrameView {
                 function: printed_name(&source.function).into_owned(),
-                file: source.file.clone(),
+                file: source.file.as_deref().map(str::to_owned),
                 line: source.line,
                 inlined: index < physical,
                 pc: pc.clone(),
@@ -381,7 +381,7 @@ fn core_goroutine(goroutine: &Goroutine, finder: Option<&mut SourceFinder>) -> G
         frames,
         created_by: goroutine.created_by.as_ref().map(|c| CreatorView {
             function: printed_name(&c.function).into_owned(),
-            file: c.file.clone(),
+            file: c.file.as_deref().map(str::to_owned),
             line: c.line,
             parent_goroutine: c.parent_goid.filter(|&p| p != 0),
         }),

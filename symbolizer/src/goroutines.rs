@@ -124,7 +124,7 @@ pub struct MSummary {
 pub struct CreatedBy {
     /// The physical function containing `gopc`, as the runtime prints it.
     pub function: Arc<str>,
-    pub file: Option<String>,
+    pub file: Option<Arc<str>>,
     pub line: Option<i64>,
     pub pc: u64,
     /// `gopc - entry`, printed as `+0x…`.

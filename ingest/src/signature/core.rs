@@ -154,7 +154,7 @@ fn goroutine_frames(goroutine: &Goroutine) -> Vec<InputFrame> {
         .take(MAX_CONSIDERED_FRAMES)
         .map(|source| InputFrame {
             function: source.function.clone(),
-            file: source.file.clone(),
+            file: source.file.as_deref().map(str::to_owned),
         })
         .collect()
 }

@@ -77,7 +77,7 @@ pub struct SourceFrame {
     /// The function name as the runtime prints it (generic type arguments
     /// shown as `[...]`, see [`printed_function_name`]).
     pub function: String,
-    pub file: Option<String>,
+    pub file: Option<Arc<str>>,
     pub line: Option<i64>,
     /// Whether this call was inlined into the next frame of the same pc.
     pub inlined: bool,
@@ -285,7 +285,7 @@ impl<'a> PclntabFuncs<'a> {
             .into_iter()
             .map(|frame| SourceFrame {
                 function: printed_function_name(&frame.function).into_owned(),
-                file: frame.file.map(|f| f.into_owned()),
+                file: frame.file.map(Arc::from),
                 line: frame.line.map(i64::from),
                 inlined: frame.inlined,
             })
@@ -351,7 +351,7 @@ impl FuncTable for PclntabFuncs<'_> {
             .filter_map(|frame| {
                 Some(SourceFrame {
                     function: frame.function?,
-                    file: frame.file,
+                    file: frame.file.map(Arc::from),
                     line: frame.line.map(i64::from),
                     inlined: frame.inlined,
                 })

@@ -67,7 +67,7 @@ fn printed_frames(goroutine: &Goroutine) -> Vec<(String, String, i64)> {
             };
             frames.push((
                 function,
-                source.file.clone().unwrap_or_default(),
+                source.file.as_deref().unwrap_or_default().to_owned(),
                 source.line.unwrap_or(-1),
             ));
         }
