@@ -12,7 +12,7 @@
 //! runtime prints them; C and C++ names are returned as the producer wrote
 //! them, without demangling.
 
-mod sections;
+pub(crate) mod sections;
 mod symbols;
 
 use std::cell::OnceCell;

@@ -105,20 +105,14 @@ impl<'data> DebugSections<'data> {
             file_offset,
             source,
         })?;
-        if range.format != CompressionFormat::None {
-            let limit = range
-                .compressed_size
-                .saturating_mul(MAX_COMPRESSION_RATIO)
-                .min(MAX_SECTION_SIZE);
-            if range.uncompressed_size > limit {
-                return Err(DwarfError::SectionTooLarge {
-                    name,
-                    file_offset,
-                    compressed_size: range.compressed_size,
-                    uncompressed_size: range.uncompressed_size,
-                    limit,
-                });
-            }
+        if let Err(limit) = check_uncompressed_size(&range) {
+            return Err(DwarfError::SectionTooLarge {
+                name,
+                file_offset,
+                compressed_size: range.compressed_size,
+                uncompressed_size: range.uncompressed_size,
+                limit,
+            });
         }
         let compressed = range
             .data(self.data)
@@ -135,5 +129,56 @@ impl<'data> DebugSections<'data> {
                 source,
             })?;
         Ok(Arc::from(bytes.into_owned()))
+    }
+}
+
+/// Checks the size a compressed section claims it decompresses to, before
+/// any byte is allocated for it: at most [`MAX_SECTION_SIZE`] and at most
+/// [`MAX_COMPRESSION_RATIO`] times its compressed size. Returns the limit
+/// the claim exceeds.
+pub(crate) fn check_uncompressed_size(range: &CompressedFileRange) -> Result<(), u64> {
+    if range.format == CompressionFormat::None {
+        return Ok(());
+    }
+    let limit = range
+        .compressed_size
+        .saturating_mul(MAX_COMPRESSION_RATIO)
+        .min(MAX_SECTION_SIZE);
+    if range.uncompressed_size > limit {
+        return Err(limit);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(format: CompressionFormat, compressed: u64, uncompressed: u64) -> CompressedFileRange {
+        CompressedFileRange {
+            format,
+            offset: 0x1000,
+            compressed_size: compressed,
+            uncompressed_size: uncompressed,
+        }
+    }
+
+    #[test]
+    fn claimed_sizes_are_bounded() {
+        let zlib = CompressionFormat::Zlib;
+        assert_eq!(
+            check_uncompressed_size(&range(zlib, 0x5d951, 0x20_0000)),
+            Ok(())
+        );
+        assert_eq!(
+            check_uncompressed_size(&range(zlib, 0x5d951, 0xffff_ffff)),
+            Err(0x5d951 * MAX_COMPRESSION_RATIO)
+        );
+        assert_eq!(
+            check_uncompressed_size(&range(zlib, 1 << 30, 1 << 40)),
+            Err(MAX_SECTION_SIZE)
+        );
+        let plain = CompressionFormat::None;
+        assert_eq!(check_uncompressed_size(&range(plain, 8, 8)), Ok(()));
     }
 }

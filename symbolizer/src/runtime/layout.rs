@@ -33,6 +33,16 @@ pub enum LayoutError {
         #[source]
         source: gimli::Error,
     },
+    #[error(
+        "DWARF section {section} claims {uncompressed_size:#x} bytes once decompressed from \
+         {compressed_size:#x}, more than the {limit:#x} accepted"
+    )]
+    SectionTooLarge {
+        section: &'static str,
+        compressed_size: u64,
+        uncompressed_size: u64,
+        limit: u64,
+    },
     #[error("DWARF has more than {limit} entries")]
     TooManyEntries { limit: usize },
     #[error("DWARF has no struct {name}")]
@@ -492,12 +502,20 @@ pub mod dwarf {
             );
             match file.section_by_name(id.name()).filter(|_| needed) {
                 Some(section) => {
-                    section
-                        .uncompressed_data()
-                        .map_err(|source| LayoutError::DwarfSection {
+                    let read_error = |source| LayoutError::DwarfSection {
+                        section: id.name(),
+                        source,
+                    };
+                    let range = section.compressed_file_range().map_err(read_error)?;
+                    crate::dwarf::sections::check_uncompressed_size(&range).map_err(|limit| {
+                        LayoutError::SectionTooLarge {
                             section: id.name(),
-                            source,
-                        })
+                            compressed_size: range.compressed_size,
+                            uncompressed_size: range.uncompressed_size,
+                            limit,
+                        }
+                    })?;
+                    section.uncompressed_data().map_err(read_error)
                 }
                 None => Ok(Cow::Borrowed(&[][..])),
             }
