@@ -50,7 +50,7 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
         .unwrap_or(Status::Failure);
     // Messages quote paths and values from the crash; none may drive the
     // terminal.
-    eprintln!(
+    stderr_line!(
         "gocrash: {}",
         crate::render::escape::escape_line(&format!("{err:#}"))
     );

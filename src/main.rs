@@ -4,6 +4,16 @@
 //! `main` only parses the command line, sets up diagnostics and maps errors to
 //! exit codes; each subcommand lives in its own module under `cmd/`.
 
+/// Writes a line to stderr as `eprintln!` does, but ignores a closed or
+/// failing stderr instead of panicking: whether anyone still reads the
+/// diagnostics must not change what the command does or its exit status.
+macro_rules! stderr_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cmd;
 mod crash_input;
 mod exit;
@@ -46,7 +56,9 @@ fn init_diagnostics(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(true)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        // A closed stderr must not turn into messages about failing to log.
+        .log_internal_errors(false);
     // From -vv on, each line starts with the time since the command
     // started, which shows where a slow run spends its time.
     if verbose >= 2 {

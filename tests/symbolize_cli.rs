@@ -10,7 +10,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 use support::Crash;
@@ -107,6 +107,33 @@ fn file_that_is_no_core_fails() {
         message.contains("neither an ELF core nor a zstd, lz4 or xz stream"),
         "{message}"
     );
+}
+
+/// Runs gocrash with stderr a pipe whose reading end is already closed.
+fn gocrash_with_closed_stderr(args: &[&str]) -> std::process::ExitStatus {
+    let mut child = Command::new(GOCRASH)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gocrash starts");
+    drop(child.stderr.take());
+    child.wait().expect("gocrash ends")
+}
+
+#[test]
+fn closed_stderr_keeps_the_exit_status() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "not a core at all\n").expect("file is writable");
+    let failed = gocrash_with_closed_stderr(&["symbolize", path.to_str().expect("UTF-8 path")]);
+    assert_eq!(failed.code(), Some(1));
+
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
+    let verbose = gocrash_with_closed_stderr(&["-vv", "symbolize", path_str(&crash.core)]);
+    assert_eq!(verbose.code(), Some(0));
 }
 
 #[test]
@@ -227,6 +254,21 @@ fn json_output_has_schema_and_goroutines() {
         .all(|f| f["pc"].as_str().is_some_and(|pc| pc.starts_with("0x"))));
     assert_eq!(document["binary"]["source"], "core");
     assert_eq!(document["binary"]["build_id_check"]["result"], "matched");
+}
+
+#[test]
+fn json_to_a_pipe_is_one_line() {
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
+    let output = gocrash(&["symbolize", "--json", path_str(&crash.core)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(text.lines().count(), 1);
+    assert!(
+        text.starts_with("{\"schema\":\"gocrash.symbolize/1\","),
+        "{text:.80}"
+    );
 }
 
 #[test]

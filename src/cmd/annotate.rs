@@ -412,7 +412,7 @@ fn choose_base(
     };
     if source == "inferred" {
         if let Some(example) = &choice.example {
-            eprintln!(
+            stderr_line!(
                 "gocrash: inferred the load address 0x{:x} of {path} from {} of {} Go frames, such as {} pc=0x{:x} on line {}",
                 choice.address, choice.agreeing_frames, choice.frames, example.function, example.pc, example.line
             );
@@ -421,7 +421,7 @@ fn choose_base(
     // Fewer than half the frames in their functions means the text came
     // from another build, or the base is wrong.
     if choice.frames > 0 && choice.agreeing_frames.saturating_mul(2) < choice.frames {
-        eprintln!(
+        stderr_line!(
             "gocrash: warning: only {} of the {} Go frames of the text are in the function the text names, at load address 0x{:x}; is {path} the binary that printed the text?",
             choice.agreeing_frames, choice.frames, choice.address
         );

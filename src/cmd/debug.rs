@@ -84,7 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let dir = scratch::runtime_dir()?;
     let removed = scratch::remove_leftovers(&dir);
     if !removed.is_empty() {
-        eprintln!(
+        stderr_line!(
             "gocrash: removed {} decompressed core(s) left in {} by gocrash runs that were killed",
             removed.len(),
             dir.display()
@@ -144,7 +144,7 @@ fn listen_address(text: &str, allow_remote: bool) -> anyhow::Result<SocketAddr> 
         }
         .into());
     }
-    eprintln!(
+    stderr_line!(
         "gocrash: warning: delve will listen on {address}, which other hosts can reach; anyone who connects \
          can read the core's memory and make delve run programs as you"
     );
@@ -203,7 +203,7 @@ fn prepare_core(
             } else {
                 "decompressing"
             };
-            eprintln!(
+            stderr_line!(
                 "gocrash: {verb} {} ({}) to {}",
                 display.display(),
                 compression.name(),
@@ -229,7 +229,7 @@ fn prepare_core(
     )
     .with_context(|| format!("cannot prepare {} for delve", display.display()))?;
     for warning in &opened.warnings {
-        eprintln!("gocrash: warning: {warning}");
+        stderr_line!("gocrash: warning: {warning}");
     }
     let binary = opened.binary.path().to_path_buf();
     let go_version = match symbolizer::buildinfo::read(opened.binary.elf()) {
@@ -274,7 +274,7 @@ fn check_go_support(delve_release: Release, go_version: Option<&str>) -> bool {
     if go <= newest {
         return false;
     }
-    eprintln!(
+    stderr_line!(
         "gocrash: warning: {}",
         delve::too_new_warning(delve_release, go, newest)
     );
@@ -345,11 +345,11 @@ fn run_server(command: &DelveCommand, prepared: &PreparedCore) -> anyhow::Result
         Stop::Signal(signal) => {
             tracing::info!(target: TRACE_TARGET, signal, "stopping delve");
             stop_delve(&mut child)?;
-            eprintln!("gocrash: stopped delve and removed the decompressed core");
+            stderr_line!("gocrash: stopped delve and removed the decompressed core");
             Ok(Status::Success)
         }
         Stop::Exited(status) if listening && status.success() => {
-            eprintln!("gocrash: delve exited");
+            stderr_line!("gocrash: delve exited");
             Ok(Status::Success)
         }
         Stop::Exited(status) => {

@@ -226,7 +226,7 @@ fn finish(
         }
         Err(error) if error.partial_len().is_some_and(|len| len > 0) => {
             let written = error.partial_len().unwrap_or_default();
-            eprintln!(
+            stderr_line!(
                 "gocrash: warning: {}: only the first {written:#x} bytes were written: {}",
                 output.display(),
                 core.message(anyhow::Error::new(error))

@@ -357,7 +357,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
      -> anyhow::Result<()> {
         if let Some(err) = &resolved.error {
             *failures += 1;
-            eprintln!("gocrash: {err}");
+            stderr_line!("gocrash: {err}");
         }
         match format {
             Format::Json => {
@@ -405,7 +405,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                     if format == Format::Text {
                         failures += 1;
                         if let Some(error) = &resolved.error {
-                            eprintln!("gocrash: {error}");
+                            stderr_line!("gocrash: {error}");
                         }
                         write_text(&mut out, &resolved)?;
                     } else {
@@ -420,7 +420,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             if format == Format::Text {
                 if let Some(err) = resolver.resolve_text(line, &mut out)? {
                     failures += 1;
-                    eprintln!("gocrash: stdin line {number}: {err}");
+                    stderr_line!("gocrash: stdin line {number}: {err}");
                 }
             } else {
                 let mut resolved = resolver.resolve(line);

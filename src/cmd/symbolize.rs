@@ -89,10 +89,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     // layout has no place for them.
     if format == Format::Go {
         for warning in &report.warnings {
-            eprintln!("gocrash: warning: {}", escape_line(warning));
+            stderr_line!("gocrash: warning: {}", escape_line(warning));
         }
         for missing in &report.missing {
-            eprintln!("gocrash: missing: {}", escape_line(missing));
+            stderr_line!("gocrash: missing: {}", escape_line(missing));
         }
     }
     let status = if report.is_partial() {

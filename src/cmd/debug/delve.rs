@@ -248,7 +248,7 @@ pub fn watch_output(child: &mut Child, events: Sender<DelveEvent>) -> StderrTail
                 if let Some(address) = line.trim().strip_prefix(LISTENING_PREFIX) {
                     let _ = events.send(DelveEvent::Listening(address.trim().to_string()));
                 } else {
-                    eprintln!("dlv: {line}");
+                    stderr_line!("dlv: {line}");
                 }
             }
             let _ = events.send(DelveEvent::StdoutClosed);
@@ -266,7 +266,7 @@ fn keep_tail(stderr: impl Read, tail: &Mutex<VecDeque<String>>) {
     for line in BufReader::new(stderr).lines() {
         let Ok(line) = line else { break };
         tracing::debug!(target: TRACE_TARGET, line = %line, "delve stderr");
-        eprintln!("dlv: {line}");
+        stderr_line!("dlv: {line}");
         if let Ok(mut kept) = tail.lock() {
             if kept.len() == KEPT_STDERR_LINES {
                 kept.pop_front();
