@@ -12,7 +12,6 @@
 mod symbols;
 mod walks;
 
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -36,7 +35,7 @@ use crate::unwind::cfi::EhFrameModules;
 use crate::unwind::pclntab_funcs::{FunctionIndex, PclntabFuncs};
 use crate::unwind::{Frame, Regs, Walk};
 
-pub use walks::MAX_PROCESS_WALK_STEPS;
+pub use walks::{MAX_PROCESS_FRAMES, MAX_PROCESS_WALK_STEPS};
 
 use symbols::ElfSymbols;
 
@@ -419,16 +418,17 @@ impl Process {
         let mut records = read_records(&gs);
         let mut ms = walks::collect_ms(memory, layout, &records);
         let cfi = EhFrameModules::new(core.mapped_files());
-        let steps_left = AtomicUsize::new(walks::MAX_PROCESS_WALK_STEPS);
+        let budget = walks::Budget::new(walks::MAX_PROCESS_WALK_STEPS, walks::MAX_PROCESS_FRAMES);
+        // Without a version, assume a release with the current unwinder.
+        let all_injected_calls = version.is_none_or(|v| v >= GoVersion::new(1, 21, 0));
         let walker = walks::Walker {
             arch,
             cfi: Some(&cfi),
             memory: core.memory(),
             funcs: &funcs,
             layout,
-            // Without a version, assume a release with the current unwinder.
-            all_injected_calls: version.is_none_or(|v| v >= GoVersion::new(1, 21, 0)),
-            steps_left: &steps_left,
+            all_injected_calls,
+            budget: &budget,
         };
         let threads = walks::map_threads(&walker, core.threads(), &ms, &info.facts.tls_offsets);
         // Threads find their M through thread-local storage, without the
@@ -461,20 +461,26 @@ impl Process {
 
         let crashing_thread = core.signalled_thread().map(|t| t.id.0);
         let shared = walks::Shared {
+            arch,
+            memory: core.memory(),
+            layout,
+            all_injected_calls,
             wait_reasons: wait_reasons.as_ref(),
             ms: &ms,
             threads: &threads,
         };
         let listed = gs.iter().copied().zip(records).collect();
         let make_tables = || (make_funcs(), EhFrameModules::new(core.mapped_files()));
-        let mut goroutines =
-            walks::build_goroutines(&walker, &shared, listed, make_tables, &|damage| {
+        let (mut goroutines, blocks_cut) =
+            walks::build_goroutines(&shared, &budget, listed, make_tables, &|damage| {
                 funcs.add_damage(damage)
             });
-        if walker.budget_spent() {
-            warnings.push(format!(
-                "the walks stepped through {} frames in all, the limit, so later stacks are cut short",
-                walks::MAX_PROCESS_WALK_STEPS
+        if budget.cut() || blocks_cut {
+            missing.push(format!(
+                "the walks reached their limits of {} frames stepped through and {} frames kept \
+                 in all, so some stacks are cut short or lack frames",
+                walks::MAX_PROCESS_WALK_STEPS,
+                walks::MAX_PROCESS_FRAMES
             ));
         }
         let crash = crash::crash_facts(

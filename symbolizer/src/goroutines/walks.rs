@@ -2,14 +2,15 @@
 //! goroutine from where the runtime's own traceback starts it (its
 //! thread's registers while it runs, else its saved registers).
 //!
-//! All walks of one process share a budget of steps, so that a corrupt
-//! core listing millions of goroutines over one deep stack still ends.
-//! Goroutines are built on several threads when there are many. Each
-//! thread has its own function table and unwind caches, and all of them
-//! share the memory, the budget and everything read before.
+//! All walks of one process share a budget of steps and of kept frames, so
+//! that a corrupt core listing millions of goroutines over one deep stack
+//! still ends, in bounded memory. Goroutines are built in blocks of a fixed
+//! size, each with its own function table, unwind caches and share of the
+//! budget, and the blocks are spread over threads. The output therefore
+//! does not depend on the number of CPUs.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 use std::sync::Arc;
 
 use super::{CreatedBy, Goroutine, MSummary, ThreadState};
@@ -24,15 +25,52 @@ use crate::runtime::waitreason::{GStatus, WaitReasons};
 use crate::unwind::cfi::{CallFrameInfo, EhFrameModules};
 use crate::unwind::pclntab_funcs::PclntabFuncs;
 use crate::unwind::{
-    walk_with_cfi, FrameSource, FuncTable, Regs, StackBounds, StackContext, Start, Walk,
-    MAX_WALK_STEPS,
+    walk_with_cfi, FrameSource, FuncTable, Regs, StackBounds, StackContext, Start, StopReason,
+    Walk, MAX_FRAMES, MAX_WALK_STEPS,
 };
 
 /// The maximum number of frames all walks of one process step through
 /// together: room for a million goroutines of 64 frames each.
 pub const MAX_PROCESS_WALK_STEPS: usize = 1 << 26;
 
-/// The inputs every walk of one process reads, and the steps left to all of them.
+/// The maximum number of frames all walks of one process keep together,
+/// 336 MB of 80-byte frames. That is room for 400,000 goroutines of 10
+/// frames, or for 400 stacks as deep as [`MAX_FRAMES`].
+pub const MAX_PROCESS_FRAMES: usize = 1 << 22;
+
+/// The steps and kept frames left to a set of walks, and whether it ran out.
+pub(super) struct Budget {
+    steps: Cell<usize>,
+    frames: Cell<usize>,
+    cut: Cell<bool>,
+}
+
+impl Budget {
+    pub fn new(steps: usize, frames: usize) -> Budget {
+        Budget {
+            steps: Cell::new(steps),
+            frames: Cell::new(frames),
+            cut: Cell::new(false),
+        }
+    }
+
+    /// Returns the budget of `part` goroutines of `total`, its share of this one.
+    fn share(&self, part: usize, total: usize) -> Budget {
+        let share = |left: usize| {
+            let scaled = u128::from(left as u64) * part as u128 / total.max(1) as u128;
+            usize::try_from(scaled).unwrap_or(left)
+        };
+        Budget::new(share(self.steps.get()), share(self.frames.get()))
+    }
+
+    /// Reports whether a walk stopped early or dropped frames because the
+    /// budget ran out.
+    pub fn cut(&self) -> bool {
+        self.cut.get()
+    }
+}
+
+/// The inputs every walk of one process reads, and its budget.
 pub(super) struct Walker<'a> {
     pub arch: Arch,
     pub memory: &'a (dyn ReadMemory + Sync),
@@ -43,22 +81,17 @@ pub(super) struct Walker<'a> {
     pub all_injected_calls: bool,
     /// The `.eh_frame` tables of the core's modules, for C frames.
     pub cfi: Option<&'a dyn CallFrameInfo>,
-    /// The steps left, shared by every walker of the process on every thread.
-    pub steps_left: &'a AtomicUsize,
+    pub budget: &'a Budget,
 }
 
 impl Walker<'_> {
-    /// Reports whether the walks have used up the process's budget.
-    pub fn budget_spent(&self) -> bool {
-        self.steps_left.load(Ordering::Relaxed) == 0
-    }
-
-    /// Walks from `start`, charging the steps to the process's budget.
-    /// Walks running at once on other threads may each take up to
-    /// [`MAX_WALK_STEPS`] beyond it, which keeps the total bounded.
+    /// Walks from `start`, charging the steps and the frames kept to the
+    /// budget.
     fn walk(&self, start: Start, mut context: StackContext) -> Walk {
+        let budget = self.budget;
         context.all_injected_calls = self.all_injected_calls;
-        context.max_steps = self.steps_left.load(Ordering::Relaxed).min(MAX_WALK_STEPS);
+        context.max_steps = budget.steps.get().min(MAX_WALK_STEPS);
+        context.max_frames = budget.frames.get().min(MAX_FRAMES);
         let walk = walk_with_cfi(
             self.arch,
             self.memory,
@@ -67,13 +100,17 @@ impl Walker<'_> {
             start,
             &context,
         );
+        let steps_cut = matches!(walk.stop, StopReason::DepthLimit { .. })
+            && context.max_steps < MAX_WALK_STEPS;
+        let frames_cut = walk.elided.is_some() && context.max_frames < MAX_FRAMES;
+        if steps_cut || frames_cut {
+            budget.cut.set(true);
+        }
         let used = usize::try_from(walk.steps()).unwrap_or(usize::MAX);
-        // The update fails only when the closure returns None, which it never does.
-        let _ = self
-            .steps_left
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                Some(left.saturating_sub(used))
-            });
+        budget.steps.set(budget.steps.get().saturating_sub(used));
+        budget
+            .frames
+            .set(budget.frames.get().saturating_sub(walk.frames.len()));
         walk
     }
 }
@@ -191,6 +228,7 @@ fn build_goroutine(
         wait_reasons,
         ms,
         threads,
+        ..
     } = *shared;
     let record = match record {
         Ok(record) => record,
@@ -267,15 +305,22 @@ fn build_goroutine(
     }
 }
 
-/// The minimum number of goroutines per thread. Below it, starting a thread
-/// and warming its caches would cost about what its share of the walks saves.
-const GOROUTINES_PER_THREAD: usize = 2048;
+/// The number of goroutines built with one set of function tables and one
+/// share of the budget. Blocks, not threads, divide the work, so the
+/// output does not depend on how many CPUs the machine has.
+/// Below about this many goroutines, starting a thread and warming its
+/// caches would cost about what its share of the walks saves.
+const BLOCK_GOROUTINES: usize = 2048;
 
 /// The maximum number of threads that build goroutines at once.
 const MAX_WALK_THREADS: usize = 8;
 
-/// The data the goroutine-building threads share, besides the walker.
+/// The data the goroutine-building threads share.
 pub(super) struct Shared<'a> {
+    pub arch: Arch,
+    pub memory: &'a (dyn ReadMemory + Sync),
+    pub layout: &'a RuntimeLayout,
+    pub all_injected_calls: bool,
     pub wait_reasons: Option<&'a WaitReasons>,
     pub ms: &'a [MRecord],
     pub threads: &'a [ThreadState],
@@ -284,108 +329,118 @@ pub(super) struct Shared<'a> {
 /// A g's address and the result of reading it.
 type Listed = (u64, Result<GRecord, String>);
 
-/// Builds every goroutine of `listed`, in order.
+/// The result of building one block: its goroutines, the damage its
+/// function table saw, and whether its budget ran out.
+type Built = (Vec<Goroutine>, Option<(String, usize)>, bool);
+
+/// Builds every goroutine of `listed`, in order, within `budget`.
 ///
-/// With many goroutines, parts of the list are built on other threads. Each
-/// thread gets its own function and unwind tables from `make_tables`, and
-/// the damage each function table saw is handed to `damaged`.
+/// The list is cut into blocks of [`BLOCK_GOROUTINES`], each with its own
+/// function and unwind tables from `make_tables` and its share of the
+/// budget, and the blocks are spread over threads when there are many. The
+/// damage each function table saw is handed to `damaged`. Returns the
+/// goroutines and whether a block's budget ran out.
 pub(super) fn build_goroutines<'a, F>(
-    walker: &Walker<'_>,
     shared: &Shared<'_>,
+    budget: &Budget,
     listed: Vec<Listed>,
     make_tables: F,
     damaged: &dyn Fn(Option<(String, usize)>),
-) -> Vec<Goroutine>
+) -> (Vec<Goroutine>, bool)
 where
     F: Fn() -> (PclntabFuncs<'a>, EhFrameModules) + Sync,
 {
-    let build = |walker: &Walker<'_>, part: Vec<Listed>| {
-        part.into_iter()
-            .map(|(address, record)| build_goroutine(walker, shared, address, record))
-            .collect::<Vec<_>>()
+    let total = listed.len();
+    let blocks: Vec<(Vec<Listed>, Budget)> = split(listed, total.div_ceil(BLOCK_GOROUTINES))
+        .into_iter()
+        .map(|block| {
+            let share = budget.share(block.len(), total);
+            (block, share)
+        })
+        .collect();
+    let build_block = |(block, budget): (Vec<Listed>, Budget)| -> Built {
+        let (funcs, cfi) = make_tables();
+        let walker = Walker {
+            arch: shared.arch,
+            memory: shared.memory,
+            funcs: &funcs,
+            layout: shared.layout,
+            all_injected_calls: shared.all_injected_calls,
+            cfi: Some(&cfi),
+            budget: &budget,
+        };
+        let built = block
+            .into_iter()
+            .map(|(address, record)| build_goroutine(&walker, shared, address, record))
+            .collect();
+        (built, funcs.damage(), budget.cut())
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(MAX_WALK_THREADS)
-        .min(listed.len() / GOROUTINES_PER_THREAD)
+        .min(blocks.len())
         .max(1);
-    if threads == 1 {
-        return build(walker, listed);
-    }
+    let runs = split(blocks, threads);
 
-    let mut parts = split(listed, threads).into_iter();
-    let first = parts.next().unwrap_or_default();
-    // The function and unwind tables keep caches for one thread at a time.
-    // Everything the threads share is read-only or atomic.
-    let (arch, memory, layout, all_injected_calls, steps_left) = (
-        walker.arch,
-        walker.memory,
-        walker.layout,
-        walker.all_injected_calls,
-        walker.steps_left,
-    );
-    let make_tables = &make_tables;
-    let build = &build;
+    let mut results: Vec<Built> = Vec::new();
+    let build_run = |run: Vec<(Vec<Listed>, Budget)>| -> Vec<Built> {
+        run.into_iter().map(&build_block).collect()
+    };
+    let build_run = &build_run;
     std::thread::scope(|scope| {
-        // Each part travels to its thread through a channel, so that a
-        // part whose thread fails to start stays here and is built here.
-        let running: Vec<_> = parts
-            .map(|part| {
-                let (sender, receiver) = std::sync::mpsc::channel::<Vec<Listed>>();
-                let started = std::thread::Builder::new()
+        // Each run travels to its thread through a channel, so that a run
+        // whose thread fails to start stays here and is built here.
+        let mut runs = runs.into_iter();
+        let first = runs.next().unwrap_or_default();
+        let started: Vec<_> = runs
+            .map(|run| {
+                let (sender, receiver) = std::sync::mpsc::channel::<Vec<(Vec<Listed>, Budget)>>();
+                let spawned = std::thread::Builder::new()
                     .name("gocrash-walk".to_owned())
-                    .spawn_scoped(scope, move || {
-                        let Ok(part) = receiver.recv() else {
-                            return (Vec::new(), None);
-                        };
-                        let (funcs, cfi) = make_tables();
-                        let own = Walker {
-                            arch,
-                            memory,
-                            funcs: &funcs,
-                            layout,
-                            all_injected_calls,
-                            cfi: Some(&cfi),
-                            steps_left,
-                        };
-                        let built = build(&own, part);
-                        (built, funcs.damage())
+                    .spawn_scoped(scope, move || match receiver.recv() {
+                        Ok(run) => build_run(run),
+                        Err(_) => Vec::new(),
                     });
-                match started {
-                    Ok(handle) => match sender.send(part) {
+                match spawned {
+                    Ok(handle) => match sender.send(run) {
                         Ok(()) => Err(handle),
                         Err(unsent) => Ok(unsent.0),
                     },
                     Err(error) => {
                         tracing::debug!(target: "symbolizer::goroutines", %error, "failed to start a walk thread, so walking on this one");
-                        Ok(part)
+                        Ok(run)
                     }
                 }
             })
             .collect();
 
-        let mut goroutines = build(walker, first);
-        for part in running {
-            match part {
-                Ok(unsent) => goroutines.extend(build(walker, unsent)),
+        results.extend(build_run(first));
+        for run in started {
+            match run {
+                Ok(unsent) => results.extend(build_run(unsent)),
                 Err(handle) => match handle.join() {
-                    Ok((built, damage)) => {
-                        goroutines.extend(built);
-                        damaged(damage);
-                    }
+                    Ok(built) => results.extend(built),
                     Err(panic) => std::panic::resume_unwind(panic),
                 },
             }
         }
-        goroutines
-    })
+    });
+
+    let mut goroutines = Vec::with_capacity(total);
+    let mut cut = false;
+    for (built, damage, block_cut) in results {
+        goroutines.extend(built);
+        damaged(damage);
+        cut |= block_cut;
+    }
+    (goroutines, cut)
 }
 
-/// Splits `listed` into `count` consecutive parts of nearly equal length.
-fn split(listed: Vec<Listed>, count: usize) -> Vec<Vec<Listed>> {
-    let per_part = listed.len().div_ceil(count.max(1)).max(1);
+/// Splits `items` into `count` consecutive parts of nearly equal length.
+fn split<T>(items: Vec<T>, count: usize) -> Vec<Vec<T>> {
+    let per_part = items.len().div_ceil(count.max(1)).max(1);
     let mut parts = Vec::with_capacity(count);
-    let mut rest = listed;
+    let mut rest = items;
     while rest.len() > per_part {
         let tail = rest.split_off(per_part);
         parts.push(std::mem::replace(&mut rest, tail));
@@ -492,6 +547,17 @@ mod tests {
         assert_eq!(lengths, vec![3334, 3334, 3333]);
         let addresses: Vec<u64> = parts.iter().flatten().map(|(g, _)| *g).collect();
         assert_eq!(addresses, (0..10_001).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn budget_shares_follow_the_part() {
+        let budget = Budget::new(1000, 100);
+        let share = budget.share(256, 1024);
+        assert_eq!(share.steps.get(), 250);
+        assert_eq!(share.frames.get(), 25);
+        assert!(!share.cut());
+        let all = budget.share(7, 7);
+        assert_eq!(all.steps.get(), 1000);
     }
 
     #[test]

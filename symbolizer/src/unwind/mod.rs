@@ -140,6 +140,9 @@ pub struct StackContext {
     /// [`MAX_WALK_STEPS`], so that a caller walking many stacks can share a
     /// budget between them.
     pub max_steps: usize,
+    /// The maximum number of frames this walk keeps, capped at
+    /// [`MAX_FRAMES`], so that a caller can bound the memory of many walks.
+    pub max_frames: usize,
 }
 
 impl Default for StackContext {
@@ -152,6 +155,7 @@ impl Default for StackContext {
             curg_sched_sp: None,
             all_injected_calls: true,
             max_steps: MAX_WALK_STEPS,
+            max_frames: MAX_FRAMES,
         }
     }
 }

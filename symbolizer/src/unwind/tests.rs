@@ -516,3 +516,43 @@ fn arm64_injected_sigpanic_moves_sp_one_slot() {
     assert_eq!(walk.frames[1].sp, 0x8040);
     assert_eq!(walk.frames[2].sp, 0x8040);
 }
+
+/// A frame at `pc` with nothing else known.
+fn bare_frame(pc: u64) -> Frame {
+    Frame {
+        pc,
+        symbol_pc: pc,
+        trapped: false,
+        sp: 0x1000 + pc,
+        fp: None,
+        entry: None,
+        source: SourceFrames::default(),
+        found_by: FrameSource::Pcsp,
+        stack: StackKind::Goroutine,
+    }
+}
+
+#[test]
+fn collector_keeps_at_most_its_limit() {
+    let mut frames = super::walker::Collector::new(4);
+    for pc in 0..10 {
+        frames.push(bare_frame(pc));
+    }
+    let (kept, elided) = frames.finish();
+    let pcs: Vec<u64> = kept.iter().map(|f| f.pc).collect();
+    assert_eq!(pcs, vec![0, 1, 8, 9]);
+    let elided = elided.expect("frames were dropped");
+    assert_eq!(elided.after, 2);
+    assert_eq!(elided.physical, 6);
+}
+
+#[test]
+fn collector_with_no_room_keeps_nothing() {
+    let mut frames = super::walker::Collector::new(0);
+    for pc in 0..3 {
+        frames.push(bare_frame(pc));
+    }
+    let (kept, elided) = frames.finish();
+    assert!(kept.is_empty());
+    assert_eq!(elided.map(|e| e.physical), Some(3));
+}

@@ -38,6 +38,8 @@ pub(super) struct Cursor {
 /// half of those and a window of the latest, with a count of the frames
 /// dropped between them.
 pub(super) struct Collector {
+    /// The number of frames kept at most, [`MAX_FRAMES`] or fewer.
+    max: usize,
     head: Vec<Frame>,
     tail: VecDeque<Frame>,
     elided: Option<ElidedFrames>,
@@ -45,30 +47,32 @@ pub(super) struct Collector {
 }
 
 impl Collector {
-    fn new() -> Collector {
+    pub(super) fn new(max: usize) -> Collector {
+        let max = max.min(MAX_FRAMES);
         Collector {
+            max,
             // Most goroutine stacks are a handful of frames deep.
-            head: Vec::with_capacity(8),
+            head: Vec::with_capacity(max.min(8)),
             tail: VecDeque::new(),
             elided: None,
             steps: 0,
         }
     }
 
-    /// Adds a frame; once [`MAX_FRAMES`] are kept, the oldest frame of the
-    /// latest window is counted and dropped.
+    /// Adds a frame; once `max` are kept, the oldest frame of the latest
+    /// window is counted and dropped.
     pub(super) fn push(&mut self, frame: Frame) {
         self.steps += 1;
-        if self.head.len() < MAX_FRAMES && self.elided.is_none() && self.tail.is_empty() {
+        if self.head.len() < self.max && self.elided.is_none() && self.tail.is_empty() {
             self.head.push(frame);
-            if self.head.len() == MAX_FRAMES {
-                let keep = MAX_FRAMES / 2;
+            if self.head.len() == self.max {
+                let keep = self.max / 2;
                 self.tail = self.head.drain(keep..).collect();
             }
             return;
         }
         self.tail.push_back(frame);
-        if self.head.len() + self.tail.len() > MAX_FRAMES {
+        if self.head.len() + self.tail.len() > self.max {
             if let Some(dropped) = self.tail.pop_front() {
                 let elided = self.elided.get_or_insert(ElidedFrames {
                     after: self.head.len(),
@@ -81,7 +85,7 @@ impl Collector {
         }
     }
 
-    fn finish(self) -> (Vec<Frame>, Option<ElidedFrames>) {
+    pub(super) fn finish(self) -> (Vec<Frame>, Option<ElidedFrames>) {
         let mut frames = self.head;
         frames.extend(self.tail);
         (frames, self.elided)
@@ -90,7 +94,7 @@ impl Collector {
 
 impl Walker<'_> {
     pub(super) fn run(&self, start: Start) -> Walk {
-        let mut frames = Collector::new();
+        let mut frames = Collector::new(self.context.max_frames);
         let mut cursor = Cursor {
             regs: start.regs,
             found_by: start.found_by,
