@@ -376,6 +376,20 @@ fn dump_equals_zstd_output() {
         output.stdout == expected,
         "dump to stdout differs from zstd -dc"
     );
+
+    // A reader that stops early (`| head -c 100`) ends the dump quietly.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gocrash"))
+        .args(["dump", "-o", "-", crash.core.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(&first[..4], b"\x7fELF");
 }
 
 #[test]

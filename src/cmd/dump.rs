@@ -233,6 +233,13 @@ fn finish(
             );
             Ok(Status::Partial)
         }
+        // A reader that closed the pipe (`dump -o - | head`) ends the
+        // command quietly, as for every command that writes to stdout.
+        Err(DecompressError::Write { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            Ok(Status::Success)
+        }
         Err(error) => Err(anyhow::anyhow!(
             "cannot decompress {}: {}",
             core.shown.display(),
