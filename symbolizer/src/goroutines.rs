@@ -384,6 +384,13 @@ impl Process {
                         allgs.duplicates
                     ));
                 }
+                if allgs.nils > 0 {
+                    missing.push(format!(
+                        "runtime.allgs lists {} nil pointers, where the runtime stores only gs, so \
+                         the goroutine list is damaged and goroutines may be missing",
+                        allgs.nils
+                    ));
+                }
                 (allgs.gs, Some(allgs.method))
             }
             Err(error) => {

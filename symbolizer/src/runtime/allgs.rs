@@ -65,6 +65,9 @@ pub struct AllGs {
     pub method: AllgsMethod,
     /// Entries dropped because they repeat an earlier pointer.
     pub duplicates: usize,
+    /// Entries dropped because they are nil: a damaged list, since the
+    /// runtime never stores nil there.
+    pub nils: usize,
 }
 
 /// An error finding the goroutine list.
@@ -129,14 +132,15 @@ pub fn find_allgs(
         match read_slice(memory, address)
             .and_then(|listed| check_symbol_list(memory, layout, address, listed))
         {
-            Ok((gs, duplicates)) => {
-                if duplicates > 0 {
-                    tracing::warn!(target: TRACE_TARGET, address, duplicates, "runtime.allgs lists some g pointers more than once; each is kept once");
+            Ok((gs, duplicates, nils)) => {
+                if duplicates > 0 || nils > 0 {
+                    tracing::warn!(target: TRACE_TARGET, address, duplicates, nils, "runtime.allgs lists nil pointers or some g pointers more than once; each g is kept once");
                 }
                 return Ok(AllGs {
                     gs,
                     method: AllgsMethod::Symbol { address },
                     duplicates,
+                    nils,
                 });
             }
             Err(
@@ -164,8 +168,8 @@ pub fn find_allgs(
             let Ok(listed) = read_slice(memory, address) else {
                 continue;
             };
-            let (gs, duplicates) = drop_duplicates(listed);
-            if duplicates <= gs.len() && is_goroutine_list(memory, layout, &gs) {
+            let (gs, duplicates, nils) = drop_duplicates(listed);
+            if duplicates + nils <= gs.len() && is_goroutine_list(memory, layout, &gs) {
                 tracing::debug!(target: TRACE_TARGET, function, address, goroutines = gs.len(), duplicates, "found allgs");
                 return Ok(AllGs {
                     gs,
@@ -174,6 +178,7 @@ pub fn find_allgs(
                         address,
                     },
                     duplicates,
+                    nils,
                 });
             }
         }
@@ -226,14 +231,24 @@ fn read_slice(memory: &dyn ReadMemory, address: u64) -> Result<Vec<u64>, AllgsEr
     Ok(gs)
 }
 
-/// Returns the distinct pointers of `listed` in their first order, and how
-/// many entries repeated an earlier one.
-fn drop_duplicates(listed: Vec<u64>) -> (Vec<u64>, usize) {
+/// Returns the distinct non-nil pointers of `listed` in their first order,
+/// how many entries repeated an earlier one, and how many were nil.
+fn drop_duplicates(listed: Vec<u64>) -> (Vec<u64>, usize, usize) {
     let len = listed.len();
     let mut seen = FastSet::with_capacity_and_hasher(len, FastState::default());
-    let gs: Vec<u64> = listed.into_iter().filter(|&g| seen.insert(g)).collect();
-    let duplicates = len - gs.len();
-    (gs, duplicates)
+    let mut nils = 0;
+    let gs: Vec<u64> = listed
+        .into_iter()
+        .filter(|&g| {
+            if g == 0 {
+                nils += 1;
+                return false;
+            }
+            seen.insert(g)
+        })
+        .collect();
+    let duplicates = len - nils - gs.len();
+    (gs, duplicates, nils)
 }
 
 /// Checks a list found at the `runtime.allgs` symbol and returns its
@@ -247,9 +262,9 @@ fn check_symbol_list(
     layout: &RuntimeLayout,
     address: u64,
     listed: Vec<u64>,
-) -> Result<(Vec<u64>, usize), AllgsError> {
+) -> Result<(Vec<u64>, usize, usize), AllgsError> {
     let len = listed.len();
-    let (gs, duplicates) = drop_duplicates(listed);
+    let (gs, duplicates, nils) = drop_duplicates(listed);
     // A running program always has its main goroutine.
     if gs.is_empty() {
         return Err(AllgsError::Empty { address });
@@ -274,7 +289,7 @@ fn check_symbol_list(
             plausible,
         });
     }
-    Ok((gs, duplicates))
+    Ok((gs, duplicates, nils))
 }
 
 /// Checks that `gs` looks like the runtime's goroutine list: its first
@@ -330,14 +345,23 @@ mod tests {
 
     #[test]
     fn duplicates_are_dropped_in_order() {
-        let (gs, duplicates) = drop_duplicates(vec![0x30, 0x10, 0x30, 0x20, 0x10, 0x30]);
+        let (gs, duplicates, nils) = drop_duplicates(vec![0x30, 0x10, 0x30, 0x20, 0x10, 0x30]);
+        assert_eq!(nils, 0);
         assert_eq!(gs, vec![0x30, 0x10, 0x20]);
         assert_eq!(duplicates, 3);
     }
 
     #[test]
+    fn nil_entries_are_not_repeats() {
+        let (gs, duplicates, nils) = drop_duplicates(vec![0x10, 0, 0x20, 0, 0, 0x10]);
+        assert_eq!(gs, vec![0x10, 0x20]);
+        assert_eq!(duplicates, 1);
+        assert_eq!(nils, 3);
+    }
+
+    #[test]
     fn distinct_list_is_unchanged() {
-        let (gs, duplicates) = drop_duplicates(vec![0x10, 0x20, 0x30]);
+        let (gs, duplicates, _) = drop_duplicates(vec![0x10, 0x20, 0x30]);
         assert_eq!(gs, vec![0x10, 0x20, 0x30]);
         assert_eq!(duplicates, 0);
     }
