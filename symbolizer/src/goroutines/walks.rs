@@ -307,9 +307,9 @@ fn build_goroutine(
 
 /// The number of goroutines built with one set of function tables and one
 /// share of the budget. Blocks, not threads, divide the work, so the
-/// output does not depend on how many CPUs the machine has.
-/// Below about this many goroutines, starting a thread and warming its
-/// caches would cost about what its share of the walks saves.
+/// output does not depend on how many CPUs the machine has. A block is
+/// also the least work worth a thread: below about this many goroutines,
+/// starting a thread and warming its caches costs about what it saves.
 const BLOCK_GOROUTINES: usize = 2048;
 
 /// The maximum number of threads that build goroutines at once.
@@ -328,6 +328,9 @@ pub(super) struct Shared<'a> {
 
 /// A g's address and the result of reading it.
 type Listed = (u64, Result<GRecord, String>);
+
+/// A block of the goroutine list and its share of the budget.
+type Block = (Vec<Listed>, Budget);
 
 /// The result of building one block: its goroutines, the damage its
 /// function table saw, and whether its budget ran out.
@@ -351,14 +354,14 @@ where
     F: Fn() -> (PclntabFuncs<'a>, EhFrameModules) + Sync,
 {
     let total = listed.len();
-    let blocks: Vec<(Vec<Listed>, Budget)> = split(listed, total.div_ceil(BLOCK_GOROUTINES))
+    let blocks: Vec<Block> = split(listed, total.div_ceil(BLOCK_GOROUTINES))
         .into_iter()
         .map(|block| {
             let share = budget.share(block.len(), total);
             (block, share)
         })
         .collect();
-    let build_block = |(block, budget): (Vec<Listed>, Budget)| -> Built {
+    let build_block = |(block, budget): Block| -> Built {
         let (funcs, cfi) = make_tables();
         let walker = Walker {
             arch: shared.arch,
@@ -383,9 +386,7 @@ where
     let runs = split(blocks, threads);
 
     let mut results: Vec<Built> = Vec::new();
-    let build_run = |run: Vec<(Vec<Listed>, Budget)>| -> Vec<Built> {
-        run.into_iter().map(&build_block).collect()
-    };
+    let build_run = |run: Vec<Block>| -> Vec<Built> { run.into_iter().map(&build_block).collect() };
     let build_run = &build_run;
     std::thread::scope(|scope| {
         // Each run travels to its thread through a channel, so that a run
@@ -394,7 +395,7 @@ where
         let first = runs.next().unwrap_or_default();
         let started: Vec<_> = runs
             .map(|run| {
-                let (sender, receiver) = std::sync::mpsc::channel::<Vec<(Vec<Listed>, Budget)>>();
+                let (sender, receiver) = std::sync::mpsc::channel::<Vec<Block>>();
                 let spawned = std::thread::Builder::new()
                     .name("gocrash-walk".to_owned())
                     .spawn_scoped(scope, move || match receiver.recv() {
