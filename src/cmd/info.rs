@@ -23,6 +23,7 @@ use super::list::{
     MAX_HEADLINE_BYTES,
 };
 use crate::exit::Status;
+use crate::render::error_chain;
 use crate::render::escape::{cap_line, escape_line};
 
 /// Width of the field names in the text output, as coredumpctl aligns them.
@@ -207,18 +208,6 @@ fn core_facts(
             (facts, None)
         }
     }
-}
-
-/// Formats an error and its causes on one line, as `gocrash:` messages do.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn binary_facts(path: &Path) -> BinaryFacts {

@@ -20,6 +20,7 @@ use symbolizer::goroutines::Process;
 use super::list::{format_rfc3339, select_error, JournalArgs};
 use crate::crash_input::{self, CrashArgs, OpenedCrash};
 use crate::exit::Status;
+use crate::render::error_chain;
 use crate::render::Report;
 use crate::report::gather::{gather, Inputs};
 use crate::report::model::{CrashReport, Earlier, Occurrence};
@@ -319,16 +320,4 @@ fn write(args: &Args, format: Format, report: &CrashReport) -> anyhow::Result<()
     written
         .and_then(|()| out.flush())
         .with_context(|| format!("cannot write the report to {name}"))
-}
-
-/// Formats an error with its causes, lowest-level last.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -17,6 +17,7 @@ use super::list::JournalArgs;
 use crate::crash_input::{self, CrashArgs, OpenedCrash};
 use crate::exit::Status;
 use crate::output;
+use crate::render::error_chain;
 use crate::render::escape::escape_line;
 use crate::render::{self, JournalText, Report};
 
@@ -141,18 +142,6 @@ fn read_journal_text(opened: &OpenedCrash, journal: &JournalArgs) -> Option<Jour
         },
     };
     Some(summary)
-}
-
-/// Formats an error with its causes, lowest-level last.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Turns a borrowed error into an owned one for `anyhow`, keeping its text.

@@ -73,7 +73,8 @@ impl<'a> Report<'a> {
         let core = &crash.core;
         if let Some(damage) = core.decompress_damage() {
             missing.push(format!(
-                "the compressed core is damaged; only its first part was read: {damage}"
+                "the compressed core is damaged; only its first part was read: {}",
+                error_chain(damage)
             ));
         }
         for problem in core.problems() {
@@ -218,6 +219,19 @@ pub fn printed_frames(goroutine: &Goroutine) -> &[Frame] {
         .as_ref()
         .and_then(|walk| walk.frames.get(goroutine.printed_from..))
         .unwrap_or(&[])
+}
+
+/// Formats an error and its causes on one line, lowest-level last, as
+/// `gocrash:` messages do.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Returns a function name as the runtime prints it: `runtime.gopanic` as

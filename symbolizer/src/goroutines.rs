@@ -394,7 +394,7 @@ impl Process {
                 (allgs.gs, Some(allgs.method))
             }
             Err(error) => {
-                let reason = error_chain(&error);
+                let reason = crate::error_chain(&error);
                 tracing::debug!(target: TRACE_TARGET, %reason, "rebuilding only the goroutines running on threads");
                 missing.push(format!(
                     "the goroutine list could not be read ({reason}); only the goroutines the \
@@ -602,16 +602,4 @@ fn count_wait_minutes(goroutines: &mut [Goroutine], now: i64) {
             .as_ref()
             .and_then(|record| clock::wait_minutes(record, now));
     }
-}
-
-/// Joins an error and its sources with `: `.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }

@@ -23,3 +23,15 @@ pub mod unwind;
 
 #[cfg(test)]
 mod testelf;
+
+/// Joins an error and its sources with `: `, lowest-level last.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

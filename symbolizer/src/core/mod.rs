@@ -205,7 +205,9 @@ impl Core {
     /// Parses a core already turned into ELF bytes.
     pub fn from_image(image: CoreImage, options: &CoreOptions) -> Result<Core, CoreError> {
         let source = image.source().to_path_buf();
-        let damage = image.damage().map(ToString::to_string);
+        // The decoder's own words ("checksum mismatch") are the cause, so
+        // they go with the message.
+        let damage = image.damage().map(|error| crate::error_chain(error));
         let kept = image.bytes().len() as u64;
         Core::parse(CoreBytes::Image(image), Some(source), options).map_err(|error| match damage {
             // A core whose stream is cut early fails to parse because of the
