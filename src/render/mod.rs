@@ -13,14 +13,17 @@ pub mod json;
 pub mod signal;
 pub mod text;
 
-use serde::Serialize;
 use std::borrow::Cow;
+
+use serde::Serialize;
 use symbolizer::buildinfo::BuildInfo;
 use symbolizer::goroutines::{Goroutine, Process};
 use symbolizer::runtime::version::GoVersion;
 use symbolizer::unwind::Frame;
 
 use crate::crash_input::OpenedCrash;
+
+pub use symbolizer::error_chain;
 
 /// Everything the formats print about one crash.
 pub struct Report<'a> {
@@ -219,19 +222,6 @@ pub fn printed_frames(goroutine: &Goroutine) -> &[Frame] {
         .as_ref()
         .and_then(|walk| walk.frames.get(goroutine.printed_from..))
         .unwrap_or(&[])
-}
-
-/// Formats an error and its causes on one line, lowest-level last, as
-/// `gocrash:` messages do.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Returns a function name as the runtime prints it: `runtime.gopanic` as

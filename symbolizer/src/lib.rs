@@ -24,8 +24,9 @@ pub mod unwind;
 #[cfg(test)]
 mod testelf;
 
-/// Joins an error and its sources with `: `, lowest-level last.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+/// Joins an error and its sources with `: `, lowest-level last, the way
+/// messages show an error on one line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
