@@ -33,6 +33,8 @@ use memmap2::Mmap;
 use extent::{CoreExtent, NotElf};
 use lz4_frame::FrameEnd;
 
+use crate::threads::spawn_or_return;
+
 /// Size of the buffer the decompressed stream is cut into.
 pub const BLOCK_SIZE: usize = 1 << 20;
 
@@ -874,33 +876,20 @@ const PIPELINE_BLOCKS: usize = 3;
 /// time. When the thread cannot start, both run here in turn.
 fn pump(decoder: Box<dyn Read + Send>, write: &mut BlockWriter<'_>) -> Result<(), DecompressError> {
     std::thread::scope(|scope| {
-        let (decoder_sender, decoder_receiver) = mpsc::channel::<Box<dyn Read + Send>>();
         let (free_sender, free_receiver) = mpsc::channel::<Vec<u8>>();
         let (filled_sender, filled_receiver) = mpsc::sync_channel::<Filled>(PIPELINE_BLOCKS);
-        let started = std::thread::Builder::new()
-            .name("gocrash-decompress".to_owned())
-            .spawn_scoped(scope, move || {
-                let Ok(mut decoder) = decoder_receiver.recv() else {
+        let decode = move |mut decoder: Box<dyn Read + Send>| {
+            // The writer returns each block it is done with, and stops
+            // returning them when it stops.
+            while let Ok(mut block) = free_receiver.recv() {
+                let (filled, error) = fill_block(&mut *decoder, &mut block);
+                let last = filled < block.len() || error.is_some();
+                if filled_sender.send((block, filled, error)).is_err() || last {
                     return;
-                };
-                // The writer returns each block it is done with, and
-                // stops returning them when it stops.
-                while let Ok(mut block) = free_receiver.recv() {
-                    let (filled, error) = fill_block(&mut *decoder, &mut block);
-                    let last = filled < block.len() || error.is_some();
-                    if filled_sender.send((block, filled, error)).is_err() || last {
-                        return;
-                    }
                 }
-            });
-        let unsent = match started {
-            Ok(_) => decoder_sender.send(decoder).err().map(|unsent| unsent.0),
-            Err(error) => {
-                tracing::debug!(target: "gocrash::decompress", %error, "failed to start a decompression thread, so decompressing on this one");
-                Some(decoder)
             }
         };
-        if let Some(decoder) = unsent {
+        if let Err(decoder) = spawn_or_return(scope, "gocrash-decompress", decoder, decode) {
             return pump_here(decoder, write);
         }
 

@@ -22,6 +22,7 @@ use crate::runtime::layout::RuntimeLayout;
 use crate::runtime::memory::ReadMemory;
 use crate::runtime::thread::{thread_m_by_procid, thread_m_from_registers, TlsOffset};
 use crate::runtime::waitreason::{GStatus, WaitReasons};
+use crate::threads::spawn_or_return;
 use crate::unwind::cfi::{CallFrameInfo, EhFrameModules};
 use crate::unwind::pclntab_funcs::PclntabFuncs;
 use crate::unwind::{
@@ -389,38 +390,19 @@ where
     let build_run = |run: Vec<Block>| -> Vec<Built> { run.into_iter().map(&build_block).collect() };
     let build_run = &build_run;
     std::thread::scope(|scope| {
-        // Each run travels to its thread through a channel, so that a run
-        // whose thread fails to start stays here and is built here.
         let mut runs = runs.into_iter();
         let first = runs.next().unwrap_or_default();
         let started: Vec<_> = runs
-            .map(|run| {
-                let (sender, receiver) = std::sync::mpsc::channel::<Vec<Block>>();
-                let spawned = std::thread::Builder::new()
-                    .name("gocrash-walk".to_owned())
-                    .spawn_scoped(scope, move || match receiver.recv() {
-                        Ok(run) => build_run(run),
-                        Err(_) => Vec::new(),
-                    });
-                match spawned {
-                    Ok(handle) => match sender.send(run) {
-                        Ok(()) => Err(handle),
-                        Err(unsent) => Ok(unsent.0),
-                    },
-                    Err(error) => {
-                        tracing::debug!(target: "symbolizer::goroutines", %error, "failed to start a walk thread, so walking on this one");
-                        Ok(run)
-                    }
-                }
-            })
+            .map(|run| spawn_or_return(scope, "gocrash-walk", run, build_run))
             .collect();
 
         results.extend(build_run(first));
+        // A run whose thread failed to start is built here.
         for run in started {
             match run {
-                Ok(unsent) => results.extend(build_run(unsent)),
-                Err(handle) => match handle.join() {
-                    Ok(built) => results.extend(built),
+                Err(unstarted) => results.extend(build_run(unstarted)),
+                Ok(handle) => match handle.join() {
+                    Ok(built) => results.extend(built.unwrap_or_default()),
                     Err(panic) => std::panic::resume_unwind(panic),
                 },
             }
