@@ -517,7 +517,7 @@ fn arm64_injected_sigpanic_moves_sp_one_slot() {
     assert_eq!(walk.frames[2].sp, 0x8040);
 }
 
-/// A frame at `pc` with nothing else known.
+/// Builds a frame at `pc` with nothing else known.
 fn bare_frame(pc: u64) -> Frame {
     Frame {
         pc,
