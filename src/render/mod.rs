@@ -75,8 +75,13 @@ impl<'a> Report<'a> {
         let mut missing = Vec::new();
         let core = &crash.core;
         if let Some(damage) = core.decompress_damage() {
+            let cause = if damage.is_damaged_input() {
+                "the compressed core is damaged"
+            } else {
+                "the core could not be decompressed whole"
+            };
             missing.push(format!(
-                "the compressed core is damaged; only its first part was read: {}",
+                "{cause}; only its first part was read: {}",
                 error_chain(damage)
             ));
         }

@@ -242,15 +242,32 @@ pub enum DecompressError {
 
 impl DecompressError {
     /// Returns how many decompressed bytes were kept when the error leaves a
-    /// usable first part of the stream: a cut, a corrupt stream or one that
-    /// goes on too long. `None` for errors that keep nothing.
+    /// usable first part of the stream: a cut, a corrupt stream, one that
+    /// goes on too long, or a temporary file that could take no more.
+    /// `None` for errors that keep nothing.
     pub fn partial_len(&self) -> Option<u64> {
         match self {
             DecompressError::Corrupt { decompressed, .. }
             | DecompressError::Truncated { decompressed, .. } => Some(*decompressed),
             DecompressError::TooLong { limit, .. } => Some(*limit),
+            DecompressError::TempWrite { offset, .. } => Some(*offset),
             _ => None,
         }
+    }
+
+    /// Returns true when the compressed input itself is at fault, false
+    /// when it is the machine (the input could not be read, or the
+    /// decompressed core had no room).
+    pub fn is_damaged_input(&self) -> bool {
+        matches!(
+            self,
+            DecompressError::Corrupt { .. }
+                | DecompressError::Truncated { .. }
+                | DecompressError::TooLong { .. }
+                | DecompressError::NotElf { .. }
+                | DecompressError::UnknownFormat { .. }
+                | DecompressError::TooShort { .. }
+        )
     }
 }
 
@@ -290,8 +307,9 @@ impl CoreImage {
     /// Opens a core file, decompressing it when it is compressed.
     ///
     /// A truncated or corrupt compressed stream still gives an image holding
-    /// what was decompressed before the damage; [`CoreImage::damage`] then
-    /// returns the error. Only a stream that yields no byte at all fails.
+    /// what was decompressed before the damage, and so does a temporary
+    /// directory that fills up; [`CoreImage::damage`] then returns the error.
+    /// Only a stream that yields no byte at all fails.
     pub fn open(
         path: &Path,
         options: &DecompressOptions,
@@ -342,14 +360,27 @@ impl CoreImage {
         let damage = match outcome {
             Ok(_) => None,
             Err(error) if error.partial_len().is_some() && sink.len > 0 => Some(error),
+            // A full temporary directory keeps the blocks written before it
+            // filled up: a partial core, as a cut stream gives, is worth more
+            // at the time of a crash than none.
+            Err(DecompressError::Write { source, .. }) if sink.len > 0 => {
+                Some(temp_write_error(sink.len, source))
+            }
             Err(DecompressError::Write { offset, source, .. }) => {
                 return Err(temp_write_error(offset, source))
             }
             Err(error) => return Err(error),
         };
         let len = sink.len;
-        sink.finish()
-            .map_err(|source| temp_write_error(len, source))?;
+        match sink.finish() {
+            Ok(()) => {}
+            Err(source) if damage.is_none() => return Err(temp_write_error(len, source)),
+            // A file size limit may forbid the zero pages at the end of a
+            // partial core too: it then ends after its last written page.
+            Err(source) => {
+                tracing::debug!(target: "gocrash::decompress", %source, len, "cannot extend the partial core over its last zero pages")
+            }
+        }
         if let Some(error) = &damage {
             tracing::debug!(target: "gocrash::decompress", %error, "keeping the partial core");
         }

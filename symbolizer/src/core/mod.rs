@@ -117,9 +117,7 @@ pub enum CoreError {
         expected: u64,
         actual: u64,
     },
-    #[error(
-        "{damage}; the {kept:#x} bytes decompressed before the damage are not a readable core"
-    )]
+    #[error("{damage}; the {kept:#x} bytes decompressed before that are not a readable core")]
     DamagedStream {
         /// The decoder's error, shown first because it explains the other.
         damage: String,
