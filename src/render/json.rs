@@ -2,7 +2,6 @@
 //! field in docs/json.md. Addresses are `0x` hex strings, because JSON
 //! numbers lose precision above 2^53.
 
-use std::borrow::Cow;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -137,7 +136,7 @@ struct MOut {
 
 #[derive(Serialize)]
 struct CreatedByOut<'a> {
-    function: Cow<'a, str>,
+    function: &'a str,
     file: Option<&'a str>,
     line: Option<i64>,
     pc: Hex,
@@ -178,7 +177,7 @@ impl Serialize for InlinedList<'_> {
 
 #[derive(Serialize)]
 struct FrameOut<'a> {
-    function: Option<Cow<'a, str>>,
+    function: Option<&'a str>,
     file: Option<&'a str>,
     line: Option<i64>,
     /// Calls inlined into this frame, innermost first.
@@ -199,7 +198,7 @@ struct FrameOut<'a> {
 
 #[derive(Serialize)]
 struct InlinedOut<'a> {
-    function: Cow<'a, str>,
+    function: &'a str,
     file: Option<&'a str>,
     line: Option<i64>,
 }

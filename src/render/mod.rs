@@ -13,8 +13,6 @@ pub mod json;
 pub mod signal;
 pub mod text;
 
-use std::borrow::Cow;
-
 use serde::Serialize;
 use symbolizer::buildinfo::BuildInfo;
 use symbolizer::goroutines::{Goroutine, Process};
@@ -229,74 +227,16 @@ pub fn printed_frames(goroutine: &Goroutine) -> &[Frame] {
         .unwrap_or(&[])
 }
 
-/// Returns a function name as the runtime prints it: `runtime.gopanic` as
-/// `panic`, and the type arguments of a generic function as `[...]`. Go
-/// 1.21 and later do the latter when printing (`funcNameForPrint`); older
-/// linkers stored the names that way already.
-pub fn printed_name(name: &str) -> Cow<'_, str> {
+/// Returns a function name as the runtime prints it. The symbolizer's
+/// names are printed forms already, with type arguments shown as `[...]`
+/// ([`symbolizer::unwind::frame::printed_function_name`]), so only
+/// `runtime.gopanic` remains, which prints as `panic`.
+pub fn printed_name(name: &str) -> &str {
     if name == "runtime.gopanic" {
-        return Cow::Borrowed("panic");
+        "panic"
+    } else {
+        name
     }
-    generic_name_for_print(name)
-}
-
-fn generic_name_for_print(name: &str) -> Cow<'_, str> {
-    let Some(open) = name.find('[') else {
-        return Cow::Borrowed(name);
-    };
-    let Some(close) = name.rfind(']') else {
-        return Cow::Borrowed(name);
-    };
-    if close <= open {
-        return Cow::Borrowed(name);
-    }
-    let interior = &name[open + 1..close];
-    if !interior.contains('[') {
-        return Cow::Owned(format!("{}[...]{}", &name[..open], &name[close + 1..]));
-    }
-    // A generic method of a generic type: `T[...].M[...]`, whose interior
-    // is `...]middle[...`. Find the bracket that closes the first list.
-    let mut depth = 1i32;
-    let mut close_first = None;
-    let mut open_second = None;
-    for (index, c) in interior.char_indices() {
-        match c {
-            '[' => {
-                depth += 1;
-                if depth == 1 {
-                    open_second = Some(index);
-                    break;
-                }
-            }
-            ']' => {
-                depth -= 1;
-                if depth < 0 {
-                    break;
-                }
-                if depth == 0 {
-                    close_first = Some(index);
-                }
-            }
-            _ => {}
-        }
-    }
-    if depth == 1 {
-        match (close_first, open_second) {
-            (Some(rbr), Some(lbr)) if lbr > rbr => {
-                return Cow::Owned(format!(
-                    "{}[...]{}[...]{}",
-                    &name[..open],
-                    &interior[rbr + 1..lbr],
-                    &name[close + 1..]
-                ));
-            }
-            (None, None) => {
-                return Cow::Owned(format!("{}[...]{}", &name[..open], &name[close + 1..]))
-            }
-            _ => {}
-        }
-    }
-    Cow::Borrowed(name)
 }
 
 /// Returns the name and description the runtime's signal table gives a
@@ -426,24 +366,6 @@ mod tests {
     fn printed_name_renames_gopanic() {
         assert_eq!(printed_name("runtime.gopanic"), "panic");
         assert_eq!(printed_name("main.main"), "main.main");
-    }
-
-    #[test]
-    fn printed_name_hides_type_arguments() {
-        assert_eq!(
-            printed_name("main.Map[go.shape.int,go.shape.string]"),
-            "main.Map[...]"
-        );
-        assert_eq!(printed_name("main.Map[...].func1"), "main.Map[...].func1");
-        assert_eq!(
-            printed_name("main.(*List[go.shape.int]).Push"),
-            "main.(*List[...]).Push"
-        );
-        assert_eq!(
-            printed_name("main.(*T[go.shape.int]).M[go.shape.string]"),
-            "main.(*T[...]).M[...]"
-        );
-        assert_eq!(printed_name("main.F[[]int]"), "main.F[...]");
     }
 
     #[test]

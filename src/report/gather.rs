@@ -343,7 +343,7 @@ fn frame_views(physical_frames: &[Frame], mut finder: Option<&mut SourceFinder>)
                 _ => None,
             };
             frames.push(FrameView {
-                function: printed_name(&source.function).into_owned(),
+                function: printed_name(&source.function).to_owned(),
                 file: source.file.as_deref().map(str::to_owned),
                 line: source.line,
                 inlined: index < physical,
@@ -380,7 +380,7 @@ fn core_goroutine(goroutine: &Goroutine, finder: Option<&mut SourceFinder>) -> G
         locked_to_thread: goroutine.locked_to_thread,
         frames,
         created_by: goroutine.created_by.as_ref().map(|c| CreatorView {
-            function: printed_name(&c.function).into_owned(),
+            function: printed_name(&c.function).to_owned(),
             file: c.file.as_deref().map(str::to_owned),
             line: c.line,
             parent_goroutine: c.parent_goid.filter(|&p| p != 0),
