@@ -14,6 +14,8 @@
 //! by default. `scripts/test` runs it alone after the other tests. To run it
 //! by hand, as root: `cargo test --test ingest_ratelimit -- --ignored`.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -111,42 +113,6 @@ impl Drop for LoweredRateLimit {
     }
 }
 
-fn unit_cgroups() -> Vec<PathBuf> {
-    let root = Path::new("/sys/fs/cgroup");
-    if root.join("cgroup.controllers").exists() {
-        return vec![root.join("system.slice").join(UNIT)];
-    }
-    ["systemd", "unified"]
-        .iter()
-        .map(|h| root.join(h))
-        .filter(|h| h.is_dir())
-        .map(|h| h.join("system.slice").join(UNIT))
-        .collect()
-}
-
-/// Runs `command` through systemd-cat inside the unit's cgroups, so that
-/// journald attributes its output to the unit.
-fn run_in_unit(args: &[&str]) -> std::process::Child {
-    let cgroups = unit_cgroups();
-    for dir in &cgroups {
-        std::fs::create_dir_all(dir).unwrap();
-    }
-    let moves: String = cgroups
-        .iter()
-        .map(|d| format!("echo $$ > {}/cgroup.procs && ", d.display()))
-        .collect();
-    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "{moves}exec systemd-cat -t ratelimit-test {}",
-            quoted.join(" ")
-        ))
-        .env("GOTRACEBACK", "crash")
-        .spawn()
-        .unwrap()
-}
-
 fn build_program(dir: &Path) -> PathBuf {
     std::fs::write(dir.join("main.go"), PROGRAM).unwrap();
     std::fs::write(dir.join("go.mod"), "module ratelimit\n\ngo 1.22\n").unwrap();
@@ -176,10 +142,7 @@ fn rate_limited_dump_is_reported() {
         .expect("a coredump entry from before the test");
     let fixture = LoweredRateLimit::install();
 
-    let mut child = run_in_unit(&[binary.to_str().unwrap()]);
-    let pid = child.id();
-    let status = child.wait().unwrap();
-    assert!(!status.success(), "the program did not crash");
+    let pid = support::crash_in_unit(UNIT, "ratelimit-test", &binary);
     let crashed_at = Instant::now();
 
     let selector = Selector::default();
@@ -202,9 +165,13 @@ fn rate_limited_dump_is_reported() {
     if let Some(rest) = WINDOW_WAIT.checked_sub(crashed_at.elapsed()) {
         std::thread::sleep(rest);
     }
-    run_in_unit(&["sh", "-c", "echo the unit logs again; sleep 2"])
-        .wait()
-        .unwrap();
+    support::spawn_in_unit(
+        UNIT,
+        "ratelimit-test",
+        &["sh", "-c", "echo the unit logs again; sleep 2"],
+    )
+    .wait()
+    .unwrap();
 
     let text = crashtext::read(&Journal::default(), &record, &TextOptions::default())
         .unwrap()

@@ -13,6 +13,8 @@
 //! runs it alone after the other tests. To run it by hand, as root:
 //! `cargo test --test ingest_storage_journal -- --ignored --test-threads=1`.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -82,45 +84,6 @@ impl Drop for JournalStorage {
     }
 }
 
-fn unit_cgroups() -> Vec<PathBuf> {
-    let root = Path::new("/sys/fs/cgroup");
-    if root.join("cgroup.controllers").exists() {
-        return vec![root.join("system.slice").join(UNIT)];
-    }
-    ["systemd", "unified"]
-        .iter()
-        .map(|h| root.join(h))
-        .filter(|h| h.is_dir())
-        .map(|h| h.join("system.slice").join(UNIT))
-        .collect()
-}
-
-/// Runs the program through systemd-cat inside the unit's cgroups, so that
-/// journald and systemd-coredump attribute it to the unit.
-fn crash_in_unit(binary: &Path) -> u32 {
-    let cgroups = unit_cgroups();
-    for dir in &cgroups {
-        std::fs::create_dir_all(dir).unwrap();
-    }
-    let moves: String = cgroups
-        .iter()
-        .map(|d| format!("echo $$ > {}/cgroup.procs && ", d.display()))
-        .collect();
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "{moves}exec systemd-cat -t storage-journal-test '{}'",
-            binary.display()
-        ))
-        .env("GOTRACEBACK", "crash")
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let status = child.wait().unwrap();
-    assert!(!status.success(), "the program did not crash");
-    pid
-}
-
 fn build_program(dir: &Path) -> PathBuf {
     std::fs::write(dir.join("main.go"), PROGRAM).unwrap();
     std::fs::write(dir.join("go.mod"), "module storagejournal\n\ngo 1.22\n").unwrap();
@@ -162,7 +125,7 @@ fn core_inside_the_journal_is_symbolized() {
     let binary = build_program(dir.path());
 
     let storage = JournalStorage::install();
-    let pid = crash_in_unit(&binary);
+    let pid = support::crash_in_unit(UNIT, "storage-journal-test", &binary);
     let selector = Selector::default();
     let deadline = Instant::now() + COREDUMP_WAIT;
     let record = loop {

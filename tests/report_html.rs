@@ -231,47 +231,6 @@ fn corpus_reports_render_in_chromium() {
     assert!(checked > 0, "no corpus crash was checked");
 }
 
-/// Returns the cgroup directories of the test unit, in both cgroup layouts.
-fn unit_cgroups() -> Vec<PathBuf> {
-    let root = Path::new("/sys/fs/cgroup");
-    if root.join("cgroup.controllers").exists() {
-        return vec![root.join("system.slice").join(UNIT)];
-    }
-    ["systemd", "unified"]
-        .iter()
-        .map(|h| root.join(h))
-        .filter(|h| h.is_dir())
-        .map(|h| h.join("system.slice").join(UNIT))
-        .collect()
-}
-
-/// Runs a binary through systemd-cat inside the unit's cgroups with
-/// `GOTRACEBACK=crash`, so that journald stores its crash text under the
-/// unit and systemd-coredump its core. Returns its PID once it ended.
-fn crash_in_unit(binary: &Path) -> u32 {
-    let cgroups = unit_cgroups();
-    for dir in &cgroups {
-        std::fs::create_dir_all(dir).unwrap();
-    }
-    let moves: String = cgroups
-        .iter()
-        .map(|d| format!("echo $$ > {}/cgroup.procs && ", d.display()))
-        .collect();
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "{moves}exec systemd-cat -t report-html-test '{}'",
-            binary.display()
-        ))
-        .env("GOTRACEBACK", "crash")
-        .spawn()
-        .expect("sh runs");
-    let pid = child.id();
-    let status = child.wait().unwrap();
-    assert!(!status.success(), "the program did not crash");
-    pid
-}
-
 /// Reports whether journald and systemd-coredump are running, and prints
 /// why on stderr when they are not.
 fn pipeline_running() -> bool {
@@ -319,7 +278,7 @@ fn crash_markup_stays_text() {
     let binary = dir.path().join("reporthtml");
     newest_toolchain(&manifest).build(dir.path(), &binary, &[], &[]);
 
-    let pid = crash_in_unit(&binary);
+    let pid = support::crash_in_unit(UNIT, "report-html-test", &binary);
     let selector = Selector::default();
     let deadline = Instant::now() + COREDUMP_WAIT;
     loop {

@@ -170,3 +170,55 @@ pub fn assert_snapshot(name: &str, actual: &str) {
         path.display()
     );
 }
+
+/// Returns the cgroup directories of the system unit `unit`: the unified
+/// hierarchy's, or on a hybrid or legacy layout those of the `systemd` and
+/// `unified` hierarchies that exist.
+pub fn unit_cgroups(unit: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    if root.join("cgroup.controllers").exists() {
+        return vec![root.join("system.slice").join(unit)];
+    }
+    ["systemd", "unified"]
+        .iter()
+        .map(|hierarchy| root.join(hierarchy))
+        .filter(|hierarchy| hierarchy.is_dir())
+        .map(|hierarchy| hierarchy.join("system.slice").join(unit))
+        .collect()
+}
+
+/// Starts `args` through `systemd-cat -t TAG` inside the cgroups of the
+/// system unit `unit`, with `GOTRACEBACK=crash`, so that journald files its
+/// output under the unit and systemd-coredump its core, as for a service.
+pub fn spawn_in_unit(unit: &str, tag: &str, args: &[&str]) -> std::process::Child {
+    let cgroups = unit_cgroups(unit);
+    for dir in &cgroups {
+        std::fs::create_dir_all(dir)
+            .unwrap_or_else(|err| panic!("cannot create {}: {err}", dir.display()));
+    }
+    let moves: String = cgroups
+        .iter()
+        .map(|dir| format!("echo $$ > {}/cgroup.procs && ", dir.display()))
+        .collect();
+    let quoted: Vec<String> = args.iter().map(|arg| format!("'{arg}'")).collect();
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{moves}exec systemd-cat -t {tag} {}",
+            quoted.join(" ")
+        ))
+        .env("GOTRACEBACK", "crash")
+        .spawn()
+        .expect("sh runs")
+}
+
+/// Runs `binary` as [`spawn_in_unit`] does and waits for it to crash.
+/// Returns its PID.
+pub fn crash_in_unit(unit: &str, tag: &str, binary: &Path) -> u32 {
+    let binary = binary.to_str().expect("UTF-8 binary path");
+    let mut child = spawn_in_unit(unit, tag, &[binary]);
+    let pid = child.id();
+    let status = child.wait().expect("the program can be waited for");
+    assert!(!status.success(), "{binary} did not crash");
+    pid
+}
