@@ -529,6 +529,12 @@ pub fn loss_parts(loss: &Loss) -> Vec<String> {
             breaks.line_max_joins, breaks.pid_change_joins
         ));
     }
+    if breaks.rewritten_entries > 0 {
+        parts.push(format!(
+            "{} lines journald wrote twice at a journal file rotation kept once",
+            breaks.rewritten_entries
+        ));
+    }
     if loss.earlier_output_not_read {
         parts.push("earlier output of the process not read".into());
     }
@@ -627,6 +633,16 @@ mod tests {
             loss_line(&loss),
             "the dump stops after the header of goroutine 9 (line 40 of the report); \
              1 split lines joined again (0 at LineMax, 1 at a PID change)"
+        );
+    }
+
+    #[test]
+    fn loss_line_counts_rewritten_entries() {
+        let mut loss = Loss::default();
+        loss.breaks.rewritten_entries = 2;
+        assert_eq!(
+            loss_line(&loss),
+            "2 lines journald wrote twice at a journal file rotation kept once"
         );
     }
 

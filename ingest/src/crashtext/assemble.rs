@@ -42,6 +42,9 @@ pub struct LineBreaks {
     pub lines_over_limit: u64,
     /// Lines longer than [`MAX_JOINED_LINE_BYTES`], kept cut.
     pub long_lines_cut: u64,
+    /// Entries journald wrote twice, the second time into a new journal
+    /// file after the first filled up; the copy is left out.
+    pub rewritten_entries: u64,
 }
 
 /// Lines being rebuilt from entries.

@@ -26,6 +26,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 use crate::coredump::CoredumpRecord;
+use crate::journal::direct::FileHeads;
 use crate::journal::{at_usec, Entry, ExportOptions, Journal, JournalError, Query};
 use crate::traceback::{self, ParseOptions, Traceback, Truncation};
 
@@ -397,9 +398,17 @@ fn read_streams(
     let mut stream = journal.stream(&query, ExportOptions::default())?;
     let mut assembler = assemble::Assembler::new();
     let mut foreign = 0u64;
+    let mut previous: Option<Entry> = None;
+    let mut heads: Option<FileHeads> = None;
     while let Some(entry) = stream.next_entry()? {
         if !is_from_process(&entry, record.pid) {
             foreign += 1;
+            continue;
+        }
+        if previous.as_ref().is_some_and(|previous| {
+            is_rewrite(previous, &entry, || FileHeads::read(journal), &mut heads)
+        }) {
+            assembler.breaks.rewritten_entries += 1;
             continue;
         }
         assembler.push(&entry);
@@ -411,15 +420,81 @@ fn read_streams(
             // Dropping the stream stops journalctl.
             break;
         }
+        previous = Some(entry);
     }
     if foreign > 0 {
         tracing::debug!(target: "gocrash::crashtext", pid = record.pid, foreign, "left out lines of other processes sharing the stream");
+    }
+    if assembler.breaks.rewritten_entries > 0 {
+        tracing::debug!(target: "gocrash::crashtext", pid = record.pid, rewritten = assembler.breaks.rewritten_entries, "left out entries journald wrote twice at a journal file rotation");
     }
     Ok(CrashText::from_assembled(
         assembler.finish(),
         streams.to_vec(),
         options.headline_only,
     ))
+}
+
+/// Reports whether `entry` is a second copy of `previous` that journald
+/// wrote when a journal file filled up.
+///
+/// journald then rotates the file and appends the entry again to the new
+/// one, with the same timestamps. The failed append can leave the entry in
+/// the old file as well, where a reader finds it through some matches and
+/// not others (seen with systemd 252 on a burst of 160,000 lines). The copy
+/// has the next sequence number and is the new file's first entry. Two equal
+/// lines read in one batch share timestamps too, so the file's head is what
+/// tells them apart. `heads` is read on the first pair of equal neighbours.
+fn is_rewrite(
+    previous: &Entry,
+    entry: &Entry,
+    read_heads: impl FnOnce() -> FileHeads,
+    heads: &mut Option<FileHeads>,
+) -> bool {
+    let (Some(before), Some(after)) = (
+        previous.cursor().and_then(CursorParts::parse),
+        entry.cursor().and_then(CursorParts::parse),
+    ) else {
+        return false;
+    };
+    let neighbours = before.seqnum.checked_add(1) == Some(after.seqnum)
+        && before.without_seqnum == after.without_seqnum
+        && previous.bytes("MESSAGE") == entry.bytes("MESSAGE");
+    neighbours
+        && heads
+            .get_or_insert_with(read_heads)
+            .contains(after.seqnum_id, after.seqnum)
+}
+
+/// A journalctl cursor (`s=…;i=…;b=…;m=…;t=…;x=…`) split into the entry's
+/// sequence number and everything else.
+struct CursorParts<'a> {
+    seqnum_id: &'a str,
+    seqnum: u64,
+    without_seqnum: Vec<&'a str>,
+}
+
+impl<'a> CursorParts<'a> {
+    fn parse(cursor: &'a str) -> Option<CursorParts<'a>> {
+        let mut seqnum_id = None;
+        let mut seqnum = None;
+        let mut without_seqnum = Vec::new();
+        for part in cursor.split(';') {
+            if let Some(hex) = part.strip_prefix("i=") {
+                seqnum = u64::from_str_radix(hex, 16).ok();
+                continue;
+            }
+            if let Some(id) = part.strip_prefix("s=") {
+                seqnum_id = Some(id);
+            }
+            without_seqnum.push(part);
+        }
+        Some(CursorParts {
+            seqnum_id: seqnum_id?,
+            seqnum: seqnum?,
+            without_seqnum,
+        })
+    }
 }
 
 /// Reports whether an entry belongs to the crashed process: its `_PID` is
@@ -483,6 +558,86 @@ mod tests {
             });
         }
         Entry { fields, offset: 0 }
+    }
+
+    const SEQNUM_ID: &str = "900352d17b46436d88126b624872721f";
+
+    /// Builds an entry of one batch. journald gives every line of a batch
+    /// the same timestamps, so their cursors differ by sequence number alone.
+    fn batch_entry(message: &str, seqnum: u64) -> Entry {
+        let mut entry = entry(message, Some(1));
+        let cursor = format!(
+            "s={SEQNUM_ID};i={seqnum:x};b=fc5d72b87bdc43049d4fcb77df976173;m=22990427;\
+             t=661dc3c0f0c24;x=8135f43fd2b0f5c7"
+        );
+        entry.fields.push(Field {
+            name: "__CURSOR".into(),
+            value: FieldValue::Data(cursor.into_bytes()),
+        });
+        entry
+    }
+
+    fn heads(seqnums: &[u64]) -> FileHeads {
+        FileHeads::from_pairs(seqnums.iter().map(|&seqnum| (SEQNUM_ID.to_owned(), seqnum)))
+    }
+
+    #[test]
+    fn rewrite_at_file_head_is_found() {
+        let line = "\t/src/main.go:188 +0xb1";
+        let mut read = None;
+        let found = is_rewrite(
+            &batch_entry(line, 0xf4dd3),
+            &batch_entry(line, 0xf4dd4),
+            || heads(&[0xf4dd4]),
+            &mut read,
+        );
+        assert!(found);
+        assert!(read.is_some(), "the heads are kept for the next pair");
+    }
+
+    #[test]
+    fn equal_lines_inside_a_file_are_kept() {
+        let line = "retrying";
+        let mut read = None;
+        let found = is_rewrite(
+            &batch_entry(line, 0x10),
+            &batch_entry(line, 0x11),
+            || heads(&[0x1]),
+            &mut read,
+        );
+        assert!(!found);
+    }
+
+    #[test]
+    fn different_neighbours_skip_the_heads() {
+        let mut read = None;
+        let found = is_rewrite(
+            &batch_entry("one", 0xf4dd3),
+            &batch_entry("two", 0xf4dd4),
+            || panic!("the heads are read only for equal neighbours"),
+            &mut read,
+        );
+        assert!(!found);
+        // Equal lines that are not neighbours in the sequence are kept too.
+        let found = is_rewrite(
+            &batch_entry("one", 0xf4dd2),
+            &batch_entry("one", 0xf4dd4),
+            || panic!("the heads are read only for neighbours"),
+            &mut read,
+        );
+        assert!(!found);
+    }
+
+    #[test]
+    fn entries_without_cursor_are_kept() {
+        let mut read = None;
+        let found = is_rewrite(
+            &entry("one", Some(1)),
+            &entry("one", Some(1)),
+            || heads(&[]),
+            &mut read,
+        );
+        assert!(!found);
     }
 
     fn text_of(lines: &[&str]) -> CrashText {

@@ -242,6 +242,46 @@ fn journal_files(journal: &Journal) -> Vec<PathBuf> {
     files
 }
 
+/// The first entry of each journal file journalctl would open for a
+/// journal, by sequence-number ID and sequence number.
+#[derive(Debug, Default)]
+pub struct FileHeads {
+    heads: std::collections::HashSet<(String, u64)>,
+}
+
+impl FileHeads {
+    /// Reads the header of each file; files that cannot be read are logged
+    /// and left out.
+    pub fn read(journal: &Journal) -> FileHeads {
+        let mut heads = std::collections::HashSet::new();
+        for path in journal_files(journal) {
+            match JournalFile::read_header(&path) {
+                Ok(header) if header.head_entry_seqnum != 0 => {
+                    heads.insert((hex(&header.seqnum_id), header.head_entry_seqnum));
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::debug!(target: "gocrash::journal", %error, "cannot read a journal file's header");
+                }
+            }
+        }
+        FileHeads { heads }
+    }
+
+    /// Builds the set from `(seqnum_id in hex, head sequence number)` pairs.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, u64)>) -> FileHeads {
+        FileHeads {
+            heads: pairs.into_iter().collect(),
+        }
+    }
+
+    /// Reports whether the entry with this sequence number is the first of
+    /// a file. `seqnum_id` is in hex, as cursors write it.
+    pub fn contains(&self, seqnum_id: &str, seqnum: u64) -> bool {
+        self.heads.contains(&(seqnum_id.to_owned(), seqnum))
+    }
+}
+
 /// Opens the files, and logs and leaves out those that are not journals.
 fn open_files(paths: &[PathBuf]) -> Result<Vec<JournalFile>, JournalError> {
     let mut files = Vec::new();

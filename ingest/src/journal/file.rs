@@ -33,6 +33,8 @@ use super::{Entry, Field, FieldValue, SkipReason, SpilledValue};
 pub const SIGNATURE: &[u8; 8] = b"LPKSHHRH";
 /// Size of the header of the first file format; later formats only grow it.
 pub const MIN_HEADER_SIZE: u64 = 208;
+/// Bytes [`JournalFile::read_header`] reads from the start of a file.
+const HEADER_READ_BYTES: u64 = 4096;
 /// Most items (fields) read from one entry.
 pub const MAX_ENTRY_ITEMS: u64 = 4096;
 
@@ -80,6 +82,8 @@ pub struct Header {
     pub header_size: u64,
     pub arena_size: u64,
     pub n_entries: u64,
+    /// Sequence number of the file's first entry, 0 in a file with none.
+    pub head_entry_seqnum: u64,
     pub entry_array_offset: u64,
 }
 
@@ -179,6 +183,19 @@ impl JournalFile {
             map,
             header,
         })
+    }
+
+    /// Reads and checks the header of a journal file without mapping it.
+    pub fn read_header(path: &Path) -> Result<Header, JournalFileError> {
+        let open_error = |source| JournalFileError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(open_error)?;
+        // Headers are 208 to 272 bytes in the formats known so far; a page
+        // leaves room for fields later versions add.
+        let bytes = read_bounded(file, HEADER_READ_BYTES).map_err(open_error)?;
+        parse_header(path, &bytes)
     }
 
     pub fn header(&self) -> &Header {
@@ -650,6 +667,7 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header, JournalFileError> {
         header_size: u64_at(88),
         arena_size: u64_at(96),
         n_entries: u64_at(152),
+        head_entry_seqnum: u64_at(168),
         entry_array_offset: u64_at(176),
     };
     let unknown = header.incompatible_flags & !KNOWN_INCOMPATIBLE;

@@ -149,6 +149,8 @@ impl FileBuilder {
         header[88..96].copy_from_slice(&(HEADER_SIZE as u64).to_le_bytes());
         header[96..104].copy_from_slice(&(len - HEADER_SIZE as u64).to_le_bytes());
         header[152..160].copy_from_slice(&n_entries.to_le_bytes());
+        // Sequence numbers start at 1.
+        header[168..176].copy_from_slice(&u64::from(n_entries > 0).to_le_bytes());
         header[176..184].copy_from_slice(&first.to_le_bytes());
         self.bytes
     }
@@ -331,6 +333,23 @@ fn headers_are_checked() {
     file.write_all(&wrong).unwrap();
     assert!(matches!(
         JournalFile::open(file.path()),
+        Err(JournalFileError::NotJournal { .. })
+    ));
+}
+
+#[test]
+fn header_is_read_without_the_file() {
+    let (file, journal) = open(&three_entries(false));
+    let header = JournalFile::read_header(file.path()).unwrap();
+    assert_eq!(&header, journal.header());
+    assert_eq!(header.head_entry_seqnum, 1);
+    assert_eq!(header.n_entries, 3);
+    assert_eq!(header.seqnum_id, SEQNUM_ID);
+
+    let mut short = tempfile::NamedTempFile::new().unwrap();
+    short.write_all(&three_entries(false)[..100]).unwrap();
+    assert!(matches!(
+        JournalFile::read_header(short.path()),
         Err(JournalFileError::NotJournal { .. })
     ));
 }
