@@ -10,7 +10,9 @@ mod support;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use ingest::crashtext::headline;
+use ingest::crashtext::{headline, next_in_batch};
+use ingest::journal::direct::FileHeads;
+use ingest::journal::Journal;
 use ingest::traceback::{self, Traceback};
 use serde_json::Value;
 use support::{Crash, ExpectedFacts};
@@ -40,6 +42,21 @@ fn field<'a>(entry: &'a Value, name: &str) -> &'a str {
     entry.get(name).and_then(Value::as_str).unwrap_or("")
 }
 
+/// Reports whether `entry` is a copy of `previous` that journald wrote again
+/// as the first entry of a new journal file, after the append to the full
+/// file had failed, by the rule the crash text reader applies.
+fn is_rewrite(previous: &Value, entry: &Value, heads: &mut Option<FileHeads>) -> bool {
+    let Some((seqnum_id, seqnum)) =
+        next_in_batch(field(previous, "__CURSOR"), field(entry, "__CURSOR"))
+    else {
+        return false;
+    };
+    field(previous, "MESSAGE") == field(entry, "MESSAGE")
+        && heads
+            .get_or_insert_with(|| FileHeads::read(&Journal::default()))
+            .contains(seqnum_id, seqnum)
+}
+
 /// What the journal holds about the corpus, read with one journalctl call
 /// for the coredump entries and one per unit for the programs' output.
 struct JournalView {
@@ -55,15 +72,31 @@ impl JournalView {
             .map(|entry| (field(&entry, "__CURSOR").to_owned(), entry))
             .collect();
         let mut lines: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        let mut heads = None;
+        let mut rewritten = 0;
         for unit in units {
             let unit_match = format!("_SYSTEMD_UNIT={unit}");
+            let mut previous: Option<Value> = None;
             for entry in journal(&[&unit_match, "--output-fields=MESSAGE,_PID"]) {
+                if previous
+                    .as_ref()
+                    .is_some_and(|previous| is_rewrite(previous, &entry, &mut heads))
+                {
+                    rewritten += 1;
+                    continue;
+                }
                 let key = ((*unit).to_owned(), field(&entry, "_PID").to_owned());
                 lines
                     .entry(key)
                     .or_default()
                     .push(field(&entry, "MESSAGE").to_owned());
+                previous = Some(entry);
             }
+        }
+        if rewritten > 0 {
+            eprintln!(
+                "{rewritten} lines journald wrote twice at a journal file rotation, kept once"
+            );
         }
         JournalView { coredumps, lines }
     }

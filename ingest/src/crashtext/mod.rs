@@ -451,50 +451,40 @@ fn is_rewrite(
     read_heads: impl FnOnce() -> FileHeads,
     heads: &mut Option<FileHeads>,
 ) -> bool {
-    let (Some(before), Some(after)) = (
-        previous.cursor().and_then(CursorParts::parse),
-        entry.cursor().and_then(CursorParts::parse),
-    ) else {
+    let (Some(before), Some(after)) = (previous.cursor(), entry.cursor()) else {
         return false;
     };
-    let neighbours = before.seqnum.checked_add(1) == Some(after.seqnum)
-        && before.without_seqnum == after.without_seqnum
-        && previous.bytes("MESSAGE") == entry.bytes("MESSAGE");
-    neighbours
+    let Some((seqnum_id, seqnum)) = next_in_batch(before, after) else {
+        return false;
+    };
+    previous.bytes("MESSAGE") == entry.bytes("MESSAGE")
         && heads
             .get_or_insert_with(read_heads)
-            .contains(after.seqnum_id, after.seqnum)
+            .contains(seqnum_id, seqnum)
 }
 
-/// A journalctl cursor (`s=…;i=…;b=…;m=…;t=…;x=…`) split into the entry's
-/// sequence number and everything else.
-struct CursorParts<'a> {
-    seqnum_id: &'a str,
-    seqnum: u64,
-    without_seqnum: Vec<&'a str>,
-}
-
-impl<'a> CursorParts<'a> {
-    fn parse(cursor: &'a str) -> Option<CursorParts<'a>> {
-        let mut seqnum_id = None;
-        let mut seqnum = None;
-        let mut without_seqnum = Vec::new();
-        for part in cursor.split(';') {
-            if let Some(hex) = part.strip_prefix("i=") {
-                seqnum = u64::from_str_radix(hex, 16).ok();
-                continue;
-            }
-            if let Some(id) = part.strip_prefix("s=") {
-                seqnum_id = Some(id);
-            }
-            without_seqnum.push(part);
-        }
-        Some(CursorParts {
-            seqnum_id: seqnum_id?,
-            seqnum: seqnum?,
-            without_seqnum,
-        })
+/// Returns the sequence-number ID and the sequence number of `cursor` when
+/// the two journalctl cursors (`s=…;i=…;b=…;m=…;t=…;x=…`) differ only in
+/// that number, one higher in `cursor`: the next entry, with the same
+/// timestamps and the same fields.
+pub fn next_in_batch<'a>(previous_cursor: &str, cursor: &'a str) -> Option<(&'a str, u64)> {
+    let seqnum_of = |cursor: &str| {
+        cursor
+            .split(';')
+            .find_map(|part| part.strip_prefix("i="))
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+    };
+    let others = |cursor: &'a str| cursor.split(';').filter(|part| !part.starts_with("i="));
+    let seqnum = seqnum_of(cursor)?;
+    if seqnum_of(previous_cursor)?.checked_add(1) != Some(seqnum)
+        || !others(cursor).eq(previous_cursor
+            .split(';')
+            .filter(|part| !part.starts_with("i=")))
+    {
+        return None;
     }
+    let seqnum_id = cursor.split(';').find_map(|part| part.strip_prefix("s="))?;
+    Some((seqnum_id, seqnum))
 }
 
 /// Reports whether an entry belongs to the crashed process: its `_PID` is
@@ -626,6 +616,19 @@ mod tests {
             &mut read,
         );
         assert!(!found);
+    }
+
+    #[test]
+    fn next_in_batch_needs_equal_timestamps() {
+        let before = "s=aa;i=10;b=bb;m=5;t=6;x=7";
+        assert_eq!(
+            next_in_batch(before, "s=aa;i=11;b=bb;m=5;t=6;x=7"),
+            Some(("aa", 0x11))
+        );
+        assert_eq!(next_in_batch(before, "s=aa;i=11;b=bb;m=9;t=6;x=7"), None);
+        assert_eq!(next_in_batch(before, "s=aa;i=12;b=bb;m=5;t=6;x=7"), None);
+        assert_eq!(next_in_batch(before, "s=cc;i=11;b=bb;m=5;t=6;x=7"), None);
+        assert_eq!(next_in_batch(before, "garbage"), None);
     }
 
     #[test]
