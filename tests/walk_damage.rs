@@ -12,7 +12,8 @@ use std::path::Path;
 use symbolizer::binary::Binary;
 use symbolizer::core::{Core, CoreOptions};
 use symbolizer::decompress::{CoreImage, DecompressOptions};
-use symbolizer::goroutines::Process;
+use symbolizer::goroutines::{BinaryInfo, Goroutine, Process};
+use symbolizer::runtime::waitreason::GStatus;
 use symbolizer::unwind::MAX_FRAMES;
 
 use support::{Crash, Manifest};
@@ -514,6 +515,50 @@ fn few_repeats_are_dropped_and_reported() {
         "goroutine 1 is listed once"
     );
     assert_crash_found(&process, "first g repeated at the end");
+}
+
+#[test]
+fn shared_goroutine_ids_are_reported() {
+    let Some(case) = allgs_case() else {
+        return;
+    };
+    let original = load_mutated(&case, case.bytes.clone());
+    let binary = Binary::open(&case.crash.binary).expect("the corpus binary opens");
+    let info = BinaryInfo::new(&binary).expect("the binary's facts are read");
+    let goid_offset = info.layout().g.goid;
+
+    // Every live goroutine but the crashing one takes the id of the first
+    // of them, as in a list of gs overwritten with one another's fields.
+    let mut bytes = case.bytes.clone();
+    let others: Vec<&Goroutine> = original
+        .goroutines()
+        .iter()
+        .filter(|g| g.goid != Some(1) && !is_dead(g))
+        .collect();
+    assert!(others.len() >= 3, "nilpointer has runtime goroutines");
+    let shared = others[0].goid.expect("the goroutine has an id");
+    for goroutine in &others {
+        let at =
+            core_offset(&bytes, goroutine.address + goid_offset).expect("the g is in the core");
+        bytes[at..at + 8].copy_from_slice(&shared.to_le_bytes());
+    }
+    let process = load_mutated(&case, bytes);
+    let missing = process.missing().join("; ");
+    assert!(
+        missing.contains(&format!(
+            "{} live goroutines have the id of another one",
+            others.len() - 1
+        )),
+        "{missing}"
+    );
+    assert_crash_found(&process, "goroutine ids shared");
+}
+
+fn is_dead(goroutine: &Goroutine) -> bool {
+    goroutine
+        .record
+        .as_ref()
+        .is_some_and(|r| matches!(r.status, GStatus::Dead | GStatus::DeadExtra))
 }
 
 #[test]

@@ -30,7 +30,7 @@ use crate::runtime::panic::TypeNames;
 use crate::runtime::thread::ThreadMapping;
 use crate::runtime::thread::TlsOffset;
 use crate::runtime::version::GoVersion;
-use crate::runtime::waitreason::{WaitReasonSource, WaitReasons};
+use crate::runtime::waitreason::{GStatus, WaitReasonSource, WaitReasons};
 use crate::unwind::cfi::EhFrameModules;
 use crate::unwind::pclntab_funcs::{FunctionIndex, PclntabFuncs};
 use crate::unwind::{Frame, Regs, Walk};
@@ -490,6 +490,13 @@ impl Process {
                 walks::MAX_PROCESS_FRAMES
             ));
         }
+        let reused = reused_ids(&goroutines);
+        if reused > 0 {
+            missing.push(format!(
+                "{reused} live goroutines have the id of another one, which the runtime never \
+                 gives twice, so the goroutine list or the gs it points to are damaged"
+            ));
+        }
         let crash = crash::crash_facts(
             memory,
             &funcs,
@@ -594,6 +601,22 @@ fn load_bias(core: &Core, binary: &Binary) -> Option<u64> {
     })
 }
 
+/// Counts the live goroutines whose id an earlier live goroutine has. Dead
+/// gs are left out: the runtime keeps them for reuse with their last id.
+fn reused_ids(goroutines: &[Goroutine]) -> usize {
+    let mut seen = FastSet::default();
+    goroutines
+        .iter()
+        .filter(|g| {
+            !g.record
+                .as_ref()
+                .is_some_and(|r| matches!(r.status, GStatus::Dead | GStatus::DeadExtra))
+        })
+        .filter_map(|g| g.goid)
+        .filter(|&goid| !seen.insert(goid))
+        .count()
+}
+
 /// Sets each goroutine's wait minutes for the clock `now`.
 fn count_wait_minutes(goroutines: &mut [Goroutine], now: i64) {
     for goroutine in goroutines {
@@ -601,5 +624,37 @@ fn count_wait_minutes(goroutines: &mut [Goroutine], now: i64) {
             .record
             .as_ref()
             .and_then(|record| clock::wait_minutes(record, now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn goroutine(goid: u64) -> Goroutine {
+        Goroutine {
+            goid: Some(goid),
+            address: 0xc000_0000 + goid,
+            record: None,
+            status_text: Arc::from("waiting"),
+            wait_reason: None,
+            wait_minutes: None,
+            locked_to_thread: false,
+            m: None,
+            thread: None,
+            start_function: None,
+            created_by: None,
+            walk: None,
+            printed_from: 0,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn reused_ids_count_repeats() {
+        let goroutines: Vec<Goroutine> = [1, 2, 2, 3, 3, 3, 4].map(goroutine).into();
+        assert_eq!(reused_ids(&goroutines), 3);
+        assert_eq!(reused_ids(&goroutines[..2]), 0);
+        assert_eq!(reused_ids(&[]), 0);
     }
 }
