@@ -431,24 +431,19 @@ fn describe_state(state: &CoreState, truncated: bool) -> &'static str {
     }
 }
 
-/// Opens a core, showing a progress bar on a terminal when decompression
-/// takes long.
 /// Opens the core at `read_path`, naming it `shown_path` in the progress bar
-/// and in errors: the two differ when a stored core is read through
+/// (shown on a terminal when decompression takes long), in errors and in
+/// what the core records: the two differ when a stored core is read through
 /// /proc/self/fd.
 fn open_core(read_path: &Path, shown_path: &Path, options: CoreOptions) -> anyhow::Result<Core> {
+    let options = CoreOptions {
+        shown_path: Some(shown_path.to_path_buf()),
+        ..options
+    };
     let mut progress = ProgressReport::new(shown_path);
     let core = Core::open_with_progress(read_path, &options, &mut |p| progress.update(p));
     progress.finish();
-    core.map_err(|error| {
-        let message = error.to_string();
-        if read_path == shown_path {
-            anyhow::Error::new(error)
-        } else {
-            let read = read_path.display().to_string();
-            anyhow::anyhow!(message.replace(&read, &shown_path.display().to_string()))
-        }
-    })
+    Ok(core?)
 }
 
 /// A progress bar on stderr that appears only when stderr is a terminal and

@@ -185,6 +185,7 @@ fn core_facts(
     };
     let options = CoreOptions {
         core_only: true,
+        shown_path: source.core_display_path(),
         ..CoreOptions::default()
     };
     match Core::open(&path, &options) {

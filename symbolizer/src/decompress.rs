@@ -138,6 +138,10 @@ pub struct DecompressOptions {
     /// Directory for the temporary file; the system temporary directory when
     /// `None`. A multi-GiB core needs that much free space there, minus holes.
     pub temp_dir: Option<PathBuf>,
+    /// The path messages and [`CoreImage::source`] give for the core, when
+    /// it is read through another one (such as a `/proc/self/fd` link to a
+    /// file of the coredump store); the path read when `None`.
+    pub shown_path: Option<PathBuf>,
 }
 
 /// Failure to turn a core file into ELF bytes.
@@ -315,7 +319,9 @@ impl CoreImage {
         options: &DecompressOptions,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<CoreImage, DecompressError> {
-        let (file, compression, total_in) = open_and_detect(path)?;
+        let read_path = path;
+        let path = options.shown_path.as_deref().unwrap_or(read_path);
+        let (file, compression, total_in) = open_and_detect(read_path, path)?;
         if compression == Compression::None {
             progress(Progress {
                 bytes_in: total_in,
@@ -450,7 +456,7 @@ pub fn decompress_to(
     content: Content,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<StreamSummary, DecompressError> {
-    let (file, compression, total_in) = open_and_detect(path)?;
+    let (file, compression, total_in) = open_and_detect(path, path)?;
     let stream = Stream {
         path,
         file,
@@ -479,8 +485,13 @@ pub fn decompress_to(
     }
 }
 
-fn open_and_detect(path: &Path) -> Result<(File, Compression, u64), DecompressError> {
-    let mut file = File::open(path).map_err(|source| DecompressError::Open {
+/// Opens the file at `read_path` and recognises its format; errors name
+/// `path`.
+fn open_and_detect(
+    read_path: &Path,
+    path: &Path,
+) -> Result<(File, Compression, u64), DecompressError> {
+    let mut file = File::open(read_path).map_err(|source| DecompressError::Open {
         path: path.to_path_buf(),
         source,
     })?;
@@ -1059,6 +1070,7 @@ mod tests {
             let mut reports = Vec::new();
             let options = DecompressOptions {
                 temp_dir: Some(dir.path().to_path_buf()),
+                shown_path: None,
             };
             let image = CoreImage::open(&path, &options, &mut |p| reports.push(p)).unwrap();
             assert_eq!(image.compression(), compression);
@@ -1106,6 +1118,7 @@ mod tests {
         let path = write_temp(&dir, "core.xz", &compress(&sample_core(), Compression::Xz));
         let options = DecompressOptions {
             temp_dir: Some(dir.path().to_path_buf()),
+            ..DecompressOptions::default()
         };
         let image = CoreImage::open(&path, &options, &mut |_| {}).unwrap();
         assert_eq!(image.bytes().len(), sample_core().len());
@@ -1160,6 +1173,35 @@ mod tests {
                 "{compression}: kept bytes differ"
             );
         }
+    }
+
+    #[test]
+    fn shown_path_names_the_core() {
+        let dir = tempfile::tempdir().unwrap();
+        let compressed = compress(&sample_core(), Compression::Zstd);
+        let cut = compressed.len() * 3 / 4;
+        let read = write_temp(&dir, "read.zst", &compressed[..cut]);
+        let shown = dir.path().join("core.service.0.zst");
+        let options = DecompressOptions {
+            shown_path: Some(shown.clone()),
+            ..DecompressOptions::default()
+        };
+        let image = CoreImage::open(&read, &options, &mut |_| {}).unwrap();
+        assert_eq!(image.source(), shown);
+        let message = crate::error_chain(image.damage().expect("the stream is cut"));
+        assert!(message.contains(&shown.display().to_string()), "{message}");
+        assert!(!message.contains("read.zst"), "{message}");
+
+        let missing = dir.path().join("missing.zst");
+        let options = DecompressOptions {
+            shown_path: Some(shown.clone()),
+            ..DecompressOptions::default()
+        };
+        let error = CoreImage::open(&missing, &options, &mut |_| {}).unwrap_err();
+        assert!(
+            matches!(&error, DecompressError::Open { path, .. } if *path == shown),
+            "{error:?}"
+        );
     }
 
     /// Returns the offsets of an lz4 frame's block size fields, the end
@@ -1328,6 +1370,7 @@ mod tests {
         let path = write_temp(&dir, "bomb.zst", &compress(&bytes, Compression::Zstd));
         let options = DecompressOptions {
             temp_dir: Some(dir.path().to_path_buf()),
+            ..DecompressOptions::default()
         };
         let image = CoreImage::open(&path, &options, &mut |_| {}).unwrap();
         assert_eq!(image.bytes().len(), 0x3000);

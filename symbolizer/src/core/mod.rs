@@ -65,6 +65,10 @@ pub struct CoreOptions {
     /// Reads the core alone: no file is opened, not even the executable, so
     /// pages the kernel did not dump stay unreadable.
     pub core_only: bool,
+    /// The path messages and [`Core::source`] give for the core, when it is
+    /// read through another one (such as a `/proc/self/fd` link); the path
+    /// read when `None`.
+    pub shown_path: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for CoreOptions {
@@ -74,6 +78,7 @@ impl std::fmt::Debug for CoreOptions {
             .field("executable", &self.executable)
             .field("file_opener", &self.file_opener.as_ref().map(|_| "<fn>"))
             .field("core_only", &self.core_only)
+            .field("shown_path", &self.shown_path)
             .finish()
     }
 }
@@ -191,10 +196,12 @@ impl Core {
     ) -> Result<Core, CoreError> {
         let decompress = DecompressOptions {
             temp_dir: options.temp_dir.clone(),
+            shown_path: options.shown_path.clone(),
         };
+        let shown_path = options.shown_path.as_deref().unwrap_or(path);
         let image =
             CoreImage::open(path, &decompress, progress).map_err(|source| CoreError::Image {
-                path: path.to_path_buf(),
+                path: shown_path.to_path_buf(),
                 source,
             })?;
         Core::from_image(image, options)
