@@ -498,72 +498,97 @@ fn truncated_core_gives_partial_output() {
         .is_some_and(|m| m.starts_with("the core is truncated")));
 }
 
-/// A temporary directory that fills up while the core decompresses leaves a
-/// partial report, not a bare error. The fill is made by a limit on the
-/// size of the files gocrash writes (RLIMIT_FSIZE), which fails a write as a
-/// full file system does, with SIGXFSZ ignored.
-#[test]
-fn full_temporary_directory_gives_partial_output() {
+/// Runs gocrash with `TMPDIR` set to `temp` under a limit of `limit` bytes
+/// on the size of the files it writes (RLIMIT_FSIZE), which fails a write
+/// as a full file system does, with SIGXFSZ ignored.
+fn gocrash_with_file_limit(args: &[&str], temp: &Path, limit: u64) -> Output {
     use std::os::unix::process::CommandExt;
 
+    let mut command = Command::new(GOCRASH);
+    command.args(args).env("TMPDIR", temp);
+    // SAFETY: the closure runs in the child between fork and exec, and
+    // calls only setrlimit and signal, which are async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            let size = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &size) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    command.output().expect("gocrash runs")
+}
+
+/// A temporary directory that fills up while the core decompresses leaves a
+/// partial report, not a bare error: early (inside the notes), late, and
+/// with only the zero pages at the end missing.
+#[test]
+fn full_temporary_directory_gives_partial_output() {
     let Some((crash, _)) = corpus_crash() else {
         return;
     };
     let plain_len = decompressed_core(&crash).len() as u64;
-    let limit = plain_len * 9 / 10;
+    let late = plain_len * 9 / 10;
     assert!(
-        limit > 2 * symbolizer::decompress::BLOCK_SIZE as u64,
+        late > 2 * symbolizer::decompress::BLOCK_SIZE as u64,
         "the core of {} is too small for this test: {plain_len} bytes",
         crash.program
     );
     let temp = tempfile::tempdir().expect("temporary directory");
-    let run = |args: &[&str]| {
-        let mut command = Command::new(GOCRASH);
-        command.args(args).env("TMPDIR", temp.path());
-        // SAFETY: the closure runs in the child between fork and exec, and
-        // calls only setrlimit and signal, which are async-signal-safe.
-        unsafe {
-            command.pre_exec(move || {
-                let size = libc::rlimit {
-                    rlim_cur: limit,
-                    rlim_max: limit,
-                };
-                if libc::setrlimit(libc::RLIMIT_FSIZE, &size) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-                Ok(())
-            });
-        }
-        command.output().expect("gocrash runs")
-    };
-
-    let output = run(&["symbolize", path_str(&crash.core)]);
-    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
-    let text = stdout(&output);
     let expected = format!(
         "the core could not be decompressed whole; only its first part was read: failed to \
          write the decompressed core of {} to a temporary file in {}",
         crash.core.display(),
         temp.path().display()
     );
-    assert!(text.contains(&expected), "{text}");
-    assert!(text.contains("File too large"), "{text}");
-    // What was kept still names the crash.
-    assert!(text.contains("goroutine 1"), "{text}");
+    for limit in [64 << 10, late, plain_len - 1] {
+        let output =
+            gocrash_with_file_limit(&["symbolize", path_str(&crash.core)], temp.path(), limit);
+        assert_eq!(
+            output.status.code(),
+            Some(4),
+            "limit {limit}: {}",
+            stderr(&output)
+        );
+        let text = stdout(&output);
+        assert!(text.contains(&expected), "limit {limit}: {text}");
+        assert!(text.contains("File too large"), "limit {limit}: {text}");
+        if limit == 64 << 10 {
+            // Everything written before the limit is kept, inside a run of
+            // non-zero pages too.
+            assert!(text.contains("the file has 0x10000"), "{text}");
+        } else {
+            // What was kept still names the crash.
+            assert!(text.contains("goroutine 1"), "limit {limit}: {text}");
+        }
 
-    let output = run(&["symbolize", "--json", path_str(&crash.core)]);
-    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
-    let document: Value = serde_json::from_slice(&output.stdout).expect("JSON document");
-    assert_eq!(document["partial"], true);
-    assert!(
-        document["missing"]
-            .as_array()
-            .is_some_and(|missing| missing.iter().any(|m| m
-                .as_str()
-                .is_some_and(|m| m.starts_with("the core could not be decompressed whole")))),
-        "{document}"
-    );
+        let output = gocrash_with_file_limit(
+            &["symbolize", "--json", path_str(&crash.core)],
+            temp.path(),
+            limit,
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(4),
+            "limit {limit}: {}",
+            stderr(&output)
+        );
+        let document: Value = serde_json::from_slice(&output.stdout).expect("JSON document");
+        assert_eq!(document["partial"], true);
+        assert!(
+            document["missing"]
+                .as_array()
+                .is_some_and(|missing| missing.iter().any(|m| m
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("the core could not be decompressed whole")))),
+            "limit {limit}: {document}"
+        );
+    }
 }
 
 /// Reads a core with `--force` and the binary of another program, built by

@@ -372,21 +372,23 @@ impl CoreImage {
             Err(DecompressError::Write { source, .. }) if sink.len > 0 => {
                 Some(temp_write_error(sink.len, source))
             }
-            Err(DecompressError::Write { offset, source, .. }) => {
-                return Err(temp_write_error(offset, source))
+            Err(DecompressError::Write { source, .. }) => {
+                return Err(temp_write_error(sink.len, source))
             }
             Err(error) => return Err(error),
         };
         let len = sink.len;
-        match sink.finish() {
-            Ok(()) => {}
-            Err(source) if damage.is_none() => return Err(temp_write_error(len, source)),
-            // A file size limit may forbid the zero pages at the end of a
-            // partial core too: it then ends after its last written page.
-            Err(source) => {
-                tracing::debug!(target: "gocrash::decompress", %source, len, "cannot extend the partial core over its last zero pages")
+        // Setting the length extends the file over the zero pages at its
+        // end, which a file size limit can forbid: the core then ends after
+        // its last written page, a partial core again.
+        let damage = match (sink.finish(), damage) {
+            (Ok(()), damage) => damage,
+            (Err(source), None) => Some(temp_write_error(len, source)),
+            (Err(source), Some(damage)) => {
+                tracing::debug!(target: "gocrash::decompress", %source, len, "cannot extend the partial core over its last zero pages");
+                Some(damage)
             }
-        }
+        };
         if let Some(error) = &damage {
             tracing::debug!(target: "gocrash::decompress", %error, "keeping the partial core");
         }
@@ -473,6 +475,16 @@ pub fn decompress_to(
             let mut sink = SparseFile::new(file);
             let outcome = decompress_checked(stream, &mut sink, progress);
             let len = sink.len;
+            // The stream counts whole blocks; the sink knows where in the
+            // block the write failed.
+            let outcome = outcome.map_err(|error| match error {
+                DecompressError::Write { path, source, .. } => DecompressError::Write {
+                    path,
+                    offset: len,
+                    source,
+                },
+                other => other,
+            });
             let finished = sink.finish().map_err(|source| DecompressError::Write {
                 path: path.to_path_buf(),
                 offset: len,
@@ -626,6 +638,8 @@ impl<'f> SparseFile<'f> {
 }
 
 impl BlockSink for SparseFile<'_> {
+    /// Writes the block's non-zero pages. On a failed write, `len` ends
+    /// after the last byte written, so that every byte before it is right.
     fn write_block(&mut self, block: &[u8]) -> io::Result<()> {
         let mut pending: Option<(u64, usize, usize)> = None;
         for (index, page) in block.chunks(HOLE_SIZE).enumerate() {
@@ -655,9 +669,25 @@ impl BlockSink for SparseFile<'_> {
 }
 
 impl SparseFile<'_> {
+    /// Writes `bytes` at `offset`. On a failure, `len` ends after the last
+    /// byte written, which may be inside the run.
     fn write_run(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
-        self.file.seek(SeekFrom::Start(offset))?;
-        self.file.write_all(bytes)
+        let mut written = 0;
+        let outcome = self.file.seek(SeekFrom::Start(offset)).and_then(|_| {
+            while let Some(rest) = bytes.get(written..).filter(|rest| !rest.is_empty()) {
+                match self.file.write(rest) {
+                    Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        });
+        if outcome.is_err() {
+            self.len = offset + written as u64;
+        }
+        outcome
     }
 }
 
