@@ -192,29 +192,35 @@ fn files_in(dir: &Path, files: &mut Vec<PathBuf>) {
         return;
     };
     let mut found: Vec<PathBuf> = Vec::new();
-    for entry in entries.flatten().take(MAX_JOURNAL_FILES) {
+    for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.ends_with(".journal") || name.ends_with(".journal~") {
+        if is_journal_name(&name) {
             found.push(path);
         } else if is_machine_id(&name) && path.is_dir() {
             if let Ok(inner) = std::fs::read_dir(&path) {
                 found.extend(
                     inner
                         .flatten()
-                        .take(MAX_JOURNAL_FILES)
+                        .filter(|entry| is_journal_name(&entry.file_name().to_string_lossy()))
                         .map(|entry| entry.path())
-                        .filter(|path| {
-                            let name = path.to_string_lossy();
-                            name.ends_with(".journal") || name.ends_with(".journal~")
-                        }),
+                        .take(MAX_JOURNAL_FILES),
                 );
             }
+        }
+        if found.len() >= MAX_JOURNAL_FILES {
+            tracing::warn!(target: "gocrash::journal", dir = %dir.display(), limit = MAX_JOURNAL_FILES, "too many journal files; only the first ones found are read");
+            found.truncate(MAX_JOURNAL_FILES);
+            break;
         }
     }
     found.sort();
     files.extend(found);
+}
+
+fn is_journal_name(name: &str) -> bool {
+    name.ends_with(".journal") || name.ends_with(".journal~")
 }
 
 fn is_machine_id(name: &str) -> bool {
@@ -283,14 +289,17 @@ impl FileHeads {
 }
 
 /// Opens the files, and logs and leaves out those that are not journals.
-fn open_files(paths: &[PathBuf]) -> Result<Vec<JournalFile>, JournalError> {
+/// A file the caller named (`named`) that cannot be opened fails the read,
+/// as with journalctl --file. One found in a directory is left out, because
+/// a vacuum may have removed it since, or it is a dangling link.
+fn open_files(paths: &[PathBuf], named: bool) -> Result<Vec<JournalFile>, JournalError> {
     let mut files = Vec::new();
     for path in paths {
         match JournalFile::open(path) {
             Ok(file) => files.push(file),
-            // A named file that cannot be opened is the caller's mistake,
-            // as with journalctl --file.
-            Err(error @ JournalFileError::Open { .. }) => return Err(JournalError::File(error)),
+            Err(error @ JournalFileError::Open { .. }) if named => {
+                return Err(JournalError::File(error))
+            }
             Err(error) => {
                 tracing::warn!(target: "gocrash::journal", %error, "left out a journal file");
             }
@@ -349,12 +358,12 @@ impl DirectStream {
             .transpose()?;
 
         let paths = journal_files(journal);
-        let files = open_files(&paths)?;
+        let files = open_files(&paths, !journal.files.is_empty())?;
         tracing::debug!(target: "gocrash::journal", files = files.len(), "reading journal files directly");
 
         let mut locations = Vec::new();
         for (index, file) in files.iter().enumerate() {
-            find_candidates(index, file, since, until, &mut locations)?;
+            find_candidates(index, file, since, until, &mut locations);
         }
 
         let single_sequence = files
@@ -476,7 +485,7 @@ fn find_candidates(
     since: Option<u64>,
     until: Option<u64>,
     locations: &mut Vec<Location>,
-) -> Result<(), JournalError> {
+) {
     for offset in file.entry_offsets() {
         let result = offset.and_then(|offset| {
             let position = file.entry_position(offset)?;
@@ -500,10 +509,14 @@ fn find_candidates(
                 tracing::debug!(target: "gocrash::journal", %error, "stopped at the end of an online journal file");
                 break;
             }
-            Err(error) => return Err(JournalError::File(error)),
+            // The entries before the damage are still read, as journalctl
+            // reads a damaged file up to the damage.
+            Err(error) => {
+                tracing::warn!(target: "gocrash::journal", %error, "left out the rest of a damaged journal file");
+                break;
+            }
         }
     }
-    Ok(())
 }
 
 fn hex(id: &[u8; 16]) -> String {
@@ -626,5 +639,64 @@ mod tests {
         assert!(is_machine_id("3d1219c7c4c5404aaa1f6d2a48adfda4"));
         assert!(!is_machine_id("remote"));
         assert!(!is_machine_id("3d1219c7c4c5404aaa1f6d2a48adfdaz"));
+    }
+
+    /// Creates a directory holding a FIFO, a dangling link, a subdirectory
+    /// and a text file, each named like a journal file, and a file of
+    /// another name.
+    fn directory_of_impostors() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = std::ffi::CString::new(
+            dir.path()
+                .join("fifo.journal")
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+        .unwrap();
+        // SAFETY: `fifo` is a NUL-terminated path that lives across the call.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        std::os::unix::fs::symlink(dir.path().join("gone"), dir.path().join("vacuumed.journal"))
+            .unwrap();
+        std::fs::create_dir(dir.path().join("directory.journal")).unwrap();
+        std::fs::write(dir.path().join("text.journal"), "not a journal").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not listed").unwrap();
+        dir
+    }
+
+    #[test]
+    fn impostors_in_a_directory_are_left_out() {
+        let dir = directory_of_impostors();
+        let journal = Journal {
+            directory: Some(dir.path().to_path_buf()),
+            ..Journal::default()
+        };
+        let paths = journal_files(&journal);
+        assert_eq!(paths.len(), 4, "{paths:?}");
+        // Neither reading a header nor opening may block on the FIFO.
+        assert!(FileHeads::read(&journal).heads.is_empty());
+        assert!(open_files(&paths, false).unwrap().is_empty());
+        // A named file that cannot be opened is an error, as with --file.
+        let dangling = [dir.path().join("vacuumed.journal")];
+        assert!(matches!(
+            open_files(&dangling, true),
+            Err(JournalError::File(JournalFileError::Open { .. }))
+        ));
+    }
+
+    #[test]
+    fn directory_listing_is_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        for index in 0..MAX_JOURNAL_FILES + 3 {
+            std::fs::write(dir.path().join(format!("{index}.journal")), "").unwrap();
+        }
+        for index in 0..10 {
+            std::fs::write(dir.path().join(format!("{index}.txt")), "").unwrap();
+        }
+        let mut files = Vec::new();
+        files_in(dir.path(), &mut files);
+        assert_eq!(files.len(), MAX_JOURNAL_FILES);
+        assert!(files
+            .iter()
+            .all(|path| path.extension() == Some("journal".as_ref())));
     }
 }

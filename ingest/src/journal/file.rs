@@ -170,7 +170,7 @@ impl JournalFile {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::open(path).map_err(open_error)?;
+        let file = open_regular(path)?;
         // SAFETY: the map is read-only. journald appends to an online file
         // while it is mapped, which only adds bytes past the length mapped
         // here; every read is bounded by that length. A file truncated by
@@ -191,11 +191,23 @@ impl JournalFile {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::open(path).map_err(open_error)?;
+        let file = open_regular(path)?;
+        let len = file.metadata().map_err(open_error)?.len();
         // Headers are 208 to 272 bytes in the formats known so far; a page
         // leaves room for fields later versions add.
         let bytes = read_bounded(file, HEADER_READ_BYTES).map_err(open_error)?;
-        parse_header(path, &bytes)
+        let header = parse_header(path, &bytes)?;
+        // journalctl leaves out a file shorter than its header and arena.
+        if header.header_size.saturating_add(header.arena_size) > len {
+            return Err(JournalFileError::NotJournal {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "{len} bytes long, shorter than its header and arena ({} bytes)",
+                    header.header_size.saturating_add(header.arena_size)
+                ),
+            });
+        }
+        Ok(header)
     }
 
     pub fn header(&self) -> &Header {
@@ -682,6 +694,30 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header, JournalFileError> {
         return Err(not_journal("header size outside the file"));
     }
     Ok(header)
+}
+
+/// Opens `path` for reading when it is a regular file. A FIFO or a device
+/// named `*.journal` is rejected without being read: opening it does not
+/// block, and reading it could.
+fn open_regular(path: &Path) -> Result<File, JournalFileError> {
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let open_error = |source| JournalFileError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(open_error)?;
+    if !file.metadata().map_err(open_error)?.is_file() {
+        return Err(JournalFileError::NotJournal {
+            path: path.to_path_buf(),
+            reason: "not a regular file".to_owned(),
+        });
+    }
+    Ok(file)
 }
 
 fn read_bounded(reader: impl Read, limit: u64) -> io::Result<Vec<u8>> {

@@ -352,6 +352,15 @@ fn header_is_read_without_the_file() {
         JournalFile::read_header(short.path()),
         Err(JournalFileError::NotJournal { .. })
     ));
+
+    // A file cut inside its arena, which journalctl leaves out.
+    let bytes = three_entries(false);
+    let mut cut = tempfile::NamedTempFile::new().unwrap();
+    cut.write_all(&bytes[..bytes.len() - 8]).unwrap();
+    assert!(matches!(
+        JournalFile::read_header(cut.path()),
+        Err(JournalFileError::NotJournal { reason, .. }) if reason.contains("shorter than its header and arena")
+    ));
 }
 
 #[test]
