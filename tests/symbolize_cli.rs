@@ -485,7 +485,7 @@ fn truncated_core_gives_partial_output() {
     assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(
-        text.contains("\nMissing (the core is damaged):\n  the core is truncated"),
+        text.contains("\nMissing (the core is incomplete or damaged):\n  the core is truncated"),
         "{text}"
     );
 
@@ -714,7 +714,7 @@ fn unreadable_goroutine_list_gives_partial_output() {
     assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(
-        text.contains("\nMissing (the core is damaged):\n  the goroutine list could not be read"),
+        text.contains("\nMissing (the core is incomplete or damaged):\n  the goroutine list could not be read"),
         "{text}"
     );
     assert!(text.contains("goroutine 1 [running] (crashed):"), "{text}");

@@ -44,7 +44,7 @@ fn write_escaped(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     write_core(out, report)?;
     if !report.missing.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Missing (the core is damaged):")?;
+        writeln!(out, "Missing (the core is incomplete or damaged):")?;
         for line in &report.missing {
             writeln!(out, "  {line}")?;
         }
