@@ -332,6 +332,41 @@ fn damaged_core_is_partial() {
 }
 
 #[test]
+fn failed_output_file_is_removed() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = newest_default(&manifest, "nilpointer");
+    let dir = tempfile::tempdir().unwrap();
+    let output_path = dir.path().join("report.md");
+    let mut command = Command::new(GOCRASH);
+    command
+        .args([
+            "report",
+            &crash.pid.to_string(),
+            "--format",
+            "markdown",
+            "-o",
+        ])
+        .arg(&output_path)
+        // The core's decompressed copy hits the limit too, which only makes
+        // the report partial; writing the report then fails.
+        .env("TMPDIR", dir.path());
+    support::limit_file_size(&mut command, 1024);
+    let output = command.output().expect("gocrash runs");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!(
+            "cannot write the report to {}",
+            output_path.display()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!output_path.exists(), "a cut report was left behind");
+}
+
+#[test]
 fn missing_core_reports_from_text() {
     let Some(manifest) = support::manifest() else {
         return;

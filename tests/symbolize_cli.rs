@@ -498,29 +498,12 @@ fn truncated_core_gives_partial_output() {
         .is_some_and(|m| m.starts_with("the core is truncated")));
 }
 
-/// Runs gocrash with `TMPDIR` set to `temp` under a limit of `limit` bytes
-/// on the size of the files it writes (RLIMIT_FSIZE), which fails a write
-/// as a full file system does, with SIGXFSZ ignored.
+/// Runs gocrash with `TMPDIR` set to `temp` and a limit of `limit` bytes on
+/// the size of the files it writes.
 fn gocrash_with_file_limit(args: &[&str], temp: &Path, limit: u64) -> Output {
-    use std::os::unix::process::CommandExt;
-
     let mut command = Command::new(GOCRASH);
     command.args(args).env("TMPDIR", temp);
-    // SAFETY: the closure runs in the child between fork and exec, and
-    // calls only setrlimit and signal, which are async-signal-safe.
-    unsafe {
-        command.pre_exec(move || {
-            let size = libc::rlimit {
-                rlim_cur: limit,
-                rlim_max: limit,
-            };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &size) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            Ok(())
-        });
-    }
+    support::limit_file_size(&mut command, limit);
     command.output().expect("gocrash runs")
 }
 

@@ -317,7 +317,11 @@ fn write(args: &Args, format: Format, report: &CrashReport) -> anyhow::Result<()
             args.output.is_none() && crate::output::indent_stdout_json(),
         ),
     };
-    written
-        .and_then(|()| out.flush())
-        .with_context(|| format!("cannot write the report to {name}"))
+    let written = written.and_then(|()| out.flush());
+    if let (Err(_), Some(path)) = (&written, &args.output) {
+        // A cut report must not pass for a whole one.
+        drop(out);
+        let _ = std::fs::remove_file(path);
+    }
+    written.with_context(|| format!("cannot write the report to {name}"))
 }

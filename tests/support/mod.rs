@@ -222,3 +222,26 @@ pub fn crash_in_unit(unit: &str, tag: &str, binary: &Path) -> u32 {
     assert!(!status.success(), "{binary} did not crash");
     pid
 }
+
+/// Sets a limit of `limit` bytes on the size of the files `command` writes
+/// (RLIMIT_FSIZE), which fails a write as a full file system does, and
+/// ignores SIGXFSZ in the child, which would otherwise kill it.
+pub fn limit_file_size(command: &mut std::process::Command, limit: u64) {
+    use std::os::unix::process::CommandExt;
+
+    // SAFETY: the closure runs in the child between fork and exec, and
+    // calls only setrlimit and signal, which are async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            let size = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &size) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+}
