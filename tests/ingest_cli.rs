@@ -392,16 +392,22 @@ fn dump_equals_zstd_output() {
     assert_eq!(&first[..4], b"\x7fELF");
 }
 
-#[test]
-fn dump_of_a_truncated_core_is_partial() {
-    let Some(manifest) = support::manifest() else {
-        return;
-    };
+/// Returns the corpus crash of `nilmap`, a small core the dump tests read.
+fn nilmap_crash() -> Option<Crash> {
+    let manifest = support::manifest()?;
     let crash = manifest
         .crashes
         .iter()
         .find(|c| c.program == "nilmap")
-        .unwrap();
+        .expect("the manifest has a nilmap crash");
+    Some(crash.clone())
+}
+
+#[test]
+fn dump_of_a_truncated_core_is_partial() {
+    let Some(crash) = nilmap_crash() else {
+        return;
+    };
     let compressed = std::fs::read(&crash.core).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cut = dir.path().join("cut.zst");
@@ -425,17 +431,36 @@ fn dump_of_a_truncated_core_is_partial() {
 }
 
 #[test]
+fn dump_to_a_full_place_names_the_output() {
+    let Some(crash) = nilmap_crash() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("full.core");
+    let mut command = Command::new(GOCRASH);
+    command
+        .args(["dump", crash.core.to_str().unwrap(), "-o"])
+        .arg(&out);
+    support::limit_file_size(&mut command, 64 << 10);
+    let output = command.output().expect("gocrash runs");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let expected = format!(
+        "cannot decompress {} into {}: ",
+        crash.core.display(),
+        out.display()
+    );
+    assert!(stderr(&output).contains(&expected), "{}", stderr(&output));
+    assert!(!out.exists(), "a cut core was left behind");
+    assert!(!dir.path().join("full.core.partial").exists());
+}
+
+#[test]
 fn dump_leaves_holes_for_zero_pages() {
     use std::os::unix::fs::MetadataExt;
 
-    let Some(manifest) = support::manifest() else {
+    let Some(crash) = nilmap_crash() else {
         return;
     };
-    let crash = manifest
-        .crashes
-        .iter()
-        .find(|c| c.program == "nilmap")
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sparse.core");
     let output = gocrash(&[
@@ -502,14 +527,9 @@ fn dump_rejects_non_elf_stream() {
 
 #[test]
 fn dump_stops_at_the_core_extent() {
-    let Some(manifest) = support::manifest() else {
+    let Some(crash) = nilmap_crash() else {
         return;
     };
-    let crash = manifest
-        .crashes
-        .iter()
-        .find(|c| c.program == "nilmap")
-        .unwrap();
     let mut bytes = zstd_decompressed(&crash.core);
     let core_len = bytes.len();
     bytes.resize(core_len + (8 << 20), b'A');
@@ -531,14 +551,9 @@ fn dump_stops_at_the_core_extent() {
 
 #[test]
 fn dump_of_lz4_cut_between_blocks_is_partial() {
-    let Some(manifest) = support::manifest() else {
+    let Some(crash) = nilmap_crash() else {
         return;
     };
-    let crash = manifest
-        .crashes
-        .iter()
-        .find(|c| c.program == "nilmap")
-        .unwrap();
     let plain = zstd_decompressed(&crash.core);
     let dir = tempfile::tempdir().unwrap();
     let plain_path = dir.path().join("core");

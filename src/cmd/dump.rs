@@ -240,6 +240,17 @@ fn finish(
         {
             Ok(Status::Success)
         }
+        // The decompression failed on the output's side: the output is named.
+        Err(error @ DecompressError::Write { .. }) => Err(anyhow::anyhow!(
+            "cannot decompress {} into {}: {}",
+            core.shown.display(),
+            if output == Path::new("-") {
+                "stdout".to_owned()
+            } else {
+                output.display().to_string()
+            },
+            core.message(anyhow::Error::new(error))
+        )),
         Err(error) => Err(anyhow::anyhow!(
             "cannot decompress {}: {}",
             core.shown.display(),
