@@ -5,8 +5,8 @@
 //! The binary is `$GOCRASH_FUZZ_BINARY`, else the Go 1.27 default build of
 //! the corpus program `nilpointer` named by the corpus manifest
 //! (`$GOCRASH_CORPUS_MANIFEST`, else `/var/cache/gocrash/corpus/manifest.json`).
-//! A decompressed core of that program's crash is a useful seed once its
-//! all-zero pages are left out (a `PT_LOAD` per run of non-zero pages),
+//! `scripts/fuzz-seeds` writes a seed: the core of that program's crash with its
+//! all-zero pages left out (a `PT_LOAD` per run of non-zero pages),
 //! which brings its 40 MB to about 600 KB, within libFuzzer's `-max_len`.
 
 #![no_main]
