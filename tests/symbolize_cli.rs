@@ -271,6 +271,44 @@ fn json_to_a_pipe_is_one_line() {
     );
 }
 
+/// The compact JSON of more than 2,048 goroutines is serialized in pieces
+/// on several threads. It must equal the indented document, written on
+/// one thread when stdout is a terminal: here a pseudo-terminal from
+/// `script` (util-linux).
+#[test]
+fn json_in_pieces_equals_json_in_one() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .rfind(|c| c.program == "manygoroutines" && c.mode == "default")
+        .expect("the manifest has a manygoroutines crash");
+    let output = gocrash(&["symbolize", "--json", path_str(&crash.core)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let pieces: Value = serde_json::from_slice(&output.stdout).expect("compact JSON");
+
+    let command = format!(
+        "'{GOCRASH}' symbolize --json '{}' 2>/dev/null",
+        path_str(&crash.core)
+    );
+    let output = Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // The terminal turns each newline into CR LF.
+    let text = String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n");
+    assert!(text.starts_with("{\n  \"schema\""), "{:.80}", text);
+    let indented: Value = serde_json::from_str(&text).expect("indented JSON");
+
+    let goroutines = pieces["goroutines"].as_array().expect("a goroutine list");
+    assert!(goroutines.len() > 10_000, "{} goroutines", goroutines.len());
+    assert!(pieces == indented, "the documents differ");
+}
+
 #[test]
 fn go_output_parses_as_traceback() {
     let Some((crash, _)) = corpus_crash() else {

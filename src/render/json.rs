@@ -4,6 +4,7 @@
 
 use std::io::{self, Write};
 
+use serde::ser::SerializeSeq;
 use serde::Serialize;
 use symbolizer::goroutines::{Goroutine, Process};
 use symbolizer::unwind::{Frame, FrameSource, SourceFrame, StackKind, StopReason};
@@ -93,17 +94,99 @@ struct GoroutinesOut<'a> {
     process: Option<&'a Process>,
     crashing: Option<&'a Goroutine>,
     args: Option<&'a ArgPrinter<'a>>,
+    /// Serialize pieces of the list on other threads. Their text is
+    /// copied into the document as it is, so only for compact output.
+    parallel: bool,
 }
+
+/// Goroutines from which [`GoroutinesOut`] serializes on other threads:
+/// below it, starting the threads costs more than they save.
+const PARALLEL_MIN_GOROUTINES: usize = 2048;
+/// Goroutines per piece a thread serializes at a time.
+const PIECE_GOROUTINES: usize = 256;
+/// Threads serializing pieces; the calling thread copies their text out.
+const MAX_JSON_THREADS: usize = 4;
+/// Pieces each thread may have done ahead of the one being copied, which
+/// bounds the memory to about `MAX_JSON_THREADS * (PIECES_AHEAD + 1)`
+/// pieces (2 KB per goroutine of the corpus's largest crash).
+const PIECES_AHEAD: usize = 2;
+
+/// One piece of the goroutine list, serialized.
+type Piece = Result<Vec<Box<serde_json::value::RawValue>>, serde_json::Error>;
 
 impl Serialize for GoroutinesOut<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let goroutines = self.process.map_or(&[][..], Process::goroutines);
-        serializer.collect_seq(
-            goroutines
-                .iter()
-                .filter(|g| !is_dead(g))
-                .map(|g| goroutine_out(self.crashing, g, self.args)),
-        )
+        let live = goroutines.iter().filter(|g| !is_dead(g));
+        if !self.parallel || goroutines.len() < PARALLEL_MIN_GOROUTINES {
+            return serializer
+                .collect_seq(live.map(|g| goroutine_out(self.crashing, g, self.args)));
+        }
+        let live: Vec<&Goroutine> = live.collect();
+        let pieces: Vec<&[&Goroutine]> = live.chunks(PIECE_GOROUTINES).collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, MAX_JSON_THREADS)
+            .min(pieces.len());
+        let mut seq = serializer.serialize_seq(Some(live.len()))?;
+        std::thread::scope(|scope| {
+            // Piece `i` goes to thread `i % threads`, which sends its pieces
+            // in order; reading the threads in turn keeps the list's order.
+            let mut receivers = Vec::with_capacity(threads);
+            for first in 0..threads {
+                let (sender, receiver) = std::sync::mpsc::sync_channel::<Piece>(PIECES_AHEAD);
+                let own: Vec<&[&Goroutine]> = pieces
+                    .iter()
+                    .skip(first)
+                    .step_by(threads)
+                    .copied()
+                    .collect();
+                let serialize_own = move |own: Vec<&[&Goroutine]>| {
+                    for piece in own {
+                        if sender.send(self.serialize_piece(piece)).is_err() {
+                            return;
+                        }
+                    }
+                };
+                let spawned =
+                    symbolizer::threads::spawn_or_return(scope, "gocrash-json", own, serialize_own);
+                // A thread that cannot start leaves its pieces to this one.
+                receivers.push(spawned.is_ok().then_some(receiver));
+            }
+            for (index, piece) in pieces.iter().enumerate() {
+                match receivers.get(index % threads).and_then(Option::as_ref) {
+                    Some(receiver) => {
+                        let serialized = receiver
+                            .recv()
+                            .map_err(|_| serde::ser::Error::custom("a JSON thread stopped"))?
+                            .map_err(serde::ser::Error::custom)?;
+                        for goroutine in &serialized {
+                            seq.serialize_element(goroutine)?;
+                        }
+                    }
+                    None => {
+                        for goroutine in *piece {
+                            seq.serialize_element(&goroutine_out(
+                                self.crashing,
+                                goroutine,
+                                self.args,
+                            ))?;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        seq.end()
+    }
+}
+
+impl GoroutinesOut<'_> {
+    fn serialize_piece(&self, piece: &[&Goroutine]) -> Piece {
+        piece
+            .iter()
+            .map(|g| serde_json::value::to_raw_value(&goroutine_out(self.crashing, g, self.args)))
+            .collect()
     }
 }
 
@@ -270,6 +353,7 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>, indent: bool) -> io::Resu
         process: report.process.as_ref().ok().copied(),
         crashing: report.crashing_goroutine(),
         args: args.as_ref(),
+        parallel: !indent,
     };
     let (crash_out, runtime_stack, threads) = match &report.process {
         Ok(process) => (

@@ -19,7 +19,7 @@ pub mod goroutines;
 pub mod hashing;
 pub mod pclntab;
 pub mod runtime;
-mod threads;
+pub mod threads;
 pub mod unwind;
 
 #[cfg(test)]

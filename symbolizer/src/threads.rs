@@ -9,7 +9,7 @@ use std::thread::{Builder, Scope, ScopedJoinHandle};
 /// thread cannot start, the work comes back as the error and the caller
 /// can do it itself. The thread's result is `None` only if the work never
 /// arrived, which cannot happen once this returns `Ok`.
-pub(crate) fn spawn_or_return<'scope, T, R, F>(
+pub fn spawn_or_return<'scope, T, R, F>(
     scope: &'scope Scope<'scope, '_>,
     name: &str,
     work: T,
