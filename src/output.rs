@@ -3,6 +3,7 @@
 //! their own format list next to their arguments.
 
 use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
@@ -63,3 +64,12 @@ pub fn write_json(out: &mut dyn Write, value: &impl Serialize, indent: bool) -> 
 
 /// Size of the buffer [`write_json`] writes through.
 const JSON_BUFFER_SIZE: usize = 64 * 1024;
+
+/// Returns the path a file is written to before it is renamed to `output`:
+/// `NAME.partial` in the same directory, so that the rename stays on one
+/// file system.
+pub fn partial_path(output: &Path) -> PathBuf {
+    let mut name = output.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    output.with_file_name(name)
+}

@@ -332,13 +332,16 @@ fn damaged_core_is_partial() {
 }
 
 #[test]
-fn failed_output_file_is_removed() {
+fn failed_output_keeps_the_earlier_file() {
+    use std::os::unix::fs::FileTypeExt;
+
     let Some(manifest) = support::manifest() else {
         return;
     };
     let crash = newest_default(&manifest, "nilpointer");
     let dir = tempfile::tempdir().unwrap();
     let output_path = dir.path().join("report.md");
+    std::fs::write(&output_path, "the report of yesterday\n").unwrap();
     let mut command = Command::new(GOCRASH);
     command
         .args([
@@ -363,7 +366,39 @@ fn failed_output_file_is_removed() {
         "{}",
         stderr(&output)
     );
-    assert!(!output_path.exists(), "a cut report was left behind");
+    assert_eq!(
+        std::fs::read_to_string(&output_path).unwrap(),
+        "the report of yesterday\n",
+        "the earlier report was replaced by a cut one"
+    );
+    assert!(!dir.path().join("report.md.partial").exists());
+
+    // Without the limit the new report replaces the earlier one.
+    let output = gocrash(&[
+        "report",
+        &crash.pid.to_string(),
+        "--format",
+        "markdown",
+        "-o",
+        output_path.to_str().unwrap(),
+    ]);
+    assert!(
+        matches!(output.status.code(), Some(0 | 4)),
+        "{}",
+        stderr(&output)
+    );
+    let written = std::fs::read_to_string(&output_path).unwrap();
+    assert!(written.starts_with("### Go crash: "), "{written:.80}");
+
+    // A device is written in place, never replaced or removed.
+    let output = gocrash(&["report", &crash.pid.to_string(), "-o", "/dev/null"]);
+    assert!(
+        matches!(output.status.code(), Some(0 | 4)),
+        "{}",
+        stderr(&output)
+    );
+    let null = std::fs::metadata("/dev/null").unwrap();
+    assert!(null.file_type().is_char_device());
 }
 
 #[test]

@@ -19,6 +19,7 @@ use symbolizer::decompress::{decompress_to, Content, DecompressError, Output, St
 
 use super::list::{select_error, JournalArgs};
 use crate::exit::{Status, WithStatus};
+use crate::output::partial_path;
 
 /// Mode of the written core: a core contains the process's memory, secrets
 /// included, so only its owner may read it, as with systemd-coredump's files.
@@ -206,12 +207,6 @@ fn write_file(
         })?;
     }
     Ok(result)
-}
-
-fn partial_path(output: &Path) -> PathBuf {
-    let mut name = output.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    output.with_file_name(name)
 }
 
 fn finish(

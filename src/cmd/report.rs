@@ -20,6 +20,7 @@ use symbolizer::goroutines::Process;
 use super::list::{format_rfc3339, select_error, JournalArgs};
 use crate::crash_input::{self, CrashArgs, OpenedCrash};
 use crate::exit::Status;
+use crate::output::partial_path;
 use crate::render::error_chain;
 use crate::render::Report;
 use crate::report::gather::{gather, Inputs};
@@ -65,7 +66,8 @@ pub struct Args {
     /// Repeatable.
     #[arg(long = "source-root", value_name = "DIR")]
     pub source_roots: Vec<String>,
-    /// Write the report to FILE instead of stdout.
+    /// Write the report to FILE instead of stdout (through FILE.partial,
+    /// renamed when complete)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Do not look for earlier crashes with the same signature, which reads
@@ -295,33 +297,48 @@ fn list_command(journal: &JournalArgs, id: &str) -> String {
     command
 }
 
+/// Writes the report to stdout or to `--output`. A file is written next to
+/// its place as `NAME.partial` and renamed over it once whole, so that a
+/// failed write leaves no cut report and keeps any earlier file. A device
+/// or FIFO is written in place.
 fn write(args: &Args, format: Format, report: &CrashReport) -> anyhow::Result<()> {
-    let (sink, name): (Box<dyn Write>, String) = match &args.output {
-        Some(path) => (
-            Box::new(
-                File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-            ),
-            path.display().to_string(),
-        ),
-        None => (Box::new(std::io::stdout().lock()), "stdout".to_owned()),
+    let Some(path) = &args.output else {
+        let indent = crate::output::indent_stdout_json();
+        return write_to(std::io::stdout().lock(), format, report, indent)
+            .context("cannot write the report to stdout");
     };
+    let written_error = || format!("cannot write the report to {}", path.display());
+    if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir()) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        return write_to(file, format, report, false).with_context(written_error);
+    }
+    let partial = partial_path(path);
+    let file =
+        File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    if let Err(error) = write_to(file, format, report, false) {
+        let _ = std::fs::remove_file(&partial);
+        return Err(error).with_context(written_error);
+    }
+    std::fs::rename(&partial, path)
+        .with_context(|| format!("cannot rename {} to {}", partial.display(), path.display()))
+}
+
+fn write_to(
+    sink: impl Write,
+    format: Format,
+    report: &CrashReport,
+    indent_json: bool,
+) -> std::io::Result<()> {
     let mut out = BufWriter::with_capacity(64 * 1024, sink);
-    let written = match format {
+    match format {
         Format::Text => text::write(&mut out, report),
         Format::Markdown => markdown::write(&mut out, report),
         Format::Html => html::write(&mut out, report),
         // Indented only for a person reading it on a terminal.
-        Format::Json => write_json(
-            &mut out,
-            report,
-            args.output.is_none() && crate::output::indent_stdout_json(),
-        ),
-    };
-    let written = written.and_then(|()| out.flush());
-    if let (Err(_), Some(path)) = (&written, &args.output) {
-        // A cut report must not pass for a whole one.
-        drop(out);
-        let _ = std::fs::remove_file(path);
-    }
-    written.with_context(|| format!("cannot write the report to {name}"))
+        Format::Json => write_json(&mut out, report, indent_json),
+    }?;
+    out.flush()
 }
