@@ -402,6 +402,32 @@ fn failed_output_keeps_the_earlier_file() {
 }
 
 #[test]
+fn recursion_prints_once_in_markdown() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = newest_default(&manifest, "stackoverflow");
+    let output = gocrash(&[
+        "report",
+        &crash.pid.to_string(),
+        "--no-earlier",
+        "--format",
+        "markdown",
+    ]);
+    assert!(
+        matches!(output.status.code(), Some(0 | 4)),
+        "{}",
+        stderr(&output)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("\n... the frame above repeats "),
+        "{text:.2000}"
+    );
+    assert!(text.lines().count() < 400, "{} lines", text.lines().count());
+}
+
+#[test]
 fn missing_core_reports_from_text() {
     let Some(manifest) = support::manifest() else {
         return;

@@ -309,6 +309,37 @@ fn json_in_pieces_equals_json_in_one() {
     assert!(pieces == indented, "the documents differ");
 }
 
+/// A stack overflow's thousands of recursive frames print once, with a
+/// count, in the text output. JSON keeps every frame.
+#[test]
+fn recursion_prints_once_in_text() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .rfind(|c| c.program == "stackoverflow" && c.mode == "default")
+        .expect("the manifest has a stackoverflow crash");
+    let output = gocrash(&["symbolize", path_str(&crash.core)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("  ... the frame above repeats "),
+        "{text:.2000}"
+    );
+    assert!(text.lines().count() < 300, "{} lines", text.lines().count());
+
+    let output = gocrash(&["symbolize", "--json", path_str(&crash.core)]);
+    let document: Value = serde_json::from_slice(&output.stdout).expect("JSON document");
+    let frames = document["goroutines"]
+        .as_array()
+        .and_then(|goroutines| goroutines.iter().find(|g| g["id"] == 1))
+        .and_then(|g| g["frames"].as_array())
+        .map_or(0, Vec::len);
+    assert!(frames > 1000, "{frames} frames in JSON");
+}
+
 #[test]
 fn go_output_parses_as_traceback() {
     let Some((crash, _)) = corpus_crash() else {

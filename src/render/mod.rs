@@ -279,6 +279,77 @@ pub fn signal_name(signo: u32) -> Option<(&'static str, &'static str)> {
     Some(entry)
 }
 
+/// A frame of a stack as the outputs for a person print it, or the count
+/// of a recursion's repeats.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StackItem<'a, T> {
+    Frame(&'a T),
+    /// The `frames` frames printed just before repeat `times` more times.
+    Repeated {
+        frames: usize,
+        times: usize,
+    },
+}
+
+/// Maximum length, in frames, of a cycle looked for as one step of a recursion.
+const MAX_CYCLE_FRAMES: usize = 8;
+/// Times a cycle must occur in a row to be printed once with a count.
+const MIN_REPEATS: usize = 4;
+
+/// Returns `frames` with each recursion printed once: a block of up to
+/// [`MAX_CYCLE_FRAMES`] frames that occurs [`MIN_REPEATS`] times or more
+/// in a row becomes the block and a [`StackItem::Repeated`] count. A stack
+/// overflow of 5,000 frames then prints as a few lines, where the runtime
+/// elides the middle of it. `same` compares two frames.
+pub fn collapse_recursion<'a, T>(
+    frames: &'a [T],
+    same: impl Fn(&T, &T) -> bool,
+) -> Vec<StackItem<'a, T>> {
+    let occurrences = |at: usize, cycle: usize| {
+        let Some(block) = frames.get(at..at + cycle) else {
+            return 0;
+        };
+        let repeats_block = |next: &[T]| next.iter().zip(block).all(|(a, b)| same(a, b));
+        1 + frames[at + cycle..]
+            .chunks_exact(cycle)
+            .take_while(|next| repeats_block(next))
+            .count()
+    };
+    let mut items = Vec::new();
+    let mut at = 0;
+    while let Some(frame) = frames.get(at) {
+        let recursion = (1..=MAX_CYCLE_FRAMES)
+            .map(|cycle| (cycle, occurrences(at, cycle)))
+            .find(|&(_, count)| count >= MIN_REPEATS);
+        match recursion {
+            Some((cycle, count)) => {
+                items.extend(frames[at..at + cycle].iter().map(StackItem::Frame));
+                items.push(StackItem::Repeated {
+                    frames: cycle,
+                    times: count - 1,
+                });
+                at += cycle * count;
+            }
+            None => {
+                items.push(StackItem::Frame(frame));
+                at += 1;
+            }
+        }
+    }
+    items
+}
+
+/// Describes a [`StackItem::Repeated`] for a person.
+pub fn repeated_text(frames: usize, times: usize) -> String {
+    match frames {
+        1 => format!("... the frame above repeats {times} more times (a recursion)"),
+        _ => format!(
+            "... the {frames} frames above repeat {times} more times ({} frames, a recursion)",
+            frames * times
+        ),
+    }
+}
+
 /// Formats a list of goroutine ids compactly: runs of consecutive ids as
 /// `a-b`, the rest separated by commas.
 pub fn compact_ids(ids: &[u64]) -> String {
@@ -366,6 +437,55 @@ mod tests {
     fn printed_name_renames_gopanic() {
         assert_eq!(printed_name("runtime.gopanic"), "panic");
         assert_eq!(printed_name("main.main"), "main.main");
+    }
+
+    #[test]
+    fn recursion_is_printed_once() {
+        use StackItem::{Frame, Repeated};
+
+        let stack = [1, 2, 3, 3, 3, 3, 3, 4, 5, 6, 5, 6, 5, 6, 5, 6, 7];
+        let items = collapse_recursion(&stack, |a, b| a == b);
+        assert_eq!(
+            items,
+            [
+                Frame(&1),
+                Frame(&2),
+                Frame(&3),
+                Repeated {
+                    frames: 1,
+                    times: 4
+                },
+                Frame(&4),
+                Frame(&5),
+                Frame(&6),
+                Repeated {
+                    frames: 2,
+                    times: 3
+                },
+                Frame(&7),
+            ]
+        );
+    }
+
+    #[test]
+    fn short_repeats_are_kept() {
+        let stack = [1, 1, 1, 2, 3, 2, 3, 2, 3];
+        let items = collapse_recursion(&stack, |a, b| a == b);
+        assert_eq!(items.len(), stack.len());
+        assert!(items.iter().all(|item| matches!(item, StackItem::Frame(_))));
+        assert!(collapse_recursion::<u8>(&[], |a, b| a == b).is_empty());
+    }
+
+    #[test]
+    fn repeated_text_counts_frames() {
+        assert_eq!(
+            repeated_text(1, 2579),
+            "... the frame above repeats 2579 more times (a recursion)"
+        );
+        assert_eq!(
+            repeated_text(3, 10),
+            "... the 3 frames above repeat 10 more times (30 frames, a recursion)"
+        );
     }
 
     #[test]

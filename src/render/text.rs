@@ -12,8 +12,8 @@ use symbolizer::unwind::Frame;
 
 use super::escape::{escape_line, EscapingWriter};
 use super::{
-    compact_ids, describe_stop, interrupted_c_frames, printed_frames, printed_name, printing_order,
-    signal_name, Report,
+    collapse_recursion, compact_ids, describe_stop, interrupted_c_frames, printed_frames,
+    printed_name, printing_order, repeated_text, signal_name, Report, StackItem,
 };
 use crate::crash_input::{describe_ids, BinarySource, IdCheck};
 
@@ -425,7 +425,14 @@ fn write_stack(out: &mut dyn Write, goroutine: &Goroutine) -> io::Result<()> {
 }
 
 fn write_frames(out: &mut dyn Write, frames: &[Frame]) -> io::Result<()> {
-    for frame in frames {
+    for item in collapse_recursion(frames, |a, b| a.pc == b.pc) {
+        let frame = match item {
+            StackItem::Frame(frame) => frame,
+            StackItem::Repeated { frames, times } => {
+                writeln!(out, "{FUNCTION_INDENT}{}", repeated_text(frames, times))?;
+                continue;
+            }
+        };
         let Some((physical, inlined)) = frame.source.split_last() else {
             writeln!(
                 out,

@@ -11,8 +11,9 @@ use std::io::{self, Write};
 use super::model::{CrashReport, GoroutineView, SourceSnippet};
 use super::{
     build_lines, goroutine_header, group_header, groups_summary, loss_text, not_found_text,
-    position, process_lines, signature_text,
+    position, process_lines, signature_text, stack_items, stack_text,
 };
+use crate::render::{repeated_text, StackItem};
 
 /// Allows only the inline style sheet: no scripts, no images, no fetches,
 /// no frames, no forms, no base URL.
@@ -142,7 +143,18 @@ fn write_facts(out: &mut dyn Write, id: &str, pairs: &[(&str, String)]) -> io::R
 }
 
 fn write_crashing(out: &mut dyn Write, goroutine: &GoroutineView) -> io::Result<()> {
-    for frame in &goroutine.frames {
+    for item in stack_items(goroutine) {
+        let frame = match item {
+            StackItem::Frame(frame) => frame,
+            StackItem::Repeated { frames, times } => {
+                writeln!(
+                    out,
+                    "<div class=\"missing\">{}</div>",
+                    escape(&repeated_text(frames, times))
+                )?;
+                continue;
+            }
+        };
         let inlined = if frame.inlined { " (inlined)" } else { "" };
         writeln!(out, "<div class=\"frame\">")?;
         writeln!(
@@ -194,26 +206,6 @@ fn write_crashing(out: &mut dyn Write, goroutine: &GoroutineView) -> io::Result<
         )?;
     }
     Ok(())
-}
-
-fn stack_text(goroutine: &GoroutineView) -> String {
-    let mut text = String::new();
-    for frame in &goroutine.frames {
-        let inlined = if frame.inlined { " (inlined)" } else { "" };
-        text.push_str(&format!(
-            "{}{inlined}\n    {}\n",
-            frame.function,
-            position(frame.file.as_deref(), frame.line)
-        ));
-    }
-    if let Some(creator) = &goroutine.created_by {
-        text.push_str(&format!(
-            "created by {}\n    {}\n",
-            creator.function,
-            position(creator.file.as_deref(), creator.line)
-        ));
-    }
-    text.trim_end().to_owned()
 }
 
 fn write_earlier(out: &mut dyn Write, report: &CrashReport) -> io::Result<()> {

@@ -9,11 +9,12 @@
 use std::io::{self, Write};
 
 use crate::render::escape::EscapingWriter;
+use crate::render::StackItem;
 
 use super::model::{CrashReport, FrameView, GoroutineView, SourceSnippet};
 use super::{
     build_lines, goroutine_header, group_header, groups_summary, loss_text, not_found_text,
-    position, process_lines, signature_text,
+    position, process_lines, signature_text, stack_items, stack_text,
 };
 
 /// The shortest fence CommonMark accepts.
@@ -84,35 +85,15 @@ fn write_escaped(out: &mut dyn Write, report: &CrashReport) -> io::Result<()> {
     write_items(out, "Warnings", &report.warnings)
 }
 
-/// The stack in the runtime's two-line layout.
-fn stack_text(goroutine: &GoroutineView) -> String {
-    let mut text = String::new();
-    for frame in &goroutine.frames {
-        let inlined = if frame.inlined { " (inlined)" } else { "" };
-        text.push_str(&format!(
-            "{}{inlined}\n    {}\n",
-            frame.function,
-            position(frame.file.as_deref(), frame.line)
-        ));
-    }
-    if let Some(note) = &goroutine.stack_note {
-        text.push_str(&format!("({note})\n"));
-    }
-    if let Some(creator) = &goroutine.created_by {
-        text.push_str(&format!(
-            "created by {}\n    {}\n",
-            creator.function,
-            position(creator.file.as_deref(), creator.line)
-        ));
-    }
-    text.trim_end().to_owned()
-}
-
 /// The source lines of each frame that has them, one block per frame.
 fn write_sources(out: &mut dyn Write, goroutine: &GoroutineView) -> io::Result<()> {
-    let frames: Vec<&FrameView> = goroutine
-        .frames
-        .iter()
+    // A recursion's source is shown once, with its frames.
+    let frames: Vec<&FrameView> = stack_items(goroutine)
+        .into_iter()
+        .filter_map(|item| match item {
+            StackItem::Frame(frame) => Some(frame),
+            StackItem::Repeated { .. } => None,
+        })
         .filter(|f| f.source.is_some())
         .collect();
     if frames.is_empty() {

@@ -21,7 +21,7 @@ use std::io::{self, Write};
 
 use model::{CrashReport, GoroutineView, Group};
 
-use crate::render::compact_ids;
+use crate::render::{collapse_recursion, compact_ids, repeated_text, StackItem};
 
 /// Writes the report as JSON, indented or on one line.
 pub fn write_json(out: &mut dyn Write, report: &CrashReport, indent: bool) -> io::Result<()> {
@@ -191,4 +191,44 @@ pub fn signature_text(report: &CrashReport) -> Option<String> {
         "{} {} (from the {})",
         facts.signature.id, facts.signature.title, facts.from
     ))
+}
+
+/// Returns the frames of a goroutine with each recursion printed once
+/// ([`collapse_recursion`]).
+fn stack_items(goroutine: &GoroutineView) -> Vec<StackItem<'_, model::FrameView>> {
+    collapse_recursion(&goroutine.frames, |a, b| {
+        a.function == b.function && a.file == b.file && a.line == b.line && a.inlined == b.inlined
+    })
+}
+
+/// Returns a goroutine's stack in the runtime's two-line layout, with each
+/// recursion printed once and the note on an incomplete stack.
+pub(super) fn stack_text(goroutine: &GoroutineView) -> String {
+    let mut text = String::new();
+    for item in stack_items(goroutine) {
+        let frame = match item {
+            StackItem::Frame(frame) => frame,
+            StackItem::Repeated { frames, times } => {
+                text.push_str(&format!("{}\n", repeated_text(frames, times)));
+                continue;
+            }
+        };
+        let inlined = if frame.inlined { " (inlined)" } else { "" };
+        text.push_str(&format!(
+            "{}{inlined}\n    {}\n",
+            frame.function,
+            position(frame.file.as_deref(), frame.line)
+        ));
+    }
+    if let Some(note) = &goroutine.stack_note {
+        text.push_str(&format!("({note})\n"));
+    }
+    if let Some(creator) = &goroutine.created_by {
+        text.push_str(&format!(
+            "created by {}\n    {}\n",
+            creator.function,
+            position(creator.file.as_deref(), creator.line)
+        ));
+    }
+    text.trim_end().to_owned()
 }

@@ -3,11 +3,12 @@
 use std::io::{self, Write};
 
 use crate::render::escape::EscapingWriter;
+use crate::render::{repeated_text, StackItem};
 
 use super::model::{CrashReport, FrameView, GoroutineView, SourceSnippet};
 use super::{
     build_lines, goroutine_header, group_header, groups_summary, loss_text, not_found_text,
-    position, process_lines, signature_text,
+    position, process_lines, signature_text, stack_items,
 };
 
 const FUNCTION_INDENT: &str = "  ";
@@ -87,8 +88,13 @@ fn write_pairs(out: &mut dyn Write, pairs: &[(&str, String)]) -> io::Result<()> 
 }
 
 fn write_goroutine(out: &mut dyn Write, goroutine: &GoroutineView) -> io::Result<()> {
-    for frame in &goroutine.frames {
-        write_frame(out, frame)?;
+    for item in stack_items(goroutine) {
+        match item {
+            StackItem::Frame(frame) => write_frame(out, frame)?,
+            StackItem::Repeated { frames, times } => {
+                writeln!(out, "{FUNCTION_INDENT}{}", repeated_text(frames, times))?
+            }
+        }
     }
     if let Some(note) = &goroutine.stack_note {
         writeln!(out, "{FUNCTION_INDENT}({note})")?;
