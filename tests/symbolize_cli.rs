@@ -472,6 +472,11 @@ fn build_id_mismatch_warns_with_force() {
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
+    let first = format!(
+        "WARNING: {} is not the binary that crashed (--force): the core has Go build ID ",
+        twin.display()
+    );
+    assert!(text.starts_with(&first), "{text:.400}");
     assert!(text.contains("\nWarnings:\n  --force: using "), "{text}");
     assert!(
         text.contains("differs from the core's Go build ID"),

@@ -32,6 +32,17 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
 
 /// Writes the report through a writer that escapes control characters.
 fn write_escaped(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
+    if let IdCheck::Forced { in_core, in_binary } = &report.crash.id_check {
+        // Before anything read through the binary: every frame below may
+        // be wrong, and the notes at the end come too late for that.
+        writeln!(
+            out,
+            "WARNING: {} is not the binary that crashed (--force): the core has {in_core}, \
+             the binary {in_binary}. Function names and lines below may be wrong.",
+            report.crash.binary.path().display()
+        )?;
+        writeln!(out)?;
+    }
     write_journal_text(out, report)?;
     match &report.process {
         Ok(process) => {
