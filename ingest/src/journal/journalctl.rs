@@ -127,7 +127,7 @@ pub enum JournalError {
         #[source]
         source: io::Error,
     },
-    #[error("`{command}` failed ({status}): {stderr}")]
+    #[error("journalctl failed ({status}): {stderr} (ran `{command}`)")]
     Failed {
         command: String,
         status: ExitStatus,
@@ -227,7 +227,7 @@ impl Journal {
         }
         let args = self.arguments(query)?;
         let command = describe_command(&self.program, &args);
-        tracing::debug!(target: "gocrash::journal", %command, "running journalctl");
+        tracing::debug!(target: "gocrash::journal", program = %self.program.display(), ?args, "running journalctl");
         let mut child = Command::new(&self.program)
             .args(&args)
             .stdin(Stdio::null())
@@ -407,11 +407,18 @@ fn option_path(option: &str, path: &Path) -> OsString {
     arg
 }
 
+/// Returns the command line for messages. The list of output fields, which
+/// runs to a thousand characters and is the same in every query, is left
+/// out; `-vv` logs every argument.
 fn describe_command(program: &Path, args: &[OsString]) -> String {
     let mut text = program.display().to_string();
     for arg in args {
+        let arg = arg.to_string_lossy();
         text.push(' ');
-        text.push_str(&arg.to_string_lossy());
+        match arg.strip_prefix("--output-fields=") {
+            Some(_) => text.push_str("--output-fields=..."),
+            None => text.push_str(&arg),
+        }
     }
     text
 }
@@ -532,6 +539,18 @@ mod tests {
             .err()
             .unwrap();
         assert!(matches!(error, JournalError::Spawn { .. }), "{error}");
+    }
+
+    #[test]
+    fn command_line_leaves_out_the_output_fields() {
+        let args: Vec<OsString> = ["--no-pager", "--output-fields=MESSAGE,_PID", "--since=@1"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(
+            describe_command(Path::new("journalctl"), &args),
+            "journalctl --no-pager --output-fields=... --since=@1"
+        );
     }
 
     #[test]
