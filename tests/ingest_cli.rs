@@ -125,10 +125,12 @@ fn list_by_command_name_shows_headline_and_go() {
         let exe = crash.binary.to_str().unwrap();
         let line = text
             .lines()
-            .find(|line| {
-                line.contains(exe) && line.split_whitespace().nth(4) == Some(&crash.pid.to_string())
-            })
+            .find(|line| line.split_whitespace().nth(4) == Some(&crash.pid.to_string()))
             .unwrap_or_else(|| panic!("PID {} ({exe}) not listed", crash.pid));
+        // The EXE column keeps the start of the directory and the file name.
+        let name = crash.binary.file_name().unwrap().to_str().unwrap();
+        assert!(line.contains(&format!("/{name} ")), "{line}");
+        assert!(line.contains(&format!(" {}", &exe[..10])), "{line}");
         assert!(line.ends_with(&facts.headline), "{line}");
         let version = go_version(&manifest, crash);
         assert!(

@@ -99,6 +99,37 @@ fn headline_lines_are_recognised() {
 }
 
 #[test]
+fn lines_and_reverse_pick_the_newest() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let unit = &manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "nilpointer")
+        .expect("the manifest has a nilpointer crash")
+        .unit;
+    let pids = |extra: &[&str]| -> Vec<u64> {
+        let mut args = vec!["list", "--unit", unit.as_str(), "--json"];
+        args.extend_from_slice(extra);
+        let output = run(GOCRASH, &args);
+        let rows: Value = serde_json::from_slice(&output.stdout).expect("a JSON array");
+        rows.as_array()
+            .expect("an array")
+            .iter()
+            .map(|row| row["pid"].as_u64().expect("a PID"))
+            .collect()
+    };
+    let all = pids(&[]);
+    assert!(all.len() > 3, "{} crashes of {unit}", all.len());
+    let newest = pids(&["-n", "3"]);
+    assert_eq!(newest, all[all.len() - 3..]);
+    let mut reversed = pids(&["-n", "3", "-r"]);
+    reversed.reverse();
+    assert_eq!(reversed, newest);
+}
+
+#[test]
 fn list_json_equals_coredumpctl_for_every_crash() {
     let Some(manifest) = support::manifest() else {
         return;

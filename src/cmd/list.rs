@@ -128,6 +128,12 @@ pub struct Args {
     /// ended.
     #[arg(long, value_name = "CURSOR", value_parser = parse_cursor)]
     pub after_cursor: Option<String>,
+    /// Only the N newest crashes (after the other filters).
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<usize>,
+    /// Newest crashes first.
+    #[arg(short, long)]
+    pub reverse: bool,
 }
 
 /// Checks that `text` has the form of a journal cursor,
@@ -284,10 +290,19 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         }
         records = kept;
     }
+    if let Some(lines) = args.lines {
+        let older = records.len().saturating_sub(lines);
+        records.drain(..older);
+        signatures.drain(..older.min(signatures.len()));
+    }
     let mut rows = build_rows(&selector, &records);
     for (row, found) in rows.iter_mut().zip(&signatures) {
         row.signature = Some(found.signature.id.clone());
         row.signature_source = Some(found.from);
+    }
+
+    if args.reverse {
+        rows.reverse();
     }
 
     let mut stdout = std::io::stdout().lock();
@@ -434,7 +449,7 @@ fn format_table(rows: &[Row]) -> String {
                     .unwrap_or_else(|| "-".into()),
                 row.core.label(row.truncated).to_string(),
                 text_cell(row.unit.as_deref()),
-                text_cell(row.exe.as_deref()),
+                exe_cell(row.exe.as_deref()),
                 row.go.column().to_string(),
                 escape_line(&cap_line(&row.headline, MAX_HEADLINE_BYTES)).into_owned(),
             ]
@@ -467,6 +482,37 @@ fn format_table(rows: &[Row]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Characters of the EXE column past which a path is shortened, so that
+/// the headline stays on screen.
+const MAX_EXE_CHARS: usize = 40;
+
+/// Returns the executable's path as a table cell, shortened in its middle
+/// to [`MAX_EXE_CHARS`]: the directory's start and the file name, which
+/// tell programs apart, are kept. `--json` has the whole path.
+fn exe_cell(exe: Option<&str>) -> String {
+    let cell = text_cell(exe);
+    let chars: Vec<char> = cell.chars().collect();
+    if chars.len() <= MAX_EXE_CHARS {
+        return cell;
+    }
+    let name_start = chars
+        .iter()
+        .rposition(|&c| c == '/')
+        .map_or(0, |slash| slash + 1);
+    let name = &chars[name_start..];
+    // Room for the start of the directory, "…/" and the name.
+    match MAX_EXE_CHARS.checked_sub(name.len() + 2) {
+        Some(room) if room >= 4 => {
+            let start: String = chars[..room].iter().collect();
+            format!("{start}…/{}", name.iter().collect::<String>())
+        }
+        _ => {
+            let end: String = chars[chars.len() - (MAX_EXE_CHARS - 1)..].iter().collect();
+            format!("…{end}")
+        }
+    }
 }
 
 /// Returns a journal field as a table cell: escaped, or `-` when missing.
@@ -561,6 +607,21 @@ mod tests {
         assert_eq!(GoVersion::Version("go1.22.3".into()).column(), "go1.22.3");
         assert_eq!(GoVersion::NotGo.column(), "-");
         assert_eq!(GoVersion::Unknown.column(), "?");
+    }
+
+    #[test]
+    fn long_executable_paths_are_shortened() {
+        assert_eq!(exe_cell(Some("/usr/bin/app")), "/usr/bin/app");
+        assert_eq!(exe_cell(None), "-");
+        let long =
+            "/var/cache/gocrash/corpus/builds/1.19.8/default/manygoroutines-7aa75/manygoroutines";
+        let cell = exe_cell(Some(long));
+        assert_eq!(cell, "/var/cache/gocrash/corpu…/manygoroutines");
+        assert_eq!(cell.chars().count(), MAX_EXE_CHARS);
+        let long_name = format!("/opt/{}", "x".repeat(60));
+        let cell = exe_cell(Some(&long_name));
+        assert_eq!(cell.chars().count(), MAX_EXE_CHARS);
+        assert!(cell.starts_with('…') && cell.ends_with("xxxx"), "{cell}");
     }
 
     #[test]
