@@ -412,6 +412,40 @@ fn sigterm_stops_delve_and_removes_core() {
 }
 
 #[test]
+fn json_names_the_server() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    if !have_delve() {
+        return;
+    }
+    let crash = go119_crash(&manifest, "deadlock");
+    let runtime_dir = tempfile::tempdir().unwrap();
+    let mut run = DebugRun::start(&crash.core, &["--json"], runtime_dir.path());
+    let line = run
+        .lines
+        .recv_timeout(START_LIMIT)
+        .expect("gocrash prints the server's address");
+    let connection: Value = serde_json::from_str(&line).expect("one JSON object on one line");
+    assert_eq!(connection["schema"], "gocrash.debug/1");
+    let address = connection["address"].as_str().expect("an address");
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    assert_eq!(connection["connect"], format!("dlv connect {address}"));
+    assert_eq!(connection["binary"], crash.binary.to_str().unwrap());
+    assert_eq!(connection["core"], crash.core.to_str().unwrap());
+    let scratch = PathBuf::from(connection["decompressed_core"].as_str().expect("a path"));
+    assert!(scratch.exists(), "{}", scratch.display());
+    let port: u64 = address.rsplit_once(':').unwrap().1.parse().unwrap();
+    assert_eq!(connection["vscode"]["port"], port);
+    assert_eq!(connection["vscode"]["mode"], "remote");
+
+    run.signal(libc::SIGTERM);
+    let (status, stderr) = run.finish();
+    assert!(status.success(), "{status}\n{stderr}");
+    assert!(!scratch.exists(), "{} was not removed", scratch.display());
+}
+
+#[test]
 fn remote_listen_is_rejected() {
     let output = Command::new(env!("CARGO_BIN_EXE_gocrash"))
         .args(["debug", "/nonexistent/core", "--listen", "0.0.0.0:0"])

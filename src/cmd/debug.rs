@@ -71,6 +71,11 @@ pub struct Args {
     /// The delve executable.
     #[arg(long, value_name = "PATH", default_value = "dlv")]
     pub dlv: PathBuf,
+
+    /// Print where delve serves the core as one JSON object, gocrash.debug/1
+    /// (docs/json.md), instead of the text.
+    #[arg(long, conflicts_with = "exec")]
+    pub json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Status> {
@@ -105,7 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     if args.exec {
         run_interactive(&command)
     } else {
-        run_server(&command, &prepared)
+        run_server(&command, &prepared, args.json)
     }
 }
 
@@ -289,7 +294,11 @@ enum Stop {
 
 /// Runs delve's headless server and supervises it until it exits or a
 /// signal stops gocrash.
-fn run_server(command: &DelveCommand, prepared: &PreparedCore) -> anyhow::Result<Status> {
+fn run_server(
+    command: &DelveCommand,
+    prepared: &PreparedCore,
+    json: bool,
+) -> anyhow::Result<Status> {
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .context("cannot install the signal handlers")?;
     let mut process = command.command();
@@ -332,7 +341,11 @@ fn run_server(command: &DelveCommand, prepared: &PreparedCore) -> anyhow::Result
         match received.recv_timeout(POLL_INTERVAL) {
             Ok(Event::Delve(DelveEvent::Listening(address))) => {
                 listening = true;
-                print_connection(&address, command, prepared)?;
+                if json {
+                    print_connection_json(&address, command, prepared)?;
+                } else {
+                    print_connection(&address, command, prepared)?;
+                }
             }
             Ok(Event::Delve(DelveEvent::StdoutClosed)) | Err(RecvTimeoutError::Timeout) => {}
             Ok(Event::Signal(signal)) => break Stop::Signal(signal),
@@ -413,6 +426,41 @@ fn print_connection(
         "Press Ctrl-C to stop delve and remove the decompressed core."
     )?;
     out.flush()?;
+    Ok(())
+}
+
+/// Where delve serves the core, as `--json` prints it.
+#[derive(serde::Serialize)]
+struct Connection<'a> {
+    schema: &'static str,
+    address: &'a str,
+    binary: &'a Path,
+    go_version: Option<&'a str>,
+    core: &'a Path,
+    decompressed_core: Option<&'a Path>,
+    connect: String,
+    vscode: serde_json::Value,
+}
+
+/// Prints how to connect as one JSON document, on stdout.
+fn print_connection_json(
+    address: &str,
+    command: &DelveCommand,
+    prepared: &PreparedCore,
+) -> anyhow::Result<()> {
+    let vscode = delve::vscode_configuration(address, &command.binary);
+    let connection = Connection {
+        schema: "gocrash.debug/1",
+        address,
+        binary: &command.binary,
+        go_version: prepared.go_version.as_deref(),
+        core: &prepared.display,
+        decompressed_core: prepared.scratch.as_ref().map(ScratchCore::path),
+        connect: format!("dlv connect {address}"),
+        vscode: serde_json::from_str(&vscode).context("the launch configuration is JSON")?,
+    };
+    let mut out = std::io::stdout().lock();
+    crate::output::write_json(&mut out, &connection, crate::output::indent_stdout_json())?;
     Ok(())
 }
 
