@@ -429,7 +429,8 @@ fn print_connection(
     Ok(())
 }
 
-/// Where delve serves the core, as `--json` prints it.
+/// The address delve serves the core at, and how to connect, as `--json`
+/// prints them.
 #[derive(serde::Serialize)]
 struct Connection<'a> {
     schema: &'static str,
