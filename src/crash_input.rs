@@ -443,7 +443,24 @@ fn open_core(read_path: &Path, shown_path: &Path, options: CoreOptions) -> anyho
     let mut progress = ProgressReport::new(shown_path);
     let core = Core::open_with_progress(read_path, &options, &mut |p| progress.update(p));
     progress.finish();
-    Ok(core?)
+    core.map_err(|error| {
+        let is_text = matches!(
+            &error,
+            symbolizer::core::CoreError::Image {
+                source: symbolizer::decompress::DecompressError::UnknownFormat { found, .. },
+                ..
+            } if found.starts_with("the text ")
+        );
+        if is_text {
+            anyhow::anyhow!(
+                "{}; a Go crash text is read by `gocrash annotate FILE`, and a crash's text in \
+                 the journal by `gocrash report`",
+                crate::render::error_chain(&error)
+            )
+        } else {
+            anyhow::Error::new(error)
+        }
+    })
 }
 
 /// A progress bar on stderr that appears only when stderr is a terminal and

@@ -107,6 +107,10 @@ fn file_that_is_no_core_fails() {
         message.contains("neither an ELF core nor a zstd, lz4 or xz stream"),
         "{message}"
     );
+    assert!(
+        message.contains("it starts with the text \"not a \"; a Go crash text is read by"),
+        "{message}"
+    );
 }
 
 /// Runs gocrash with stderr a pipe whose reading end is already closed.

@@ -538,11 +538,20 @@ fn open_and_detect(
         });
     }
     let Some(compression) = Compression::detect(prefix) else {
-        let found = prefix
+        // Text, such as a crash text given in place of a core, is shown as
+        // text, which says more than its bytes in hex.
+        let is_text = prefix
             .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+            .all(|&b| b.is_ascii_graphic() || b == b' ' || b == b'\n' || b == b'\t');
+        let found = if is_text {
+            format!("the text {:?}", String::from_utf8_lossy(prefix))
+        } else {
+            prefix
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         return Err(DecompressError::UnknownFormat {
             path: path.to_path_buf(),
             found,
@@ -1456,6 +1465,15 @@ mod tests {
         let error = CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {}).unwrap_err();
         assert!(matches!(error, DecompressError::UnknownFormat { .. }));
         assert!(error.to_string().contains("50 4b 03 04 72 65"), "{error}");
+
+        let path = write_temp(&dir, "crash.txt", b"panic: boom\n");
+        let error = CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {}).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("it starts with the text \"panic:\""),
+            "{error}"
+        );
 
         let path = write_temp(&dir, "short", b"\x7fE");
         let error = CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {}).unwrap_err();
