@@ -265,7 +265,7 @@ fn open_pending<T: Send>(
                 .and_then(|s| s.record.as_ref())
                 .map(|record| {
                     format!(
-                        "; the crash text the runtime printed may still be in the journal: gocrash info {0}, or journalctl _PID={0}",
+                        "; the crash text the runtime printed may still be in the journal: gocrash report {0} shows its goroutines",
                         record.pid
                     )
                 })
