@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use ingest::coredump::{CoreState, CoredumpStore, Trust};
 use ingest::crashtext::{self, DumpEnd, TextOptions};
 use ingest::select::{CrashArg, Selector};
+use ingest::signature::{self, CrashInput};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -110,6 +111,18 @@ fn compare_text(crash: &Crash, selector: &Selector) -> Comparison {
     let recorded = std::fs::read_to_string(&crash.stderr).unwrap();
     let rebuilt = text.to_string_lossy();
     let breaks = &text.loss.breaks;
+
+    // The read that stops after the first goroutine gives the signature
+    // of the whole text.
+    let partial = crashtext::read(&selector.journal, &record, &TextOptions::signature_only())
+        .unwrap_or_else(|error| panic!("{label}: {error}"))
+        .unwrap_or_else(|| panic!("{label}: no crash text in the partial read"));
+    assert_eq!(
+        signature::compute(&CrashInput::from_traceback(&partial.traceback)),
+        signature::compute(&CrashInput::from_traceback(&text.traceback)),
+        "{label}: the partial read gives another signature"
+    );
+    assert!(partial.line_count() <= text.line_count(), "{label}");
 
     assert!(text.report_start.is_some(), "{label}: no report found");
     assert_eq!(text.loss.suppressed, None, "{label}");

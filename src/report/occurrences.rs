@@ -86,16 +86,17 @@ pub fn record_signature(
     selector: &Selector,
     record: &CoredumpRecord,
 ) -> Result<RecordSignature, String> {
-    let text_error = match crashtext::read(&selector.journal, record, &TextOptions::default()) {
-        Ok(Some(text)) if !text.traceback.is_empty() => {
-            return Ok(RecordSignature {
-                signature: compute(&CrashInput::from_traceback(&text.traceback)),
-                from: "text",
-            })
-        }
-        Ok(_) => "no crash text".to_owned(),
-        Err(error) => format!("{:#}", anyhow::Error::new(error)),
-    };
+    let text_error =
+        match crashtext::read(&selector.journal, record, &TextOptions::signature_only()) {
+            Ok(Some(text)) if !text.traceback.is_empty() => {
+                return Ok(RecordSignature {
+                    signature: compute(&CrashInput::from_traceback(&text.traceback)),
+                    from: "text",
+                })
+            }
+            Ok(_) => "no crash text".to_owned(),
+            Err(error) => format!("{:#}", anyhow::Error::new(error)),
+        };
     match core_signature(selector, record) {
         Ok(signature) => Ok(RecordSignature {
             signature,

@@ -28,6 +28,7 @@ use serde::Serialize;
 use crate::coredump::CoredumpRecord;
 use crate::journal::direct::FileHeads;
 use crate::journal::{at_usec, Entry, ExportOptions, Journal, JournalError, Query};
+use crate::signature::is_deadlock_message;
 use crate::traceback::{self, ParseOptions, Traceback, Truncation};
 
 pub use assemble::{LineBreaks, MAX_TEXT_BYTES, MAX_TEXT_LINES};
@@ -58,6 +59,11 @@ pub struct TextOptions {
     /// Stop at the first goroutine header: enough for the headline, and
     /// much faster for large dumps. The end of the dump is then not checked.
     pub headline_only: bool,
+    /// Stop before the second goroutine: enough for a crash's signature,
+    /// which the headline and the first goroutine give, and much faster for
+    /// large dumps. A deadlock's signature takes every goroutine, so its
+    /// text is read whole. The end of the dump is not checked.
+    pub first_goroutine_only: bool,
     /// Look for journald's rate-limit note about the unit.
     pub find_suppressed: bool,
 }
@@ -67,6 +73,7 @@ impl Default for TextOptions {
         TextOptions {
             window_usec: DEFAULT_WINDOW_USEC,
             headline_only: false,
+            first_goroutine_only: false,
             find_suppressed: true,
         }
     }
@@ -80,6 +87,20 @@ impl TextOptions {
             find_suppressed: false,
             ..TextOptions::default()
         }
+    }
+
+    /// Options for reading what a crash's signature is computed from.
+    pub fn signature_only() -> TextOptions {
+        TextOptions {
+            first_goroutine_only: true,
+            find_suppressed: false,
+            ..TextOptions::default()
+        }
+    }
+
+    /// Reports whether the read may stop before the end of the dump.
+    fn stops_early(&self) -> bool {
+        self.headline_only || self.first_goroutine_only
     }
 }
 
@@ -400,10 +421,25 @@ fn read_streams(
     let mut foreign = 0u64;
     let mut previous: Option<Entry> = None;
     let mut heads: Option<FileHeads> = None;
+    let mut goroutine_headers = 0usize;
+    let mut deadlock = false;
     while let Some(entry) = stream.next_entry()? {
         if !is_from_process(&entry, record.pid) {
             foreign += 1;
             continue;
+        }
+        if options.first_goroutine_only {
+            let message = entry.bytes("MESSAGE").unwrap_or_default();
+            if let Some(fatal) = message.strip_prefix(b"fatal error: ") {
+                deadlock |= is_deadlock_message(&String::from_utf8_lossy(fatal));
+            }
+            if report::is_goroutine_header(message) {
+                goroutine_headers += 1;
+                if goroutine_headers == 2 && !deadlock {
+                    // Dropping the stream stops journalctl.
+                    break;
+                }
+            }
         }
         if previous.as_ref().is_some_and(|previous| {
             is_rewrite(previous, &entry, || FileHeads::read(journal), &mut heads)
@@ -431,7 +467,7 @@ fn read_streams(
     Ok(CrashText::from_assembled(
         assembler.finish(),
         streams.to_vec(),
-        options.headline_only,
+        options.stops_early(),
     ))
 }
 
