@@ -481,6 +481,16 @@ fn crashing_frames_carry_source_lines() {
     assert_eq!(lines.len(), 7);
     let marked_text = lines[(marked - first) as usize].as_str().unwrap();
     assert!(marked_text.contains("c.port"), "{marked_text}");
+
+    // The runtime's frames above the program's come without source lines.
+    let runtime: Vec<&Value> = frames
+        .iter()
+        .filter(|f| f["function"] == "panic" || f["function"] == "runtime.sigpanic")
+        .collect();
+    assert!(!runtime.is_empty(), "no runtime frame: {frames:?}");
+    for frame in runtime {
+        assert!(frame["source"].is_null(), "{frame}");
+    }
 }
 
 #[test]

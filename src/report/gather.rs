@@ -319,6 +319,13 @@ fn text_headline(text: &CrashText) -> Headline {
     headline
 }
 
+/// Reports whether a frame's source lines are worth showing: not for the
+/// runtime's own functions (`panic`, `runtime.sigpanic`), which sit above
+/// the program's frames in every crash and say nothing about it.
+fn shows_source(function: &str) -> bool {
+    ingest::traceback::classify_function(function) != ingest::traceback::FunctionClass::Runtime
+}
+
 /// Turns physical frames into the logical frames a report shows, inlined
 /// calls included, with source lines when `finder` is given.
 fn frame_views(physical_frames: &[Frame], mut finder: Option<&mut SourceFinder>) -> Vec<FrameView> {
@@ -339,7 +346,9 @@ fn frame_views(physical_frames: &[Frame], mut finder: Option<&mut SourceFinder>)
         let physical = frame.source.len() - 1;
         for (index, source) in frame.source.iter().enumerate() {
             let snippet = match (&mut finder, &source.file, source.line) {
-                (Some(finder), Some(file), Some(line)) => Some(finder.snippet(file, line)),
+                (Some(finder), Some(file), Some(line)) if shows_source(&source.function) => {
+                    Some(finder.snippet(file, line))
+                }
                 _ => None,
             };
             frames.push(FrameView {
@@ -500,7 +509,9 @@ fn text_goroutine(
         .map(|frame| {
             let line = frame.line.map(i64::from);
             let source = match (&mut finder, &frame.file, line) {
-                (Some(finder), Some(file), Some(line)) => Some(finder.snippet(file, line)),
+                (Some(finder), Some(file), Some(line)) if shows_source(&frame.function) => {
+                    Some(finder.snippet(file, line))
+                }
                 _ => None,
             };
             FrameView {
