@@ -634,19 +634,8 @@ mod tests {
     fn goroutine(goid: u64) -> Goroutine {
         Goroutine {
             goid: Some(goid),
-            address: 0xc000_0000 + goid,
-            record: None,
-            status_text: Arc::from("waiting"),
-            wait_reason: None,
-            wait_minutes: None,
-            locked_to_thread: false,
-            m: None,
-            thread: None,
-            start_function: None,
-            created_by: None,
-            walk: None,
-            printed_from: 0,
             error: None,
+            ..walks::unreadable_goroutine(0xc000_0000 + goid, String::new())
         }
     }
 

@@ -217,6 +217,27 @@ pub(super) fn map_threads(
         .collect()
 }
 
+/// Returns the goroutine of a g that could not be read: only its address
+/// and why.
+pub(super) fn unreadable_goroutine(address: u64, error: String) -> Goroutine {
+    Goroutine {
+        goid: None,
+        address,
+        record: None,
+        status_text: Arc::from("???"),
+        wait_reason: None,
+        wait_minutes: None,
+        locked_to_thread: false,
+        m: None,
+        thread: None,
+        start_function: None,
+        created_by: None,
+        walk: None,
+        printed_from: 0,
+        error: Some(error),
+    }
+}
+
 /// Builds one goroutine from its g, walking its stack unless it is dead or
 /// its g does not look like one.
 fn build_goroutine(
@@ -234,22 +255,10 @@ fn build_goroutine(
     let record = match record {
         Ok(record) => record,
         Err(error) => {
-            return Goroutine {
-                goid: None,
+            return unreadable_goroutine(
                 address,
-                record: None,
-                status_text: Arc::from("???"),
-                wait_reason: None,
-                wait_minutes: None,
-                locked_to_thread: false,
-                m: None,
-                thread: None,
-                start_function: None,
-                created_by: None,
-                walk: None,
-                printed_from: 0,
-                error: Some(format!("cannot read the g at {address:#x}: {error}")),
-            }
+                format!("cannot read the g at {address:#x}: {error}"),
+            )
         }
     };
     let wait_reason =
