@@ -447,9 +447,12 @@ fn open_core(read_path: &Path, shown_path: &Path, options: CoreOptions) -> anyho
         let is_text = matches!(
             &error,
             symbolizer::core::CoreError::Image {
-                source: symbolizer::decompress::DecompressError::UnknownFormat { found, .. },
+                source: symbolizer::decompress::DecompressError::UnknownFormat {
+                    is_text: true,
+                    ..
+                },
                 ..
-            } if found.starts_with("the text ")
+            }
         );
         if is_text {
             anyhow::anyhow!(

@@ -163,7 +163,13 @@ pub enum DecompressError {
     #[error("{path} is {len} bytes long, too short to be a core")]
     TooShort { path: PathBuf, len: u64 },
     #[error("{path} is neither an ELF core nor a zstd, lz4 or xz stream: it starts with {found}")]
-    UnknownFormat { path: PathBuf, found: String },
+    UnknownFormat {
+        path: PathBuf,
+        found: String,
+        /// The first bytes are printable text, such as a crash text given
+        /// in place of a core.
+        is_text: bool,
+    },
     #[error(
         "{format} stream in {path} is truncated or corrupt: the decoder failed after reading \
          {offset:#x} compressed bytes and producing {decompressed:#x} bytes"
@@ -539,7 +545,7 @@ fn open_and_detect(
     }
     let Some(compression) = Compression::detect(prefix) else {
         // Text, such as a crash text given in place of a core, is shown as
-        // text, which says more than its bytes in hex.
+        // text, which tells more than its bytes in hex.
         let is_text = prefix
             .iter()
             .all(|&b| b.is_ascii_graphic() || b == b' ' || b == b'\n' || b == b'\t');
@@ -555,6 +561,7 @@ fn open_and_detect(
         return Err(DecompressError::UnknownFormat {
             path: path.to_path_buf(),
             found,
+            is_text,
         });
     };
     file.seek(SeekFrom::Start(0))
@@ -1463,11 +1470,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write_temp(&dir, "core.zst", b"PK\x03\x04rest");
         let error = CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {}).unwrap_err();
-        assert!(matches!(error, DecompressError::UnknownFormat { .. }));
+        assert!(matches!(
+            error,
+            DecompressError::UnknownFormat { is_text: false, .. }
+        ));
         assert!(error.to_string().contains("50 4b 03 04 72 65"), "{error}");
 
         let path = write_temp(&dir, "crash.txt", b"panic: boom\n");
         let error = CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {}).unwrap_err();
+        assert!(matches!(
+            error,
+            DecompressError::UnknownFormat { is_text: true, .. }
+        ));
         assert!(
             error
                 .to_string()
