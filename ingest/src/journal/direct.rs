@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use super::export::ExportOptions;
-use super::file::{EntryPosition, JournalFile, JournalFileError};
+use super::file::{hex, EntryPosition, JournalFile, JournalFileError};
 use super::journalctl::{is_valid_match, Journal, JournalError, Query};
 use super::Entry;
 
@@ -517,10 +517,6 @@ fn find_candidates(
             }
         }
     }
-}
-
-fn hex(id: &[u8; 16]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

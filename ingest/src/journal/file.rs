@@ -733,7 +733,8 @@ fn text_field(name: &str, value: String) -> Field {
     }
 }
 
-fn hex(id: &[u8; 16]) -> String {
+/// Formats a 128-bit ID as journalctl writes it: 32 lowercase hex digits.
+pub(super) fn hex(id: &[u8; 16]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
