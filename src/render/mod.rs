@@ -339,7 +339,8 @@ pub fn collapse_recursion<'a, T>(
     items
 }
 
-/// Describes a [`StackItem::Repeated`] for a person.
+/// Returns the line that replaces a [`StackItem::Repeated`] in text for a
+/// person.
 pub fn repeated_text(frames: usize, times: usize) -> String {
     match frames {
         1 => format!("... the frame above repeats {times} more times (a recursion)"),

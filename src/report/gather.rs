@@ -319,9 +319,9 @@ fn text_headline(text: &CrashText) -> Headline {
     headline
 }
 
-/// Reports whether a frame's source lines are worth showing: not for the
-/// runtime's own functions (`panic`, `runtime.sigpanic`), which sit above
-/// the program's frames in every crash and say nothing about it.
+/// Reports whether a frame's source lines are worth showing. The runtime's
+/// own functions (`panic`, `runtime.sigpanic`) sit above the program's
+/// frames in every crash and do not locate it, so theirs are left out.
 fn shows_source(function: &str) -> bool {
     ingest::traceback::classify_function(function) != ingest::traceback::FunctionClass::Runtime
 }

@@ -138,9 +138,9 @@ pub struct DecompressOptions {
     /// Directory for the temporary file; the system temporary directory when
     /// `None`. A multi-GiB core needs that much free space there, minus holes.
     pub temp_dir: Option<PathBuf>,
-    /// The path messages and [`CoreImage::source`] give for the core, when
-    /// it is read through another one (such as a `/proc/self/fd` link to a
-    /// file of the coredump store); the path read when `None`.
+    /// The path that messages and [`CoreImage::source`] give for the core,
+    /// when it is read through another one, such as a `/proc/self/fd` link
+    /// to a file of the coredump store. When `None`, they give the path read.
     pub shown_path: Option<PathBuf>,
 }
 
@@ -481,8 +481,8 @@ pub fn decompress_to(
             let mut sink = SparseFile::new(file);
             let outcome = decompress_checked(stream, &mut sink, progress);
             let len = sink.len;
-            // The stream counts whole blocks; the sink knows where in the
-            // block the write failed.
+            // The stream counts whole blocks, and the sink records where in
+            // the block the write failed.
             let outcome = outcome.map_err(|error| match error {
                 DecompressError::Write { path, source, .. } => DecompressError::Write {
                     path,

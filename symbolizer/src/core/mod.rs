@@ -65,9 +65,9 @@ pub struct CoreOptions {
     /// Reads the core alone: no file is opened, not even the executable, so
     /// pages the kernel did not dump stay unreadable.
     pub core_only: bool,
-    /// The path messages and [`Core::source`] give for the core, when it is
-    /// read through another one (such as a `/proc/self/fd` link); the path
-    /// read when `None`.
+    /// The path that messages and [`Core::source`] give for the core, when it
+    /// is read through another one, such as a `/proc/self/fd` link. When
+    /// `None`, they give the path read.
     pub shown_path: Option<PathBuf>,
 }
 
