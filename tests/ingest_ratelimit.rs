@@ -164,10 +164,9 @@ fn rate_limited_dump_is_reported() {
     // window, so the unit logs once more. The logger stays alive until
     // journald has read the line: journald finds the unit of a line in the
     // sender's /proc entry, and a line from an exited sender has no unit.
-    // journald now and then stores such a line without any of the sender's
-    // fields (no _PID, no unit) although the sender is alive; that line
-    // passes the rate limit unseen, so the unit logs again until the note
-    // is there.
+    // journald 252 once stored this line without any sender field (no
+    // _PID, no unit) while the sender was alive. Such a line bypasses the
+    // rate limit, so the unit logs again until the note appears.
     if let Some(rest) = WINDOW_WAIT.checked_sub(crashed_at.elapsed()) {
         std::thread::sleep(rest);
     }
