@@ -19,8 +19,8 @@ use ingest::select::{CrashArg, CrashSource, OpenOptions, Selector};
 use serde::Serialize;
 use symbolizer::binary::Binary;
 use symbolizer::buildid::{self, BuildIds};
-use symbolizer::core::{Backing, Core, CoreOptions};
-use symbolizer::decompress::Progress;
+use symbolizer::core::{Backing, Core, CoreError, CoreOptions};
+use symbolizer::decompress::{DecompressError, Progress};
 
 use crate::exit::{Status, WithStatus};
 
@@ -443,27 +443,53 @@ fn open_core(read_path: &Path, shown_path: &Path, options: CoreOptions) -> anyho
     let mut progress = ProgressReport::new(shown_path);
     let core = Core::open_with_progress(read_path, &options, &mut |p| progress.update(p));
     progress.finish();
-    core.map_err(|error| {
-        let is_text = matches!(
-            &error,
-            symbolizer::core::CoreError::Image {
-                source: symbolizer::decompress::DecompressError::UnknownFormat {
-                    is_text: true,
-                    ..
-                },
-                ..
-            }
-        );
-        if is_text {
-            anyhow::anyhow!(
-                "{}; a Go crash text is read by `gocrash annotate FILE`, and a crash's text in \
-                 the journal by `gocrash report`",
-                crate::render::error_chain(&error)
-            )
-        } else {
-            anyhow::Error::new(error)
+    core.map_err(core_error)
+}
+
+/// A file named as a crash that is not a core at all: text, an executable,
+/// a compressed stream of something else.
+#[derive(Debug)]
+pub struct NotACore {
+    /// The error's chain of causes, with a hint when the file is text.
+    message: String,
+}
+
+impl std::fmt::Display for NotACore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for NotACore {}
+
+/// Turns a failure to open a core into the command's error. A text file
+/// gets a hint at the commands that read crash text.
+pub fn core_error(error: CoreError) -> anyhow::Error {
+    if !error.is_not_a_core() {
+        return anyhow::Error::new(error);
+    }
+    let is_text = matches!(
+        &error,
+        CoreError::Image {
+            source: DecompressError::UnknownFormat { is_text: true, .. },
+            ..
         }
-    })
+    );
+    let chain = crate::render::error_chain(&error);
+    let message = if is_text {
+        format!(
+            "{chain}; a Go crash text is read by `gocrash annotate FILE`, and a crash's text in \
+             the journal by `gocrash report`"
+        )
+    } else {
+        chain
+    };
+    anyhow::Error::new(NotACore { message })
+}
+
+/// Reports whether `error` is a file named as a crash that is not a core.
+pub fn is_not_a_core(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<NotACore>().is_some()
 }
 
 /// A progress bar on stderr that appears only when stderr is a terminal and

@@ -100,17 +100,38 @@ fn file_that_is_no_core_fails() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("notes.txt");
     std::fs::write(&path, "not a core at all\n").expect("file is writable");
-    let output = gocrash(&["symbolize", path.to_str().expect("UTF-8 path")]);
-    assert_eq!(output.status.code(), Some(1));
-    let message = stderr(&output);
-    assert!(
-        message.contains("neither an ELF core nor a zstd, lz4 or xz stream"),
-        "{message}"
-    );
-    assert!(
-        message.contains("it starts with the text \"not a \"; a Go crash text is read by"),
-        "{message}"
-    );
+    // Every command that reads a crash fails the same way: there is
+    // nothing to show.
+    for command in ["symbolize", "info", "report"] {
+        let output = gocrash(&[command, path.to_str().expect("UTF-8 path")]);
+        assert_eq!(output.status.code(), Some(1), "{command}");
+        assert!(output.stdout.is_empty(), "{command}: {}", stdout(&output));
+        let message = stderr(&output);
+        assert!(
+            message.contains("neither an ELF core nor a zstd, lz4 or xz stream"),
+            "{command}: {message}"
+        );
+        assert!(
+            message.contains("it starts with the text \"not a \"; a Go crash text is read by"),
+            "{command}: {message}"
+        );
+    }
+}
+
+#[test]
+fn empty_file_fails_as_no_core() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("core");
+    std::fs::write(&path, "").expect("file is writable");
+    for command in ["symbolize", "info", "report"] {
+        let output = gocrash(&[command, path.to_str().expect("UTF-8 path")]);
+        assert_eq!(output.status.code(), Some(1), "{command}");
+        let message = stderr(&output);
+        assert!(
+            message.contains("is 0 bytes long, too short to be a core"),
+            "{command}: {message}"
+        );
+    }
 }
 
 /// Runs gocrash with stderr a pipe whose reading end is already closed.

@@ -119,7 +119,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         .open(args.crash.as_deref(), &OpenOptions::default())
         .map_err(select_error)?;
 
-    let (mut core, core_exe) = core_facts(&source, &selector.store);
+    let (mut core, core_exe) = core_facts(&source, &selector.store)?;
     let exe_path = source.executable().map(Path::to_path_buf).or(core_exe);
     let binary = exe_path.as_deref().map(binary_facts);
     let check = check_build_ids(core.build_ids.as_ref(), binary.as_ref());
@@ -154,11 +154,13 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 }
 
 /// Finds the core's state and reads the executable's build IDs from it.
-/// Returns the facts and the executable's path in the core.
+/// Returns the facts and the executable's path in the core. A file named on
+/// the command line that is not a core at all, and that the journal does
+/// not know, is an error.
 fn core_facts(
     source: &CrashSource,
     store: &ingest::coredump::CoredumpStore,
-) -> (CoreFacts, Option<PathBuf>) {
+) -> anyhow::Result<(CoreFacts, Option<PathBuf>)> {
     let state = match (&source.core, &source.record) {
         (CoreFile::Unavailable(state), _) => state.clone(),
         (CoreFile::Given(path), _) => CoreState::Present {
@@ -181,7 +183,7 @@ fn core_facts(
         problems: Vec::new(),
     };
     let Some(path) = source.core_path() else {
-        return (facts, None);
+        return Ok((facts, None));
     };
     let options = CoreOptions {
         core_only: true,
@@ -200,13 +202,16 @@ fn core_facts(
                 facts.build_ids = Some(exe.build_ids.clone());
                 exe.path.clone()
             });
-            (facts, exe)
+            Ok((facts, exe))
+        }
+        Err(error) if source.record.is_none() && error.is_not_a_core() => {
+            Err(crate::crash_input::core_error(error))
         }
         Err(error) => {
             facts
                 .problems
                 .push(format!("{:#}", anyhow::Error::new(error)));
-            (facts, None)
+            Ok((facts, None))
         }
     }
 }

@@ -97,7 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     };
     source.text = None;
 
-    let (opened, core_problem) = open_core(&args.crash, source);
+    let (opened, core_problem) = open_core(&args.crash, source)?;
     let loaded = opened
         .as_ref()
         .map(|opened| Process::load(&opened.core, &opened.binary));
@@ -171,8 +171,13 @@ fn select(args: &Args, selector: &Selector) -> anyhow::Result<CrashSource> {
     selector.open(crash, &options).map_err(select_error)
 }
 
-/// Opens the core and its binary, or returns why they cannot be used.
-fn open_core(args: &CrashArgs, source: CrashSource) -> (Option<OpenedCrash>, Option<String>) {
+/// Opens the core and its binary, or returns why they cannot be used. A
+/// file named on the command line that is not a core at all, and that the
+/// journal does not know, is an error: there is nothing to report.
+fn open_core(
+    args: &CrashArgs,
+    source: CrashSource,
+) -> anyhow::Result<(Option<OpenedCrash>, Option<String>)> {
     let Some(path) = source.core_path() else {
         let reason = match &source.core {
             CoreFile::Unavailable(state) => {
@@ -184,16 +189,18 @@ fn open_core(args: &CrashArgs, source: CrashSource) -> (Option<OpenedCrash>, Opt
             }
             _ => "no core to read".to_owned(),
         };
-        return (None, Some(reason));
+        return Ok((None, Some(reason)));
     };
+    let known = source.record.is_some();
     match crash_input::open_selected(args, path, Some(source)) {
-        Ok(opened) => (Some(opened), None),
-        Err(error) => (
+        Ok(opened) => Ok((Some(opened), None)),
+        Err(error) if !known && crash_input::is_not_a_core(&error) => Err(error),
+        Err(error) => Ok((
             None,
             Some(format!(
                 "the core could not be used ({error:#}); goroutines come from the crash text"
             )),
-        ),
+        )),
     }
 }
 

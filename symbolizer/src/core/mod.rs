@@ -138,6 +138,25 @@ pub enum CoreError {
     },
 }
 
+impl CoreError {
+    /// Reports whether the file is not a core at all (text, an executable, a
+    /// compressed stream of something else) rather than a damaged one.
+    pub fn is_not_a_core(&self) -> bool {
+        match self {
+            CoreError::Image { source, .. } => matches!(
+                source,
+                DecompressError::UnknownFormat { .. }
+                    | DecompressError::NotElf { .. }
+                    | DecompressError::TooShort { .. }
+            ),
+            CoreError::Header { .. } | CoreError::Not64Bit { .. } | CoreError::NotCore { .. } => {
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Damage found in a core that is still read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CoreProblem {
