@@ -324,6 +324,52 @@ fn info_of_a_core_file_finds_its_entry() {
 }
 
 #[test]
+fn info_of_a_copied_core_reads_its_notes() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "closedchan")
+        .unwrap();
+    // A copy of the stored core is unknown to the journal, so the process
+    // facts come from the core's own notes.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("core.zst");
+    std::fs::copy(&crash.core, &copy).unwrap();
+    let copy = copy.to_str().unwrap();
+
+    let output = gocrash(&["info", "--json", copy]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(document["record"].is_null(), "{document}");
+    let process = &document["core"]["process"];
+    assert_eq!(process["pid"], crash.pid);
+    assert_eq!(process["comm"], "closedchan");
+    assert_eq!(process["signal"], 6);
+    assert_eq!(process["signal_name"], "SIGABRT");
+
+    let output = gocrash(&["info", copy]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains(&format!("PID: {} (closedchan)", crash.pid)),
+        "{text}"
+    );
+    assert!(text.contains("Signal: 6 (SIGABRT)"), "{text}");
+    assert!(
+        text.contains("Process Facts: from the core's notes"),
+        "{text}"
+    );
+
+    // The stored core has a record, which describes the process instead.
+    let output = gocrash(&["info", "--json", crash.core.to_str().unwrap()]);
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(document["core"]["process"].is_null(), "{document}");
+}
+
+#[test]
 fn info_without_match_exits_3() {
     let output = gocrash(&["info", "no-such-program-xyz"]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));

@@ -74,6 +74,46 @@ struct CoreFacts {
     build_ids: Option<BuildIds>,
     /// Damage found in the core, or why it could not be read.
     problems: Vec<String>,
+    /// The process as the core's notes describe it, for a core the journal
+    /// does not know; `None` when a record describes it.
+    process: Option<CoreProcess>,
+}
+
+/// The crashed process as the core's NT_PRPSINFO and NT_SIGINFO notes
+/// describe it.
+#[derive(Serialize)]
+struct CoreProcess {
+    pid: Option<u32>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    /// The command name (`comm`), at most 15 bytes.
+    comm: Option<String>,
+    /// The command line, cut to 80 bytes by the kernel.
+    cmdline: Option<String>,
+    signal: Option<u32>,
+    signal_name: Option<String>,
+}
+
+impl CoreProcess {
+    /// Reads the facts from the core's notes, or `None` when it has neither.
+    fn read(core: &Core) -> Option<CoreProcess> {
+        let info = core.process();
+        let signal = core.siginfo().and_then(|s| u32::try_from(s.signo).ok());
+        if info.is_none() && signal.is_none() {
+            return None;
+        }
+        Some(CoreProcess {
+            pid: info.map(|i| i.pid),
+            uid: info.map(|i| i.uid),
+            gid: info.map(|i| i.gid),
+            comm: info.map(|i| i.fname.clone()).filter(|c| !c.is_empty()),
+            cmdline: info.map(|i| i.psargs.clone()).filter(|c| !c.is_empty()),
+            signal,
+            signal_name: signal
+                .and_then(crate::render::signal_name)
+                .map(|(name, _)| name.to_owned()),
+        })
+    }
 }
 
 /// The executable now on disk.
@@ -181,6 +221,7 @@ fn core_facts(
         executable_deleted: false,
         build_ids: None,
         problems: Vec::new(),
+        process: None,
     };
     let Some(path) = source.core_path() else {
         return Ok((facts, None));
@@ -195,6 +236,9 @@ fn core_facts(
             facts.problems = core.problems().iter().map(ToString::to_string).collect();
             if let Some(damage) = core.decompress_damage() {
                 facts.problems.push(error_chain(damage));
+            }
+            if source.record.is_none() {
+                facts.process = CoreProcess::read(&core);
             }
             let exe = core.executable().map(|exe| {
                 facts.executable = Some(exe.path.to_string_lossy().into_owned());
@@ -356,6 +400,31 @@ fn format_text(document: &Document<'_>, text: Option<&CrashText>) -> String {
         }
     }
 
+    if let Some(process) = &document.core.process {
+        push_some(
+            &mut lines,
+            "PID",
+            process.pid.map(|pid| match &process.comm {
+                Some(comm) => format!("{pid} ({comm})"),
+                None => pid.to_string(),
+            }),
+        );
+        push_some(&mut lines, "UID", process.uid.map(|v| v.to_string()));
+        push_some(&mut lines, "GID", process.gid.map(|v| v.to_string()));
+        push_some(
+            &mut lines,
+            "Signal",
+            process.signal.map(|number| match &process.signal_name {
+                Some(name) => format!("{number} ({name})"),
+                None => number.to_string(),
+            }),
+        );
+        push_some(&mut lines, "Command Line", process.cmdline.clone());
+        lines.push((
+            "Process Facts",
+            "from the core's notes (the journal has no record of this core)".to_owned(),
+        ));
+    }
     lines.push(("Storage", storage_line(&document.core)));
     if let Some(executable) = &document.core.executable {
         let deleted = if document.core.executable_deleted {
