@@ -57,6 +57,13 @@ pub struct CrashArgs {
     /// carries a warning.
     #[arg(long)]
     pub force: bool,
+
+    /// Returns a compressed core before it is fully decompressed, and goes
+    /// on decompressing it while it is read (see
+    /// [`Core::open_in_background`]). Set by commands that call
+    /// [`Core::wait_for_decompression`], never from the command line.
+    #[arg(skip)]
+    pub read_in_background: bool,
 }
 
 /// The origin of the binary.
@@ -194,6 +201,7 @@ fn open_pending<T: Send>(
                     core_only: true,
                     ..CoreOptions::default()
                 },
+                false,
             )?;
             let ids = core
                 .executable()
@@ -217,6 +225,7 @@ fn open_pending<T: Send>(
                         executable: Some(path.clone()),
                         ..CoreOptions::default()
                     },
+                    args.read_in_background,
                 );
                 prepared = preparing.map(|handle| {
                     handle
@@ -229,7 +238,12 @@ fn open_pending<T: Send>(
             (core, path.clone(), BinarySource::Argument)
         }
         None => {
-            let core = open_core(&read_path, &core_path, CoreOptions::default())?;
+            let core = open_core(
+                &read_path,
+                &core_path,
+                CoreOptions::default(),
+                args.read_in_background,
+            )?;
             let Some(exe) = core.executable() else {
                 anyhow::bail!(
                     "{}: the core does not name its executable ({}); pass --binary PATH",
@@ -434,15 +448,24 @@ fn describe_state(state: &CoreState, truncated: bool) -> &'static str {
 /// Opens the core at `read_path`, naming it `shown_path` in the progress bar
 /// (shown on a terminal when decompression takes long), in errors and in
 /// what the core records: the two differ when a stored core is read through
-/// /proc/self/fd.
-fn open_core(read_path: &Path, shown_path: &Path, options: CoreOptions) -> anyhow::Result<Core> {
+/// /proc/self/fd. With `in_background`, a compressed core is returned before
+/// it is fully decompressed.
+fn open_core(
+    read_path: &Path,
+    shown_path: &Path,
+    options: CoreOptions,
+    in_background: bool,
+) -> anyhow::Result<Core> {
     let options = CoreOptions {
         shown_path: Some(shown_path.to_path_buf()),
         ..options
     };
     let mut progress = ProgressReport::new(shown_path);
-    let core = Core::open_with_progress(read_path, &options, &mut |p| progress.update(p));
-    progress.finish();
+    let core = if in_background {
+        Core::open_in_background(read_path, &options, Box::new(move |p| progress.update(p)))
+    } else {
+        Core::open_with_progress(read_path, &options, &mut |p| progress.update(p))
+    };
     core.map_err(core_error)
 }
 
@@ -539,8 +562,11 @@ impl ProgressReport {
             bar.set_position(progress.bytes_in);
         }
     }
+}
 
-    fn finish(&mut self) {
+impl Drop for ProgressReport {
+    /// Clears the bar, when one was shown, once the decompression ends.
+    fn drop(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

@@ -597,6 +597,37 @@ fn truncated_core_gives_partial_output() {
         .is_some_and(|m| m.starts_with("the core is truncated")));
 }
 
+/// A compressed core whose stream is cut is walked while it decompresses;
+/// the cut, found at the stream's end, makes gocrash read it again as a
+/// partial core, so the output lists what is missing.
+#[test]
+fn cut_compressed_core_is_read_again_as_partial() {
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let compressed = std::fs::read(&crash.core).expect("the stored core is readable");
+    let core_path = dir.path().join("core.zst");
+    std::fs::write(&core_path, &compressed[..compressed.len() * 9 / 10]).expect("core is writable");
+
+    let output = gocrash(&["symbolize", "-vv", path_str(&core_path)]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the core's stream is damaged, so it is read again"),
+        "{}",
+        stderr(&output)
+    );
+    let text = stdout(&output);
+    assert!(
+        text.contains(
+            "\nMissing (the core is incomplete or damaged):\n  the compressed core is damaged; \
+             only its first part was read"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("goroutine 1"), "{text}");
+}
+
 /// Runs gocrash with `TMPDIR` set to `temp` and a limit of `limit` bytes on
 /// the size of the files it writes.
 fn gocrash_with_file_limit(args: &[&str], temp: &Path, limit: u64) -> Output {

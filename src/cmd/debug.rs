@@ -229,6 +229,7 @@ fn prepare_core(
             crash: Some(plain.display().to_string()),
             binary: crash.binary.clone(),
             force: crash.force,
+            read_in_background: false,
         },
         selector,
     )

@@ -10,7 +10,7 @@ use std::io::{BufWriter, Write};
 
 use ingest::crashtext::{self, TextOptions};
 use ingest::select::CrashArg;
-use symbolizer::goroutines::{BinaryFacts, BinaryInfo, Process};
+use symbolizer::goroutines::{BinaryFacts, BinaryInfo, Process, ProcessError};
 
 use super::info::loss_parts;
 use super::list::JournalArgs;
@@ -53,14 +53,21 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<Status> {
+pub fn run(mut args: Args) -> anyhow::Result<Status> {
     let format = if args.json { Format::Json } else { args.format };
-    let (opened, facts) =
-        crash_input::open_prepared(&args.crash, &args.journal.selector(), &BinaryFacts::read)?;
-    let facts = facts.unwrap_or_else(|| BinaryFacts::read(&opened.binary));
-    let loaded = facts
-        .and_then(|facts| BinaryInfo::with_facts(&opened.binary, facts))
-        .and_then(|info| Process::load_with(&opened.core, &info));
+    // The goroutines are walked while the core still decompresses. A
+    // stream found damaged at its end makes the walk's reads untrustworthy,
+    // so the core is then read again as a partial core.
+    args.crash.read_in_background = true;
+    let (opened, loaded) = open_and_load(&args)?;
+    let (opened, loaded) = match opened.core.wait_for_decompression() {
+        Ok(()) => (opened, loaded),
+        Err(damage) => {
+            tracing::debug!(target: "gocrash::symbolize", damage = %error_chain(&damage), "the core's stream is damaged, so it is read again");
+            args.crash.read_in_background = false;
+            open_and_load(&args)?
+        }
+    };
     if let Err(error) = &loaded {
         if !opened.core.is_partial() {
             return Err(anyhow::Error::new(clone_error(error)).context(format!(
@@ -108,6 +115,17 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     std::mem::forget(loaded);
     std::mem::forget(opened);
     Ok(status)
+}
+
+/// Opens the crash `args` select and rebuilds its goroutines.
+fn open_and_load(args: &Args) -> anyhow::Result<(OpenedCrash, Result<Process, ProcessError>)> {
+    let (opened, facts) =
+        crash_input::open_prepared(&args.crash, &args.journal.selector(), &BinaryFacts::read)?;
+    let facts = facts.unwrap_or_else(|| BinaryFacts::read(&opened.binary));
+    let loaded = facts
+        .and_then(|facts| BinaryInfo::with_facts(&opened.binary, facts))
+        .and_then(|info| Process::load_with(&opened.core, &info));
+    Ok((opened, loaded))
 }
 
 /// Reports whether the crash was named by a journal match (or not named

@@ -15,6 +15,7 @@
 //! not read past the end of the core its program headers describe, nor past
 //! [`MAX_DECOMPRESSED_LEN`].
 
+mod background;
 mod extent;
 mod lz4_frame;
 
@@ -300,6 +301,9 @@ pub struct CoreImage {
     /// lets tests check its mode and allocation.
     #[cfg_attr(not(test), allow(dead_code))]
     temp: Option<File>,
+    /// The decompression still running, for an image opened by
+    /// [`CoreImage::open_in_background`].
+    background: Option<background::Background>,
 }
 
 impl fmt::Debug for CoreImage {
@@ -325,22 +329,57 @@ impl CoreImage {
         options: &DecompressOptions,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<CoreImage, DecompressError> {
+        match CoreImage::prepare(path, options)? {
+            Prepared::Plain(image, total_in) => Ok(image.read_whole(total_in, progress)),
+            Prepared::Compressed(input) => decompress_here(input, progress),
+        }
+    }
+
+    /// Opens a core file as [`CoreImage::open`] does, but returns a
+    /// compressed one as soon as its headers and notes are decompressed.
+    /// The rest is decompressed on a thread of its own, and reads of bytes
+    /// not yet there wait for them (see [`CoreImage::gate`]).
+    /// [`CoreImage::wait_for_decompression`] returns how the stream ended.
+    pub fn open_in_background(
+        path: &Path,
+        options: &DecompressOptions,
+        mut progress: background::SendProgress,
+    ) -> Result<CoreImage, DecompressError> {
+        match CoreImage::prepare(path, options)? {
+            Prepared::Plain(image, total_in) => Ok(image.read_whole(total_in, &mut *progress)),
+            Prepared::Compressed(input) => match background::open(input, progress) {
+                Ok(opened) => opened,
+                Err((input, mut progress)) => decompress_here(input, &mut *progress),
+            },
+        }
+    }
+
+    /// Reports a plain core of `len` bytes as read whole.
+    fn read_whole(self, len: u64, progress: &mut dyn FnMut(Progress)) -> CoreImage {
+        progress(Progress {
+            bytes_in: len,
+            bytes_out: len,
+            total_in: len,
+        });
+        self
+    }
+
+    /// Opens and maps a plain core, or opens a compressed one and creates
+    /// the temporary file it is decompressed into.
+    fn prepare(path: &Path, options: &DecompressOptions) -> Result<Prepared, DecompressError> {
         let read_path = path;
         let path = options.shown_path.as_deref().unwrap_or(read_path);
         let (file, compression, total_in) = open_and_detect(read_path, path)?;
         if compression == Compression::None {
-            progress(Progress {
-                bytes_in: total_in,
-                bytes_out: total_in,
-                total_in,
-            });
-            return Ok(CoreImage {
+            let image = CoreImage {
                 map: map_file(&file, path)?,
                 source: path.to_path_buf(),
                 compression,
                 damage: None,
                 temp: None,
-            });
+                background: None,
+            };
+            return Ok(Prepared::Plain(image, total_in));
         }
 
         let dir = options.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
@@ -351,60 +390,35 @@ impl CoreImage {
             dir: dir.clone(),
             source,
         };
-        let mut temp = tempfile::tempfile_in(&dir).map_err(temp_error)?;
+        let temp = tempfile::tempfile_in(&dir).map_err(temp_error)?;
         temp.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(temp_error)?;
-        let mut sink = SparseFile::new(&mut temp);
-        let stream = Stream {
-            path,
+        Ok(Prepared::Compressed(background::Input {
+            path: path.to_path_buf(),
             file,
             compression,
             total_in,
-            content: Content::Core,
-        };
-        let outcome = decompress_checked(stream, &mut sink, progress);
-        let temp_write_error = |offset, source| DecompressError::TempWrite {
-            path: path.to_path_buf(),
-            dir: dir.clone(),
-            offset,
-            source,
-        };
-        let damage = match outcome {
-            Ok(_) => None,
-            Err(error) if error.partial_len().is_some() && sink.len > 0 => Some(error),
-            // A full temporary directory keeps the blocks written before it
-            // filled up: a partial core, as a cut stream gives, is worth more
-            // at the time of a crash than none.
-            Err(DecompressError::Write { source, .. }) if sink.len > 0 => {
-                Some(temp_write_error(sink.len, source))
-            }
-            Err(DecompressError::Write { source, .. }) => {
-                return Err(temp_write_error(sink.len, source))
-            }
-            Err(error) => return Err(error),
-        };
-        let len = sink.len;
-        // Setting the length extends the file over the zero pages at its
-        // end, which a file size limit can forbid: the core then ends after
-        // its last written page, a partial core again.
-        let damage = match (sink.finish(), damage) {
-            (Ok(()), damage) => damage,
-            (Err(source), None) => Some(temp_write_error(len, source)),
-            (Err(source), Some(damage)) => {
-                tracing::debug!(target: "gocrash::decompress", %source, len, "cannot extend the partial core over its last zero pages");
-                Some(damage)
-            }
-        };
-        if let Some(error) = &damage {
-            tracing::debug!(target: "gocrash::decompress", %error, "keeping the partial core");
+            temp,
+            dir,
+        }))
+    }
+
+    /// Returns the gate of a decompression still running in the background.
+    /// Bytes of [`CoreImage::bytes`] past its count of final bytes must not
+    /// be read.
+    pub(crate) fn gate(&self) -> Option<&background::Gate> {
+        self.background.as_ref().map(background::Background::gate)
+    }
+
+    /// Waits for a decompression started by [`CoreImage::open_in_background`]
+    /// to end. The first call after it started returns the error that left
+    /// the core partial or unusable. Such a core must be opened again with
+    /// [`CoreImage::open`], which keeps what the stream gave before the error.
+    pub fn wait_for_decompression(&self) -> Result<(), DecompressError> {
+        match &self.background {
+            Some(background) => background.wait(),
+            None => Ok(()),
         }
-        Ok(CoreImage {
-            map: map_file(&temp, path)?,
-            source: path.to_path_buf(),
-            compression,
-            damage,
-            temp: Some(temp),
-        })
     }
 
     /// Returns the ELF bytes of the core.
@@ -430,6 +444,94 @@ impl CoreImage {
     pub fn is_partial(&self) -> bool {
         self.damage.is_some()
     }
+}
+
+/// A core file opened by [`CoreImage::prepare`].
+enum Prepared {
+    /// A plain core, mapped, and its length.
+    Plain(CoreImage, u64),
+    Compressed(background::Input),
+}
+
+/// Decompresses `input` into its temporary file on this thread, and maps it.
+fn decompress_here(
+    input: background::Input,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<CoreImage, DecompressError> {
+    let background::Input {
+        path,
+        file,
+        compression,
+        total_in,
+        mut temp,
+        dir,
+    } = input;
+    let mut sink = SparseFile::new(&mut temp);
+    let stream = Stream {
+        path: &path,
+        file,
+        compression,
+        total_in,
+        content: Content::Core,
+    };
+    let outcome = decompress_checked(stream, &mut sink, progress);
+    let damage = settle(outcome, sink, &path, &dir)?;
+    Ok(CoreImage {
+        map: map_file(&temp, &path)?,
+        source: path,
+        compression,
+        damage,
+        temp: Some(temp),
+        background: None,
+    })
+}
+
+/// Decides what a finished decompression into `sink` leaves: `Ok(None)` for
+/// a whole core, `Ok(Some(error))` for a partial one (a damaged stream, a
+/// full temporary directory) whose bytes before the error are right, and
+/// `Err` when nothing usable was written. Sets the file's length.
+fn settle(
+    outcome: Result<StreamSummary, DecompressError>,
+    sink: SparseFile<'_>,
+    path: &Path,
+    dir: &Path,
+) -> Result<Option<DecompressError>, DecompressError> {
+    let temp_write_error = |offset, source| DecompressError::TempWrite {
+        path: path.to_path_buf(),
+        dir: dir.to_path_buf(),
+        offset,
+        source,
+    };
+    let damage = match outcome {
+        Ok(_) => None,
+        Err(error) if error.partial_len().is_some() && sink.len > 0 => Some(error),
+        // A full temporary directory keeps the blocks written before it
+        // filled up: a partial core, as a cut stream gives, is worth more
+        // at the time of a crash than none.
+        Err(DecompressError::Write { source, .. }) if sink.len > 0 => {
+            Some(temp_write_error(sink.len, source))
+        }
+        Err(DecompressError::Write { source, .. }) => {
+            return Err(temp_write_error(sink.len, source))
+        }
+        Err(error) => return Err(error),
+    };
+    let len = sink.len;
+    // Setting the length extends the file over the zero pages at its
+    // end, which a file size limit can forbid: the core then ends after
+    // its last written page, a partial core again.
+    let damage = match (sink.finish(), damage) {
+        (Ok(()), damage) => damage,
+        (Err(source), None) => Some(temp_write_error(len, source)),
+        (Err(source), Some(damage)) => {
+            tracing::debug!(target: "gocrash::decompress", %source, len, "cannot extend the partial core over its last zero pages");
+            Some(damage)
+        }
+    };
+    if let Some(error) = &damage {
+        tracing::debug!(target: "gocrash::decompress", %error, "keeping the partial core");
+    }
+    Ok(damage)
 }
 
 /// Writes the decompressed ELF bytes of a core file to `writer`, without
@@ -620,6 +722,12 @@ impl Read for CountingReader {
 /// Destination of decompressed blocks.
 trait BlockSink {
     fn write_block(&mut self, block: &[u8]) -> io::Result<()>;
+
+    /// Receives the core's length and the end of its headers and notes,
+    /// once its program headers were read, before the block holding them.
+    fn layout_known(&mut self, _limit: u64, _headers_end: u64) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 struct PlainWriter<'w, W: Write + ?Sized> {
@@ -740,6 +848,7 @@ fn decompress_checked(
         extent: (content == Content::Core).then(CoreExtent::default),
         len: 0,
         stop: None,
+        layout_sent: false,
     };
     let stream = Stream {
         path,
@@ -815,6 +924,8 @@ struct CheckedSink<'s> {
     len: u64,
     /// Set when a block was refused; the write then fails.
     stop: Option<Stop>,
+    /// Whether `inner` received the core's layout.
+    layout_sent: bool,
 }
 
 impl BlockSink for CheckedSink<'_> {
@@ -823,6 +934,10 @@ impl BlockSink for CheckedSink<'_> {
             if let Err(reason) = extent.observe(block) {
                 self.stop = Some(Stop::NotElf(reason));
                 return Err(io::Error::other("the stream is not an ELF core"));
+            }
+            if let (false, Some(headers_end)) = (self.layout_sent, extent.headers_end()) {
+                self.layout_sent = true;
+                self.inner.layout_known(extent.limit(), headers_end)?;
             }
         }
         let limit = self

@@ -33,7 +33,23 @@ impl CoreBytes {
             CoreBytes::Owned(bytes) => bytes,
         }
     }
+
+    /// Returns how many leading bytes can be read, waiting until at least
+    /// `len` can unless the core is still decompressing and its stream
+    /// ends before. Without a decompression running, every byte can.
+    fn readable(&self, len: u64) -> u64 {
+        match self {
+            CoreBytes::Image(image) => image.gate().map_or(u64::MAX, |gate| gate.wait_for(len)),
+            CoreBytes::Owned(_) => u64::MAX,
+        }
+    }
 }
+
+/// The fewest bytes a read waits for while the core is still decompressing,
+/// unless its segment ends before. Waiting for a few pages at once keeps the
+/// waits few, and callers that parse one chunk (the first page of a mapped
+/// file) get all of it.
+const MIN_READY_CHUNK: u64 = 64 * 1024;
 
 /// One PT_LOAD segment of the core.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -372,7 +388,9 @@ impl Memory {
             // Cannot overflow: a segment has present bytes only when
             // file_offset + present is within the core's length.
             let start = segment.file_offset + within;
-            let end = segment.file_offset + segment.present;
+            let present_end = segment.file_offset + segment.present;
+            let wanted = start.saturating_add(MIN_READY_CHUNK).min(present_end);
+            let end = present_end.min(self.data.readable(wanted));
             return self
                 .core_bytes()
                 .get(start as usize..end as usize)

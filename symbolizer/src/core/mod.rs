@@ -71,6 +71,15 @@ pub struct CoreOptions {
     pub shown_path: Option<PathBuf>,
 }
 
+impl CoreOptions {
+    fn decompress_options(&self) -> DecompressOptions {
+        DecompressOptions {
+            temp_dir: self.temp_dir.clone(),
+            shown_path: self.shown_path.clone(),
+        }
+    }
+}
+
 impl std::fmt::Debug for CoreOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CoreOptions")
@@ -213,10 +222,7 @@ impl Core {
         options: &CoreOptions,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Core, CoreError> {
-        let decompress = DecompressOptions {
-            temp_dir: options.temp_dir.clone(),
-            shown_path: options.shown_path.clone(),
-        };
+        let decompress = options.decompress_options();
         let shown_path = options.shown_path.as_deref().unwrap_or(path);
         let image =
             CoreImage::open(path, &decompress, progress).map_err(|source| CoreError::Image {
@@ -224,6 +230,41 @@ impl Core {
                 source,
             })?;
         Core::from_image(image, options)
+    }
+
+    /// Opens a core file as [`Core::open_with_progress`] does, but returns a
+    /// compressed core once its headers and notes are decompressed. The rest
+    /// is decompressed on a thread of its own, and a read of memory not yet
+    /// decompressed waits for it. Call [`Core::wait_for_decompression`]
+    /// before trusting what was read, because a damaged stream is only known
+    /// at its end.
+    pub fn open_in_background(
+        path: &Path,
+        options: &CoreOptions,
+        progress: Box<dyn FnMut(Progress) + Send>,
+    ) -> Result<Core, CoreError> {
+        let decompress = options.decompress_options();
+        let shown_path = options.shown_path.as_deref().unwrap_or(path);
+        let image =
+            CoreImage::open_in_background(path, &decompress, progress).map_err(|source| {
+                CoreError::Image {
+                    path: shown_path.to_path_buf(),
+                    source,
+                }
+            })?;
+        Core::from_image(image, options)
+    }
+
+    /// Waits for the decompression [`Core::open_in_background`] started to
+    /// end. An error means the stream was damaged, and what was read from
+    /// this core may lack parts it does not report as missing: open the
+    /// core again with [`Core::open`], which reads it as a partial core.
+    /// Returns `Ok` for a core opened otherwise, and on later calls.
+    pub fn wait_for_decompression(&self) -> Result<(), DecompressError> {
+        match self.memory.core_data() {
+            CoreBytes::Image(image) => image.wait_for_decompression(),
+            CoreBytes::Owned(_) => Ok(()),
+        }
     }
 
     /// Parses a core already turned into ELF bytes.

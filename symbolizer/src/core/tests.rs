@@ -899,3 +899,82 @@ fn attached_other_build_is_rejected() {
         .collect();
     assert_eq!(not_used.len(), 1, "{not_used:?}");
 }
+
+/// Address of the segment of [`large_core`].
+const LARGE_BASE: u64 = 0x10_0000;
+/// Pages in the segment of [`large_core`]: several decompression blocks.
+const LARGE_PAGES: u64 = 1536;
+
+/// Builds a core of 6 MiB whose segment holds, in every page but every
+/// third (left zero, so a hole in the decompressed copy), the page's number.
+fn large_core() -> Vec<u8> {
+    let mut dumped = vec![0u8; (LARGE_PAGES * PAGE) as usize];
+    for (index, page) in dumped.chunks_mut(PAGE as usize).enumerate() {
+        if index % 3 != 0 {
+            page[..8].copy_from_slice(&(index as u64).to_le_bytes());
+        }
+    }
+    CoreBuilder::new(EM_X86_64)
+        .note(PrStatus::default().amd64(&Amd64Registers::default()))
+        .load(LARGE_BASE, LARGE_PAGES * PAGE, dumped)
+        .build()
+}
+
+fn large_core_page(index: u64) -> u64 {
+    if index % 3 == 0 {
+        0
+    } else {
+        index
+    }
+}
+
+/// Writes `bytes` compressed with zstd to a file in `dir`.
+fn write_zstd(dir: &Path, bytes: &[u8]) -> std::path::PathBuf {
+    let path = dir.join("core.zst");
+    std::fs::write(&path, zstd::encode_all(bytes, 3).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn background_core_reads_every_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_zstd(dir.path(), &large_core());
+    let core = Core::open_in_background(&path, &CoreOptions::default(), Box::new(|_| {})).unwrap();
+    // The last pages first, which the decompression may not have reached.
+    for index in (0..LARGE_PAGES).rev() {
+        let value = core.memory().read_u64(LARGE_BASE + index * PAGE).unwrap();
+        assert_eq!(value, large_core_page(index), "page {index}");
+    }
+    core.wait_for_decompression().unwrap();
+    assert!(!core.is_partial());
+    assert!(core.missing_ranges().is_empty());
+}
+
+#[test]
+fn background_core_cut_stream_fails_reads_after_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_zstd(dir.path(), &large_core());
+    let compressed = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &compressed[..compressed.len() / 2]).unwrap();
+
+    let core = Core::open_in_background(&path, &CoreOptions::default(), Box::new(|_| {})).unwrap();
+    // The damage lies past the headers, so it is not known yet.
+    assert!(!core.is_partial());
+    let last = LARGE_BASE + (LARGE_PAGES - 1) * PAGE;
+    let error = core.memory().read_u64(last).unwrap_err();
+    assert!(
+        matches!(error, MemoryError::Truncated { addr, .. } if addr == last),
+        "{error}"
+    );
+    assert_eq!(core.memory().read_u64(LARGE_BASE + PAGE).unwrap(), 1);
+    let damage = core.wait_for_decompression().unwrap_err();
+    assert!(damage.is_damaged_input(), "{damage}");
+    // Later calls return no error.
+    assert!(core.wait_for_decompression().is_ok());
+
+    // Opened again, the core is a partial one that lists what is missing.
+    let core = Core::open(&path, &CoreOptions::default()).unwrap();
+    assert!(core.is_partial());
+    assert!(core.memory().read_u64(last).is_err());
+    assert_eq!(core.memory().read_u64(LARGE_BASE + PAGE).unwrap(), 1);
+}

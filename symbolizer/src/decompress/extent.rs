@@ -52,6 +52,9 @@ pub struct CoreExtent {
     prefix: Vec<u8>,
     /// The extent once computed, never more than [`MAX_DECOMPRESSED_LEN`].
     limit: Option<u64>,
+    /// The end of the ELF header, the program header table and the notes,
+    /// when the program headers were read.
+    headers_end: Option<u64>,
 }
 
 impl CoreExtent {
@@ -91,6 +94,12 @@ impl CoreExtent {
     /// Tells whether [`CoreExtent::limit`] comes from the core's headers.
     pub fn is_described(&self) -> bool {
         self.limit.is_some_and(|limit| limit < MAX_DECOMPRESSED_LEN)
+    }
+
+    /// Returns how many leading bytes hold the ELF header, the program
+    /// header table and the notes, once [`CoreExtent::is_described`].
+    pub fn headers_end(&self) -> Option<u64> {
+        self.headers_end.filter(|_| self.is_described())
     }
 
     fn check_ident(&self) -> Result<(), NotElf> {
@@ -137,33 +146,55 @@ impl CoreExtent {
     }
 
     fn compute_limit(&mut self) {
-        if let Some(limit) = self.read_limit() {
+        if let Some((limit, headers_end)) = self.read_limit() {
             self.limit = Some(limit);
+            self.headers_end = headers_end;
             self.prefix = Vec::new();
         }
     }
 
-    /// Returns the limit once the kept prefix decides it.
-    fn read_limit(&self) -> Option<u64> {
+    /// Returns the limit once the kept prefix decides it, with the end of
+    /// the headers and notes when the program headers could be read.
+    fn read_limit(&self) -> Option<(u64, Option<u64>)> {
         let Some((header, endian)) = self.header() else {
             // An ELF header that object cannot read: the core parser says why.
-            return (self.prefix.len() >= ELF64_HEADER_LEN).then_some(MAX_DECOMPRESSED_LEN);
+            return (self.prefix.len() >= ELF64_HEADER_LEN).then_some((MAX_DECOMPRESSED_LEN, None));
         };
         let Some(table_end) = self.table_end() else {
             tracing::debug!(target: "gocrash::decompress", "no usable program header count, so the stream is capped at the fixed maximum");
-            return Some(MAX_DECOMPRESSED_LEN);
+            return Some((MAX_DECOMPRESSED_LEN, None));
         };
         if (self.prefix.len() as u64) < table_end {
             return None;
         }
-        let extent = match header.program_headers(endian, self.prefix.as_slice()) {
-            Ok(phdrs) => file_extent(header, endian, phdrs, table_end),
-            Err(_) => None,
+        let (extent, headers_end) = match header.program_headers(endian, self.prefix.as_slice()) {
+            Ok(phdrs) => (
+                file_extent(header, endian, phdrs, table_end),
+                notes_end(endian, phdrs, table_end),
+            ),
+            Err(_) => (None, None),
         };
         let limit = extent.map_or(MAX_DECOMPRESSED_LEN, |e| e.min(MAX_DECOMPRESSED_LEN));
         tracing::debug!(target: "gocrash::decompress", limit, "read the core's extent from its program headers");
-        Some(limit)
+        Some((limit, headers_end.map(|end| end.min(limit))))
     }
+}
+
+/// Returns the end of the program header table and of every PT_NOTE
+/// segment, `None` when an offset plus a size overflows.
+fn notes_end(
+    endian: Endianness,
+    phdrs: &[ProgramHeader64<Endianness>],
+    table_end: u64,
+) -> Option<u64> {
+    let mut end = table_end.max(ELF64_HEADER_LEN as u64);
+    for phdr in phdrs
+        .iter()
+        .filter(|p| p.p_type(endian) == object::elf::PT_NOTE)
+    {
+        end = end.max(phdr.p_offset(endian).checked_add(phdr.p_filesz(endian))?);
+    }
+    Some(end)
 }
 
 /// Returns the end of the last byte the headers place in the file, `None`
@@ -243,6 +274,17 @@ mod tests {
         extent.observe(&headers).unwrap();
         assert_eq!(extent.limit(), 0x3500);
         assert!(extent.is_described());
+    }
+
+    #[test]
+    fn headers_end_covers_the_notes() {
+        let mut headers = core_headers(&[(0x100, 0x300), (0x1000, 0x2000)]);
+        // The first program header becomes the PT_NOTE segment.
+        headers[ELF64_HEADER_LEN..ELF64_HEADER_LEN + 4].copy_from_slice(&4u32.to_le_bytes());
+        let mut extent = CoreExtent::default();
+        extent.observe(&headers).unwrap();
+        assert_eq!(extent.limit(), 0x3000);
+        assert_eq!(extent.headers_end(), Some(0x400));
     }
 
     #[test]
