@@ -33,6 +33,24 @@ const MAX_SEARCH_ENTRIES: usize = 100_000;
 const PROGRESS_DELAY: Duration = Duration::from_millis(500);
 const ELF_MAGIC: [u8; 4] = [0x7f, b'E', b'L', b'F'];
 
+/// Checks a CRASH argument on the command line: an empty one, or a
+/// directory, names no crash.
+pub fn parse_crash(arg: &str) -> Result<String, String> {
+    if arg.is_empty() {
+        return Err("it is empty; give a core file, a PID, an executable \
+                    path, a journal match FIELD=VALUE or a command name"
+            .to_owned());
+    }
+    if Path::new(arg).is_dir() {
+        return Err(
+            "it is a directory; give a core file in it, a PID, an executable path, a \
+                    journal match FIELD=VALUE or a command name"
+                .to_owned(),
+        );
+    }
+    Ok(arg.to_owned())
+}
+
 /// The command-line arguments that select one crash, shared by the commands
 /// that read one.
 #[derive(Debug, Clone, clap::Args)]
@@ -42,7 +60,7 @@ pub struct CrashArgs {
     /// entries: a PID (all digits), an executable path (contains /), a
     /// journal match FIELD=VALUE, or a command name. The newest matching
     /// crash is read; without CRASH, the newest crash in the journal.
-    #[arg(value_name = "CRASH")]
+    #[arg(value_name = "CRASH", value_parser = parse_crash)]
     pub crash: Option<String>,
 
     /// The Go binary that crashed, instead of the executable the core
@@ -64,6 +82,11 @@ pub struct CrashArgs {
     /// [`Core::wait_for_decompression`], never from the command line.
     #[arg(skip)]
     pub read_in_background: bool,
+
+    /// Set by commands that read the crash text from the journal themselves
+    /// (`report`), whose errors then need no hint at `gocrash report`.
+    #[arg(skip)]
+    pub reads_crash_text: bool,
 }
 
 /// The origin of the binary.
@@ -276,6 +299,7 @@ fn open_pending<T: Send>(
         } else {
             let text_hint = source
                 .as_ref()
+                .filter(|_| !args.reads_crash_text)
                 .and_then(|s| s.record.as_ref())
                 .map(|record| {
                     format!(

@@ -61,11 +61,39 @@ fn init_diagnostics(verbose: u8) {
         .log_internal_errors(false);
     // From -vv on, each line starts with the time since the command
     // started, which shows where a slow run spends its time.
-    if verbose >= 2 {
-        builder
+    match verbose {
+        0 => builder.event_format(PlainWarning).init(),
+        1 => builder.without_time().init(),
+        _ => builder
             .with_timer(tracing_subscriber::fmt::time::uptime())
-            .init();
-    } else {
-        builder.without_time().init();
+            .init(),
+    }
+}
+
+/// Writes a diagnostic as gocrash's other messages: `gocrash: warning: `
+/// and the message, then its fields as `name=value`.
+struct PlainWarning;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for PlainWarning
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        context: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let kind = match *event.metadata().level() {
+            tracing::Level::ERROR => "error",
+            tracing::Level::WARN => "warning",
+            _ => "note",
+        };
+        write!(writer, "gocrash: {kind}: ")?;
+        context
+            .field_format()
+            .format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
     }
 }

@@ -73,3 +73,9 @@ pub fn partial_path(output: &Path) -> PathBuf {
     name.push(".partial");
     output.with_file_name(name)
 }
+
+/// Names stdout in a failure to write it, such as a full disk behind a
+/// redirection. A closed pipe stays recognisable (see `exit::report`).
+pub fn stdout_error(error: std::io::Error) -> anyhow::Error {
+    anyhow::Error::new(error).context("cannot write to stdout")
+}

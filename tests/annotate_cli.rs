@@ -632,3 +632,52 @@ fn crash_selected_from_journal() {
         .expect("annotations")
         .is_empty());
 }
+
+#[test]
+fn core_given_as_text_fails_with_hint() {
+    // The first bytes of a plain core (an ELF header) and of a compressed
+    // one (a zstd frame's magic).
+    for (input, kind) in [
+        (
+            &b"\x7fELF\x02\x01\x01\0rest of a core"[..],
+            "an ELF file, such as a core",
+        ),
+        (
+            &b"\x28\xb5\x2f\xfd\x04\x58rest"[..],
+            "a zstd stream, such as a compressed core",
+        ),
+    ] {
+        let output = gocrash_with_stdin(&["annotate", "--binary", GOCRASH], input);
+        assert_eq!(output.status.code(), Some(1), "{kind}");
+        assert!(output.stdout.is_empty(), "{kind}");
+        assert_eq!(
+            stderr(&output),
+            format!(
+                "gocrash: stdin is {kind}, not crash text; `gocrash symbolize FILE` rebuilds \
+                 the goroutines of a core\n"
+            )
+        );
+    }
+}
+
+#[test]
+fn long_line_warning_uses_message_form() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let binary = &manifest
+        .crashes
+        .first()
+        .expect("the manifest has crashes")
+        .binary;
+    let mut input = vec![b'x'; 70_000];
+    input.extend_from_slice(b"\nmain.main()\n");
+    let output = gocrash_with_stdin(&["annotate", "--binary", path_str(binary)], &input);
+    assert!(output.status.code().is_some(), "annotate ends");
+    assert_eq!(
+        stderr(&output),
+        "gocrash: warning: lines longer than 65536 bytes were written back without being \
+         scanned long_lines=1\n"
+    );
+    assert_eq!(output.stdout, input);
+}

@@ -512,6 +512,19 @@ fn killed_run_leftovers_are_removed() {
 
 #[test]
 fn missing_delve_is_reported() {
+    // A command name is searched on PATH; a path is run as it is.
+    let output = Command::new(env!("CARGO_BIN_EXE_gocrash"))
+        .args(["debug", "/nonexistent/core", "--dlv", "dlv-not-installed"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("delve (dlv-not-installed) is not installed or not on PATH"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("apt-get install delve"), "{stderr}");
+
     let output = Command::new(env!("CARGO_BIN_EXE_gocrash"))
         .args(["debug", "/nonexistent/core", "--dlv", "/nonexistent/dlv"])
         .output()
@@ -519,10 +532,9 @@ fn missing_delve_is_reported() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("/nonexistent/dlv) is not installed"),
+        stderr.contains("delve was not found at /nonexistent/dlv: no such file"),
         "{stderr}"
     );
-    assert!(stderr.contains("apt-get install delve"), "{stderr}");
 }
 
 #[test]

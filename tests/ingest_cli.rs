@@ -688,3 +688,14 @@ fn list_after_cursor_resumes() {
     };
     assert_eq!(cursors(&resumed), cursors(&rows[rows.len() - 2..]));
 }
+
+#[test]
+fn list_of_zero_lines_is_usage_error() {
+    let output = gocrash(&["list", "-n", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).starts_with("error: invalid value '0' for '--lines <N>'"),
+        "{}",
+        stderr(&output)
+    );
+}

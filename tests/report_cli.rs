@@ -701,3 +701,55 @@ fn unmatched_crash_exits_3() {
     let output = gocrash(&["report", "4294967295", "--json"]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
 }
+
+#[test]
+fn output_directory_is_rejected_before_work() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let target = dir.path().join("reports");
+    std::fs::create_dir(&target).expect("directory is created");
+    let output = gocrash(&["report", "-o", target.to_str().expect("UTF-8 path")]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "gocrash: cannot write the report to {}: it is a directory; give a file path\n",
+            target.display()
+        )
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("directory is readable")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("reports")]);
+}
+
+#[test]
+fn report_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "nilpointer")
+        .expect("the manifest has a nilpointer crash");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("report.txt");
+    let pid = crash.pid.to_string();
+    let output = gocrash(&["report", &pid, "-o", path.to_str().expect("UTF-8 path")]);
+    assert!(
+        output
+            .status
+            .code()
+            .is_some_and(|code| code == 0 || code == PARTIAL),
+        "{}",
+        stderr(&output)
+    );
+    let mode = std::fs::metadata(&path)
+        .expect("the report exists")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}

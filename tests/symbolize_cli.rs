@@ -119,6 +119,51 @@ fn file_that_is_no_core_fails() {
 }
 
 #[test]
+fn directory_or_empty_crash_is_usage_error() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let directory = dir.path().to_str().expect("UTF-8 path");
+    for command in ["symbolize", "info", "report", "dump"] {
+        for (crash, reason) in [
+            (directory, "it is a directory; give a core file in it"),
+            ("", "it is empty; give a core file"),
+        ] {
+            let mut args = vec![command, crash];
+            if command == "dump" {
+                args.extend(["-o", "/dev/null"]);
+            }
+            let output = gocrash(&args);
+            assert_eq!(output.status.code(), Some(2), "{command} {crash:?}");
+            let message = stderr(&output);
+            assert!(
+                message.starts_with(&format!(
+                    "error: invalid value '{crash}' for '[CRASH]': {reason}"
+                )),
+                "{command}: {message}"
+            );
+        }
+    }
+}
+
+#[test]
+fn full_stdout_is_named() {
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
+    let full = std::fs::File::create("/dev/full").expect("/dev/full opens");
+    let output = Command::new(GOCRASH)
+        .args(["symbolize", path_str(&crash.core)])
+        .stdout(full)
+        .output()
+        .expect("gocrash runs");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).starts_with("gocrash: cannot write to stdout: No space left on device"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn empty_file_fails_as_no_core() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("core");
@@ -597,9 +642,9 @@ fn truncated_core_gives_partial_output() {
         .is_some_and(|m| m.starts_with("the core is truncated")));
 }
 
-/// A compressed core whose stream is cut is walked while it decompresses;
-/// the cut, found at the stream's end, makes gocrash read it again as a
-/// partial core, so the output lists what is missing.
+/// A compressed core whose stream is cut is walked while it decompresses.
+/// The cut is found at the stream's end, so gocrash reads the core again as
+/// a partial core, and the output lists what is missing.
 #[test]
 fn cut_compressed_core_is_read_again_as_partial() {
     let Some((crash, _)) = corpus_crash() else {

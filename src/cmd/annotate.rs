@@ -21,6 +21,7 @@ use ingest::select::OpenOptions;
 use ingest::traceback::addresses::{AddressKind, AddressScanner, Found, FramePc, TextAddress};
 use serde::Serialize;
 use symbolizer::binary::Binary;
+use symbolizer::decompress::Compression;
 use symbolizer::pclntab::Pclntab;
 
 use super::list::JournalArgs;
@@ -68,7 +69,7 @@ pub struct Args {
     /// Annotate the crash text of a crash in the journal: a PID, an
     /// executable path, a journal match FIELD=VALUE or a command name, as
     /// CRASH of the other commands. The newest matching crash is read.
-    #[arg(long, value_name = "CRASH", conflicts_with = "input")]
+    #[arg(long, value_name = "CRASH", conflicts_with = "input", value_parser = crate::crash_input::parse_crash)]
     pub crash: Option<String>,
     #[command(flatten)]
     pub journal: JournalArgs,
@@ -289,6 +290,19 @@ fn read_input(args: &Args) -> anyhow::Result<Input> {
         _ => read_bounded(std::io::stdin().lock())
             .context("cannot read the crash text from stdin")?,
     };
+    if let Some(format) = Compression::detect(&bytes) {
+        let name = match args.input.as_deref() {
+            Some(path) if path != Path::new("-") => path.display().to_string(),
+            _ => "stdin".to_owned(),
+        };
+        let kind = match format {
+            Compression::None => "an ELF file, such as a core".to_owned(),
+            compressed => format!("a {compressed} stream, such as a compressed core"),
+        };
+        anyhow::bail!(
+            "{name} is {kind}, not crash text; `gocrash symbolize FILE` rebuilds the goroutines of a core"
+        );
+    }
     Ok(Input {
         bytes,
         executable: None,

@@ -71,16 +71,19 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                 go_build_id: ids.ids.go.as_ref(),
                 gnu_build_id: ids.ids.gnu.as_ref(),
             };
-            crate::output::write_json(&mut stdout, &document, crate::output::indent_stdout_json())?;
+            crate::output::write_json(&mut stdout, &document, crate::output::indent_stdout_json())
+                .map_err(crate::output::stdout_error)?;
             if !ids.damaged.is_empty() {
                 return Ok(Status::Partial);
             }
         }
         // Module paths and settings come from the binary: their control
         // characters are escaped, and the layout's newlines and tabs kept.
-        _ => stdout.write_all(escape(&go_version_m(path, &info), Newlines::Keep).as_bytes())?,
+        _ => stdout
+            .write_all(escape(&go_version_m(path, &info), Newlines::Keep).as_bytes())
+            .map_err(crate::output::stdout_error)?,
     }
-    stdout.flush()?;
+    stdout.flush().map_err(crate::output::stdout_error)?;
     Ok(Status::Success)
 }
 

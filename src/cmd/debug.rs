@@ -230,6 +230,7 @@ fn prepare_core(
             binary: crash.binary.clone(),
             force: crash.force,
             read_in_background: false,
+            reads_crash_text: false,
         },
         selector,
     )

@@ -36,7 +36,7 @@ than its ELF headers describe and the rest was left out."
 )]
 pub struct Args {
     /// The crash whose core to write.
-    #[arg(value_name = "CRASH")]
+    #[arg(value_name = "CRASH", value_parser = crate::crash_input::parse_crash)]
     pub crash: Option<String>,
     /// Write the plain core to FILE (created with mode 0600, replaced if it
     /// exists); `-` writes to stdout, which must not be a terminal.

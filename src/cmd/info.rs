@@ -38,7 +38,7 @@ matched."
 )]
 pub struct Args {
     /// The crash to show.
-    #[arg(value_name = "CRASH")]
+    #[arg(value_name = "CRASH", value_parser = crate::crash_input::parse_crash)]
     pub crash: Option<String>,
     #[command(flatten)]
     pub journal: JournalArgs,
@@ -185,11 +185,14 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 
     let mut stdout = std::io::stdout().lock();
     if args.json {
-        crate::output::write_json(&mut stdout, &document, crate::output::indent_stdout_json())?;
+        crate::output::write_json(&mut stdout, &document, crate::output::indent_stdout_json())
+            .map_err(crate::output::stdout_error)?;
     } else {
-        stdout.write_all(format_text(&document, source.text.as_ref()).as_bytes())?;
+        stdout
+            .write_all(format_text(&document, source.text.as_ref()).as_bytes())
+            .map_err(crate::output::stdout_error)?;
     }
-    stdout.flush()?;
+    stdout.flush().map_err(crate::output::stdout_error)?;
     Ok(Status::Success)
 }
 

@@ -129,8 +129,8 @@ pub struct Args {
     #[arg(long, value_name = "CURSOR", value_parser = parse_cursor)]
     pub after_cursor: Option<String>,
     /// Only the N newest crashes (after the other filters).
-    #[arg(short = 'n', long = "lines", value_name = "N")]
-    pub lines: Option<usize>,
+    #[arg(short = 'n', long = "lines", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub lines: Option<u32>,
     /// Newest crashes first.
     #[arg(short, long)]
     pub reverse: bool,
@@ -291,7 +291,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         records = kept;
     }
     if let Some(lines) = args.lines {
-        let older = records.len().saturating_sub(lines);
+        let older = records.len().saturating_sub(lines as usize);
         records.drain(..older);
         signatures.drain(..older.min(signatures.len()));
     }
@@ -307,11 +307,14 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 
     let mut stdout = std::io::stdout().lock();
     if args.json {
-        crate::output::write_json(&mut stdout, &rows, crate::output::indent_stdout_json())?;
+        crate::output::write_json(&mut stdout, &rows, crate::output::indent_stdout_json())
+            .map_err(crate::output::stdout_error)?;
     } else if !rows.is_empty() {
-        stdout.write_all(format_table(&rows).as_bytes())?;
+        stdout
+            .write_all(format_table(&rows).as_bytes())
+            .map_err(crate::output::stdout_error)?;
     }
-    stdout.flush()?;
+    stdout.flush().map_err(crate::output::stdout_error)?;
     if rows.is_empty() {
         return Err(WithStatus {
             status: Status::NoMatch,

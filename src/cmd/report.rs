@@ -7,9 +7,9 @@
 //! [`crate::report`]'s. This module joins them and looks up the earlier
 //! crashes with the same signature.
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ingest::coredump::CoredumpRecord;
@@ -78,6 +78,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let format = if args.json { Format::Json } else { args.format };
+    check_output(args.output.as_deref())?;
     let selector = args.journal.selector();
     let mut source = select(&args, &selector)?;
     let record = source.record.clone();
@@ -192,7 +193,11 @@ fn open_core(
         return Ok((None, Some(reason)));
     };
     let known = source.record.is_some();
-    match crash_input::open_selected(args, path, Some(source)) {
+    let args = CrashArgs {
+        reads_crash_text: true,
+        ..args.clone()
+    };
+    match crash_input::open_selected(&args, path, Some(source)) {
         Ok(opened) => Ok((Some(opened), None)),
         Err(error) if !known && crash_input::is_not_a_core(&error) => Err(error),
         Err(error) => Ok((
@@ -323,14 +328,38 @@ fn write(args: &Args, format: Format, report: &CrashReport) -> anyhow::Result<()
         return write_to(file, format, report, false).with_context(written_error);
     }
     let partial = partial_path(path);
-    let file =
-        File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    // A report contains command lines and argument values, so only its
+    // owner may read it, as with a core written by dump.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
     if let Err(error) = write_to(file, format, report, false) {
         let _ = std::fs::remove_file(&partial);
         return Err(error).with_context(written_error);
     }
-    std::fs::rename(&partial, path)
-        .with_context(|| format!("cannot rename {} to {}", partial.display(), path.display()))
+    std::fs::rename(&partial, path).map_err(|error| {
+        let _ = std::fs::remove_file(&partial);
+        anyhow::Error::new(error).context(format!(
+            "cannot rename {} to {}",
+            partial.display(),
+            path.display()
+        ))
+    })
+}
+
+/// Rejects an output path that is a directory before any work is done.
+fn check_output(path: Option<&Path>) -> anyhow::Result<()> {
+    match path {
+        Some(path) if path.is_dir() => anyhow::bail!(
+            "cannot write the report to {}: it is a directory; give a file path",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn write_to(

@@ -178,7 +178,13 @@ pub fn delve_version(dlv: &Path) -> anyhow::Result<Release> {
 
 /// Explains why delve could not be run.
 pub fn not_runnable(dlv: &Path, err: std::io::Error) -> anyhow::Error {
-    if err.kind() == std::io::ErrorKind::NotFound {
+    // A path with a slash is run as it is, without a search of PATH.
+    if err.kind() == std::io::ErrorKind::NotFound && dlv.components().count() > 1 {
+        anyhow::anyhow!(
+            "delve was not found at {}: no such file; pass --dlv with the path of dlv",
+            dlv.display()
+        )
+    } else if err.kind() == std::io::ErrorKind::NotFound {
         anyhow::anyhow!(
             "delve ({}) is not installed or not on PATH; install it (Debian: apt-get install delve; \
              elsewhere: go install github.com/go-delve/delve/cmd/dlv@latest) or pass --dlv PATH",

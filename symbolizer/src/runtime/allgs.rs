@@ -134,7 +134,7 @@ pub fn find_allgs(
         {
             Ok((gs, duplicates, nils)) => {
                 if duplicates > 0 || nils > 0 {
-                    tracing::warn!(target: TRACE_TARGET, address, duplicates, nils, "runtime.allgs lists nil pointers or some g pointers more than once; each g is kept once");
+                    tracing::debug!(target: TRACE_TARGET, address, duplicates, nils, "runtime.allgs lists nil pointers or some g pointers more than once; each g is kept once");
                 }
                 return Ok(AllGs {
                     gs,
@@ -148,7 +148,7 @@ pub fn find_allgs(
                 | AllgsError::Empty { .. }
                 | AllgsError::Duplicates { .. }),
             ) => {
-                tracing::warn!(
+                tracing::debug!(
                     target: TRACE_TARGET,
                     %error,
                     "runtime.allgs contains no usable goroutine list, so decoding the runtime's references to it"
@@ -156,7 +156,7 @@ pub fn find_allgs(
                 symbol_error = Some(error);
             }
             Err(error) => {
-                tracing::warn!(target: TRACE_TARGET, %error, "cannot read runtime.allgs, so decoding the runtime's references to it");
+                tracing::debug!(target: TRACE_TARGET, %error, "cannot read runtime.allgs, so decoding the runtime's references to it");
                 symbol_error = Some(error);
             }
         }
