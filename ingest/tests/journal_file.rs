@@ -146,3 +146,54 @@ fn coredump_entries_with_compressed_fields_match() {
         direct.len()
     );
 }
+
+#[test]
+fn hash_table_lookup_equals_a_scan() {
+    let files = archived_files();
+    let Some(path) = files.first() else {
+        eprintln!("skipped: no archived journal files on this machine");
+        return;
+    };
+    let file = JournalFile::open(path).unwrap();
+    let options = ExportOptions::default();
+    // The entries of the file's first process and of its coredump entries,
+    // found by a walk over every entry.
+    let first = file
+        .entries(&options)
+        .next()
+        .expect("the file has entries")
+        .unwrap();
+    let pid = first
+        .text("_PID")
+        .expect("the first entry has a _PID")
+        .to_owned();
+
+    let mut by_pid = Vec::new();
+    let mut coredumps = Vec::new();
+    for offset in file.entry_offsets() {
+        let offset = offset.unwrap();
+        let entry = file.read_entry_fields(offset, &options, &|_| true).unwrap();
+        if entry.text("_PID") == Some(pid.as_str()) {
+            by_pid.push(offset);
+        }
+        if entry.text("MESSAGE_ID") == Some("fc2e22bc6ee647b6b90729ab34a250b1") {
+            coredumps.push(offset);
+        }
+    }
+
+    for (payload, expected) in [
+        (format!("_PID={pid}"), by_pid),
+        (
+            "MESSAGE_ID=fc2e22bc6ee647b6b90729ab34a250b1".to_owned(),
+            coredumps,
+        ),
+    ] {
+        let Some(found) = file.entries_with(payload.as_bytes()).unwrap() else {
+            eprintln!("skipped: {} has no keyed hash table", path.display());
+            return;
+        };
+        assert_eq!(found, expected, "{payload}");
+    }
+    let none = file.entries_with(b"_PID=not-a-pid").unwrap();
+    assert_eq!(none, Some(Vec::new()));
+}

@@ -12,12 +12,15 @@
 //! are ordered by sequence number, as journalctl does; entries of unrelated
 //! files by their realtime timestamp.
 //!
-//! A first pass reads only the ENTRY objects and keeps the position of each
-//! entry in the time range. The stream then applies the matches, reading
-//! only the fields they name, and reads one entry at a time, so memory is
-//! one position per entry of the files plus one entry. Reading has no
-//! index: every query walks the files' entries, where journalctl looks the
-//! matches up in the files' hash tables.
+//! A query with matches looks up, in each file's hash table of DATA
+//! objects, the entries that have the value of one field of each
+//! alternative, as journalctl does, then checks the rest of the matches on
+//! those entries alone. Queries without matches walk every entry instead,
+//! and so do files whose table uses the unkeyed hash of systemd before 246,
+//! which this reader does not compute. For those, a first pass reads only
+//! the ENTRY objects and keeps each entry's 32-byte position, sorted, once
+//! per [`Journal`] value (see [`ScanCache`]). Either way the stream reads one
+//! entry at a time, and only the fields the matches and the output name.
 //!
 //! Times are accepted only as `@SECONDS[.FRACTION]`. journalctl's other
 //! time forms ("yesterday", "-1h", local dates) depend on its parser and the
@@ -25,6 +28,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use super::export::ExportOptions;
 use super::file::{hex, EntryPosition, JournalFile, JournalFileError};
@@ -107,6 +111,27 @@ impl Matches {
 
     fn is_empty(&self) -> bool {
         self.alternatives.is_empty()
+    }
+
+    /// Returns `NAME=value` payloads such that every matching entry has one
+    /// of them: for each alternative, the values of its first field. `None`
+    /// without matches.
+    fn index_payloads(&self) -> Option<Vec<Vec<u8>>> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut payloads = Vec::new();
+        for fields in &self.alternatives {
+            let (name, values) = fields.first()?;
+            for value in values {
+                let mut payload = Vec::with_capacity(name.len() + 1 + value.len());
+                payload.extend_from_slice(name.as_bytes());
+                payload.push(b'=');
+                payload.extend_from_slice(value);
+                payloads.push(payload);
+            }
+        }
+        Some(payloads)
     }
 
     fn names_field(&self, name: &str) -> bool {
@@ -308,12 +333,180 @@ fn open_files(paths: &[PathBuf], named: bool) -> Result<Vec<JournalFile>, Journa
     Ok(files)
 }
 
+/// A journal's files, opened, and the order of their entries.
+struct Scan {
+    files: Vec<JournalFile>,
+    /// Every file has the same sequence-number ID, so entries are in
+    /// sequence-number order, and a cursor is placed by sequence number.
+    single_sequence: bool,
+    seqnum_id: Option<String>,
+    /// The position of every entry, made by the first query that cannot
+    /// use the files' hash tables.
+    all: OnceLock<AllEntries>,
+}
+
+/// The position of every entry of a journal's files, in order.
+struct AllEntries {
+    locations: Vec<Location>,
+    /// The realtime timestamps of `locations` never decrease, so a time
+    /// range is found by binary search.
+    sorted_by_time: bool,
+}
+
+impl Scan {
+    fn read(journal: &Journal) -> Result<Scan, JournalError> {
+        let paths = journal_files(journal);
+        let files = open_files(&paths, !journal.files.is_empty())?;
+        tracing::debug!(target: "gocrash::journal", files = files.len(), "reading journal files directly");
+        let single_sequence = files
+            .windows(2)
+            .all(|pair| pair[0].header().seqnum_id == pair[1].header().seqnum_id);
+        let seqnum_id = files.first().map(|file| hex(&file.header().seqnum_id));
+        Ok(Scan {
+            files,
+            single_sequence,
+            seqnum_id,
+            all: OnceLock::new(),
+        })
+    }
+
+    /// Puts locations in the order queries return entries.
+    fn sort(&self, locations: &mut Vec<Location>) {
+        if self.single_sequence {
+            // The same entry can sit in an archived file and in the file
+            // that replaced it after a crash of journald.
+            locations.sort_by_key(|l| l.position.seqnum);
+            locations.dedup_by_key(|l| l.position.seqnum);
+        } else {
+            locations.sort_by_key(|l| (l.position.realtime_usec, l.position.seqnum));
+        }
+    }
+
+    /// Returns every entry's position, walking the files the first time.
+    fn all(&self) -> &AllEntries {
+        self.all.get_or_init(|| {
+            let mut locations = Vec::new();
+            for (index, file) in self.files.iter().enumerate() {
+                find_candidates(index, file, &mut locations);
+            }
+            self.sort(&mut locations);
+            let sorted_by_time = locations
+                .windows(2)
+                .all(|pair| pair[0].position.realtime_usec <= pair[1].position.realtime_usec);
+            tracing::debug!(target: "gocrash::journal", entries = locations.len(), sorted_by_time, "indexed the journal's entries");
+            AllEntries {
+                locations,
+                sorted_by_time,
+            }
+        })
+    }
+
+    /// Returns the entries that have one of `payloads`, looked up in the
+    /// files' hash tables, in order. `None` when a file's table cannot be
+    /// used, and every entry must be walked instead.
+    fn with_payloads(&self, payloads: &[Vec<u8>]) -> Option<Vec<Location>> {
+        let mut locations = Vec::new();
+        for (index, file) in self.files.iter().enumerate() {
+            for payload in payloads {
+                let offsets = match file.entries_with(payload) {
+                    Ok(Some(offsets)) => offsets,
+                    Ok(None) => return None,
+                    Err(error) => {
+                        tracing::debug!(target: "gocrash::journal", %error, "cannot use a file's hash table, so every entry is walked");
+                        return None;
+                    }
+                };
+                for offset in offsets {
+                    let position = file.entry_position(offset).ok()?;
+                    locations.push(Location {
+                        file: index,
+                        offset,
+                        position,
+                    });
+                }
+            }
+        }
+        if payloads.len() > 1 {
+            // An entry with several of the payloads is found once for each.
+            locations.sort_by_key(|l| (l.file, l.offset));
+            locations.dedup_by_key(|l| (l.file, l.offset));
+        }
+        self.sort(&mut locations);
+        Some(locations)
+    }
+}
+
+impl AllEntries {
+    /// Returns the bounds in `locations` of the entries received from
+    /// `since` to `until`, both included, when the times are in order.
+    /// Otherwise it returns every entry, and the stream checks the times.
+    fn range(&self, since: Option<u64>, until: Option<u64>) -> (usize, usize) {
+        if !self.sorted_by_time {
+            return (0, self.locations.len());
+        }
+        let start = since.map_or(0, |since| {
+            self.locations
+                .partition_point(|l| l.position.realtime_usec < since)
+        });
+        let end = until.map_or(self.locations.len(), |until| {
+            self.locations
+                .partition_point(|l| l.position.realtime_usec <= until)
+        });
+        (start, end.max(start))
+    }
+}
+
+/// The [`Scan`] of a [`Journal`], made by its first direct query and
+/// shared by the later ones, also across threads and clones. Entries that
+/// journald writes after the first query that walks every entry are not
+/// seen by such queries of this `Journal` value.
+#[derive(Clone, Default)]
+pub struct ScanCache(Arc<Mutex<Option<Arc<Scan>>>>);
+
+impl std::fmt::Debug for ScanCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScanCache")
+    }
+}
+
+impl ScanCache {
+    /// Returns the scan, reading the journal files the first time. Other
+    /// queries wait for that first read rather than repeat it.
+    fn get(&self, journal: &Journal) -> Result<Arc<Scan>, JournalError> {
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(scan) = slot.as_ref() {
+            return Ok(Arc::clone(scan));
+        }
+        let scan = Arc::new(Scan::read(journal)?);
+        *slot = Some(Arc::clone(&scan));
+        Ok(scan)
+    }
+}
+
 /// Entries read from journal files, one at a time.
 pub struct DirectStream {
-    files: Vec<JournalFile>,
-    /// Entries in the time range and after the cursor, in the order
-    /// returned; the matches are applied as they are read.
-    locations: VecDeque<Location>,
+    scan: Arc<Scan>,
+    /// The entries found in the files' hash tables for the matches, or
+    /// `None` for every entry of the scan.
+    found: Option<Vec<Location>>,
+    /// The entries not returned yet: `next..end` of `found` or of every
+    /// entry, of which the time range and the cursors still select only
+    /// some.
+    next: usize,
+    end: usize,
+    /// The entries are returned from the newest.
+    reverse: bool,
+    /// Entries chosen in advance (the newest `lines`), returned instead of
+    /// the range.
+    chosen: Option<VecDeque<Location>>,
+    /// The time range, checked entry by entry when the scan's times are not
+    /// in order.
+    since: Option<u64>,
+    until: Option<u64>,
+    /// `--after-cursor` and `--cursor`, each with whether it is placed by
+    /// sequence number.
+    after_cursor: Option<(CursorPlace, bool)>,
+    cursor: Option<(CursorPlace, bool)>,
     matches: Matches,
     options: ExportOptions,
     output_fields: Vec<String>,
@@ -322,8 +515,8 @@ pub struct DirectStream {
 impl std::fmt::Debug for DirectStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DirectStream")
-            .field("files", &self.files.len())
-            .field("entries_left", &self.locations.len())
+            .field("files", &self.scan.files.len())
+            .field("entries_left", &self.end.saturating_sub(self.next))
             .finish()
     }
 }
@@ -357,48 +550,42 @@ impl DirectStream {
             .map(|cursor| parse_cursor("--after-cursor", cursor))
             .transpose()?;
 
-        let paths = journal_files(journal);
-        let files = open_files(&paths, !journal.files.is_empty())?;
-        tracing::debug!(target: "gocrash::journal", files = files.len(), "reading journal files directly");
-
-        let mut locations = Vec::new();
-        for (index, file) in files.iter().enumerate() {
-            find_candidates(index, file, since, until, &mut locations);
-        }
-
-        let single_sequence = files
-            .windows(2)
-            .all(|pair| pair[0].header().seqnum_id == pair[1].header().seqnum_id);
-        if single_sequence {
-            // The same entry can sit in an archived file and in the file
-            // that replaced it after a crash of journald.
-            locations.sort_by_key(|l| l.position.seqnum);
-            locations.dedup_by_key(|l| l.position.seqnum);
-        } else {
-            locations.sort_by_key(|l| (l.position.realtime_usec, l.position.seqnum));
-        }
+        let scan = journal.scan.get(journal)?;
+        let found = matches
+            .index_payloads()
+            .and_then(|payloads| scan.with_payloads(&payloads));
+        let (next, end, checks_time) = match &found {
+            Some(found) => (0, found.len(), true),
+            None => {
+                let all = scan.all();
+                let (next, end) = all.range(since, until);
+                (next, end, !all.sorted_by_time)
+            }
+        };
         // A cursor is placed by its sequence number when it comes from the
         // files' one sequence, else by its time.
-        let seqnum_id = files.first().map(|file| hex(&file.header().seqnum_id));
         let by_seqnum = |cursor: &CursorPlace| {
-            single_sequence && seqnum_id.as_deref() == Some(cursor.seqnum_id.as_str())
+            scan.single_sequence && scan.seqnum_id.as_deref() == Some(cursor.seqnum_id.as_str())
         };
-        if let Some(cursor) = &after_cursor {
-            let by_seqnum = by_seqnum(cursor);
-            locations.retain(|l| l.compare(cursor, by_seqnum).is_gt());
-        }
-        let mut locations: VecDeque<Location> = locations.into();
-        if let Some(cursor) = &cursor {
-            let by_seqnum = by_seqnum(cursor);
-            if query.reverse {
-                locations.retain(|l| l.compare(cursor, by_seqnum).is_le());
-            } else {
-                locations.retain(|l| l.compare(cursor, by_seqnum).is_ge());
-            }
-        }
+        let after_cursor = after_cursor.map(|c| {
+            let by_seqnum = by_seqnum(&c);
+            (c, by_seqnum)
+        });
+        let cursor = cursor.map(|c| {
+            let by_seqnum = by_seqnum(&c);
+            (c, by_seqnum)
+        });
         let mut stream = DirectStream {
-            files,
-            locations,
+            scan,
+            found,
+            next,
+            end,
+            reverse: query.reverse,
+            chosen: None,
+            since: since.filter(|_| checks_time),
+            until: until.filter(|_| checks_time),
+            after_cursor,
+            cursor,
             matches,
             options,
             output_fields: query.output_fields.clone(),
@@ -406,24 +593,85 @@ impl DirectStream {
         if let Some(lines) = query.lines {
             stream.keep_newest(lines)?;
         }
-        if query.reverse {
-            stream.locations.make_contiguous().reverse();
-        }
         Ok(stream)
+    }
+
+    /// Reports whether the time range and the cursors select an entry.
+    fn selects(&self, location: &Location) -> bool {
+        let time = location.position.realtime_usec;
+        self.since.is_none_or(|since| time >= since)
+            && self.until.is_none_or(|until| time <= until)
+            && self
+                .after_cursor
+                .as_ref()
+                .is_none_or(|(cursor, by_seqnum)| location.compare(cursor, *by_seqnum).is_gt())
+            && self.cursor.as_ref().is_none_or(|(cursor, by_seqnum)| {
+                let order = location.compare(cursor, *by_seqnum);
+                if self.reverse {
+                    order.is_le()
+                } else {
+                    order.is_ge()
+                }
+            })
+    }
+
+    /// Returns the entry at `index` of the entries the stream walks.
+    fn location(&self, index: usize) -> Option<Location> {
+        match &self.found {
+            Some(found) => found.get(index).copied(),
+            None => self.scan.all().locations.get(index).copied(),
+        }
+    }
+
+    /// Takes the oldest entry left that the time range and cursors select.
+    fn pop_oldest(&mut self) -> Option<Location> {
+        while self.next < self.end {
+            let location = self.location(self.next)?;
+            self.next += 1;
+            if self.selects(&location) {
+                return Some(location);
+            }
+        }
+        None
+    }
+
+    /// Takes the newest entry left that the time range and cursors select.
+    fn pop_newest(&mut self) -> Option<Location> {
+        while self.next < self.end {
+            self.end -= 1;
+            let location = self.location(self.end)?;
+            if self.selects(&location) {
+                return Some(location);
+            }
+        }
+        None
+    }
+
+    /// Takes the next entry to return, before the matches.
+    fn pop(&mut self) -> Option<Location> {
+        match (&mut self.chosen, self.reverse) {
+            (Some(chosen), _) => chosen.pop_front(),
+            (None, true) => self.pop_newest(),
+            (None, false) => self.pop_oldest(),
+        }
     }
 
     /// Keeps the newest `lines` matching entries, found from the end.
     fn keep_newest(&mut self, lines: usize) -> Result<(), JournalError> {
         let mut kept = VecDeque::new();
         while kept.len() < lines {
-            let Some(location) = self.locations.pop_back() else {
+            let Some(location) = self.pop_newest() else {
                 break;
             };
             if self.accepts(&location)? {
-                kept.push_front(location);
+                if self.reverse {
+                    kept.push_back(location);
+                } else {
+                    kept.push_front(location);
+                }
             }
         }
-        self.locations = kept;
+        self.chosen = Some(kept);
         // The kept entries are known to match.
         self.matches = Matches::default();
         Ok(())
@@ -435,7 +683,7 @@ impl DirectStream {
         if self.matches.is_empty() {
             return Ok(true);
         }
-        let Some(file) = self.files.get(location.file) else {
+        let Some(file) = self.scan.files.get(location.file) else {
             return Ok(false);
         };
         let named = |name: &str| self.matches.names_field(name);
@@ -448,14 +696,14 @@ impl DirectStream {
     /// Returns the next entry, or `None` after the last.
     pub fn next_entry(&mut self) -> Result<Option<Entry>, JournalError> {
         let location = loop {
-            let Some(location) = self.locations.pop_front() else {
+            let Some(location) = self.pop() else {
                 return Ok(None);
             };
             if self.accepts(&location)? {
                 break location;
             }
         };
-        let Some(file) = self.files.get(location.file) else {
+        let Some(file) = self.scan.files.get(location.file) else {
             return Ok(None);
         };
         let fields = &self.output_fields;
@@ -472,37 +720,25 @@ impl DirectStream {
 
     /// Describes the read for messages.
     pub fn describe(&self) -> String {
-        format!("direct read of {} journal files", self.files.len())
+        format!("direct read of {} journal files", self.scan.files.len())
     }
 }
 
-/// Adds the locations of the entries of one file in the time range. Only
-/// ENTRY objects are read here. The matches are applied as the stream is
-/// read, so that a caller reading the newest entry or a few stops early.
-fn find_candidates(
-    index: usize,
-    file: &JournalFile,
-    since: Option<u64>,
-    until: Option<u64>,
-    locations: &mut Vec<Location>,
-) {
+/// Adds the locations of the entries of one file. Only ENTRY objects are
+/// read here. The matches are applied as the stream is read, so that a
+/// caller reading the newest entry or a few stops early.
+fn find_candidates(index: usize, file: &JournalFile, locations: &mut Vec<Location>) {
     for offset in file.entry_offsets() {
         let result = offset.and_then(|offset| {
             let position = file.entry_position(offset)?;
-            let in_range = since.is_none_or(|since| position.realtime_usec >= since)
-                && until.is_none_or(|until| position.realtime_usec <= until);
-            if !in_range {
-                return Ok(None);
-            }
-            Ok(Some(Location {
+            Ok(Location {
                 file: index,
                 offset,
                 position,
-            }))
+            })
         });
         match result {
-            Ok(Some(location)) => locations.push(location),
-            Ok(None) => {}
+            Ok(location) => locations.push(location),
             // journald appends to an online file while it is read, so its
             // last entries may be half written; journalctl stops there too.
             Err(error) if file.header().state == STATE_ONLINE => {

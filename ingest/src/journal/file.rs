@@ -66,6 +66,11 @@ const DATA_PAYLOAD_OFFSET: u64 = 64;
 const DATA_PAYLOAD_OFFSET_COMPACT: u64 = 72;
 const ENTRY_ITEMS_OFFSET: u64 = 64;
 const ENTRY_ARRAY_ITEMS_OFFSET: u64 = 24;
+/// Size of one bucket of a hash table: the offsets of its chain's head
+/// and tail.
+const HASH_ITEM_SIZE: u64 = 16;
+/// Objects walked at most in one hash chain.
+const MAX_HASH_CHAIN: u64 = 1 << 20;
 /// Bytes of the decompressed size that precede an lz4 block.
 const LZ4_SIZE_PREFIX: usize = 8;
 
@@ -85,6 +90,9 @@ pub struct Header {
     /// Sequence number of the file's first entry, 0 in a file with none.
     pub head_entry_seqnum: u64,
     pub entry_array_offset: u64,
+    /// The offset of the hash table of DATA objects, and its size in bytes.
+    pub data_hash_table_offset: u64,
+    pub data_hash_table_size: u64,
 }
 
 impl Header {
@@ -225,8 +233,81 @@ impl JournalFile {
             array: self.header.entry_array_offset,
             index: 0,
             returned: 0,
+            limit: self.header.n_entries,
             done: false,
         }
+    }
+
+    /// Returns the offsets of the entries that have the field `payload`
+    /// (`NAME=value`), looked up in the file's hash table of DATA objects
+    /// as journalctl does. `None` when the file's table cannot be used:
+    /// files without a keyed hash (before systemd 246) use another hash
+    /// function, which this reader does not compute.
+    pub fn entries_with(&self, payload: &[u8]) -> Result<Option<Vec<u64>>, JournalFileError> {
+        let header = &self.header;
+        let buckets = header.data_hash_table_size / HASH_ITEM_SIZE;
+        if header.incompatible_flags & INCOMPATIBLE_KEYED_HASH == 0 || buckets == 0 {
+            return Ok(None);
+        }
+        let hash = keyed_hash(&header.file_id, payload);
+        let bucket = header.data_hash_table_offset + (hash % buckets) * HASH_ITEM_SIZE;
+        let mut offset = self.u64_at(bucket, "data hash table")?;
+        let mut steps = 0u64;
+        while offset != 0 {
+            steps += 1;
+            if steps > MAX_HASH_CHAIN {
+                return Err(self.invalid(
+                    "data hash chain",
+                    offset,
+                    format!("longer than {MAX_HASH_CHAIN} objects"),
+                ));
+            }
+            self.object(offset, OBJECT_DATA, "DATA object")?;
+            if self.u64_at(offset + OBJECT_HEADER_SIZE, "DATA object")? == hash
+                && self.data_payload(offset)?.as_ref() == payload
+            {
+                return self.data_entries(offset).map(Some);
+            }
+            let next = self.u64_at(offset + OBJECT_HEADER_SIZE + 8, "DATA object")?;
+            // Objects are appended, so a chain only moves forward; this
+            // also ends a looping chain in a damaged file.
+            if next != 0 && next <= offset {
+                return Err(self.invalid(
+                    "DATA object",
+                    offset,
+                    format!("next object in the hash chain at {next:#x} does not follow it"),
+                ));
+            }
+            offset = next;
+        }
+        Ok(Some(Vec::new()))
+    }
+
+    /// Returns the entries that link to the DATA object at `offset`: its
+    /// first entry, then those of its chain of entry arrays.
+    fn data_entries(&self, offset: u64) -> Result<Vec<u64>, JournalFileError> {
+        let first = self.u64_at(offset + 40, "DATA object")?;
+        let array = self.u64_at(offset + 48, "DATA object")?;
+        let count = self.u64_at(offset + 56, "DATA object")?;
+        if count == 0 || first == 0 {
+            return Ok(Vec::new());
+        }
+        // A file has no more entries than its header counts.
+        let count = count.min(self.header.n_entries);
+        let mut entries = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(1 << 20));
+        entries.push(first);
+        let rest = EntryOffsets {
+            file: self,
+            array,
+            index: 0,
+            returned: 0,
+            limit: count - 1,
+            done: false,
+        };
+        for entry in rest {
+            entries.push(entry?);
+        }
+        Ok(entries)
     }
 
     /// Returns every entry in sequence order. The walk stops at the first
@@ -324,15 +405,8 @@ impl JournalFile {
         Ok(Entry { fields, offset })
     }
 
-    /// Reads one DATA object as a field; `None` when `wanted` rejects its
-    /// name.
-    fn read_data(
-        &self,
-        offset: u64,
-        options: &ExportOptions,
-        kept_bytes: &mut u64,
-        wanted: &dyn Fn(&str) -> bool,
-    ) -> Result<Option<Field>, JournalFileError> {
+    /// Returns the payload of the DATA object at `offset`, decompressed.
+    fn data_payload(&self, offset: u64) -> Result<std::borrow::Cow<'_, [u8]>, JournalFileError> {
         let size = self.object(offset, OBJECT_DATA, "DATA object")?;
         let flags = self.byte_at(offset + 1, "DATA object")?;
         let payload_offset = if self.header.is_compact() {
@@ -352,8 +426,19 @@ impl JournalFile {
             size - payload_offset,
             "DATA payload",
         )?;
-        let payload = self.decompress(offset, flags, payload)?;
+        self.decompress(offset, flags, payload)
+    }
 
+    /// Reads one DATA object as a field; `None` when `wanted` rejects its
+    /// name.
+    fn read_data(
+        &self,
+        offset: u64,
+        options: &ExportOptions,
+        kept_bytes: &mut u64,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<Option<Field>, JournalFileError> {
+        let payload = self.data_payload(offset)?;
         let Some(equals) = payload.iter().position(|&b| b == b'=') else {
             return Err(self.invalid(
                 "DATA payload",
@@ -579,6 +664,8 @@ pub struct EntryOffsets<'a> {
     array: u64,
     index: u64,
     returned: u64,
+    /// The number of offsets the chain holds.
+    limit: u64,
     done: bool,
 }
 
@@ -587,7 +674,7 @@ impl EntryOffsets<'_> {
         let file = self.file;
         let item_size: u64 = if file.header.is_compact() { 4 } else { 8 };
         loop {
-            if self.array == 0 || self.returned >= file.header.n_entries {
+            if self.array == 0 || self.returned >= self.limit {
                 return Ok(None);
             }
             let size = file.object(self.array, OBJECT_ENTRY_ARRAY, "ENTRY_ARRAY object")?;
@@ -679,6 +766,8 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header, JournalFileError> {
         header_size: u64_at(88),
         arena_size: u64_at(96),
         n_entries: u64_at(152),
+        data_hash_table_offset: u64_at(104),
+        data_hash_table_size: u64_at(112),
         head_entry_seqnum: u64_at(168),
         entry_array_offset: u64_at(176),
     };
@@ -740,3 +829,20 @@ pub(super) fn hex(id: &[u8; 16]) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// Returns the hash a journal file with a keyed hash gives `payload`:
+/// SipHash-2-4 keyed with the file's ID.
+fn keyed_hash(file_id: &[u8; 16], payload: &[u8]) -> u64 {
+    use std::hash::Hasher;
+
+    let [k0, k1] = [0, 8].map(|at| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(file_id.get(at..at + 8).unwrap_or(&[0; 8]));
+        u64::from_le_bytes(word)
+    });
+    // std's SipHasher is SipHash-2-4, the function systemd uses.
+    #[allow(deprecated)]
+    let mut hasher = std::hash::SipHasher::new_with_keys(k0, k1);
+    hasher.write(payload);
+    hasher.finish()
+}

@@ -58,6 +58,9 @@ pub struct Journal {
     pub merge: bool,
     /// Read through journalctl or directly.
     pub reader: JournalReader,
+    /// The direct reader's index of the files, made by the first query and
+    /// shared by clones; take it from [`Journal::default`].
+    pub scan: super::direct::ScanCache,
 }
 
 impl Default for Journal {
@@ -68,6 +71,7 @@ impl Default for Journal {
             files: Vec::new(),
             merge: false,
             reader: JournalReader::default(),
+            scan: super::direct::ScanCache::default(),
         }
     }
 }
