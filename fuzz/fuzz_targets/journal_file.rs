@@ -1,13 +1,14 @@
 //! Feeds arbitrary bytes to the reader of binary journal files (the direct
 //! reader's), written to a file as journald's would be: the header, the
-//! entry array chain, every entry and its fields. Then feeds the input's
+//! entry array chain, every entry and its fields, and the lookup of two
+//! fields in the hash table of DATA objects. Then feeds the input's
 //! text to the cursor comparison the crash text reader uses to find lines
 //! journald wrote twice. libFuzzer reports any panic; damage must come back
 //! as errors.
 //!
 //! `scripts/fuzz-seeds` writes small journal files of crash text lines as
-//! seeds. journald's own files start with megabytes of hash tables, which
-//! this reader does not use, so they make slow seeds.
+//! seeds. journald's own files start with megabytes of hash tables, so
+//! they make slow seeds.
 
 #![no_main]
 
@@ -56,6 +57,14 @@ fuzz_target!(|data: &[u8]| {
             let _ = entry.cursor();
             let _ = entry.realtime_usec();
             let _ = entry.bytes("MESSAGE");
+        }
+        // The hash table lookup of the direct reader's matches.
+        for payload in [&b"MESSAGE_ID=fc2e22bc6ee647b6b90729ab34a250b1"[..], b"_PID=1"] {
+            if let Ok(Some(offsets)) = journal.entries_with(payload) {
+                for offset in offsets.into_iter().take(MAX_ENTRIES) {
+                    let _ = journal.entry_position(offset);
+                }
+            }
         }
     });
 
