@@ -957,9 +957,9 @@ fn background_core_cut_stream_fails_reads_after_cut() {
     let compressed = std::fs::read(&path).unwrap();
     std::fs::write(&path, &compressed[..compressed.len() / 2]).unwrap();
 
+    // The damage lies past the headers, so the core opens. Whether it is
+    // already known depends on how far the thread got.
     let core = Core::open_in_background(&path, &CoreOptions::default(), Box::new(|_| {})).unwrap();
-    // The damage lies past the headers, so it is not known yet.
-    assert!(!core.is_partial());
     let last = LARGE_BASE + (LARGE_PAGES - 1) * PAGE;
     let error = core.memory().read_u64(last).unwrap_err();
     assert!(
