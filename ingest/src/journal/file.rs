@@ -250,7 +250,11 @@ impl JournalFile {
             return Ok(None);
         }
         let hash = keyed_hash(&header.file_id, payload);
-        let bucket = header.data_hash_table_offset + (hash % buckets) * HASH_ITEM_SIZE;
+        // A damaged header can place the table anywhere; an offset past the
+        // end of the address space reads as out of the file.
+        let bucket = header
+            .data_hash_table_offset
+            .saturating_add((hash % buckets) * HASH_ITEM_SIZE);
         let mut offset = self.u64_at(bucket, "data hash table")?;
         let mut steps = 0u64;
         while offset != 0 {

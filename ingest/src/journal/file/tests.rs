@@ -17,7 +17,8 @@ enum Stored {
 
 /// Builds a journal file object by object: DATA objects, ENTRY objects that
 /// point at them, and a chain of ENTRY_ARRAY objects listing the entries.
-/// Hash tables stay empty because the reader does not use them.
+/// Hash tables stay empty: only the lookup of matches reads them, and it
+/// is tested on journald's own files (tests/journal_file.rs).
 struct FileBuilder {
     compact: bool,
     bytes: Vec<u8>,
@@ -375,4 +376,21 @@ fn payload_without_equals_is_invalid() {
             ..
         }))
     ));
+}
+
+#[test]
+fn hash_lookup_needs_a_table_in_the_file() {
+    // The builder writes no hash table: the lookup cannot be used.
+    let bytes = three_entries(false);
+    let (_file, journal) = open(&bytes);
+    assert!(journal.entries_with(b"_PID=42").unwrap().is_none());
+
+    // A table placed at the end of the address space is an error, not an
+    // overflow.
+    let mut bytes = three_entries(false);
+    bytes[104..112].copy_from_slice(&(u64::MAX - 8).to_le_bytes());
+    bytes[112..120].copy_from_slice(&16u64.to_le_bytes());
+    let (_file, journal) = open(&bytes);
+    let error = journal.entries_with(b"_PID=42").unwrap_err();
+    assert!(error.to_string().contains("data hash table"), "{error}");
 }
