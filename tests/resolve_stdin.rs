@@ -115,3 +115,41 @@ fn bad_lines_are_json_errors() {
         .contains("too long for an address"));
     assert_eq!(results[3], results[0]);
 }
+
+#[test]
+fn pie_without_base_gets_hint() {
+    let Some(manifest) = support::manifest() else {
+        eprintln!("skipped: no corpus manifest");
+        return;
+    };
+    let pie = manifest
+        .builds
+        .iter()
+        .find(|b| b.mode == "pie")
+        .expect("the corpus has PIE builds");
+    let binary = Binary::open(&pie.binary).unwrap();
+    let range = binary.pclntab().unwrap().text_range().unwrap();
+    // An address where a PIE is loaded, far above its link-time text.
+    let loaded = format!("{:#x}", 0x5600_0000_0000 + range.start + 1);
+    let output = Command::new(env!("CARGO_BIN_EXE_gocrash"))
+        .args(["resolve", "--binary", pie.binary.to_str().unwrap(), &loaded])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "?\n?:0\n");
+    assert!(stderr.starts_with("gocrash: warning: "), "{stderr}");
+    assert!(stderr.contains("is position-independent"), "{stderr}");
+    assert!(stderr.contains("--base"), "{stderr}");
+
+    // The link-time address needs no hint.
+    let link = format!("{:#x}", range.start + 1);
+    let output = Command::new(env!("CARGO_BIN_EXE_gocrash"))
+        .args(["resolve", "--binary", pie.binary.to_str().unwrap(), &link])
+        .output()
+        .unwrap();
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

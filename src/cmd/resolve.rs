@@ -351,6 +351,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut failures = 0u64;
     let mut count = 0u64;
+    let mut unresolved = 0u64;
     let mut emit = |resolved: Resolved,
                     out: &mut BufWriter<std::io::StdoutLock<'_>>,
                     failures: &mut u64|
@@ -358,6 +359,8 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         if let Some(err) = &resolved.error {
             *failures += 1;
             stderr_line!("gocrash: {err}");
+        } else if resolved.frames.is_empty() {
+            unresolved += 1;
         }
         match format {
             Format::Json => {
@@ -445,6 +448,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         out.write_all(if count == 0 { b"[]\n" } else { b"\n]\n" })?;
     }
     out.flush()?;
+    if unresolved > 0 && bias == 0 && binary.is_pie() {
+        tracing::warn!(target: "gocrash::resolve", unresolved, "{} is position-independent, and addresses are taken as link-time addresses without --base (where the binary was loaded) or --bias (what symbolize --json gives as load_bias)", args.binary.display());
+    }
     Ok(if failures > 0 {
         Status::Partial
     } else {
