@@ -690,6 +690,19 @@ fn list_after_cursor_resumes() {
 }
 
 #[test]
+fn bad_signature_is_usage_error() {
+    let output = gocrash(&["list", "--signature", "c65a69725fc05083x"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).starts_with(
+            "error: invalid value 'c65a69725fc05083x' for '--signature <SIG>': expected 16 hex digits"
+        ),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn list_of_zero_lines_is_usage_error() {
     let output = gocrash(&["list", "-n", "0"]);
     assert_eq!(output.status.code(), Some(2));

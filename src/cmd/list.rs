@@ -121,7 +121,7 @@ pub struct Args {
     /// Only crashes with this signature (the 16 hex digits `gocrash report`
     /// and `gocrash info` print). It is computed from the journal's crash
     /// text, or from the core where there is no text, which is slower.
-    #[arg(long, value_name = "SIG")]
+    #[arg(long, value_name = "SIG", value_parser = parse_signature)]
     pub signature: Option<String>,
     /// Only crashes recorded after the journal entry with this cursor (the
     /// `cursor` of a `--json` row), to resume where an earlier listing
@@ -273,12 +273,11 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let mut records = selection.records;
     let mut signatures = Vec::new();
     if let Some(wanted) = &args.signature {
-        let wanted = parse_signature(wanted)?;
         let computed = crate::report::occurrences::signatures(&selector, &records);
         let mut kept = Vec::new();
         for (record, computed) in records.into_iter().zip(computed) {
             match computed {
-                Ok(found) if found.signature.id == wanted => {
+                Ok(found) if found.signature.id == *wanted => {
                     kept.push(record);
                     signatures.push(found);
                 }
@@ -330,16 +329,13 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 
 /// Checks a `--signature` argument: 16 hex digits, as signatures are
 /// printed. Upper-case digits are accepted.
-fn parse_signature(text: &str) -> anyhow::Result<String> {
+/// Reads a `--signature` id, in lower case.
+fn parse_signature(text: &str) -> Result<String, String> {
     let id = text.trim().to_ascii_lowercase();
     if id.len() != SIGNATURE_DIGITS || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(WithStatus {
-            status: Status::Usage,
-            message: format!(
-                "invalid --signature {text:?}: expected {SIGNATURE_DIGITS} hex digits, such as c65a69725fc05083"
-            ),
-        }
-        .into());
+        return Err(format!(
+            "expected {SIGNATURE_DIGITS} hex digits, such as c65a69725fc05083"
+        ));
     }
     Ok(id)
 }
