@@ -457,9 +457,10 @@ impl AllEntries {
 }
 
 /// The [`Scan`] of a [`Journal`], made by its first direct query and
-/// shared by the later ones, also across threads and clones. Entries that
-/// journald writes after the first query that walks every entry are not
-/// seen by such queries of this `Journal` value.
+/// shared by the later ones, also across threads and clones.
+// NOTE: the files are those the first query found, mapped at their length
+// then. A file journald creates later is not read, and neither are entries
+// written past a file's mapped end, or after the first walk over every entry.
 #[derive(Clone, Default)]
 pub struct ScanCache(Arc<Mutex<Option<Arc<Scan>>>>);
 

@@ -45,7 +45,7 @@ impl CoreBytes {
     }
 }
 
-/// The fewest bytes a read waits for while the core is still decompressing,
+/// The minimum number of bytes a read waits for while the core is still decompressing,
 /// unless its segment ends before. Waiting for a few pages at once keeps the
 /// waits few, and callers that parse one chunk (the first page of a mapped
 /// file) get all of it.

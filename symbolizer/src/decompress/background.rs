@@ -192,14 +192,10 @@ pub(super) fn open(
     input: Input,
     progress: SendProgress,
 ) -> Result<Result<CoreImage, DecompressError>, (Input, SendProgress)> {
-    // The thread writes through one handle of the temporary file, and the
-    // image maps it through another.
-    let handles = input
-        .temp
-        .try_clone()
-        .and_then(|writing| Ok((writing, input.temp.try_clone()?)));
-    let (mut thread_temp, temp) = match handles {
-        Ok(handles) => handles,
+    // The thread writes through the input's handle of the temporary file,
+    // and the image maps it through this one.
+    let temp = match input.temp.try_clone() {
+        Ok(temp) => temp,
         Err(source) => {
             return Ok(Err(DecompressError::TempFile {
                 dir: input.dir,
@@ -207,12 +203,9 @@ pub(super) fn open(
             }))
         }
     };
-    let path = input.path.clone();
+    let (path, compression) = (input.path.clone(), input.compression);
     let gate = Arc::new(Gate::default());
     let thread_gate = Arc::clone(&gate);
-    let thread_path = input.path.clone();
-    let thread_dir = input.dir.clone();
-    let (compression, total_in) = (input.compression, input.total_in);
     // The input goes to the thread through a channel, so that it comes back
     // when the thread cannot start.
     let (sender, receiver) = std::sync::mpsc::channel::<(Input, SendProgress)>();
@@ -220,22 +213,22 @@ pub(super) fn open(
         .name("gocrash-core".to_owned())
         .spawn(move || -> Settled {
             let _finish = FinishOnDrop(&thread_gate);
-            let Ok((input, mut progress)) = receiver.recv() else {
+            let Ok((mut input, mut progress)) = receiver.recv() else {
                 return Ok(None);
             };
             let stream = Stream {
-                path: &thread_path,
+                path: &input.path,
                 file: input.file,
-                compression,
-                total_in,
+                compression: input.compression,
+                total_in: input.total_in,
                 content: Content::Core,
             };
             let mut sink = GatedSink {
-                sparse: SparseFile::new(&mut thread_temp),
+                sparse: SparseFile::new(&mut input.temp),
                 gate: &thread_gate,
             };
             let outcome = decompress_checked(stream, &mut sink, &mut *progress);
-            settle(outcome, sink.sparse, &thread_path, &thread_dir)
+            settle(outcome, sink.sparse, &input.path, &input.dir)
         });
     let handle = match spawned {
         Ok(handle) => handle,
