@@ -45,10 +45,10 @@ impl CoreBytes {
     }
 }
 
-/// The minimum number of bytes a read waits for while the core is still decompressing,
-/// unless its segment ends before. Waiting for a few pages at once keeps the
-/// waits few, and callers that parse one chunk (the first page of a mapped
-/// file) get all of it.
+/// The minimum number of bytes a read waits for while the core is still
+/// decompressing, unless its segment ends before. Waiting for a few pages
+/// at once keeps the waits few, and callers that parse one chunk (the first
+/// page of a mapped file) get all of it.
 const MIN_READY_CHUNK: u64 = 64 * 1024;
 
 /// One PT_LOAD segment of the core.
