@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use ingest::crashtext::{self, TextOptions};
 use ingest::journal::Journal;
-use ingest::select::{CrashArg, Selector};
+use ingest::select::Selector;
 
 const DROP_IN: &str = "/etc/systemd/journald.conf.d/90-test-ratelimit.conf";
 const DROP_IN_TEXT: &str =
@@ -144,20 +144,11 @@ fn rate_limited_dump_is_reported() {
         .expect("a coredump entry from before the test");
     let fixture = LoweredRateLimit::install();
 
+    // systemd-coredump records the crash time in whole seconds.
+    let started_usec = support::now_usec() / 1_000_000 * 1_000_000;
     let pid = support::crash_in_unit(UNIT, "ratelimit-test", &binary);
     let crashed_at = Instant::now();
-
-    let selector = Selector::default();
-    let deadline = Instant::now() + COREDUMP_WAIT;
-    let record = loop {
-        match selector.newest(&[CrashArg::Pid(pid.into())]) {
-            Ok(record) => break record,
-            Err(error) if error.is_no_match() && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(500))
-            }
-            Err(error) => panic!("no coredump entry for PID {pid}: {error}"),
-        }
-    };
+    let record = support::coredump_entry_after(pid, started_usec, COREDUMP_WAIT);
     assert_eq!(record.unit.as_deref(), Some(UNIT));
 
     // journald writes its note only when the unit logs again after the

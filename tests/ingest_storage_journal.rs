@@ -17,10 +17,9 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ingest::coredump::{CoreState, CoredumpStore};
-use ingest::select::{CrashArg, Selector};
 use serde_json::Value;
 
 const GOCRASH: &str = env!("CARGO_BIN_EXE_gocrash");
@@ -125,18 +124,10 @@ fn core_inside_the_journal_is_symbolized() {
     let binary = build_program(dir.path());
 
     let storage = JournalStorage::install();
+    // systemd-coredump records the crash time in whole seconds.
+    let started_usec = support::now_usec() / 1_000_000 * 1_000_000;
     let pid = support::crash_in_unit(UNIT, "storage-journal-test", &binary);
-    let selector = Selector::default();
-    let deadline = Instant::now() + COREDUMP_WAIT;
-    let record = loop {
-        match selector.newest(&[CrashArg::Pid(pid.into())]) {
-            Ok(record) => break record,
-            Err(error) if error.is_no_match() && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(500))
-            }
-            Err(error) => panic!("no coredump entry for PID {pid}: {error}"),
-        }
-    };
+    let record = support::coredump_entry_after(pid, started_usec, COREDUMP_WAIT);
     drop(storage);
     assert!(!Path::new(DROP_IN).exists());
 

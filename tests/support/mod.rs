@@ -245,3 +245,39 @@ pub fn limit_file_size(command: &mut std::process::Command, limit: u64) {
         });
     }
 }
+
+/// Waits up to `wait` for the coredump entry of the crash of `pid` that
+/// happened at or after `since_usec` (microseconds since the epoch). An
+/// older crash of a process that had the same PID is skipped, as a machine
+/// that ran the corpus many times has such crashes.
+pub fn coredump_entry_after(
+    pid: u32,
+    since_usec: u64,
+    wait: std::time::Duration,
+) -> ingest::coredump::CoredumpRecord {
+    use ingest::select::{CrashArg, Selector};
+
+    let selector = Selector::default();
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match selector.newest(&[CrashArg::Pid(pid.into())]) {
+            Ok(record) if record.crash_time_usec() >= since_usec => return record,
+            Ok(_) if std::time::Instant::now() < deadline => {}
+            Err(error) if error.is_no_match() && std::time::Instant::now() < deadline => {}
+            Ok(record) => panic!(
+                "the newest coredump entry for PID {pid} is from {}, before the crash",
+                record.crash_time_usec()
+            ),
+            Err(error) => panic!("no coredump entry for PID {pid}: {error}"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// Returns the current time in microseconds since the epoch, as coredump
+/// entries give their times.
+pub fn now_usec() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros() as u64)
+}
