@@ -67,10 +67,16 @@ struct JournalView {
 
 impl JournalView {
     fn read(units: &std::collections::BTreeSet<&str>) -> JournalView {
-        let coredumps = journal(&[&format!("MESSAGE_ID={COREDUMP_MESSAGE_ID}")])
-            .into_iter()
-            .map(|entry| (field(&entry, "__CURSOR").to_owned(), entry))
-            .collect();
+        // Only the checked fields: with Storage=journal an entry contains the
+        // whole core, which --all prints as a JSON array of numbers.
+        let coredumps = journal(&[
+            &format!("MESSAGE_ID={COREDUMP_MESSAGE_ID}"),
+            "--output-fields=MESSAGE_ID,COREDUMP_UNIT,COREDUMP_PID,COREDUMP_SIGNAL,\
+             SYSLOG_IDENTIFIER,_COMM,COREDUMP_FILENAME",
+        ])
+        .into_iter()
+        .map(|entry| (field(&entry, "__CURSOR").to_owned(), entry))
+        .collect();
         let mut lines: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
         let mut heads = None;
         let mut rewritten = 0;
