@@ -138,19 +138,32 @@ pub struct OpenedCrash {
 /// Opens the crash `args` select, looking up journal matches with
 /// `selector`.
 pub fn open_with(args: &CrashArgs, selector: &Selector) -> anyhow::Result<OpenedCrash> {
-    open_prepared(args, selector, &|_| ()).map(|(opened, _)| opened)
+    let work = EarlyWork {
+        prepare: &|_| (),
+        load: &|_, _, _| (),
+    };
+    open_prepared(args, selector, &work).map(|(opened, ())| opened)
 }
 
-/// Opens the crash as [`open_with`] does, and runs `prepare` on the binary.
-/// When `--binary` names a file, `prepare` runs on another thread while the
-/// core is opened (decompressing it can take a while) and its result is
-/// returned. Otherwise the binary is known only from the core, so the
-/// result is `None` and the caller prepares the binary itself.
-pub fn open_prepared<T: Send>(
+/// Work on the binary that runs while the crash is still being opened.
+pub struct EarlyWork<'a, P, L> {
+    /// Needs the binary alone. When `--binary` names a file, it runs on
+    /// another thread while the core is opened, because decompressing can
+    /// take a while. Otherwise it does not run, and `load` receives `None`.
+    pub prepare: &'a (dyn Fn(&Binary) -> P + Sync),
+    /// Needs the core and the binary, with what `prepare` returned. It runs
+    /// before the build IDs are compared and before the journal lookup of a
+    /// core file is awaited, so it must not trust the binary to match.
+    pub load: &'a dyn Fn(&Core, &Binary, Option<P>) -> L,
+}
+
+/// Opens the crash as [`open_with`] does, and returns it with the result of
+/// `work.load`.
+pub fn open_prepared<P: Send, L>(
     args: &CrashArgs,
     selector: &Selector,
-    prepare: &(dyn Fn(&Binary) -> T + Sync),
-) -> anyhow::Result<(OpenedCrash, Option<T>)> {
+    work: &EarlyWork<'_, P, L>,
+) -> anyhow::Result<(OpenedCrash, L)> {
     let crash = args.crash.as_deref();
     if let Some(CrashArg::Path(path)) = crash.map(CrashArg::parse) {
         // The journal's record of a core file only names the crash, and
@@ -158,11 +171,11 @@ pub fn open_prepared<T: Send>(
         // the two run at once.
         return std::thread::scope(|scope| {
             let lookup = scope.spawn(|| core_file_record(crash, selector));
-            open_pending(args, path, PendingSource::Lookup(lookup), prepare)
+            open_pending(args, path, PendingSource::Lookup(lookup), work)
         });
     }
     let (core_path, source) = select_core(crash, selector)?;
-    open_pending(args, core_path, PendingSource::Ready(source), prepare)
+    open_pending(args, core_path, PendingSource::Ready(source), work)
 }
 
 /// Opens a core already selected, with its journal record when there is
@@ -172,7 +185,11 @@ pub fn open_selected(
     core_path: PathBuf,
     source: Option<CrashSource>,
 ) -> anyhow::Result<OpenedCrash> {
-    open_pending(args, core_path, PendingSource::Ready(source), &|_| ()).map(|(opened, _)| opened)
+    let work = EarlyWork {
+        prepare: &|_| (),
+        load: &|_, _, _| (),
+    };
+    open_pending(args, core_path, PendingSource::Ready(source), &work).map(|(opened, ())| opened)
 }
 
 /// The journal record of a crash: known, or still being looked up.
@@ -194,12 +211,12 @@ impl PendingSource<'_> {
     }
 }
 
-fn open_pending<T: Send>(
+fn open_pending<P: Send, L>(
     args: &CrashArgs,
     read_path: PathBuf,
     source: PendingSource<'_>,
-    prepare: &(dyn Fn(&Binary) -> T + Sync),
-) -> anyhow::Result<(OpenedCrash, Option<T>)> {
+    work: &EarlyWork<'_, P, L>,
+) -> anyhow::Result<(OpenedCrash, L)> {
     let mut warnings = Vec::new();
     // A stored core is read through /proc/self/fd/N, which no message may
     // show: messages and reports name the file in the coredump store. A
@@ -211,9 +228,7 @@ fn open_pending<T: Send>(
     }
     .unwrap_or_else(|| read_path.clone());
 
-    let mut opened_early = None;
-    let mut prepared = None;
-    let (core, binary_path, binary_source) = match &args.binary {
+    let (core, binary_path, binary_source, binary, prepared) = match &args.binary {
         Some(path) if path.is_dir() => {
             // The core's build IDs are needed before the binary is known, so
             // the core is opened alone and the binary found is attached after.
@@ -233,14 +248,19 @@ fn open_pending<T: Send>(
             let found = search_directory(path, &ids)?;
             tracing::info!(target: "gocrash::crash_input", binary = %found.display(), "found the binary by build ID");
             core.attach_executable(&found);
-            (core, found, BinarySource::DirectorySearch)
+            let binary = Binary::open(&found);
+            (core, found, BinarySource::DirectorySearch, binary, None)
         }
         Some(path) => {
             // The binary is known before the core, so it is read while the
             // core is decompressed.
             let binary = Binary::open(path);
+            let mut prepared = None;
             let core = std::thread::scope(|scope| {
-                let preparing = binary.as_ref().ok().map(|b| scope.spawn(|| prepare(b)));
+                let preparing = binary
+                    .as_ref()
+                    .ok()
+                    .map(|b| scope.spawn(|| (work.prepare)(b)));
                 let core = open_core(
                     &read_path,
                     &core_path,
@@ -257,8 +277,7 @@ fn open_pending<T: Send>(
                 });
                 core
             })?;
-            opened_early = Some(binary);
-            (core, path.clone(), BinarySource::Argument)
+            (core, path.clone(), BinarySource::Argument, binary, prepared)
         }
         None => {
             let core = open_core(
@@ -275,48 +294,32 @@ fn open_pending<T: Send>(
                 );
             };
             let path = exe.path.clone();
-            (core, path, BinarySource::Core)
+            let binary = Binary::open(&path);
+            (core, path, BinarySource::Core, binary, None)
         }
     };
+
+    let binary = match binary {
+        Ok(binary) => binary,
+        Err(err) => {
+            let source = source.wait();
+            return Err(binary_error(
+                err,
+                &core,
+                &binary_path,
+                binary_source,
+                source.as_ref().filter(|_| !args.reads_crash_text),
+            ));
+        }
+    };
+    // The load needs no journal record, so it runs while the lookup of a
+    // core file's record may still go on.
+    let loaded = (work.load)(&core, &binary, prepared);
     let source = source.wait();
     let core_path = source
         .as_ref()
         .and_then(CrashSource::core_display_path)
         .unwrap_or(core_path);
-
-    let binary = match opened_early {
-        Some(binary) => binary,
-        None => Binary::open(&binary_path),
-    };
-    let binary = binary.map_err(|err| {
-        let deleted = core.executable().is_some_and(|e| e.deleted) && binary_source == BinarySource::Core;
-        if deleted {
-            anyhow::anyhow!(
-                "the executable {} was deleted or replaced after the program started, and cannot be opened ({err}); \
-                 pass --binary PATH with the build that crashed (a file, or a directory to search)",
-                binary_path.display()
-            )
-        } else {
-            let text_hint = source
-                .as_ref()
-                .filter(|_| !args.reads_crash_text)
-                .and_then(|s| s.record.as_ref())
-                .map(|record| {
-                    format!(
-                        "; the crash text the runtime printed may still be in the journal: gocrash report {0} shows its goroutines",
-                        record.pid
-                    )
-                })
-                .unwrap_or_default();
-            let cause = format!("{:#}", anyhow::Error::new(err));
-            match binary_source {
-                BinarySource::Core => anyhow::anyhow!(
-                    "cannot open the executable the core names ({cause}); pass --binary PATH{text_hint}"
-                ),
-                _ => anyhow::anyhow!("cannot open the binary ({cause}){text_hint}"),
-            }
-        }
-    })?;
 
     let core_ids = core
         .executable()
@@ -379,7 +382,7 @@ fn open_pending<T: Send>(
         binary_ids,
         warnings,
     };
-    Ok((opened, prepared))
+    Ok((opened, loaded))
 }
 
 /// Looks up the journal record of the core file `crash` names: a core in
@@ -725,6 +728,42 @@ pub fn describe_ids(ids: &BuildIds) -> String {
         "no build ID".to_owned()
     } else {
         parts.join(", ")
+    }
+}
+
+/// Explains why the binary could not be opened. `source` is the crash's
+/// journal record when the crash text may still be read from the journal.
+fn binary_error(
+    err: symbolizer::binary::BinaryError,
+    core: &Core,
+    binary_path: &Path,
+    binary_source: BinarySource,
+    source: Option<&CrashSource>,
+) -> anyhow::Error {
+    let deleted =
+        core.executable().is_some_and(|e| e.deleted) && binary_source == BinarySource::Core;
+    if deleted {
+        return anyhow::anyhow!(
+            "the executable {} was deleted or replaced after the program started, and cannot be opened ({err}); \
+             pass --binary PATH with the build that crashed (a file, or a directory to search)",
+            binary_path.display()
+        );
+    }
+    let text_hint = source
+        .and_then(|s| s.record.as_ref())
+        .map(|record| {
+            format!(
+                "; the crash text the runtime printed may still be in the journal: gocrash report {0} shows its goroutines",
+                record.pid
+            )
+        })
+        .unwrap_or_default();
+    let cause = format!("{:#}", anyhow::Error::new(err));
+    match binary_source {
+        BinarySource::Core => anyhow::anyhow!(
+            "cannot open the executable the core names ({cause}); pass --binary PATH{text_hint}"
+        ),
+        _ => anyhow::anyhow!("cannot open the binary ({cause}){text_hint}"),
     }
 }
 

@@ -14,7 +14,7 @@ use symbolizer::goroutines::{BinaryFacts, BinaryInfo, Process, ProcessError};
 
 use super::info::loss_parts;
 use super::list::JournalArgs;
-use crate::crash_input::{self, CrashArgs, OpenedCrash};
+use crate::crash_input::{self, CrashArgs, EarlyWork, OpenedCrash};
 use crate::exit::Status;
 use crate::output;
 use crate::render::error_chain;
@@ -124,13 +124,16 @@ pub fn run(mut args: Args) -> anyhow::Result<Status> {
 
 /// Opens the crash `args` select and rebuilds its goroutines.
 fn open_and_load(args: &Args) -> anyhow::Result<(OpenedCrash, Result<Process, ProcessError>)> {
-    let (opened, facts) =
-        crash_input::open_prepared(&args.crash, &args.journal.selector(), &BinaryFacts::read)?;
-    let facts = facts.unwrap_or_else(|| BinaryFacts::read(&opened.binary));
-    let loaded = facts
-        .and_then(|facts| BinaryInfo::with_facts(&opened.binary, facts))
-        .and_then(|info| Process::load_with(&opened.core, &info));
-    Ok((opened, loaded))
+    let work = EarlyWork {
+        prepare: &BinaryFacts::read,
+        load: &|core, binary, facts| {
+            facts
+                .unwrap_or_else(|| BinaryFacts::read(binary))
+                .and_then(|facts| BinaryInfo::with_facts(binary, facts))
+                .and_then(|info| Process::load_with(core, &info))
+        },
+    };
+    crash_input::open_prepared(&args.crash, &args.journal.selector(), &work)
 }
 
 /// Reports whether the crash was named by a journal match (or not named
