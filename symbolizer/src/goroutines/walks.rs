@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{CreatedBy, Goroutine, MSummary, ThreadState};
 use crate::core::{Arch, Registers, Thread};
@@ -317,10 +317,10 @@ fn build_goroutine(
 
 /// The number of goroutines built with one set of function tables and one
 /// share of the budget. Blocks, not threads, divide the work, so the
-/// output does not depend on how many CPUs the machine has. A block is
-/// also the least work worth a thread: below about this many goroutines,
-/// starting a thread and warming its caches costs about what it saves.
-const BLOCK_GOROUTINES: usize = 2048;
+/// output does not depend on how many CPUs the machine has. Threads take
+/// the next block when they finish one, so small blocks keep them equally
+/// busy, and a block is still enough work to fill its tables' caches.
+const BLOCK_GOROUTINES: usize = 512;
 
 /// The maximum number of threads that build goroutines at once.
 const MAX_WALK_THREADS: usize = 8;
@@ -339,24 +339,25 @@ pub(super) struct Shared<'a> {
 /// A g's address and the result of reading it.
 type Listed = (u64, Result<GRecord, String>);
 
-/// A block of the goroutine list and its share of the budget.
-type Block = (Vec<Listed>, Budget);
+/// A block of the goroutine list, the places of its goroutines in the
+/// output, and its share of the budget.
+type Block<'b> = (&'b mut [Listed], &'b mut [Option<Goroutine>], Budget);
 
-/// The result of building one block: its goroutines, the damage its
-/// function table saw, and whether its budget ran out.
-type Built = (Vec<Goroutine>, Option<(String, usize)>, bool);
+/// The outcome of building one block, besides its goroutines: the damage
+/// its function table saw, and whether its budget ran out.
+type Built = (Option<(String, usize)>, bool);
 
 /// Builds every goroutine of `listed`, in order, within `budget`.
 ///
 /// The list is cut into blocks of [`BLOCK_GOROUTINES`], each with its own
 /// function and unwind tables from `make_tables` and its share of the
-/// budget, and the blocks are spread over threads when there are many. The
-/// damage each function table saw is handed to `damaged`. Returns the
-/// goroutines and whether a block's budget ran out.
+/// budget, and threads take the blocks in turn when there are several. The
+/// damage each function table saw is handed to `damaged`, in block order.
+/// Returns the goroutines and whether a block's budget ran out.
 pub(super) fn build_goroutines<'a, F>(
     shared: &Shared<'_>,
     budget: &Budget,
-    listed: Vec<Listed>,
+    mut listed: Vec<Listed>,
     make_tables: F,
     damaged: &dyn Fn(Option<(String, usize)>),
 ) -> (Vec<Goroutine>, bool)
@@ -364,14 +365,21 @@ where
     F: Fn() -> (PclntabFuncs<'a>, EhFrameModules) + Sync,
 {
     let total = listed.len();
-    let blocks: Vec<Block> = split(listed, total.div_ceil(BLOCK_GOROUTINES))
-        .into_iter()
-        .map(|block| {
+    // Each goroutine is written into its place, so that no block's output
+    // is copied again.
+    let mut places: Vec<Option<Goroutine>> = std::iter::repeat_with(|| None).take(total).collect();
+    let blocks: Vec<(usize, Block<'_>)> = listed
+        .chunks_mut(BLOCK_GOROUTINES)
+        .zip(places.chunks_mut(BLOCK_GOROUTINES))
+        .map(|(block, out)| {
             let share = budget.share(block.len(), total);
-            (block, share)
+            (block, out, share)
         })
+        .enumerate()
         .collect();
-    let build_block = |(block, budget): Block| -> Built {
+    let block_count = blocks.len();
+    let queue = Mutex::new(blocks.into_iter());
+    let build_block = |(block, out, budget): Block<'_>| -> Built {
         let (funcs, cfi) = make_tables();
         let walker = Walker {
             arch: shared.arch,
@@ -382,63 +390,56 @@ where
             cfi: Some(&cfi),
             budget: &budget,
         };
-        let built = block
-            .into_iter()
-            .map(|(address, record)| build_goroutine(&walker, shared, address, record))
-            .collect();
-        (built, funcs.damage(), budget.cut())
+        for ((address, record), place) in block.iter_mut().zip(out) {
+            // The record moves into the goroutine. The empty error left
+            // behind allocates nothing.
+            let record = std::mem::replace(record, Err(String::new()));
+            *place = Some(build_goroutine(&walker, shared, *address, record));
+        }
+        (funcs.damage(), budget.cut())
     };
-    let threads = std::thread::available_parallelism()
+    // Takes blocks until none is left, holding the lock only to take one.
+    let work = |()| -> Vec<(usize, Built)> {
+        let mut built = Vec::new();
+        loop {
+            let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
+            match next {
+                Some((index, block)) => built.push((index, build_block(block))),
+                None => return built,
+            }
+        }
+    };
+    let helpers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(MAX_WALK_THREADS)
-        .min(blocks.len())
-        .max(1);
-    let runs = split(blocks, threads);
+        .min(block_count)
+        .saturating_sub(1);
 
-    let mut results: Vec<Built> = Vec::new();
-    let build_run = |run: Vec<Block>| -> Vec<Built> { run.into_iter().map(&build_block).collect() };
-    let build_run = &build_run;
+    let mut results: Vec<(usize, Built)> = Vec::with_capacity(block_count);
     std::thread::scope(|scope| {
-        let mut runs = runs.into_iter();
-        let first = runs.next().unwrap_or_default();
-        let started: Vec<_> = runs
-            .map(|run| spawn_or_return(scope, "gocrash-walk", run, build_run))
+        let started: Vec<_> = (0..helpers)
+            .filter_map(|_| spawn_or_return(scope, "gocrash-walk", (), work).ok())
             .collect();
-
-        results.extend(build_run(first));
-        // A run whose thread failed to start is built here.
-        for run in started {
-            match run {
-                Err(unstarted) => results.extend(build_run(unstarted)),
-                Ok(handle) => match handle.join() {
-                    Ok(built) => results.extend(built.unwrap_or_default()),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                },
+        results.extend(work(()));
+        for handle in started {
+            match handle.join() {
+                Ok(built) => results.extend(built.unwrap_or_default()),
+                Err(panic) => std::panic::resume_unwind(panic),
             }
         }
     });
 
-    let mut goroutines = Vec::with_capacity(total);
+    results.sort_unstable_by_key(|(index, _)| *index);
     let mut cut = false;
-    for (built, damage, block_cut) in results {
-        goroutines.extend(built);
+    for (_, (damage, block_cut)) in results {
         damaged(damage);
         cut |= block_cut;
     }
+    // Every place was filled, as every block was built. `filter_map`, unlike
+    // `flatten`, collects in place, reusing the allocation.
+    #[allow(clippy::filter_map_identity)]
+    let goroutines = places.into_iter().filter_map(|place| place).collect();
     (goroutines, cut)
-}
-
-/// Splits `items` into `count` consecutive parts of nearly equal length.
-fn split<T>(items: Vec<T>, count: usize) -> Vec<Vec<T>> {
-    let per_part = items.len().div_ceil(count.max(1)).max(1);
-    let mut parts = Vec::with_capacity(count);
-    let mut rest = items;
-    while rest.len() > per_part {
-        let tail = rest.split_off(per_part);
-        parts.push(std::mem::replace(&mut rest, tail));
-    }
-    parts.push(rest);
-    parts
 }
 
 /// Where a goroutine not running on any thread resumes: in a VDSO call
@@ -528,19 +529,6 @@ fn created_by(arch: Arch, funcs: &dyn FuncTable, g: &GRecord) -> Option<CreatedB
 mod tests {
     use super::*;
 
-    fn listed(count: u64) -> Vec<Listed> {
-        (0..count).map(|g| (g, Err(String::new()))).collect()
-    }
-
-    #[test]
-    fn split_keeps_order_and_balance() {
-        let parts = split(listed(10_001), 3);
-        let lengths: Vec<usize> = parts.iter().map(Vec::len).collect();
-        assert_eq!(lengths, vec![3334, 3334, 3333]);
-        let addresses: Vec<u64> = parts.iter().flatten().map(|(g, _)| *g).collect();
-        assert_eq!(addresses, (0..10_001).collect::<Vec<u64>>());
-    }
-
     #[test]
     fn budget_shares_follow_the_part() {
         let budget = Budget::new(1000, 100);
@@ -550,11 +538,5 @@ mod tests {
         assert!(!share.cut());
         let all = budget.share(7, 7);
         assert_eq!(all.steps.get(), 1000);
-    }
-
-    #[test]
-    fn split_of_few_gives_one_part() {
-        assert_eq!(split(listed(1), 4).len(), 1);
-        assert_eq!(split(listed(0), 4).len(), 1);
     }
 }
