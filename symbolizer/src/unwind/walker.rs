@@ -88,6 +88,9 @@ impl Collector {
     pub(super) fn finish(self) -> (Vec<Frame>, Option<ElidedFrames>) {
         let mut frames = self.head;
         frames.extend(self.tail);
+        // Shrinking returns the unused capacity to the allocator, where the
+        // next walk reuses it.
+        frames.shrink_to_fit();
         (frames, self.elided)
     }
 }
