@@ -428,16 +428,8 @@ impl Process {
         let budget = walks::Budget::new(walks::MAX_PROCESS_WALK_STEPS, walks::MAX_PROCESS_FRAMES);
         // Without a version, assume a release with the current unwinder.
         let all_injected_calls = version.is_none_or(|v| v >= GoVersion::new(1, 21, 0));
-        let walker = walks::Walker {
-            arch,
-            cfi: Some(&cfi),
-            memory: core.memory(),
-            funcs: &funcs,
-            layout,
-            all_injected_calls,
-            budget: &budget,
-        };
-        let threads = walks::map_threads(&walker, core.threads(), &ms, &info.facts.tls_offsets);
+        let found_threads =
+            walks::find_threads(memory, layout, core.threads(), &ms, &info.facts.tls_offsets);
         // Threads find their M through thread-local storage, without the
         // list, and the M names the goroutine it runs (`curg`). A complete
         // list contains every such goroutine; one that lacks some is damaged,
@@ -445,8 +437,8 @@ impl Process {
         // system stack.
         let listed_len = gs.len();
         let mut known: FastSet<u64> = gs.iter().copied().collect();
-        for thread in &threads {
-            let Some(goroutine) = thread.goroutine else {
+        for thread in &found_threads {
+            let Some(goroutine) = thread.goroutine() else {
                 continue;
             };
             if !known.insert(goroutine) {
@@ -457,7 +449,7 @@ impl Process {
                 missing.push(format!(
                     "thread {} runs the goroutine at {goroutine:#x}, which runtime.allgs does not \
                      list, so the goroutine list is damaged",
-                    thread.id
+                    thread.id()
                 ));
             }
         }
@@ -474,15 +466,30 @@ impl Process {
             all_injected_calls,
             wait_reasons: wait_reasons.as_ref(),
             ms: &ms,
-            threads: &threads,
+            threads: &found_threads,
         };
+        // The threads and the goroutines share the budget by their numbers.
+        let walks_total = found_threads.len() + gs.len();
+        let goroutine_budget = budget.share(gs.len(), walks_total);
+        let thread_budget = budget.share(found_threads.len(), walks_total);
         let listed = gs.iter().copied().zip(records).collect();
         let make_tables = || (make_funcs(), EhFrameModules::new(core.mapped_files()));
         let (mut goroutines, blocks_cut) =
-            walks::build_goroutines(&shared, &budget, listed, make_tables, &|damage| {
+            walks::build_goroutines(&shared, &goroutine_budget, listed, make_tables, &|damage| {
                 funcs.add_damage(damage)
             });
-        if budget.cut() || blocks_cut {
+        let walker = walks::Walker {
+            arch,
+            cfi: Some(&cfi),
+            memory: core.memory(),
+            funcs: &funcs,
+            layout,
+            all_injected_calls,
+            budget: &thread_budget,
+        };
+        let threads = walks::walk_threads(&walker, found_threads);
+        walks::attach_thread_walks(&mut goroutines, &threads);
+        if thread_budget.cut() || blocks_cut {
             missing.push(format!(
                 "the walks reached their limits of {} frames stepped through and {} frames kept \
                  in all, so some stacks are cut short or lack frames",

@@ -17,7 +17,7 @@ use super::{CreatedBy, Goroutine, MSummary, ThreadState};
 use crate::core::{Arch, Registers, Thread};
 use crate::hashing::FastMap;
 use crate::runtime::crash;
-use crate::runtime::goroutine::{read_g, read_m, GRecord, MRecord};
+use crate::runtime::goroutine::{read_g, read_m, GRecord, MRecord, ThreadM};
 use crate::runtime::layout::RuntimeLayout;
 use crate::runtime::memory::ReadMemory;
 use crate::runtime::thread::{thread_m_by_procid, thread_m_from_registers, TlsOffset};
@@ -56,7 +56,7 @@ impl Budget {
     }
 
     /// Returns the budget of `part` goroutines of `total`, its share of this one.
-    fn share(&self, part: usize, total: usize) -> Budget {
+    pub(super) fn share(&self, part: usize, total: usize) -> Budget {
         let share = |left: usize| {
             let scaled = u128::from(left as u64) * part as u128 / total.max(1) as u128;
             usize::try_from(scaled).unwrap_or(left)
@@ -175,46 +175,106 @@ pub(super) fn m_context(
     }
 }
 
-/// Matches each thread to its M and walks it from its registers.
-pub(super) fn map_threads(
-    walker: &Walker<'_>,
+/// A thread matched to its M, before its stack is walked.
+pub(super) struct FoundThread {
+    id: u32,
+    regs: Regs,
+    found: Option<ThreadM>,
+    /// The stacks the thread can be on, from its M.
+    context: StackContext,
+}
+
+impl FoundThread {
+    pub(super) fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Returns the goroutine the thread's M was running (`m.curg`).
+    pub(super) fn goroutine(&self) -> Option<u64> {
+        self.found
+            .as_ref()
+            .and_then(|f| (f.m.curg != 0).then_some(f.m.curg))
+    }
+}
+
+/// Matches each thread to its M, without walking its stack. The stacks of
+/// threads often lie at the end of a core, so the goroutines, whose stacks
+/// come earlier, are walked first while a core still decompresses.
+pub(super) fn find_threads(
+    memory: &dyn ReadMemory,
+    layout: &RuntimeLayout,
     threads: &[Thread],
     ms: &[MRecord],
     tls_offsets: &[TlsOffset],
-) -> Vec<ThreadState> {
-    let (memory, layout) = (walker.memory, walker.layout);
+) -> Vec<FoundThread> {
     threads
         .iter()
         .map(|thread| {
             let found = thread_m_from_registers(memory, layout, thread, tls_offsets)
                 .or_else(|| thread_m_by_procid(thread, ms));
-            let regs = thread_regs(thread);
             let context = found
                 .as_ref()
                 .map(|f| m_context(memory, layout, &f.m))
                 .unwrap_or_default();
+            FoundThread {
+                id: thread.id.0,
+                regs: thread_regs(thread),
+                found,
+                context,
+            }
+        })
+        .collect()
+}
+
+/// Walks each thread found from its registers.
+pub(super) fn walk_threads(walker: &Walker<'_>, found: Vec<FoundThread>) -> Vec<ThreadState> {
+    found
+        .into_iter()
+        .map(|thread| {
             let start = Start {
-                regs,
+                regs: thread.regs,
                 found_by: FrameSource::ThreadRegisters,
                 trapped: true,
             };
-            let walk = walker.walk(start, context);
+            let goroutine = thread.goroutine();
+            let walk = walker.walk(start, thread.context);
             ThreadState {
-                id: thread.id.0,
-                regs,
-                m: found.as_ref().map(|f| MSummary {
+                id: thread.id,
+                regs: thread.regs,
+                m: thread.found.as_ref().map(|f| MSummary {
                     id: f.m.id,
                     address: f.m.address,
                 }),
-                mapping: found.as_ref().map(|f| f.mapping),
-                g: found.as_ref().map(|f| f.g),
-                goroutine: found
-                    .as_ref()
-                    .and_then(|f| (f.m.curg != 0).then_some(f.m.curg)),
+                mapping: thread.found.as_ref().map(|f| f.mapping),
+                g: thread.found.as_ref().map(|f| f.g),
+                goroutine,
                 walk,
             }
         })
         .collect()
+}
+
+/// Gives each goroutine running on a thread that thread's walk, which
+/// [`build_goroutines`] left out.
+pub(super) fn attach_thread_walks(goroutines: &mut [Goroutine], threads: &[ThreadState]) {
+    for goroutine in goroutines {
+        if !goroutine.record.as_ref().is_some_and(takes_thread_walk) {
+            continue;
+        }
+        let address = goroutine.address;
+        if let Some(thread) = threads.iter().find(|t| t.goroutine == Some(address)) {
+            goroutine.printed_from = crash::printed_from(&thread.walk);
+            goroutine.walk = Some(thread.walk.clone());
+        }
+    }
+}
+
+/// Reports whether a goroutine on a thread is printed from the thread's
+/// walk: when it is running and its g looks like one. A goroutine in a
+/// syscall keeps its M, but the runtime prints it from the registers saved
+/// on syscall entry, as for any goroutine not running.
+fn takes_thread_walk(record: &GRecord) -> bool {
+    record.status == GStatus::Running && record.is_plausible()
 }
 
 /// Returns the goroutine of a g that could not be read: only its address
@@ -272,19 +332,16 @@ fn build_goroutine(
         .clone()
         .unwrap_or_else(|| Arc::from(record.status.name()));
     let m = ms.iter().find(|m| m.address == record.m && record.m != 0);
-    let thread = threads.iter().find(|t| t.goroutine == Some(address));
-    // A goroutine in a syscall keeps its M, but the runtime prints it from
-    // the registers saved on syscall entry, as for any goroutine not running.
-    let running_thread = thread.filter(|_| record.status == GStatus::Running);
+    let thread = threads.iter().find(|t| t.goroutine() == Some(address));
     let implausible = !record.is_plausible();
-    let (walk, printed_from) = if record.status == GStatus::Dead || implausible {
-        (None, 0)
-    } else if let Some(thread) = running_thread {
-        let printed_from = crash::printed_from(&thread.walk);
-        (Some(thread.walk.clone()), printed_from)
+    let walk = if record.status == GStatus::Dead || implausible {
+        None
+    } else if thread.is_some() && takes_thread_walk(&record) {
+        // The thread's walk is attached once the threads are walked.
+        None
     } else {
         let (start, context) = parked_start(walker.memory, walker.layout, &record, m);
-        (Some(walker.walk(start, context)), 0)
+        Some(walker.walk(start, context))
     };
     let error = implausible.then(|| {
         format!(
@@ -309,7 +366,7 @@ fn build_goroutine(
         start_function,
         created_by,
         walk,
-        printed_from,
+        printed_from: 0,
         error,
         record: Some(record),
     }
@@ -333,7 +390,7 @@ pub(super) struct Shared<'a> {
     pub all_injected_calls: bool,
     pub wait_reasons: Option<&'a WaitReasons>,
     pub ms: &'a [MRecord],
-    pub threads: &'a [ThreadState],
+    pub threads: &'a [FoundThread],
 }
 
 /// A g's address and the result of reading it.
