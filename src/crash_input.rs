@@ -138,11 +138,7 @@ pub struct OpenedCrash {
 /// Opens the crash `args` select, looking up journal matches with
 /// `selector`.
 pub fn open_with(args: &CrashArgs, selector: &Selector) -> anyhow::Result<OpenedCrash> {
-    let work = EarlyWork {
-        prepare: &|_| (),
-        load: &|_, _, _| (),
-    };
-    open_prepared(args, selector, &work).map(|(opened, ())| opened)
+    open_prepared(args, selector, &EarlyWork::NONE).map(|(opened, ())| opened)
 }
 
 /// Work on the binary that runs while the crash is still being opened.
@@ -155,6 +151,14 @@ pub struct EarlyWork<'a, P, L> {
     /// before the build IDs are compared and before the journal lookup of a
     /// core file is awaited, so it must not trust the binary to match.
     pub load: &'a dyn Fn(&Core, &Binary, Option<P>) -> L,
+}
+
+impl EarlyWork<'static, (), ()> {
+    /// No work, for commands that read the binary only after opening.
+    const NONE: Self = EarlyWork {
+        prepare: &|_| (),
+        load: &|_, _, _| (),
+    };
 }
 
 /// Opens the crash as [`open_with`] does, and returns it with the result of
@@ -185,11 +189,13 @@ pub fn open_selected(
     core_path: PathBuf,
     source: Option<CrashSource>,
 ) -> anyhow::Result<OpenedCrash> {
-    let work = EarlyWork {
-        prepare: &|_| (),
-        load: &|_, _, _| (),
-    };
-    open_pending(args, core_path, PendingSource::Ready(source), &work).map(|(opened, ())| opened)
+    open_pending(
+        args,
+        core_path,
+        PendingSource::Ready(source),
+        &EarlyWork::NONE,
+    )
+    .map(|(opened, ())| opened)
 }
 
 /// The journal record of a crash: known, or still being looked up.
