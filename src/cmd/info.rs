@@ -184,15 +184,14 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     };
 
     let mut stdout = std::io::stdout().lock();
-    if args.json {
+    let written = if args.json {
         crate::output::write_json(&mut stdout, &document, crate::output::indent_stdout_json())
-            .map_err(crate::output::stdout_error)?;
     } else {
-        stdout
-            .write_all(format_text(&document, source.text.as_ref()).as_bytes())
-            .map_err(crate::output::stdout_error)?;
-    }
-    stdout.flush().map_err(crate::output::stdout_error)?;
+        stdout.write_all(format_text(&document, source.text.as_ref()).as_bytes())
+    };
+    written
+        .and_then(|()| stdout.flush())
+        .map_err(crate::output::stdout_error)?;
     Ok(Status::Success)
 }
 

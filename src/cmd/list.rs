@@ -305,15 +305,16 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     }
 
     let mut stdout = std::io::stdout().lock();
-    if args.json {
+    let written = if args.json {
         crate::output::write_json(&mut stdout, &rows, crate::output::indent_stdout_json())
-            .map_err(crate::output::stdout_error)?;
     } else if !rows.is_empty() {
-        stdout
-            .write_all(format_table(&rows).as_bytes())
-            .map_err(crate::output::stdout_error)?;
-    }
-    stdout.flush().map_err(crate::output::stdout_error)?;
+        stdout.write_all(format_table(&rows).as_bytes())
+    } else {
+        Ok(())
+    };
+    written
+        .and_then(|()| stdout.flush())
+        .map_err(crate::output::stdout_error)?;
     if rows.is_empty() {
         return Err(WithStatus {
             status: Status::NoMatch,

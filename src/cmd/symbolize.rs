@@ -85,17 +85,14 @@ pub fn run(mut args: Args) -> anyhow::Result<Status> {
 
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
-    match format {
-        Format::Json => render::json::write(&mut out, &report, output::indent_stdout_json())
-            .map_err(crate::output::stdout_error)?,
-        Format::Go => {
-            render::gofmt::write(&mut out, &report).map_err(crate::output::stdout_error)?
-        }
-        Format::Text => {
-            render::text::write(&mut out, &report).map_err(crate::output::stdout_error)?
-        }
-    }
-    out.flush().map_err(crate::output::stdout_error)?;
+    let written = match format {
+        Format::Json => render::json::write(&mut out, &report, output::indent_stdout_json()),
+        Format::Go => render::gofmt::write(&mut out, &report),
+        Format::Text => render::text::write(&mut out, &report),
+    };
+    written
+        .and_then(|()| out.flush())
+        .map_err(output::stdout_error)?;
     drop(out);
 
     // The text and JSON outputs carry the warnings themselves; the Go
