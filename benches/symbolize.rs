@@ -91,6 +91,8 @@ fn sample_once(program: &str, args: &[&str]) -> (u64, bool) {
     (peak, status.success())
 }
 
+/// Builds the command that runs `program` with no input and its output
+/// discarded.
 fn command(program: &str, args: &[&str]) -> Command {
     let mut command = Command::new(program);
     command

@@ -55,7 +55,7 @@ impl Budget {
         }
     }
 
-    /// Returns the budget of `part` goroutines of `total`, its share of this one.
+    /// Returns the budget of `part` walks of `total`, its share of this one.
     pub(super) fn share(&self, part: usize, total: usize) -> Budget {
         let share = |left: usize| {
             let scaled = u128::from(left as u64) * part as u128 / total.max(1) as u128;
