@@ -1,5 +1,5 @@
 //! Feeds arbitrary bytes to the readers of a binary's build information,
-//! build IDs and C symbols. Each must return an error or a partial result,
+//! build IDs, C symbols and runtime struct layouts. Each must return an error or a partial result,
 //! never panic, whatever the ELF headers, notes, sections and DWARF claim.
 
 #![no_main]
@@ -32,4 +32,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = symbolizer.symbolize(pc);
     }
     let _ = symbolizer.dwarf_error().map(ToString::to_string);
+
+    if let Ok(file) = object::File::parse(data) {
+        if let Ok(Some(members)) = symbolizer::runtime::layout_dwarf::read_struct_members(&file) {
+            let _ = symbolizer::runtime::layout::RuntimeLayout::from_members(&members);
+        }
+    }
 });
