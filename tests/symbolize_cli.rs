@@ -228,6 +228,32 @@ fn pid_selects_crash_from_journal() {
         .is_some_and(|p| p.starts_with("/var/lib/systemd/coredump/")));
 }
 
+#[test]
+fn stored_core_finds_its_record_without_journalctl() {
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
+    // With no journalctl on the PATH, only the journal files' hash tables
+    // can find the entry that names the core file.
+    let output = Command::new(GOCRASH)
+        .args(["symbolize", "--json", path_str(&crash.core)])
+        .env("PATH", "/nonexistent")
+        .stdin(Stdio::null())
+        .output()
+        .expect("gocrash runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let document: Value = serde_json::from_slice(&output.stdout).expect("JSON document");
+    let record = &document["core"]["journal"];
+    assert_eq!(record["pid"], crash.pid, "{record}");
+    assert_eq!(record["filename"], path_str(&crash.core), "{record}");
+    assert!(
+        record["unit"]
+            .as_str()
+            .is_some_and(|unit| unit.starts_with("gocrash-corpus-nilpointer")),
+        "{record}"
+    );
+}
+
 /// Returns the corpus crash the tests below read, and another build of the
 /// same program (a build ID mismatch).
 fn corpus_crash() -> Option<(Crash, PathBuf)> {

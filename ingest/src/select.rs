@@ -27,7 +27,7 @@ use crate::coredump::{
 use crate::crashtext::{self, CrashText, CrashTextError, TextOptions};
 use crate::journal::export::COREDUMP_FIELD;
 use crate::journal::{
-    ExportOptions, FieldPolicy, FieldValue, Journal, JournalError, Query, SpilledValue,
+    EntryStream, ExportOptions, FieldPolicy, FieldValue, Journal, JournalError, Query, SpilledValue,
 };
 
 /// Bytes read from a file to tell a core from an executable.
@@ -287,10 +287,35 @@ impl Selector {
     /// Returns the newest record matching all the arguments.
     pub fn newest(&self, args: &[CrashArg]) -> Result<CoredumpRecord, SelectError> {
         let query = self.query(args, true);
-        let mut stream = self
+        let stream = self
             .journal
             .stream(&query, ExportOptions::default())
             .map_err(SelectError::Journal)?;
+        self.newest_in(stream, args)
+    }
+
+    /// Returns the newest record matching all the arguments when the
+    /// journal files' hash tables can find it, else `None` (see
+    /// [`Journal::stream_indexed`]).
+    fn newest_indexed(&self, args: &[CrashArg]) -> Result<Option<CoredumpRecord>, SelectError> {
+        let query = self.query(args, true);
+        let stream = self
+            .journal
+            .stream_indexed(&query, ExportOptions::default())
+            .map_err(SelectError::Journal)?;
+        match stream.map(|stream| self.newest_in(stream, args)) {
+            Some(Ok(record)) => Ok(Some(record)),
+            Some(Err(error)) if !error.is_no_match() => Err(error),
+            Some(Err(_)) | None => Ok(None),
+        }
+    }
+
+    /// Returns the first record of `stream` that the selection takes.
+    fn newest_in(
+        &self,
+        mut stream: EntryStream,
+        args: &[CrashArg],
+    ) -> Result<CoredumpRecord, SelectError> {
         let mut rejected = 0usize;
         while let Some(entry) = stream.next_entry().map_err(SelectError::Journal)? {
             match CoredumpRecord::from_entry(&entry) {
@@ -436,8 +461,21 @@ impl Selector {
             return Ok(None);
         }
         let stored = Path::new(DEFAULT_COREDUMP_DIR).join(name);
-        let arg = CrashArg::Field(format!("COREDUMP_FILENAME={}", stored.display()));
-        match self.newest(&[arg]) {
+        let args = [CrashArg::Field(format!(
+            "COREDUMP_FILENAME={}",
+            stored.display()
+        ))];
+        // One entry has this file name, which the files' hash tables find
+        // without starting journalctl. journalctl still reads the files
+        // they cannot serve, and looks again when they find nothing.
+        match self.newest_indexed(&args) {
+            Ok(Some(record)) => return Ok(Some(record)),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::debug!(target: "gocrash::select", %error, "cannot look the core file up in the journal files directly");
+            }
+        }
+        match self.newest(&args) {
             Ok(record) => Ok(Some(record)),
             Err(SelectError::NoMatch { .. }) => Ok(None),
             Err(error) => Err(error),

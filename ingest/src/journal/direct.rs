@@ -113,24 +113,34 @@ impl Matches {
         self.alternatives.is_empty()
     }
 
-    /// Returns `NAME=value` payloads such that every matching entry has one
-    /// of them: for each alternative, the values of its first field. `None`
-    /// without matches.
-    fn index_payloads(&self) -> Option<Vec<Vec<u8>>> {
+    /// Returns, for each alternative, the `NAME=value` payloads of each of
+    /// its fields: an entry that matches the alternative has one payload of
+    /// every field. `None` without matches.
+    fn payloads_by_field(&self) -> Option<Vec<Vec<Vec<Vec<u8>>>>> {
         if self.is_empty() {
             return None;
         }
-        let mut payloads = Vec::new();
-        for fields in &self.alternatives {
-            let (name, values) = fields.first()?;
-            for value in values {
-                let mut payload = Vec::with_capacity(name.len() + 1 + value.len());
-                payload.extend_from_slice(name.as_bytes());
-                payload.push(b'=');
-                payload.extend_from_slice(value);
-                payloads.push(payload);
-            }
-        }
+        let payloads = self
+            .alternatives
+            .iter()
+            .map(|fields| {
+                fields
+                    .iter()
+                    .map(|(name, values)| {
+                        values
+                            .iter()
+                            .map(|value| {
+                                let mut payload = Vec::with_capacity(name.len() + 1 + value.len());
+                                payload.extend_from_slice(name.as_bytes());
+                                payload.push(b'=');
+                                payload.extend_from_slice(value);
+                                payload
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
         Some(payloads)
     }
 
@@ -401,32 +411,40 @@ impl Scan {
         })
     }
 
-    /// Returns the entries that have one of `payloads`, looked up in the
-    /// files' hash tables, in order. `None` when a file's table cannot be
-    /// used, and every entry must be walked instead.
-    fn with_payloads(&self, payloads: &[Vec<u8>]) -> Option<Vec<Location>> {
+    /// Returns the entries that may match, looked up in the files' hash
+    /// tables, in order: for each alternative (see
+    /// [`Matches::payloads_by_field`]), the entries of the field that the
+    /// fewest entries have. `None` when a file's table cannot be used, and
+    /// every entry must be walked instead.
+    fn with_payloads(&self, alternatives: &[Vec<Vec<Vec<u8>>>]) -> Option<Vec<Location>> {
         let mut locations = Vec::new();
+        let mut found_twice = false;
         for (index, file) in self.files.iter().enumerate() {
-            for payload in payloads {
-                let offsets = match file.entries_with(payload) {
-                    Ok(Some(offsets)) => offsets,
-                    Ok(None) => return None,
-                    Err(error) => {
-                        tracing::debug!(target: "gocrash::journal", %error, "cannot use a file's hash table, so every entry is walked");
-                        return None;
+            let mut lookups = 0usize;
+            for fields in alternatives {
+                for payload in fewest_entries(file, fields)? {
+                    lookups += 1;
+                    found_twice |= lookups > 1;
+                    let offsets = match file.entries_with(payload) {
+                        Ok(Some(offsets)) => offsets,
+                        Ok(None) => return None,
+                        Err(error) => {
+                            tracing::debug!(target: "gocrash::journal", %error, "cannot use a file's hash table, so every entry is walked");
+                            return None;
+                        }
+                    };
+                    for offset in offsets {
+                        let position = file.entry_position(offset).ok()?;
+                        locations.push(Location {
+                            file: index,
+                            offset,
+                            position,
+                        });
                     }
-                };
-                for offset in offsets {
-                    let position = file.entry_position(offset).ok()?;
-                    locations.push(Location {
-                        file: index,
-                        offset,
-                        position,
-                    });
                 }
             }
         }
-        if payloads.len() > 1 {
+        if found_twice {
             // An entry with several of the payloads is found once for each.
             locations.sort_by_key(|l| (l.file, l.offset));
             locations.dedup_by_key(|l| (l.file, l.offset));
@@ -434,6 +452,30 @@ impl Scan {
         self.sort(&mut locations);
         Some(locations)
     }
+}
+
+/// Returns the payloads of the field of `fields` that the fewest entries of
+/// `file` have, by the counts of its DATA objects. `None` when the file's
+/// hash table cannot be used.
+fn fewest_entries<'p>(file: &JournalFile, fields: &'p [Vec<Vec<u8>>]) -> Option<&'p [Vec<u8>]> {
+    let mut best: Option<(u64, &[Vec<u8>])> = None;
+    for payloads in fields {
+        let mut count = 0u64;
+        for payload in payloads {
+            match file.count_entries_with(payload) {
+                Ok(Some(entries)) => count = count.saturating_add(entries),
+                Ok(None) => return None,
+                Err(error) => {
+                    tracing::debug!(target: "gocrash::journal", %error, "cannot use a file's hash table, so every entry is walked");
+                    return None;
+                }
+            }
+        }
+        if best.is_none_or(|(fewest, _)| count < fewest) {
+            best = Some((count, payloads));
+        }
+    }
+    best.map(|(_, payloads)| payloads)
 }
 
 impl AllEntries {
@@ -553,8 +595,8 @@ impl DirectStream {
 
         let scan = journal.scan.get(journal)?;
         let found = matches
-            .index_payloads()
-            .and_then(|payloads| scan.with_payloads(&payloads));
+            .payloads_by_field()
+            .and_then(|alternatives| scan.with_payloads(&alternatives));
         let (next, end, checks_time) = match &found {
             Some(found) => (0, found.len(), true),
             None => {
@@ -595,6 +637,26 @@ impl DirectStream {
             stream.keep_newest(lines)?;
         }
         Ok(stream)
+    }
+
+    /// Finds the entries `query` selects as [`DirectStream::open`] does,
+    /// when the files' hash tables can find them: the query has matches,
+    /// and every file has a keyed hash table. Returns `None` otherwise,
+    /// without walking the entries.
+    pub fn open_indexed(
+        journal: &Journal,
+        query: &Query,
+        options: ExportOptions,
+    ) -> Result<Option<DirectStream>, JournalError> {
+        let matches = Matches::parse(&query.matches)?;
+        let scan = journal.scan.get(journal)?;
+        let indexed = matches
+            .payloads_by_field()
+            .is_some_and(|alternatives| scan.with_payloads(&alternatives).is_some());
+        if !indexed {
+            return Ok(None);
+        }
+        DirectStream::open(journal, query, options).map(Some)
     }
 
     /// Reports whether the time range and the cursors select an entry.

@@ -62,6 +62,8 @@ const OBJECT_COMPRESSED_ZSTD: u8 = 4;
 
 /// Sizes of the fixed parts of objects.
 const OBJECT_HEADER_SIZE: u64 = 16;
+/// Offset in a DATA object of the number of entries that link to it.
+const DATA_N_ENTRIES_OFFSET: u64 = 56;
 const DATA_PAYLOAD_OFFSET: u64 = 64;
 const DATA_PAYLOAD_OFFSET_COMPACT: u64 = 72;
 const ENTRY_ITEMS_OFFSET: u64 = 64;
@@ -244,6 +246,29 @@ impl JournalFile {
     /// files without a keyed hash (before systemd 246) use another hash
     /// function, which this reader does not compute.
     pub fn entries_with(&self, payload: &[u8]) -> Result<Option<Vec<u64>>, JournalFileError> {
+        match self.find_data(payload)? {
+            None => Ok(None),
+            Some(None) => Ok(Some(Vec::new())),
+            Some(Some(offset)) => self.data_entries(offset).map(Some),
+        }
+    }
+
+    /// Returns how many entries have the field `payload`, as the DATA
+    /// object counts them, found as [`JournalFile::entries_with`] finds it.
+    pub fn count_entries_with(&self, payload: &[u8]) -> Result<Option<u64>, JournalFileError> {
+        match self.find_data(payload)? {
+            None => Ok(None),
+            Some(None) => Ok(Some(0)),
+            Some(Some(offset)) => self
+                .u64_at(offset + DATA_N_ENTRIES_OFFSET, "DATA object")
+                .map(Some),
+        }
+    }
+
+    /// Finds the DATA object of `payload` in the hash table: `None` when
+    /// the table cannot be used, `Some(None)` when the file has no such
+    /// field.
+    fn find_data(&self, payload: &[u8]) -> Result<Option<Option<u64>>, JournalFileError> {
         let header = &self.header;
         let buckets = header.data_hash_table_size / HASH_ITEM_SIZE;
         if header.incompatible_flags & INCOMPATIBLE_KEYED_HASH == 0 || buckets == 0 {
@@ -270,7 +295,7 @@ impl JournalFile {
             if self.u64_at(offset + OBJECT_HEADER_SIZE, "DATA object")? == hash
                 && self.data_payload(offset)?.as_ref() == payload
             {
-                return self.data_entries(offset).map(Some);
+                return Ok(Some(Some(offset)));
             }
             let next = self.u64_at(offset + OBJECT_HEADER_SIZE + 8, "DATA object")?;
             // Objects are appended, so a chain only moves forward; this
@@ -284,7 +309,7 @@ impl JournalFile {
             }
             offset = next;
         }
-        Ok(Some(Vec::new()))
+        Ok(Some(None))
     }
 
     /// Returns the entries that link to the DATA object at `offset`: its
@@ -292,7 +317,7 @@ impl JournalFile {
     fn data_entries(&self, offset: u64) -> Result<Vec<u64>, JournalFileError> {
         let first = self.u64_at(offset + 40, "DATA object")?;
         let array = self.u64_at(offset + 48, "DATA object")?;
-        let count = self.u64_at(offset + 56, "DATA object")?;
+        let count = self.u64_at(offset + DATA_N_ENTRIES_OFFSET, "DATA object")?;
         if count == 0 || first == 0 {
             return Ok(Vec::new());
         }

@@ -214,6 +214,25 @@ impl Journal {
         Ok(args)
     }
 
+    /// Reads the entries `query` selects through the journal files' hash
+    /// tables, with the direct reader whichever reader is set, when those
+    /// tables can find them (see [`DirectStream::open_indexed`]). `None`
+    /// when they cannot, and [`Journal::stream`] must read them. A lookup
+    /// of a few entries by a rare field takes a few milliseconds this way,
+    /// less than journalctl takes to start.
+    pub fn stream_indexed(
+        &self,
+        query: &Query,
+        options: ExportOptions,
+    ) -> Result<Option<EntryStream>, JournalError> {
+        let direct = DirectStream::open_indexed(self, query, options)?;
+        Ok(direct.map(|direct| EntryStream {
+            command: direct.describe(),
+            source: StreamSource::Direct(direct),
+            finished: false,
+        }))
+    }
+
     /// Starts journalctl, or opens the journal files for the direct
     /// reader, and returns the entries as they arrive.
     pub fn stream(
