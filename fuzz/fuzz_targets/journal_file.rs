@@ -60,6 +60,7 @@ fuzz_target!(|data: &[u8]| {
         }
         // The hash table lookup of the direct reader's matches.
         for payload in [&b"MESSAGE_ID=fc2e22bc6ee647b6b90729ab34a250b1"[..], b"_PID=1"] {
+            let _ = journal.count_entries_with(payload);
             if let Ok(Some(offsets)) = journal.entries_with(payload) {
                 for offset in offsets.into_iter().take(MAX_ENTRIES) {
                     let _ = journal.entry_position(offset);

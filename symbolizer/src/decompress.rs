@@ -18,6 +18,7 @@
 mod background;
 mod extent;
 mod lz4_frame;
+mod zstd_blocks;
 
 pub use extent::MAX_DECOMPRESSED_LEN;
 
@@ -33,6 +34,7 @@ use memmap2::Mmap;
 
 use extent::{CoreExtent, NotElf};
 use lz4_frame::FrameEnd;
+use zstd_blocks::Chunk;
 
 use crate::threads::spawn_or_return;
 
@@ -723,11 +725,28 @@ impl Read for CountingReader {
 trait BlockSink {
     fn write_block(&mut self, block: &[u8]) -> io::Result<()>;
 
+    /// Receives `len` bytes that the decoder found to be zeros without
+    /// comparing them (zstd blocks that repeat a zero byte).
+    fn write_zeros(&mut self, len: usize) -> io::Result<()> {
+        zero_pages(len, |page| self.write_block(page))
+    }
+
     /// Receives the core's length and the end of its headers and notes,
     /// once its program headers were read, before the block holding them.
     fn layout_known(&mut self, _limit: u64, _headers_end: u64) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Hands `len` zero bytes to `write`, a page at most at a time.
+fn zero_pages(len: usize, mut write: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+    let mut left = len;
+    while left > 0 {
+        let page = left.min(HOLE_SIZE);
+        write(ZERO_PAGE.get(..page).unwrap_or(&[]))?;
+        left -= page;
+    }
+    Ok(())
 }
 
 struct PlainWriter<'w, W: Write + ?Sized> {
@@ -788,6 +807,12 @@ impl BlockSink for SparseFile<'_> {
             self.write_run(offset, block.get(from..to).unwrap_or(&[]))?;
         }
         self.len += block.len() as u64;
+        Ok(())
+    }
+
+    /// Leaves a hole: the file reads as zeros where nothing was written.
+    fn write_zeros(&mut self, len: usize) -> io::Result<()> {
+        self.len += len as u64;
         Ok(())
     }
 }
@@ -940,22 +965,55 @@ impl BlockSink for CheckedSink<'_> {
                 self.inner.layout_known(extent.limit(), headers_end)?;
             }
         }
-        let limit = self
+        let kept = self.room_for(block.len());
+        if kept > 0 {
+            self.inner.write_block(block.get(..kept).unwrap_or(&[]))?;
+            self.len += kept as u64;
+        }
+        self.refuse_rest(kept, block.len())
+    }
+
+    fn write_zeros(&mut self, len: usize) -> io::Result<()> {
+        if self
             .extent
             .as_ref()
-            .map_or(MAX_DECOMPRESSED_LEN, CoreExtent::limit);
-        let room = limit.saturating_sub(self.len);
-        // `room` is below `block.len()` when it is the shorter, so it fits a usize.
-        let kept = block
-            .get(..room.min(block.len() as u64) as usize)
-            .unwrap_or(&[]);
-        if !kept.is_empty() {
-            self.inner.write_block(kept)?;
-            self.len += kept.len() as u64;
+            .is_some_and(|extent| !extent.is_settled())
+        {
+            // The core's first bytes are still being checked.
+            return zero_pages(len, |page| self.write_block(page));
         }
-        if kept.len() < block.len() {
+        let kept = self.room_for(len);
+        if kept > 0 {
+            self.inner.write_zeros(kept)?;
+            self.len += kept as u64;
+        }
+        self.refuse_rest(kept, len)
+    }
+}
+
+impl CheckedSink<'_> {
+    /// Returns the most decompressed bytes the stream may contain.
+    fn limit(&self) -> u64 {
+        self.extent
+            .as_ref()
+            .map_or(MAX_DECOMPRESSED_LEN, CoreExtent::limit)
+    }
+
+    /// Returns how many of `len` more bytes fit within the limit.
+    fn room_for(&self, len: usize) -> usize {
+        let room = self.limit().saturating_sub(self.len);
+        // `room` is below `len` when it is the smaller, so it fits a usize.
+        room.min(len as u64) as usize
+    }
+
+    /// Stops the stream when only `kept` of `len` bytes fitted.
+    fn refuse_rest(&mut self, kept: usize, len: usize) -> io::Result<()> {
+        if kept < len {
             let described = self.extent.as_ref().is_some_and(CoreExtent::is_described);
-            self.stop = Some(Stop::TooLong { limit, described });
+            self.stop = Some(Stop::TooLong {
+                limit: self.limit(),
+                described,
+            });
             return Err(io::Error::other("the stream is longer than the core"));
         }
         Ok(())
@@ -993,36 +1051,20 @@ fn decompress_stream(
         count: Arc::clone(&count),
         failed: Arc::clone(&failed),
     };
-    let input = BufReader::with_capacity(INPUT_BUFFER_SIZE, counting);
-    let decoder: Box<dyn Read + Send> = match compression {
-        Compression::None => Box::new(input),
-        Compression::Zstd => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(input).map_err(|source| {
-                DecompressError::Corrupt {
-                    path: path.to_path_buf(),
-                    format: compression,
-                    offset: 0,
-                    decompressed: 0,
-                    source,
-                }
-            })?;
-            Box::new(decoder)
-        }
-        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(input)),
-        // `xz` output may hold several concatenated streams, which `xz -d` accepts.
-        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(input)),
-    };
-
+    let mut input = BufReader::with_capacity(INPUT_BUFFER_SIZE, counting);
     let mut bytes_out = 0u64;
-    let written = pump(decoder, &mut |data, read_error| {
-        if !data.is_empty() {
-            sink.write_block(data)
-                .map_err(|source| DecompressError::Write {
-                    path: path.to_path_buf(),
-                    offset: bytes_out,
-                    source,
-                })?;
-            bytes_out += data.len() as u64;
+    let mut write = |chunk: Chunk<'_>, read_error: Option<io::Error>| {
+        if !chunk.is_empty() {
+            let written = match chunk {
+                Chunk::Bytes(data) => sink.write_block(data),
+                Chunk::Zeros(len) => sink.write_zeros(len),
+            };
+            written.map_err(|source| DecompressError::Write {
+                path: path.to_path_buf(),
+                offset: bytes_out,
+                source,
+            })?;
+            bytes_out += chunk.len() as u64;
             progress(Progress {
                 bytes_in: count.load(Ordering::Relaxed),
                 bytes_out,
@@ -1047,7 +1089,26 @@ fn decompress_stream(
             decompressed: bytes_out,
             source,
         })
-    });
+    };
+    let written = match compression {
+        Compression::None => pump(Box::new(input), &mut write),
+        Compression::Zstd => {
+            match zstd_blocks::decode_beside(&mut input, &mut |chunk| write(chunk, None)) {
+                Ok(()) => Ok(()),
+                Err(zstd_blocks::Stop::Output(error)) => Err(error),
+                Err(zstd_blocks::Stop::Input(error)) => write(Chunk::Bytes(&[]), Some(error)),
+            }
+        }
+        Compression::Lz4 => pump(
+            Box::new(lz4_flex::frame::FrameDecoder::new(input)),
+            &mut write,
+        ),
+        // `xz` output may hold several concatenated streams, which `xz -d` accepts.
+        Compression::Xz => pump(
+            Box::new(liblzma::read::XzDecoder::new_multi_decoder(input)),
+            &mut write,
+        ),
+    };
     written?;
     let bytes_in = count.load(Ordering::Relaxed);
     tracing::debug!(target: "gocrash::decompress", path = %path.display(), bytes_in, bytes_out, "decompressed core");
@@ -1060,7 +1121,7 @@ fn decompress_stream(
 
 /// Receives each decoded block, with the error that ended the stream after
 /// it, if one did.
-type BlockWriter<'w> = dyn FnMut(&[u8], Option<io::Error>) -> Result<(), DecompressError> + 'w;
+type BlockWriter<'w> = dyn FnMut(Chunk<'_>, Option<io::Error>) -> Result<(), DecompressError> + 'w;
 
 /// A block the decoder filled: the block, how many bytes it filled, and the
 /// error that stopped the decoder, if one did.
@@ -1102,7 +1163,7 @@ fn pump(decoder: Box<dyn Read + Send>, write: &mut BlockWriter<'_>) -> Result<()
         }
         for (block, filled, error) in filled_receiver {
             let last = filled < block.len() || error.is_some();
-            write(block.get(..filled).unwrap_or(&[]), error)?;
+            write(Chunk::Bytes(block.get(..filled).unwrap_or(&[])), error)?;
             if last {
                 break;
             }
@@ -1121,7 +1182,7 @@ fn pump_here(
     loop {
         let (filled, error) = fill_block(&mut *decoder, &mut block);
         let last = filled < block.len() || error.is_some();
-        write(block.get(..filled).unwrap_or(&[]), error)?;
+        write(Chunk::Bytes(block.get(..filled).unwrap_or(&[])), error)?;
         if last {
             return Ok(());
         }

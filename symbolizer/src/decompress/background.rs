@@ -121,6 +121,12 @@ impl BlockSink for GatedSink<'_> {
         Ok(())
     }
 
+    fn write_zeros(&mut self, len: usize) -> std::io::Result<()> {
+        self.sparse.write_zeros(len)?;
+        self.gate.advance(self.sparse.len);
+        Ok(())
+    }
+
     /// Extends the file to the core's length so that it can be mapped now.
     /// A file that cannot be extended (a file size limit) is written as
     /// the plain decompression writes it, and read once it is complete.

@@ -91,6 +91,11 @@ impl CoreExtent {
         self.limit.unwrap_or(MAX_DECOMPRESSED_LEN)
     }
 
+    /// Tells whether the limit is final: no more bytes need observing.
+    pub fn is_settled(&self) -> bool {
+        self.limit.is_some()
+    }
+
     /// Tells whether [`CoreExtent::limit`] comes from the core's headers.
     pub fn is_described(&self) -> bool {
         self.limit.is_some_and(|limit| limit < MAX_DECOMPRESSED_LEN)
