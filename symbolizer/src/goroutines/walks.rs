@@ -19,7 +19,7 @@ use crate::hashing::FastMap;
 use crate::runtime::crash;
 use crate::runtime::goroutine::{read_g, read_m, GRecord, MRecord, ThreadM};
 use crate::runtime::layout::RuntimeLayout;
-use crate::runtime::memory::ReadMemory;
+use crate::runtime::memory::{ReadMemory, RunCache};
 use crate::runtime::thread::{thread_m_by_procid, thread_m_from_registers, TlsOffset};
 use crate::runtime::waitreason::{GStatus, WaitReasons};
 use crate::threads::spawn_or_return;
@@ -74,7 +74,7 @@ impl Budget {
 /// The inputs every walk of one process reads, and its budget.
 pub(super) struct Walker<'a> {
     pub arch: Arch,
-    pub memory: &'a (dyn ReadMemory + Sync),
+    pub memory: &'a dyn ReadMemory,
     pub funcs: &'a dyn FuncTable,
     pub layout: &'a RuntimeLayout,
     /// Whether the release treats `asyncPreempt` as an injected call
@@ -438,9 +438,10 @@ where
     let queue = Mutex::new(blocks.into_iter());
     let build_block = |(block, out, budget): Block<'_>| -> Built {
         let (funcs, cfi) = make_tables();
+        let reads = RunCache::new(shared.memory);
         let walker = Walker {
             arch: shared.arch,
-            memory: shared.memory,
+            memory: &reads,
             funcs: &funcs,
             layout: shared.layout,
             all_injected_calls: shared.all_injected_calls,

@@ -2,6 +2,8 @@
 //! process memory, so that tests can hand them a few synthetic pages and
 //! the real walk reads a core.
 
+use std::cell::Cell;
+
 pub use crate::core::MemoryError;
 
 /// A source of process memory at run-time addresses.
@@ -9,6 +11,13 @@ pub trait ReadMemory {
     /// Fills `buf` with the bytes at `addr`, or fails naming the first
     /// address that could not be read.
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError>;
+
+    /// Returns the bytes from `addr` on that one source (a core segment, a
+    /// mapped file) contains without a gap, for [`RunCache`]. `None` when
+    /// the memory offers no such view.
+    fn run_at(&self, _addr: u64) -> Option<&[u8]> {
+        None
+    }
 
     fn read_u8(&self, addr: u64) -> Result<u8, MemoryError> {
         let mut buf = [0u8; 1];
@@ -54,11 +63,84 @@ impl ReadMemory for crate::core::Memory {
     fn read_u64(&self, addr: u64) -> Result<u64, MemoryError> {
         Ok(u64::from_le_bytes(self.read_array(addr)?))
     }
+
+    fn run_at(&self, addr: u64) -> Option<&[u8]> {
+        self.contiguous_at(addr).ok()
+    }
 }
 
 impl<T: ReadMemory + ?Sized> ReadMemory for &T {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
         (**self).read(addr, buf)
+    }
+
+    fn run_at(&self, addr: u64) -> Option<&[u8]> {
+        (**self).run_at(addr)
+    }
+}
+
+/// Reads through the last run of contiguous bytes a read found. A stack
+/// walk reads one word after another up the same stack, and finding the
+/// core segment of each word cost more than the rest of the read. One
+/// cache serves one thread.
+pub struct RunCache<'m> {
+    inner: &'m dyn ReadMemory,
+    /// The run's first address and its bytes.
+    run: Cell<(u64, &'m [u8])>,
+}
+
+impl<'m> RunCache<'m> {
+    pub fn new(inner: &'m dyn ReadMemory) -> RunCache<'m> {
+        RunCache {
+            inner,
+            run: Cell::new((0, &[])),
+        }
+    }
+
+    /// Returns the `len` bytes at `addr`, from the cached run or from a run
+    /// found now; `None` when no run contains them all.
+    fn cached(&self, addr: u64, len: usize) -> Option<&'m [u8]> {
+        let (start, bytes) = self.run.get();
+        if let Some(found) = within(start, bytes, addr, len) {
+            return Some(found);
+        }
+        let bytes = self.inner.run_at(addr)?;
+        self.run.set((addr, bytes));
+        within(addr, bytes, addr, len)
+    }
+}
+
+/// Returns the `len` bytes at `addr` of the run of `bytes` at `start`.
+fn within(start: u64, bytes: &[u8], addr: u64, len: usize) -> Option<&[u8]> {
+    let from = usize::try_from(addr.checked_sub(start)?).ok()?;
+    bytes.get(from..from.checked_add(len)?)
+}
+
+impl ReadMemory for RunCache<'_> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
+        match self.cached(addr, buf.len()) {
+            Some(bytes) => {
+                buf.copy_from_slice(bytes);
+                Ok(())
+            }
+            // A read across runs, or one that fails, which the memory
+            // explains.
+            None => self.inner.read(addr, buf),
+        }
+    }
+
+    fn read_u64(&self, addr: u64) -> Result<u64, MemoryError> {
+        match self
+            .cached(addr, 8)
+            .and_then(|bytes| bytes.first_chunk::<8>())
+        {
+            Some(bytes) => Ok(u64::from_le_bytes(*bytes)),
+            None => self.inner.read_u64(addr),
+        }
+    }
+
+    fn run_at(&self, addr: u64) -> Option<&[u8]> {
+        self.inner.run_at(addr)
     }
 }
 
@@ -100,5 +182,72 @@ impl ReadMemory for TestMemory {
             *byte = found.ok_or(MemoryError::Unmapped { addr: at })?;
         }
         Ok(())
+    }
+
+    /// Returns the rest of the one range that contains `addr`, when no
+    /// other range overlaps it.
+    fn run_at(&self, addr: u64) -> Option<&[u8]> {
+        let mut containing = self
+            .ranges
+            .iter()
+            .filter(|(start, bytes)| addr >= *start && addr - *start < bytes.len() as u64);
+        let (start, bytes) = containing.next()?;
+        let end = *start + bytes.len() as u64;
+        let overlapped = self
+            .ranges
+            .iter()
+            .filter(|(other, other_bytes)| *other < end && addr < *other + other_bytes.len() as u64)
+            .count()
+            > 1;
+        if overlapped {
+            return None;
+        }
+        bytes.get(usize::try_from(addr - *start).ok()?..)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_cache_reads_as_its_memory() {
+        let mut memory = TestMemory::new();
+        let first: Vec<u8> = (0..16).collect();
+        let second: Vec<u8> = (16..32).collect();
+        memory.put(0x1000, &first);
+        memory.put(0x1010, &second);
+        let cache = RunCache::new(&memory);
+
+        assert_eq!(
+            cache.read_u64(0x1000).unwrap(),
+            memory.read_u64(0x1000).unwrap()
+        );
+        assert_eq!(
+            cache.read_u64(0x1008).unwrap(),
+            memory.read_u64(0x1008).unwrap()
+        );
+        assert_eq!(
+            cache.read_u64(0x1004).unwrap(),
+            memory.read_u64(0x1004).unwrap()
+        );
+        // Across the two runs: the memory reads it.
+        assert_eq!(cache.read_u64(0x100c).unwrap(), 0x1312_1110_0f0e_0d0c);
+        assert_eq!(
+            cache.read_u64(0x1018).unwrap(),
+            memory.read_u64(0x1018).unwrap()
+        );
+        let mut buf = [0u8; 4];
+        cache.read(0x101c, &mut buf).unwrap();
+        assert_eq!(buf, [28, 29, 30, 31]);
+        // Past the end, and unmapped: the memory's own errors.
+        assert!(matches!(
+            cache.read_u64(0x101c),
+            Err(MemoryError::Unmapped { addr: 0x1020 })
+        ));
+        assert!(matches!(
+            cache.read_u64(0x2000),
+            Err(MemoryError::Unmapped { addr: 0x2000 })
+        ));
     }
 }
