@@ -80,44 +80,60 @@ pub struct MRecord {
     pub alllink: u64,
 }
 
-/// The maximum size of a struct [`Prefetched`] copies at once: twice the
+/// The maximum size of a struct that [`Prefetched`] takes at once: twice the
 /// largest g of the built-in layouts (392 to 456 bytes).
 const MAX_PREFETCH: usize = 1024;
 
-/// A struct's bytes, copied in one read and placed in front of the memory
+/// A struct's bytes, taken in one read and placed in front of the memory
 /// they came from, because reading a g field by field cost one lookup of
-/// the core segment per field. Reads outside the copy, and every read of a
-/// struct the core cuts short, go to the memory, which names the first
+/// the core segment per field. Reads outside those bytes, and every read of
+/// a struct the core cuts short, go to the memory, which names the first
 /// address it lacks.
 struct Prefetched<'a> {
     memory: &'a dyn ReadMemory,
     start: u64,
-    len: usize,
-    bytes: [u8; MAX_PREFETCH],
+    bytes: StructBytes<'a>,
+}
+
+/// The bytes of a [`Prefetched`] struct.
+enum StructBytes<'a> {
+    /// Borrowed from the memory, which contains them in one run: the
+    /// common case, which copies nothing.
+    Borrowed(&'a [u8]),
+    /// Copied from memory that contains them in pieces. Empty when the
+    /// copy failed.
+    Copied(Vec<u8>),
 }
 
 impl<'a> Prefetched<'a> {
     fn new(memory: &'a dyn ReadMemory, start: u64, size: u64) -> Prefetched<'a> {
-        let mut bytes = [0u8; MAX_PREFETCH];
         let len = usize::try_from(size).map_or(0, |size| size.min(MAX_PREFETCH));
-        let len = match bytes.get_mut(..len).map(|buf| memory.read(start, buf)) {
-            Some(Ok(())) => len,
-            _ => 0,
+        let bytes = match memory.run_at(start).and_then(|run| run.get(..len)) {
+            Some(run) => StructBytes::Borrowed(run),
+            None => {
+                let mut bytes = vec![0u8; len];
+                if memory.read(start, &mut bytes).is_err() {
+                    bytes.clear();
+                }
+                StructBytes::Copied(bytes)
+            }
         };
         Prefetched {
             memory,
             start,
-            len,
             bytes,
         }
     }
 
-    /// Returns the copied bytes at `addr`, if the copy contains all `len` of them.
+    /// Returns the prefetched bytes at `addr`, if they contain all `len` of
+    /// them.
     fn copied(&self, addr: u64, len: usize) -> Option<&[u8]> {
         let from = usize::try_from(addr.checked_sub(self.start)?).ok()?;
-        self.bytes
-            .get(..self.len)?
-            .get(from..from.checked_add(len)?)
+        let bytes: &[u8] = match &self.bytes {
+            StructBytes::Borrowed(run) => run,
+            StructBytes::Copied(bytes) => bytes,
+        };
+        bytes.get(from..from.checked_add(len)?)
     }
 }
 
