@@ -18,6 +18,7 @@
 mod background;
 mod extent;
 mod lz4_frame;
+mod xxh64;
 mod zstd_blocks;
 
 pub use extent::MAX_DECOMPRESSED_LEN;

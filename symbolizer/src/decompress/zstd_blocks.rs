@@ -6,13 +6,15 @@
 //! took more time than the decoding. Here each block is decoded where it
 //! stays until it is handed on, so no byte is copied. The block headers
 //! pass through this module too, so it finds the blocks that repeat a zero
-//! byte (57% of that core's bytes) and hands them on as a count of zeros,
+//! byte (57% of that core's bytes). It hands them on as a count of zeros,
 //! which the temporary file keeps as a hole without comparing them.
 //!
 //! The frames are parsed only as far as the buffer-less API asks: their
 //! magic numbers, which tell zstd frames from skippable ones, and their
-//! headers, which give the window the ring must hold. Everything else, the
-//! content checksum included, is checked by libzstd.
+//! headers, which give the window the ring must hold. Everything else is
+//! checked by libzstd, except the content checksum: the thread that takes
+//! the output computes it (see [`super::xxh64`]), so that the decoding
+//! thread, which the walk of the core waits for, only decodes.
 //!
 //! [`decode_beside`] decodes on a thread of its own while the calling
 //! thread writes the output. That thread acknowledges each range of the
@@ -26,6 +28,7 @@ use std::sync::mpsc;
 
 use zstd_sys as sys;
 
+use super::xxh64::Xxh64;
 use crate::threads::spawn_or_return;
 
 /// The largest window accepted: 128 MiB, the default limit of libzstd's
@@ -98,7 +101,7 @@ pub fn decode<E>(
     input: &mut dyn Read,
     out: &mut dyn FnMut(Chunk<'_>) -> Result<(), E>,
 ) -> Result<(), Stop<E>> {
-    decode_into(input, &mut Here { out })
+    decode_into(input, &mut Here { out, hash: None })
 }
 
 /// Decodes as [`decode`] does, on a thread of its own, while this thread
@@ -127,6 +130,8 @@ pub fn decode_beside<E>(
         };
 
         let mut failed = None;
+        let mut damaged = None;
+        let mut hash: Option<Xxh64> = None;
         for message in received.iter() {
             let outcome = match message {
                 Message::Bytes { base, start, len } => {
@@ -136,11 +141,30 @@ pub fn decode_beside<E>(
                     // every acknowledgement (`Beside::release`).
                     let bytes = unsafe { std::slice::from_raw_parts(base.0.add(start), len) };
                     let outcome = out(Chunk::Bytes(bytes));
+                    if let Some(hash) = &mut hash {
+                        hash.update(bytes);
+                    }
                     // The decoding thread may have stopped already.
                     let _ = done.send(());
                     outcome
                 }
-                Message::Zeros(len) => out(Chunk::Zeros(len)),
+                Message::Zeros(len) => {
+                    if let Some(hash) = &mut hash {
+                        hash.update_zeros(len);
+                    }
+                    out(Chunk::Zeros(len))
+                }
+                Message::BeginFrame(checksummed) => {
+                    hash = checksummed.then(Xxh64::default);
+                    Ok(())
+                }
+                Message::EndFrame(checksum) => {
+                    if let Err(error) = verify_checksum(hash.take(), checksum) {
+                        damaged = Some(error);
+                        break;
+                    }
+                    Ok(())
+                }
             };
             if let Err(error) = outcome {
                 failed = Some(error);
@@ -153,13 +177,14 @@ pub fn decode_beside<E>(
         let decoded = handle
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        match (failed, decoded) {
-            (Some(error), _) => Err(Stop::Output(error)),
-            (None, None | Some(Ok(()))) => Ok(()),
-            (None, Some(Err(Stop::Input(error)))) => Err(Stop::Input(error)),
-            (None, Some(Err(Stop::Output(Disconnected)))) => Err(Stop::Input(io::Error::other(
-                "the decoding thread lost the thread taking its output",
-            ))),
+        match (failed, damaged, decoded) {
+            (Some(error), _, _) => Err(Stop::Output(error)),
+            (None, Some(damage), _) => Err(Stop::Input(damage)),
+            (None, None, None | Some(Ok(()))) => Ok(()),
+            (None, None, Some(Err(Stop::Input(error)))) => Err(Stop::Input(error)),
+            (None, None, Some(Err(Stop::Output(Disconnected)))) => Err(Stop::Input(
+                io::Error::other("the decoding thread lost the thread taking its output"),
+            )),
         }
     })
 }
@@ -243,26 +268,31 @@ fn decode_frame<S: RingSink>(
             ring.insert(Ring::new(&parameters))
         }
     };
+    sink.begin_frame(parameters.checksummed)
+        .map_err(Stop::Output)?;
     let outcome = decode_blocks(context, ring, step, input, sink);
     // The blocks before damage are right, and are handed on before the
     // error that ends the stream.
     ring.flush(sink).map_err(Stop::Output)?;
-    outcome
+    let checksum = outcome?;
+    sink.end_frame(checksum)
 }
 
-/// Decodes the blocks and the checksum of a frame whose header was read.
+/// Decodes the blocks of a frame whose header was read, and returns its
+/// content checksum, if it has one.
 fn decode_blocks<S: RingSink>(
     context: &mut Context,
     ring: &mut Ring,
     step: &mut [u8],
     input: &mut dyn Read,
     sink: &mut S,
-) -> Result<(), Stop<S::Error>> {
+) -> Result<Option<u32>, Stop<S::Error>> {
     let mut rle = None;
+    let mut checksum = None;
     loop {
         let len = context.next_step_len();
         if len == 0 {
-            return Ok(());
+            return Ok(checksum);
         }
         let kind = context.next_step_kind();
         let bytes = step
@@ -278,6 +308,10 @@ fn decode_blocks<S: RingSink>(
             | sys::ZSTD_nextInputType_e::ZSTDnit_lastBlock => {
                 let zeros = rle.take().is_some() && bytes.first() == Some(&0);
                 ring.decode_block(context, bytes, zeros, sink)?;
+            }
+            sys::ZSTD_nextInputType_e::ZSTDnit_checksum => {
+                checksum = bytes.first_chunk::<4>().map(|sum| u32::from_le_bytes(*sum));
+                context.step_without_output(bytes)?;
             }
             _ => context.step_without_output(bytes)?,
         }
@@ -301,11 +335,35 @@ trait RingSink {
 
     /// Returns once no bytes taken are in use, before the ring is freed.
     fn release(&mut self) -> Result<(), Self::Error>;
+
+    /// Starts a frame, whose content is hashed when it has a checksum.
+    fn begin_frame(&mut self, checksummed: bool) -> Result<(), Self::Error>;
+
+    /// Ends a frame, checking its content against `checksum`.
+    fn end_frame(&mut self, checksum: Option<u32>) -> Result<(), Stop<Self::Error>>;
+}
+
+/// Checks the hash of a frame's content against the checksum it ends with.
+fn verify_checksum(hash: Option<Xxh64>, checksum: Option<u32>) -> io::Result<()> {
+    let (Some(hash), Some(expected)) = (hash, checksum) else {
+        return Ok(());
+    };
+    // The checksum is the hash's low 32 bits.
+    let found = hash.digest() as u32;
+    if found != expected {
+        return Err(corrupt(&format!(
+            "content checksum mismatch: the frame gives {expected:#010x}, its decoded bytes \
+             {found:#010x}"
+        )));
+    }
+    Ok(())
 }
 
 /// Hands the output to a function on the decoding thread.
 struct Here<'o, E> {
     out: &'o mut dyn FnMut(Chunk<'_>) -> Result<(), E>,
+    /// The hash of the current frame's content, when it has a checksum.
+    hash: Option<Xxh64>,
 }
 
 impl<E> RingSink for Here<'_, E> {
@@ -315,11 +373,19 @@ impl<E> RingSink for Here<'_, E> {
         // SAFETY: the range was written by libzstd, on this thread, which
         // decodes nothing while the slice lives.
         let bytes = unsafe { std::slice::from_raw_parts(base.add(start), len) };
-        (self.out)(Chunk::Bytes(bytes))
+        (self.out)(Chunk::Bytes(bytes))?;
+        if let Some(hash) = &mut self.hash {
+            hash.update(bytes);
+        }
+        Ok(())
     }
 
     fn zeros(&mut self, len: usize) -> Result<(), E> {
-        (self.out)(Chunk::Zeros(len))
+        (self.out)(Chunk::Zeros(len))?;
+        if let Some(hash) = &mut self.hash {
+            hash.update_zeros(len);
+        }
+        Ok(())
     }
 
     /// Returns at once: the bytes were used before [`Here::bytes`] returned.
@@ -329,6 +395,15 @@ impl<E> RingSink for Here<'_, E> {
 
     fn release(&mut self) -> Result<(), E> {
         Ok(())
+    }
+
+    fn begin_frame(&mut self, checksummed: bool) -> Result<(), E> {
+        self.hash = checksummed.then(Xxh64::default);
+        Ok(())
+    }
+
+    fn end_frame(&mut self, checksum: Option<u32>) -> Result<(), Stop<E>> {
+        verify_checksum(self.hash.take(), checksum).map_err(Stop::Input)
     }
 }
 
@@ -347,6 +422,10 @@ enum Message {
         len: usize,
     },
     Zeros(usize),
+    /// A frame starts, with a content checksum or not.
+    BeginFrame(bool),
+    /// A frame ends, with this checksum if it has one.
+    EndFrame(Option<u32>),
 }
 
 /// The taking thread stopped before the decoding one.
@@ -408,6 +487,19 @@ impl RingSink for Beside {
         }
         Ok(())
     }
+
+    fn begin_frame(&mut self, checksummed: bool) -> Result<(), Disconnected> {
+        self.messages
+            .send(Message::BeginFrame(checksummed))
+            .map_err(|_| Disconnected)
+    }
+
+    /// Sends the checksum, which the taking thread verifies.
+    fn end_frame(&mut self, checksum: Option<u32>) -> Result<(), Stop<Disconnected>> {
+        self.messages
+            .send(Message::EndFrame(checksum))
+            .map_err(|_| Stop::Output(Disconnected))
+    }
 }
 
 /// Skips a skippable frame whose magic number was read.
@@ -429,6 +521,8 @@ struct FrameParameters {
     /// Bytes the ring must hold: the window and room for two blocks.
     ring_len: usize,
     block_max: usize,
+    /// The frame ends with a content checksum.
+    checksummed: bool,
 }
 
 fn frame_parameters(header: &[u8]) -> io::Result<FrameParameters> {
@@ -471,6 +565,7 @@ fn frame_parameters(header: &[u8]) -> io::Result<FrameParameters> {
     Ok(FrameParameters {
         ring_len,
         block_max,
+        checksummed: parsed.checksumFlag != 0,
     })
 }
 
@@ -489,9 +584,20 @@ impl Context {
     fn new() -> io::Result<Context> {
         // SAFETY: allocates a context, or returns null.
         let context = unsafe { sys::ZSTD_createDCtx() };
-        NonNull::new(context)
+        let context = NonNull::new(context)
             .map(Context)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "libzstd has no memory"))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "libzstd has no memory"))?;
+        // The content checksum is verified by the sink (`verify_checksum`).
+        // SAFETY: the context is valid; ZSTD_d_experimentalParam3 is
+        // ZSTD_d_forceIgnoreChecksum in zstd.h.
+        check(unsafe {
+            sys::ZSTD_DCtx_setParameter(
+                context.0.as_ptr(),
+                sys::ZSTD_dParameter::ZSTD_d_experimentalParam3,
+                sys::ZSTD_forceIgnoreChecksum_e::ZSTD_d_ignoreChecksum as std::ffi::c_int,
+            )
+        })?;
+        Ok(context)
     }
 
     fn begin(&mut self) -> io::Result<()> {
@@ -825,6 +931,24 @@ mod tests {
             "{outcome:?}"
         );
         assert_eq!(chunks, 3);
+    }
+
+    #[test]
+    fn wrong_checksum_is_damage() {
+        let bytes = sample(1 << 20);
+        let mut compressed = compress(&bytes, 18);
+        let last = compressed.len() - 1;
+        compressed[last] ^= 0x01;
+        for beside in [false, true] {
+            let decoded = decode_with(&compressed, beside);
+            let error = decoded.error.expect("an error");
+            assert!(
+                error.to_string().contains("content checksum mismatch"),
+                "{error}"
+            );
+            // Every byte was written before the checksum could be checked.
+            assert!(decoded.output == bytes, "beside: {beside}");
+        }
     }
 
     #[test]
