@@ -472,12 +472,15 @@ impl Process {
         let walks_total = found_threads.len() + gs.len();
         let goroutine_budget = budget.share(gs.len(), walks_total);
         let thread_budget = budget.share(found_threads.len(), walks_total);
-        let listed = gs.iter().copied().zip(records).collect();
         let make_tables = || (make_funcs(), EhFrameModules::new(core.mapped_files()));
-        let (mut goroutines, blocks_cut) =
-            walks::build_goroutines(&shared, &goroutine_budget, listed, make_tables, &|damage| {
-                funcs.add_damage(damage)
-            });
+        let (mut goroutines, blocks_cut) = walks::build_goroutines(
+            &shared,
+            &goroutine_budget,
+            &gs,
+            records,
+            make_tables,
+            &|damage| funcs.add_damage(damage),
+        );
         let walker = walks::Walker {
             arch,
             cfi: Some(&cfi),

@@ -11,6 +11,7 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
+use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{CreatedBy, Goroutine, MSummary, ThreadState};
@@ -393,18 +394,23 @@ pub(super) struct Shared<'a> {
     pub threads: &'a [FoundThread],
 }
 
-/// A g's address and the result of reading it.
-type Listed = (u64, Result<GRecord, String>);
-
-/// A block of the goroutine list, the places of its goroutines in the
-/// output, and its share of the budget.
-type Block<'b> = (&'b mut [Listed], &'b mut [Option<Goroutine>], Budget);
+/// A block of the goroutine list: the gs' addresses, the results of
+/// reading them, the places of their goroutines in the output, and the
+/// block's share of the budget.
+type Block<'b> = (
+    &'b [u64],
+    &'b mut [Result<GRecord, String>],
+    &'b mut [MaybeUninit<Goroutine>],
+    Budget,
+);
 
 /// The outcome of building one block, besides its goroutines: the damage
-/// its function table saw, and whether its budget ran out.
-type Built = (Option<(String, usize)>, bool);
+/// its function table saw, whether its budget ran out, and how many
+/// goroutines it wrote.
+type Built = (Option<(String, usize)>, bool, usize);
 
-/// Builds every goroutine of `listed`, in order, within `budget`.
+/// Builds the goroutine of every g in `gs`, whose reading gave `records`,
+/// in order, within `budget`.
 ///
 /// The list is cut into blocks of [`BLOCK_GOROUTINES`], each with its own
 /// function and unwind tables from `make_tables` and its share of the
@@ -414,29 +420,34 @@ type Built = (Option<(String, usize)>, bool);
 pub(super) fn build_goroutines<'a, F>(
     shared: &Shared<'_>,
     budget: &Budget,
-    mut listed: Vec<Listed>,
+    gs: &[u64],
+    mut records: Vec<Result<GRecord, String>>,
     make_tables: F,
     damaged: &dyn Fn(Option<(String, usize)>),
 ) -> (Vec<Goroutine>, bool)
 where
     F: Fn() -> (PclntabFuncs<'a>, EhFrameModules) + Sync,
 {
-    let total = listed.len();
-    // Each goroutine is written into its place, so that no block's output
-    // is copied again.
-    let mut places: Vec<Option<Goroutine>> = std::iter::repeat_with(|| None).take(total).collect();
-    let blocks: Vec<(usize, Block<'_>)> = listed
-        .chunks_mut(BLOCK_GOROUTINES)
-        .zip(places.chunks_mut(BLOCK_GOROUTINES))
-        .map(|(block, out)| {
-            let share = budget.share(block.len(), total);
-            (block, out, share)
+    let total = gs.len().min(records.len());
+    // Each goroutine is written into its place in the output, whose pages
+    // the walking threads touch first: filling or copying 10,000
+    // goroutines of 568 bytes on this thread took 3 ms.
+    let mut goroutines: Vec<Goroutine> = Vec::with_capacity(total);
+    let blocks: Vec<(usize, Block<'_>)> = gs
+        .get(..total)
+        .unwrap_or(&[])
+        .chunks(BLOCK_GOROUTINES)
+        .zip(records.chunks_mut(BLOCK_GOROUTINES))
+        .zip(goroutines.spare_capacity_mut().chunks_mut(BLOCK_GOROUTINES))
+        .map(|((addresses, block_records), out)| {
+            let share = budget.share(addresses.len(), total);
+            (addresses, block_records, out, share)
         })
         .enumerate()
         .collect();
     let block_count = blocks.len();
     let queue = Mutex::new(blocks.into_iter());
-    let build_block = |(block, out, budget): Block<'_>| -> Built {
+    let build_block = |(addresses, block_records, out, budget): Block<'_>| -> Built {
         let (funcs, cfi) = make_tables();
         let reads = RunCache::new(shared.memory);
         let walker = Walker {
@@ -448,13 +459,15 @@ where
             cfi: Some(&cfi),
             budget: &budget,
         };
-        for ((address, record), place) in block.iter_mut().zip(out) {
+        let mut built = 0;
+        for ((&address, record), place) in addresses.iter().zip(block_records).zip(out) {
             // The record moves into the goroutine. The empty error left
             // behind allocates nothing.
             let record = std::mem::replace(record, Err(String::new()));
-            *place = Some(build_goroutine(&walker, shared, *address, record));
+            place.write(build_goroutine(&walker, shared, address, record));
+            built += 1;
         }
-        (funcs.damage(), budget.cut())
+        (funcs.damage(), budget.cut(), built)
     };
     // Takes blocks until none is left, holding the lock only to take one.
     let work = |()| -> Vec<(usize, Built)> {
@@ -489,14 +502,21 @@ where
 
     results.sort_unstable_by_key(|(index, _)| *index);
     let mut cut = false;
-    for (_, (damage, block_cut)) in results {
+    let mut built = 0;
+    for (_, (damage, block_cut, block_built)) in results {
         damaged(damage);
         cut |= block_cut;
+        built += block_built;
     }
-    // Every place was filled, as every block was built. `filter_map`, unlike
-    // `flatten`, collects in place, reusing the allocation.
-    #[allow(clippy::filter_map_identity)]
-    let goroutines = places.into_iter().filter_map(|place| place).collect();
+    // Every block was built whole, or a panic went on above.
+    if built == total {
+        // SAFETY: each of the first `total` places of the spare capacity
+        // was written once by the block it belongs to, as the count of
+        // places written shows.
+        unsafe { goroutines.set_len(total) };
+    } else {
+        tracing::error!(target: "symbolizer::goroutines", built, total, "goroutine blocks left places unwritten; their goroutines are dropped");
+    }
     (goroutines, cut)
 }
 
