@@ -458,6 +458,8 @@ impl Process {
             ms = walks::collect_ms(memory, layout, &records);
         }
 
+        // Counted while the records are fresh in the cache.
+        let reused = reused_ids(live_ids(&records));
         let crashing_thread = core.signalled_thread().map(|t| t.id.0);
         let shared = walks::Shared {
             arch,
@@ -500,7 +502,6 @@ impl Process {
                 walks::MAX_PROCESS_FRAMES
             ));
         }
-        let reused = reused_ids(&goroutines);
         if reused > 0 {
             missing.push(format!(
                 "{reused} live goroutines have the id of another one, which the runtime never \
@@ -611,20 +612,21 @@ fn load_bias(core: &Core, binary: &Binary) -> Option<u64> {
     })
 }
 
-/// Counts the live goroutines whose id an earlier live goroutine has. Dead
-/// gs are left out: the runtime keeps them for reuse with their last id.
-fn reused_ids(goroutines: &[Goroutine]) -> usize {
+/// Counts the ids that an earlier one of `ids` has.
+fn reused_ids(ids: impl Iterator<Item = u64>) -> usize {
     let mut seen = FastSet::default();
-    goroutines
+    seen.reserve(ids.size_hint().1.unwrap_or(0));
+    ids.filter(|&goid| !seen.insert(goid)).count()
+}
+
+/// Returns the ids of the live goroutines among the gs read. Dead gs are
+/// left out: the runtime keeps them for reuse with their last id.
+fn live_ids(records: &[Result<GRecord, String>]) -> impl Iterator<Item = u64> + '_ {
+    records
         .iter()
-        .filter(|g| {
-            !g.record
-                .as_ref()
-                .is_some_and(|r| matches!(r.status, GStatus::Dead | GStatus::DeadExtra))
-        })
-        .filter_map(|g| g.goid)
-        .filter(|&goid| !seen.insert(goid))
-        .count()
+        .filter_map(|record| record.as_ref().ok())
+        .filter(|record| !matches!(record.status, GStatus::Dead | GStatus::DeadExtra))
+        .map(|record| record.goid)
 }
 
 /// Sets each goroutine's wait minutes for the clock `now`.
@@ -641,19 +643,11 @@ fn count_wait_minutes(goroutines: &mut [Goroutine], now: i64) {
 mod tests {
     use super::*;
 
-    fn goroutine(goid: u64) -> Goroutine {
-        Goroutine {
-            goid: Some(goid),
-            error: None,
-            ..walks::unreadable_goroutine(0xc000_0000 + goid, String::new())
-        }
-    }
-
     #[test]
     fn reused_ids_count_repeats() {
-        let goroutines: Vec<Goroutine> = [1, 2, 2, 3, 3, 3, 4].map(goroutine).into();
-        assert_eq!(reused_ids(&goroutines), 3);
-        assert_eq!(reused_ids(&goroutines[..2]), 0);
-        assert_eq!(reused_ids(&[]), 0);
+        let ids = [1, 2, 2, 3, 3, 3, 4];
+        assert_eq!(reused_ids(ids.into_iter()), 3);
+        assert_eq!(reused_ids(ids[..2].iter().copied()), 0);
+        assert_eq!(reused_ids(std::iter::empty()), 0);
     }
 }
