@@ -211,6 +211,18 @@ pub enum DecompressError {
         decompressed: u64,
     },
     #[error(
+        "{format} stream in {path} ends after {len:#x} decompressed bytes, before the end of the \
+         core its program headers describe ({limit:#x}): the core was cut before it was compressed"
+    )]
+    EndsEarly {
+        path: PathBuf,
+        format: Compression,
+        /// Decompressed bytes.
+        len: u64,
+        /// The end of the core the program headers describe.
+        limit: u64,
+    },
+    #[error(
         "{format} stream in {path} goes on past {limit:#x} decompressed bytes, {bound}; the rest \
          was not read"
     )]
@@ -264,6 +276,7 @@ impl DecompressError {
             DecompressError::Corrupt { decompressed, .. }
             | DecompressError::Truncated { decompressed, .. } => Some(*decompressed),
             DecompressError::TooLong { limit, .. } => Some(*limit),
+            DecompressError::EndsEarly { len, .. } => Some(*len),
             DecompressError::TempWrite { offset, .. } => Some(*offset),
             _ => None,
         }
@@ -278,6 +291,7 @@ impl DecompressError {
             DecompressError::Corrupt { .. }
                 | DecompressError::Truncated { .. }
                 | DecompressError::TooLong { .. }
+                | DecompressError::EndsEarly { .. }
                 | DecompressError::NotElf { .. }
                 | DecompressError::UnknownFormat { .. }
                 | DecompressError::TooShort { .. }

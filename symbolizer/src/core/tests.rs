@@ -951,6 +951,30 @@ fn background_core_reads_every_page() {
 }
 
 #[test]
+fn background_core_cut_before_compression_is_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = large_core();
+    // systemd-coredump cuts a core at its size limit, then compresses it.
+    let cut = whole.len() - 3 * PAGE as usize;
+    let path = write_zstd(dir.path(), &whole[..cut]);
+
+    let core = Core::open_in_background(&path, &CoreOptions::default(), Box::new(|_| {})).unwrap();
+    let damage = core.wait_for_decompression().unwrap_err();
+    assert!(
+        matches!(damage, DecompressError::EndsEarly { len, .. } if len == cut as u64),
+        "{damage}"
+    );
+
+    // Opened again, the core is a truncated one that lists what is missing.
+    let core = Core::open(&path, &CoreOptions::default()).unwrap();
+    assert!(core.is_partial());
+    assert!(!core.missing_ranges().is_empty());
+    let last = LARGE_BASE + (LARGE_PAGES - 1) * PAGE;
+    assert!(core.memory().read_u64(last).is_err());
+    assert_eq!(core.memory().read_u64(LARGE_BASE + PAGE).unwrap(), 1);
+}
+
+#[test]
 fn background_core_cut_stream_fails_reads_after_cut() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_zstd(dir.path(), &large_core());

@@ -79,6 +79,12 @@ impl Gate {
         self.notify();
     }
 
+    /// Returns the core's length and the end of its headers and notes,
+    /// once known.
+    fn layout(&self) -> Option<(u64, u64)> {
+        *self.layout.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn set_layout(&self, layout: (u64, u64)) {
         *self.layout.lock().unwrap_or_else(PoisonError::into_inner) = Some(layout);
         self.changed.notify_all();
@@ -234,7 +240,22 @@ pub(super) fn open(
                 gate: &thread_gate,
             };
             let outcome = decompress_checked(stream, &mut sink, &mut *progress);
-            settle(outcome, sink.sparse, &input.path, &input.dir)
+            let written = sink.sparse.len;
+            let settled = settle(outcome, sink.sparse, &input.path, &input.dir);
+            // The file was extended to the core's length up front, so the
+            // bytes of a core cut before it was compressed would read as
+            // zeros. The caller reads such a core again at its length.
+            match (settled, thread_gate.layout()) {
+                (Ok(None), Some((limit, _))) if written < limit => {
+                    Ok(Some(DecompressError::EndsEarly {
+                        path: input.path.clone(),
+                        format: input.compression,
+                        len: written,
+                        limit,
+                    }))
+                }
+                (settled, _) => settled,
+            }
         });
     let handle = match spawned {
         Ok(handle) => handle,
