@@ -298,7 +298,14 @@ fn decode_blocks<S: RingSink>(
         let bytes = step
             .get_mut(..len)
             .ok_or_else(|| corrupt(&format!("a block claims {len} bytes, more than 128 KiB")))?;
-        read_step(input, bytes, 0, "in a block")?;
+        let place = match kind {
+            sys::ZSTD_nextInputType_e::ZSTDnit_blockHeader => "in a block header",
+            sys::ZSTD_nextInputType_e::ZSTDnit_checksum => {
+                "in the content checksum at the end of a frame"
+            }
+            _ => "in a block",
+        };
+        read_step(input, bytes, 0, place)?;
         match kind {
             sys::ZSTD_nextInputType_e::ZSTDnit_blockHeader => {
                 rle = block_type(bytes).filter(|&kind| kind == RLE_BLOCK);
@@ -558,8 +565,9 @@ fn frame_parameters(header: &[u8]) -> io::Result<FrameParameters> {
         unsafe { sys::ZSTD_decodingBufferSize_min(parsed.windowSize, parsed.frameContentSize) };
     check(ring_len)?;
 
+    // An empty frame has a window and blocks of 0 bytes.
     let block_max = usize::try_from(parsed.blockSizeMax).unwrap_or(usize::MAX);
-    if block_max == 0 || block_max > MAX_STEP || block_max > ring_len {
+    if block_max > MAX_STEP || block_max > ring_len {
         return Err(corrupt("the frame header gives an impossible block size"));
     }
     Ok(FrameParameters {
@@ -949,6 +957,36 @@ mod tests {
             // Every byte was written before the checksum could be checked.
             assert!(decoded.output == bytes, "beside: {beside}");
         }
+    }
+
+    #[test]
+    fn empty_frames_decode_to_nothing() {
+        // A frame of no content, as `zstd` writes for an empty input.
+        let empty = zstd::bulk::compress(&[], 3).unwrap();
+        let bytes = sample(200_000);
+        let mut input = empty.clone();
+        input.extend_from_slice(&compress(&bytes, 18));
+        input.extend_from_slice(&empty);
+        for beside in [false, true] {
+            let decoded = decode_with(&input, beside);
+            assert!(decoded.error.is_none(), "{:?}", decoded.error);
+            assert!(decoded.output == bytes, "beside: {beside}");
+        }
+        let alone = decode_all(&empty);
+        assert!(alone.error.is_none(), "{:?}", alone.error);
+        assert!(alone.output.is_empty());
+    }
+
+    #[test]
+    fn cut_checksum_is_named() {
+        let compressed = compress(&sample(100_000), 18);
+        let error = decode_all(&compressed[..compressed.len() - 2])
+            .error
+            .expect("an error");
+        assert!(
+            error.to_string().contains("in the content checksum"),
+            "{error}"
+        );
     }
 
     #[test]
