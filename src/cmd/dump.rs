@@ -31,8 +31,9 @@ const OUTPUT_MODE: u32 = 0o600;
 FIELD=VALUE or a command name; the newest matching crash is used, or the newest crash of all \
 without CRASH.\n\nExit status: 0 when the core was written; 1 on failure (no core stored, \
 unreadable core); 2 for -o - with stdout on a terminal; 3 when no crash matched; 4 when the \
-compressed core is damaged and only its first part was written, or when it decompresses to more \
-than its ELF headers describe and the rest was left out."
+compressed core is damaged and only its first part was written, when it was written but fails \
+its content checksum, or when it decompresses to more than its ELF headers describe and the \
+rest was left out."
 )]
 pub struct Args {
     /// The crash whose core to write.
@@ -218,6 +219,15 @@ fn finish(
         Ok(summary) => {
             tracing::info!(target: "gocrash::dump", input = %core.shown.display(), format = %summary.compression, bytes = summary.bytes_out, "wrote the core");
             Ok(Status::Success)
+        }
+        Err(error @ DecompressError::ChecksumMismatch { .. }) => {
+            stderr_line!(
+                "gocrash: warning: {}: the core was written, but it fails the stream's content \
+                 checksum, so any of its bytes may be wrong: {}",
+                output.display(),
+                core.message(anyhow::Error::new(error))
+            );
+            Ok(Status::Partial)
         }
         Err(error) if error.partial_len().is_some_and(|len| len > 0) => {
             let written = error.partial_len().unwrap_or_default();

@@ -78,10 +78,18 @@ impl<'a> Report<'a> {
             } else {
                 "the core could not be decompressed whole"
             };
-            missing.push(format!(
-                "{cause}; only its first part was read: {}",
-                error_chain(damage)
-            ));
+            let line = match damage {
+                symbolizer::decompress::DecompressError::ChecksumMismatch { .. } => format!(
+                    "the compressed core fails its content checksum, so any value read from it \
+                     may be wrong: {}",
+                    error_chain(damage)
+                ),
+                _ => format!(
+                    "{cause}; only its first part was read: {}",
+                    error_chain(damage)
+                ),
+            };
+            missing.push(line);
         }
         for problem in core.problems() {
             match problem {

@@ -211,6 +211,18 @@ pub enum DecompressError {
         decompressed: u64,
     },
     #[error(
+        "{format} stream in {path} fails its content checksum at the end of a frame, after \
+         {decompressed:#x} decompressed bytes: any byte of that frame may be wrong"
+    )]
+    ChecksumMismatch {
+        path: PathBuf,
+        format: Compression,
+        /// Decompressed bytes produced, the failing frame's included.
+        decompressed: u64,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
         "{format} stream in {path} ends after {len:#x} decompressed bytes, before the end of the \
          core its program headers describe ({limit:#x}): the core was cut before it was compressed"
     )]
@@ -274,6 +286,7 @@ impl DecompressError {
     pub fn partial_len(&self) -> Option<u64> {
         match self {
             DecompressError::Corrupt { decompressed, .. }
+            | DecompressError::ChecksumMismatch { decompressed, .. }
             | DecompressError::Truncated { decompressed, .. } => Some(*decompressed),
             DecompressError::TooLong { limit, .. } => Some(*limit),
             DecompressError::EndsEarly { len, .. } => Some(*len),
@@ -292,6 +305,7 @@ impl DecompressError {
                 | DecompressError::Truncated { .. }
                 | DecompressError::TooLong { .. }
                 | DecompressError::EndsEarly { .. }
+                | DecompressError::ChecksumMismatch { .. }
                 | DecompressError::NotElf { .. }
                 | DecompressError::UnknownFormat { .. }
                 | DecompressError::TooShort { .. }
@@ -1097,6 +1111,14 @@ fn decompress_stream(
                 source,
             });
         }
+        if fails_checksum(&source) {
+            return Err(DecompressError::ChecksumMismatch {
+                path: path.to_path_buf(),
+                format: compression,
+                decompressed: bytes_out,
+                source,
+            });
+        }
         Err(DecompressError::Corrupt {
             path: path.to_path_buf(),
             format: compression,
@@ -1132,6 +1154,19 @@ fn decompress_stream(
         bytes_in,
         bytes_out,
     })
+}
+
+/// Reports whether a decoder failed because the content checksum at the end
+/// of a frame does not match the bytes it gave.
+fn fails_checksum(error: &io::Error) -> bool {
+    let Some(inner) = error.get_ref() else {
+        return false;
+    };
+    inner.is::<zstd_blocks::ChecksumMismatch>()
+        || matches!(
+            inner.downcast_ref::<lz4_flex::frame::Error>(),
+            Some(lz4_flex::frame::Error::ContentChecksumError)
+        )
 }
 
 /// Receives each decoded block, with the error that ended the stream after
@@ -1517,7 +1552,33 @@ mod tests {
         frame[last] ^= 0xff;
         let path = write_temp(&dir, "sum.lz4", &frame);
         let error = decompress_to_writer(&path, &mut io::sink(), &mut |_| {}).unwrap_err();
-        assert!(matches!(error, DecompressError::Corrupt { .. }), "{error}");
+        assert!(
+            matches!(error, DecompressError::ChecksumMismatch { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn zstd_checksum_mismatch_keeps_every_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = sample_core();
+        // systemd-coredump's frames end with a content checksum.
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.include_checksum(true).unwrap();
+        encoder.write_all(&core).unwrap();
+        let mut compressed = encoder.finish().unwrap();
+        let last = compressed.len() - 1;
+        compressed[last] ^= 0x01;
+        let path = write_temp(&dir, "sum.zst", &compressed);
+        let image = CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {}).unwrap();
+        let damage = image.damage().expect("damage");
+        assert!(
+            matches!(damage, DecompressError::ChecksumMismatch { decompressed, .. }
+                if *decompressed == core.len() as u64),
+            "{damage}"
+        );
+        assert!(damage.is_damaged_input());
+        assert!(image.bytes() == &core[..]);
     }
 
     #[test]

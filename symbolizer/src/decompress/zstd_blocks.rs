@@ -9,7 +9,7 @@
 //! byte (57% of that core's bytes). It hands them on as a count of zeros,
 //! which the temporary file keeps as a hole without comparing them.
 //!
-//! The frames are parsed only as far as the buffer-less API asks: their
+//! The frames are parsed only as far as the buffer-less API requires: their
 //! magic numbers, which tell zstd frames from skippable ones, and their
 //! headers, which give the window the ring must hold. Everything else is
 //! checked by libzstd, except the content checksum: the thread that takes
@@ -358,12 +358,21 @@ fn verify_checksum(hash: Option<Xxh64>, checksum: Option<u32>) -> io::Result<()>
     // The checksum is the hash's low 32 bits.
     let found = hash.digest() as u32;
     if found != expected {
-        return Err(corrupt(&format!(
-            "content checksum mismatch: the frame gives {expected:#010x}, its decoded bytes \
-             {found:#010x}"
-        )));
+        let mismatch = ChecksumMismatch { expected, found };
+        return Err(io::Error::new(io::ErrorKind::InvalidData, mismatch));
     }
     Ok(())
+}
+
+/// A frame's content checksum that its decoded bytes do not match.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "zstd: content checksum mismatch: the frame gives {expected:#010x}, its decoded bytes \
+     {found:#010x}"
+)]
+pub struct ChecksumMismatch {
+    pub expected: u32,
+    pub found: u32,
 }
 
 /// Hands the output to a function on the decoding thread.
