@@ -35,7 +35,6 @@ use memmap2::Mmap;
 
 use extent::{CoreExtent, NotElf};
 use lz4_frame::FrameEnd;
-use zstd_blocks::Chunk;
 
 use crate::threads::spawn_or_return;
 
@@ -60,6 +59,13 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const LZ4_FRAME_MAGIC: [u8; 4] = [0x04, 0x22, 0x4d, 0x18];
 const XZ_MAGIC: [u8; 6] = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 const ELF_MAGIC: [u8; 4] = [0x7f, b'E', b'L', b'F'];
+
+/// Reports whether a little-endian frame magic number starts a skippable
+/// frame, which zstd and lz4 share: the 16 numbers 0x184D2A50 to
+/// 0x184D2A5F.
+fn is_skippable_magic(magic: u32) -> bool {
+    magic & 0xFFFF_FFF0 == 0x184D_2A50
+}
 
 /// Container format of a core file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -750,6 +756,27 @@ impl Read for CountingReader {
     }
 }
 
+/// Decoded output, as a decoder hands it on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Chunk<'a> {
+    Bytes(&'a [u8]),
+    /// This many zero bytes.
+    Zeros(usize),
+}
+
+impl Chunk<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Chunk::Bytes(bytes) => bytes.len(),
+            Chunk::Zeros(len) => *len,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Destination of decompressed blocks.
 trait BlockSink {
     fn write_block(&mut self, block: &[u8]) -> io::Result<()>;
@@ -999,7 +1026,7 @@ impl BlockSink for CheckedSink<'_> {
             self.inner.write_block(block.get(..kept).unwrap_or(&[]))?;
             self.len += kept as u64;
         }
-        self.refuse_rest(kept, block.len())
+        self.reject_rest(kept, block.len())
     }
 
     fn write_zeros(&mut self, len: usize) -> io::Result<()> {
@@ -1016,7 +1043,7 @@ impl BlockSink for CheckedSink<'_> {
             self.inner.write_zeros(kept)?;
             self.len += kept as u64;
         }
-        self.refuse_rest(kept, len)
+        self.reject_rest(kept, len)
     }
 }
 
@@ -1036,7 +1063,7 @@ impl CheckedSink<'_> {
     }
 
     /// Stops the stream when only `kept` of `len` bytes fitted.
-    fn refuse_rest(&mut self, kept: usize, len: usize) -> io::Result<()> {
+    fn reject_rest(&mut self, kept: usize, len: usize) -> io::Result<()> {
         if kept < len {
             let described = self.extent.as_ref().is_some_and(CoreExtent::is_described);
             self.stop = Some(Stop::TooLong {

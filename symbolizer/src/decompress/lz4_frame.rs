@@ -18,9 +18,6 @@ use std::os::unix::fs::FileExt;
 
 const FRAME_MAGIC: u32 = 0x184D_2204;
 const LEGACY_MAGIC: u32 = 0x184C_2102;
-/// Skippable frames use the 16 magics 0x184D2A50 to 0x184D2A5F.
-const SKIPPABLE_MAGIC_MASK: u32 = 0xFFFF_FFF0;
-const SKIPPABLE_MAGIC: u32 = 0x184D_2A50;
 
 /// FLG bits.
 const FLAG_BLOCK_CHECKSUM: u8 = 0x10;
@@ -54,7 +51,7 @@ pub fn walk(file: &File, len: u64) -> io::Result<FrameEnd> {
             return Ok(FrameEnd::Truncated { at: len });
         };
         position += 4;
-        if magic & SKIPPABLE_MAGIC_MASK == SKIPPABLE_MAGIC {
+        if super::is_skippable_magic(magic) {
             let Some(size) = read_u32(file, position, len)? else {
                 return Ok(FrameEnd::Truncated { at: len });
             };

@@ -29,6 +29,7 @@ use std::sync::mpsc;
 use zstd_sys as sys;
 
 use super::xxh64::Xxh64;
+use super::Chunk;
 use crate::threads::spawn_or_return;
 
 /// The largest window accepted: 128 MiB, the default limit of libzstd's
@@ -52,33 +53,9 @@ const RING_SLACK: usize = 4 * FLUSH_LEN;
 const QUEUE_LEN: usize = 64;
 
 const ZSTD_MAGIC: u32 = 0xFD2F_B528;
-/// Skippable frames have magic numbers 0x184D2A50 to 0x184D2A5F.
-const SKIPPABLE_MAGIC: u32 = 0x184D_2A50;
-const SKIPPABLE_MASK: u32 = 0xFFFF_FFF0;
 
 /// Block type of a block that repeats one byte (RFC 8878, 3.1.1.2.2).
 const RLE_BLOCK: u32 = 1;
-
-/// Decoded output, as handed on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Chunk<'a> {
-    Bytes(&'a [u8]),
-    /// This many zero bytes.
-    Zeros(usize),
-}
-
-impl Chunk<'_> {
-    pub fn len(&self) -> usize {
-        match self {
-            Chunk::Bytes(bytes) => bytes.len(),
-            Chunk::Zeros(len) => *len,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// The failure that stopped [`decode`].
 #[derive(Debug)]
@@ -101,7 +78,7 @@ pub fn decode<E>(
     input: &mut dyn Read,
     out: &mut dyn FnMut(Chunk<'_>) -> Result<(), E>,
 ) -> Result<(), Stop<E>> {
-    decode_into(input, &mut Here { out, hash: None })
+    decode_into(input, &mut DirectSink { out, hash: None })
 }
 
 /// Decodes as [`decode`] does, on a thread of its own, while this thread
@@ -113,13 +90,13 @@ pub fn decode_beside<E>(
 ) -> Result<(), Stop<E>> {
     std::thread::scope(|scope| {
         let (messages, received) = mpsc::sync_channel(QUEUE_LEN);
-        let (done, taken) = mpsc::channel();
-        let work = (input, messages, taken);
+        let (done, acknowledged) = mpsc::channel();
+        let work = (input, messages, acknowledged);
         let decoding = spawn_or_return(scope, "gocrash-decompress", work, |work| {
-            let (input, messages, taken) = work;
-            let mut sink = Beside {
+            let (input, messages, acknowledged) = work;
+            let mut sink = ChannelSink {
                 messages,
-                taken,
+                acknowledged,
                 in_use: VecDeque::new(),
             };
             decode_into(input, &mut sink)
@@ -137,8 +114,8 @@ pub fn decode_beside<E>(
                 Message::Bytes { base, start, len } => {
                     // SAFETY: the decoding thread writes none of these bytes
                     // until it receives the acknowledgement sent below
-                    // (`Beside::reclaim`), and frees the ring only after
-                    // every acknowledgement (`Beside::release`).
+                    // (`ChannelSink::reclaim`), and frees the ring only after
+                    // every acknowledgement (`ChannelSink::release`).
                     let bytes = unsafe { std::slice::from_raw_parts(base.0.add(start), len) };
                     let outcome = out(Chunk::Bytes(bytes));
                     if let Some(hash) = &mut hash {
@@ -216,7 +193,7 @@ fn decode_frames<S: RingSink>(
             _ => return Err(truncated("at the start of a frame").into()),
         }
         let number = u32::from_le_bytes([magic[0], magic[1], magic[2], magic[3]]);
-        if number & SKIPPABLE_MASK == SKIPPABLE_MAGIC {
+        if super::is_skippable_magic(number) {
             skip_frame(input)?;
         } else if number == ZSTD_MAGIC {
             decode_frame(&mut context, ring, &mut step, input, sink)?;
@@ -376,13 +353,13 @@ pub struct ChecksumMismatch {
 }
 
 /// Hands the output to a function on the decoding thread.
-struct Here<'o, E> {
+struct DirectSink<'o, E> {
     out: &'o mut dyn FnMut(Chunk<'_>) -> Result<(), E>,
     /// The hash of the current frame's content, when it has a checksum.
     hash: Option<Xxh64>,
 }
 
-impl<E> RingSink for Here<'_, E> {
+impl<E> RingSink for DirectSink<'_, E> {
     type Error = E;
 
     fn bytes(&mut self, base: *const u8, start: usize, len: usize) -> Result<(), E> {
@@ -404,7 +381,7 @@ impl<E> RingSink for Here<'_, E> {
         Ok(())
     }
 
-    /// Returns at once: the bytes were used before [`Here::bytes`] returned.
+    /// Returns at once: the bytes were used before [`DirectSink::bytes`] returned.
     fn reclaim(&mut self, _start: usize, _end: usize) -> Result<(), E> {
         Ok(())
     }
@@ -427,7 +404,7 @@ impl<E> RingSink for Here<'_, E> {
 struct RingBase(*const u8);
 
 // SAFETY: the receiving thread reads only ranges that the decoding thread
-// leaves unchanged until their acknowledgement arrives (see `Beside`).
+// leaves unchanged until their acknowledgement arrives (see `ChannelSink`).
 unsafe impl Send for RingBase {}
 
 /// Output sent from the decoding thread to the taking one.
@@ -450,23 +427,23 @@ struct Disconnected;
 
 /// Sends the output to another thread, which acknowledges each range of
 /// bytes once it used them.
-struct Beside {
+struct ChannelSink {
     messages: mpsc::SyncSender<Message>,
-    taken: mpsc::Receiver<()>,
+    acknowledged: mpsc::Receiver<()>,
     /// The ranges sent and not acknowledged yet, oldest first.
     in_use: VecDeque<(usize, usize)>,
 }
 
-impl Beside {
+impl ChannelSink {
     /// Waits for the oldest range in use to be acknowledged.
     fn wait_for_oldest(&mut self) -> Result<(), Disconnected> {
-        self.taken.recv().map_err(|_| Disconnected)?;
+        self.acknowledged.recv().map_err(|_| Disconnected)?;
         self.in_use.pop_front();
         Ok(())
     }
 }
 
-impl RingSink for Beside {
+impl RingSink for ChannelSink {
     type Error = Disconnected;
 
     fn bytes(&mut self, base: *const u8, start: usize, len: usize) -> Result<(), Disconnected> {
