@@ -411,6 +411,15 @@ impl Scan {
         })
     }
 
+    /// Returns the entries that may match `matches`, looked up in the files'
+    /// hash tables (see [`Scan::with_payloads`]). Returns `None` without
+    /// matches or when a table cannot be used.
+    fn with_matches(&self, matches: &Matches) -> Option<Vec<Location>> {
+        matches
+            .payloads_by_field()
+            .and_then(|alternatives| self.with_payloads(&alternatives))
+    }
+
     /// Returns the entries that may match, looked up in the files' hash
     /// tables, in order: for each alternative (see
     /// [`Matches::payloads_by_field`]), the entries of the field that the
@@ -572,6 +581,37 @@ impl DirectStream {
         options: ExportOptions,
     ) -> Result<DirectStream, JournalError> {
         let matches = Matches::parse(&query.matches)?;
+        let scan = journal.scan.get(journal)?;
+        let found = scan.with_matches(&matches);
+        DirectStream::build(query, options, scan, matches, found)
+    }
+
+    /// Finds the entries `query` selects as [`DirectStream::open`] does,
+    /// when the files' hash tables can find them: the query has matches,
+    /// and every file has a keyed hash table. Returns `None` otherwise,
+    /// without walking the entries.
+    pub fn open_indexed(
+        journal: &Journal,
+        query: &Query,
+        options: ExportOptions,
+    ) -> Result<Option<DirectStream>, JournalError> {
+        let matches = Matches::parse(&query.matches)?;
+        let scan = journal.scan.get(journal)?;
+        let Some(found) = scan.with_matches(&matches) else {
+            return Ok(None);
+        };
+        DirectStream::build(query, options, scan, matches, Some(found)).map(Some)
+    }
+
+    /// Makes the stream of the entries `found` in the hash tables, or of
+    /// every entry of the scan when `None`.
+    fn build(
+        query: &Query,
+        options: ExportOptions,
+        scan: Arc<Scan>,
+        matches: Matches,
+        found: Option<Vec<Location>>,
+    ) -> Result<DirectStream, JournalError> {
         let since = query
             .since
             .as_deref()
@@ -593,10 +633,6 @@ impl DirectStream {
             .map(|cursor| parse_cursor("--after-cursor", cursor))
             .transpose()?;
 
-        let scan = journal.scan.get(journal)?;
-        let found = matches
-            .payloads_by_field()
-            .and_then(|alternatives| scan.with_payloads(&alternatives));
         let (next, end, checks_time) = match &found {
             Some(found) => (0, found.len(), true),
             None => {
@@ -637,26 +673,6 @@ impl DirectStream {
             stream.keep_newest(lines)?;
         }
         Ok(stream)
-    }
-
-    /// Finds the entries `query` selects as [`DirectStream::open`] does,
-    /// when the files' hash tables can find them: the query has matches,
-    /// and every file has a keyed hash table. Returns `None` otherwise,
-    /// without walking the entries.
-    pub fn open_indexed(
-        journal: &Journal,
-        query: &Query,
-        options: ExportOptions,
-    ) -> Result<Option<DirectStream>, JournalError> {
-        let matches = Matches::parse(&query.matches)?;
-        let scan = journal.scan.get(journal)?;
-        let indexed = matches
-            .payloads_by_field()
-            .is_some_and(|alternatives| scan.with_payloads(&alternatives).is_some());
-        if !indexed {
-            return Ok(None);
-        }
-        DirectStream::open(journal, query, options).map(Some)
     }
 
     /// Reports whether the time range and the cursors select an entry.
