@@ -5,12 +5,19 @@
 //! corpus crash (`manygoroutines`) from the corpus manifest: built with Go 1.19
 //! first, because Debian's delve 1.20 supports Go releases up to 1.20, then with
 //! the newest toolchain, where delve runs with `--check-go-version=false` and
-//! its goroutine list may be wrong. Each command runs `RUNS` times after one
-//! warm-up run; the median wall time is reported. Nothing samples the timed
-//! runs: on a 2-CPU host a sampler polling /proc takes CPU from the command
-//! and rounds its end up to the next poll. gocrash's peak anonymous memory
-//! (RssAnon: heap and other private memory, not the mapped core) comes from
-//! `SAMPLED_RUNS` further runs, sampled from /proc every few milliseconds.
+//! its goroutine list may be wrong.
+//!
+//! `zstd -d` and the two gocrash outputs run in turns, `RUNS` rounds after
+//! one warm-up round. A machine slowing down or speeding up during the bench
+//! then affects all three alike. Timed one after the other, their ratios
+//! varied by a tenth between runs of the bench. delve, which takes seconds,
+//! runs `DLV_RUNS` times afterwards. The median wall time is reported.
+//!
+//! Nothing samples the timed runs: on a 2-CPU host a sampler polling /proc
+//! takes CPU from the command and rounds its end up to the next poll.
+//! gocrash's peak anonymous memory (RssAnon: heap and other private memory,
+//! not the mapped core) comes from `SAMPLED_RUNS` further runs, sampled from
+//! /proc every few milliseconds.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-const RUNS: usize = 9;
+const RUNS: usize = 15;
+const DLV_RUNS: usize = 5;
 const SAMPLED_RUNS: usize = 3;
 const PROGRAM: &str = "manygoroutines";
 const RSS_SAMPLE_INTERVAL: Duration = Duration::from_millis(2);
@@ -103,27 +111,40 @@ fn command(program: &str, args: &[&str]) -> Command {
     command
 }
 
-fn measure(program: &str, args: &[&str]) -> Measurement {
-    time_once(program, args);
-    let mut times = Vec::with_capacity(RUNS);
-    let mut succeeded = true;
-    for _ in 0..RUNS {
-        let (time, ok) = time_once(program, args);
-        times.push(time);
-        succeeded &= ok;
+/// A command to time: the program and its arguments.
+type Timed<'a> = (&'a str, Vec<&'a str>);
+
+/// Times `commands` in turns, `runs` rounds after a warm-up round, and
+/// samples each `SAMPLED_RUNS` times. Returns their measurements in order.
+fn measure(commands: &[Timed<'_>], runs: usize) -> Vec<Measurement> {
+    for (program, args) in commands {
+        time_once(program, args);
     }
-    let mut peak = 0;
-    for _ in 0..SAMPLED_RUNS {
-        let (rss, ok) = sample_once(program, args);
-        peak = peak.max(rss);
-        succeeded &= ok;
+    let mut times = vec![Vec::with_capacity(runs); commands.len()];
+    let mut succeeded = vec![true; commands.len()];
+    for _ in 0..runs {
+        for (index, (program, args)) in commands.iter().enumerate() {
+            let (time, ok) = time_once(program, args);
+            times[index].push(time);
+            succeeded[index] &= ok;
+        }
     }
-    times.sort();
-    Measurement {
-        median: times[RUNS / 2],
-        peak_rss_anon_kib: peak,
-        succeeded,
+    let mut measurements = Vec::with_capacity(commands.len());
+    for (index, (program, args)) in commands.iter().enumerate() {
+        let mut peak = 0;
+        for _ in 0..SAMPLED_RUNS {
+            let (rss, ok) = sample_once(program, args);
+            peak = peak.max(rss);
+            succeeded[index] &= ok;
+        }
+        times[index].sort();
+        measurements.push(Measurement {
+            median: times[index][runs / 2],
+            peak_rss_anon_kib: peak,
+            succeeded: succeeded[index],
+        });
     }
+    measurements
 }
 
 /// Says whether a goal was met, for the printed table.
@@ -146,7 +167,20 @@ fn bench_crash(crash: &Crash, scratch: &Path, dlv_caveat: bool) {
     let binary = crash.binary.to_str().expect("UTF-8 binary path");
     let plain_str = plain.to_str().expect("UTF-8 scratch path");
 
-    let zstd = measure("zstd", &["-q", "-d", "-f", core, "-o", plain_str]);
+    let fast = measure(
+        &[
+            ("zstd", vec!["-q", "-d", "-f", core, "-o", plain_str]),
+            (gocrash, vec!["symbolize", core, "--binary", binary]),
+            (
+                gocrash,
+                vec!["symbolize", core, "--binary", binary, "--json"],
+            ),
+        ],
+        RUNS,
+    );
+    let Ok([zstd, gocrash_text, gocrash_json]) = <[Measurement; 3]>::try_from(fast) else {
+        unreachable!("one measurement per command");
+    };
 
     let init = scratch.join("dlv-init");
     std::fs::write(&init, "goroutines -t\nexit\n").expect("write delve init file");
@@ -161,10 +195,9 @@ fn bench_crash(crash: &Crash, scratch: &Path, dlv_caveat: bool) {
     if dlv_caveat {
         dlv_args.push("--check-go-version=false");
     }
-    let dlv = measure("dlv", &dlv_args);
-
-    let gocrash_text = measure(gocrash, &["symbolize", core, "--binary", binary]);
-    let gocrash_json = measure(gocrash, &["symbolize", core, "--binary", binary, "--json"]);
+    let Some(dlv) = measure(&[("dlv", dlv_args)], DLV_RUNS).pop() else {
+        unreachable!("one measurement per command");
+    };
 
     println!(
         "{} built by Go {} ({}), core {} ({} bytes compressed, {} bytes plain){}",
