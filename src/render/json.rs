@@ -4,12 +4,12 @@
 
 use std::io::{self, Write};
 
-use serde::ser::SerializeSeq;
 use serde::Serialize;
-use symbolizer::goroutines::{Goroutine, Process};
-use symbolizer::unwind::{Frame, FrameSource, SourceFrame, StackKind, StopReason};
+use symbolizer::goroutines::{Goroutine, MSummary, Process, ThreadState};
+use symbolizer::unwind::Frame;
 
 use super::args::ArgPrinter;
+use super::compact_json::{push_array, Indenter, Object};
 use super::{is_dead, printed_name, signal_name, Report};
 use crate::crash_input::{BinarySource, IdCheck};
 
@@ -18,43 +18,6 @@ pub const SCHEMA: &str = "gocrash.symbolize/1";
 
 fn hex(value: u64) -> String {
     format!("{value:#x}")
-}
-
-/// An address serialized as a `0x` hex string, formatted straight into the
-/// output: frames carry five each, and a string per address was a tenth of
-/// the JSON output's time for 10,000 goroutines.
-#[derive(Clone, Copy)]
-struct Hex(u64);
-
-impl Serialize for Hex {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut text = *b"0x0000000000000000";
-        let digits = (64 - self.0.leading_zeros()).div_ceil(4).max(1) as usize;
-        for (index, byte) in text[2..2 + digits].iter_mut().enumerate() {
-            let shift = 4 * (digits - 1 - index);
-            *byte = DIGITS[((self.0 >> shift) & 0xf) as usize];
-        }
-        // Only ASCII digits were written.
-        let text = std::str::from_utf8(&text[..2 + digits]).unwrap_or("0x?");
-        serializer.serialize_str(text)
-    }
-}
-
-#[derive(Serialize)]
-struct Document<'a> {
-    schema: &'static str,
-    partial: bool,
-    missing: &'a [String],
-    warnings: &'a [String],
-    crash: Option<CrashOut>,
-    runtime_stack: Option<FramesOut<'a>>,
-    goroutines: GoroutinesOut<'a>,
-    threads: Vec<ThreadOut<'a>>,
-    binary: BinaryOut<'a>,
-    core: CoreOut<'a>,
-    /// The journal's crash text, for a crash selected from the journal.
-    journal_text: Option<&'a super::JournalText>,
 }
 
 #[derive(Serialize)]
@@ -87,216 +50,166 @@ struct SignalOut {
     pc: String,
 }
 
-/// Every goroutine that is not dead, each built only while the writer
-/// serializes it, so the document never contains all their frames at once.
-/// Built up front, they doubled the memory of a run on 10,000 goroutines.
-struct GoroutinesOut<'a> {
-    process: Option<&'a Process>,
-    crashing: Option<&'a Goroutine>,
-    args: Option<&'a ArgPrinter<'a>>,
-    /// Serialize pieces of the list on other threads. Their text is
-    /// copied into the document as it is, so only for compact output.
-    parallel: bool,
-}
-
-/// Goroutines from which [`GoroutinesOut`] serializes on other threads:
-/// below it, starting the threads costs more than they save.
+/// Goroutines from which the list is written on other threads: below it,
+/// starting the threads costs more than they save.
 const PARALLEL_MIN_GOROUTINES: usize = 2048;
-/// Goroutines per piece a thread serializes at a time.
+/// Goroutines per piece a thread writes at a time.
 const PIECE_GOROUTINES: usize = 256;
-/// Threads serializing pieces; the calling thread copies their text out.
+/// Threads writing pieces; the calling thread copies their text out.
 const MAX_JSON_THREADS: usize = 4;
 /// Pieces each thread may have done ahead of the one being copied, which
 /// bounds the memory to about `MAX_JSON_THREADS * (PIECES_AHEAD + 1)`
 /// pieces (2 KB per goroutine of the corpus's largest crash).
 const PIECES_AHEAD: usize = 2;
+/// Bytes gathered before they are passed to the output.
+const OUTPUT_CHUNK: usize = 64 * 1024;
 
-/// One piece of the goroutine list, serialized.
-type Piece = Result<Vec<Box<serde_json::value::RawValue>>, serde_json::Error>;
-
-impl Serialize for GoroutinesOut<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let goroutines = self.process.map_or(&[][..], Process::goroutines);
-        let live = goroutines.iter().filter(|g| !is_dead(g));
-        if !self.parallel || goroutines.len() < PARALLEL_MIN_GOROUTINES {
-            return serializer
-                .collect_seq(live.map(|g| goroutine_out(self.crashing, g, self.args)));
-        }
-        let live: Vec<&Goroutine> = live.collect();
-        let pieces: Vec<&[&Goroutine]> = live.chunks(PIECE_GOROUTINES).collect();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .clamp(1, MAX_JSON_THREADS)
-            .min(pieces.len());
-        let mut seq = serializer.serialize_seq(Some(live.len()))?;
-        std::thread::scope(|scope| {
-            // Piece `i` goes to thread `i % threads`, which sends its pieces
-            // in order; reading the threads in turn keeps the list's order.
-            let mut receivers = Vec::with_capacity(threads);
-            for first in 0..threads {
-                let (sender, receiver) = std::sync::mpsc::sync_channel::<Piece>(PIECES_AHEAD);
-                let own: Vec<&[&Goroutine]> = pieces
-                    .iter()
-                    .skip(first)
-                    .step_by(threads)
-                    .copied()
-                    .collect();
-                let serialize_own = move |own: Vec<&[&Goroutine]>| {
-                    for piece in own {
-                        if sender.send(self.serialize_piece(piece)).is_err() {
-                            return;
-                        }
-                    }
-                };
-                let spawned =
-                    symbolizer::threads::spawn_or_return(scope, "gocrash-json", own, serialize_own);
-                // A thread that cannot start leaves its pieces to this one.
-                receivers.push(spawned.is_ok().then_some(receiver));
-            }
-            for (index, piece) in pieces.iter().enumerate() {
-                match receivers.get(index % threads).and_then(Option::as_ref) {
-                    Some(receiver) => {
-                        let serialized = receiver
-                            .recv()
-                            .map_err(|_| serde::ser::Error::custom("a JSON thread stopped"))?
-                            .map_err(serde::ser::Error::custom)?;
-                        for goroutine in &serialized {
-                            seq.serialize_element(goroutine)?;
-                        }
-                    }
-                    None => {
-                        for goroutine in *piece {
-                            seq.serialize_element(&goroutine_out(
-                                self.crashing,
-                                goroutine,
-                                self.args,
-                            ))?;
-                        }
-                    }
-                }
-            }
-            Ok(())
-        })?;
-        seq.end()
-    }
-}
-
-impl GoroutinesOut<'_> {
-    fn serialize_piece(&self, piece: &[&Goroutine]) -> Piece {
-        piece
-            .iter()
-            .map(|g| serde_json::value::to_raw_value(&goroutine_out(self.crashing, g, self.args)))
-            .collect()
-    }
-}
-
-/// Every field borrows from the goroutine, so that writing 10,000 of them
-/// allocates next to nothing.
-#[derive(Serialize)]
-struct GoroutineOut<'a> {
-    id: Option<u64>,
-    address: Hex,
-    status: &'a str,
-    wait_reason: Option<&'a str>,
-    wait_minutes: Option<u64>,
-    locked_to_thread: bool,
-    crashing: bool,
-    m: Option<MOut>,
-    thread: Option<u32>,
-    start_function: Option<&'a str>,
-    created_by: Option<CreatedByOut<'a>>,
-    frames: FramesOut<'a>,
-    stop: Option<&'a StopReason>,
-    complete: bool,
-    error: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct MOut {
-    id: i64,
-    address: Hex,
-}
-
-#[derive(Serialize)]
-struct CreatedByOut<'a> {
-    function: &'a str,
-    file: Option<&'a str>,
-    line: Option<i64>,
-    pc: Hex,
-    parent_goroutine: Option<u64>,
-}
-
-/// The frames of a walk, each built only while the writer serializes it;
-/// those from `printed_from` on are the ones the runtime prints.
-struct FramesOut<'a> {
-    frames: &'a [Frame],
-    printed_from: usize,
+/// The crashing goroutine and the argument printer, which every
+/// goroutine's JSON needs.
+#[derive(Clone, Copy)]
+struct GoroutineContext<'a> {
+    crashing: Option<&'a Goroutine>,
     args: Option<&'a ArgPrinter<'a>>,
 }
 
-impl Serialize for FramesOut<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(
-            self.frames
+impl GoroutineContext<'_> {
+    /// Appends `goroutines` to `buf`, separated by commas.
+    fn write_piece(&self, buf: &mut Vec<u8>, goroutines: &[&Goroutine]) -> io::Result<()> {
+        for (index, goroutine) in goroutines.iter().enumerate() {
+            if index > 0 {
+                buf.push(b',');
+            }
+            write_goroutine(buf, *self, goroutine)?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes every goroutine that is not dead as a JSON array. Each goroutine
+/// is written only when its turn comes, so the document never contains all
+/// their frames at once: built up front, they doubled the memory of a run
+/// on 10,000 goroutines.
+fn write_goroutines(
+    out: &mut dyn Write,
+    goroutines: &[Goroutine],
+    context: GoroutineContext<'_>,
+) -> io::Result<()> {
+    let live: Vec<&Goroutine> = goroutines.iter().filter(|g| !is_dead(g)).collect();
+    let pieces: Vec<&[&Goroutine]> = live.chunks(PIECE_GOROUTINES).collect();
+    out.write_all(b"[")?;
+    if live.len() < PARALLEL_MIN_GOROUTINES {
+        let mut buf = Vec::with_capacity(OUTPUT_CHUNK);
+        for (index, piece) in pieces.iter().enumerate() {
+            if index > 0 {
+                buf.push(b',');
+            }
+            context.write_piece(&mut buf, piece)?;
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+        return out.write_all(b"]");
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, MAX_JSON_THREADS)
+        .min(pieces.len());
+    std::thread::scope(|scope| -> io::Result<()> {
+        // Piece `i` goes to thread `i % threads`, which sends its pieces in
+        // order, so reading the threads in turn keeps the list's order.
+        let mut receivers = Vec::with_capacity(threads);
+        for first in 0..threads {
+            let (sender, receiver) =
+                std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(PIECES_AHEAD);
+            let own: Vec<&[&Goroutine]> = pieces
                 .iter()
-                .enumerate()
-                .map(|(index, frame)| frame_out(frame, index >= self.printed_from, self.args)),
-        )
-    }
+                .skip(first)
+                .step_by(threads)
+                .copied()
+                .collect();
+            let write_own = move |own: Vec<&[&Goroutine]>| {
+                for piece in own {
+                    let mut buf = Vec::with_capacity(piece.len() * 2048);
+                    let written = context.write_piece(&mut buf, piece).map(|()| buf);
+                    if sender.send(written).is_err() {
+                        return;
+                    }
+                }
+            };
+            let spawned =
+                symbolizer::threads::spawn_or_return(scope, "gocrash-json", own, write_own);
+            // A thread that cannot start leaves its pieces to this one.
+            receivers.push(spawned.is_ok().then_some(receiver));
+        }
+        let mut own_buf = Vec::new();
+        for (index, piece) in pieces.iter().enumerate() {
+            if index > 0 {
+                out.write_all(b",")?;
+            }
+            match receivers.get(index % threads).and_then(Option::as_ref) {
+                Some(receiver) => {
+                    let written = receiver.recv().map_err(|_| {
+                        io::Error::other("JSON writer thread stopped unexpectedly")
+                    })??;
+                    out.write_all(&written)?;
+                }
+                None => {
+                    own_buf.clear();
+                    context.write_piece(&mut own_buf, piece)?;
+                    out.write_all(&own_buf)?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    out.write_all(b"]")
 }
 
-/// The calls inlined into a frame, innermost first.
-struct InlinedList<'a>(&'a [SourceFrame]);
-
-impl Serialize for InlinedList<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(|s| InlinedOut {
-            function: printed_name(&s.function),
-            file: s.file.as_deref(),
-            line: s.line,
-        }))
-    }
+/// Appends the frames of a walk as a JSON array. Those from `printed_from`
+/// on are the ones the runtime prints.
+fn write_frames(
+    buf: &mut Vec<u8>,
+    frames: &[Frame],
+    printed_from: usize,
+    args: Option<&ArgPrinter<'_>>,
+) -> io::Result<()> {
+    push_array(buf, frames.iter().enumerate(), |buf, (index, frame)| {
+        write_frame(buf, frame, index >= printed_from, args)
+    })
 }
 
-#[derive(Serialize)]
-struct FrameOut<'a> {
-    function: Option<&'a str>,
-    file: Option<&'a str>,
-    line: Option<i64>,
-    /// Calls inlined into this frame, innermost first.
-    inlined: InlinedList<'a>,
-    pc: Hex,
-    sp: Hex,
-    fp: Option<Hex>,
-    entry: Option<Hex>,
-    offset: Option<Hex>,
-    args: Option<String>,
-    found_by: FrameSource,
-    stack: StackKind,
-    trapped: bool,
-    /// Whether the runtime's own traceback prints this frame (false for
-    /// the crash machinery above the crashing goroutine's frames).
-    printed: bool,
+/// Appends an M as `{"id", "address"}`, or `null`.
+fn write_m(buf: &mut Vec<u8>, m: Option<&MSummary>) {
+    let Some(m) = m else {
+        buf.extend_from_slice(b"null");
+        return;
+    };
+    let mut object = Object::new(buf);
+    object.int("id", m.id);
+    object.hex("address", m.address);
+    object.end();
 }
 
-#[derive(Serialize)]
-struct InlinedOut<'a> {
-    function: &'a str,
-    file: Option<&'a str>,
-    line: Option<i64>,
+fn write_thread(
+    buf: &mut Vec<u8>,
+    process: &Process,
+    thread: &ThreadState,
+    args: Option<&ArgPrinter<'_>>,
+) -> io::Result<()> {
+    let goroutine = thread
+        .goroutine
+        .and_then(|address| process.goroutines().iter().find(|g| g.address == address))
+        .and_then(|g| g.goid);
+    let mut object = Object::new(buf);
+    object.int("id", thread.id);
+    write_m(object.key("m"), thread.m.as_ref());
+    object.opt_int("goroutine", goroutine);
+    object.hex("pc", thread.regs.pc);
+    object.hex("sp", thread.regs.sp);
+    write_frames(object.key("frames"), &thread.walk.frames, 0, args)?;
+    object.serialized("stop", &thread.walk.stop)?;
+    object.end();
+    Ok(())
 }
-
-#[derive(Serialize)]
-struct ThreadOut<'a> {
-    id: u32,
-    m: Option<MOut>,
-    goroutine: Option<u64>,
-    pc: Hex,
-    sp: Hex,
-    frames: FramesOut<'a>,
-    stop: &'a StopReason,
-}
-
 #[derive(Serialize)]
 struct BinaryOut<'a> {
     path: String,
@@ -333,9 +246,24 @@ struct ExecutableOut {
 
 /// Writes the document, indented or on one line.
 pub fn write(out: &mut dyn Write, report: &Report<'_>, indent: bool) -> io::Result<()> {
+    let mut buffered = io::BufWriter::with_capacity(OUTPUT_CHUNK, out);
+    if indent {
+        let mut indenter = Indenter::new(&mut buffered);
+        write_document(&mut indenter, report)?;
+    } else {
+        write_document(&mut buffered, report)?;
+    }
+    buffered.write_all(b"\n")?;
+    buffered.flush()
+}
+
+/// Writes the document on one line. The fields around the goroutines are
+/// gathered in a buffer, and the goroutines go to `out` as they are written.
+fn write_document(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     let crash = report.crash;
     let core = &crash.core;
-    let args = report.process.as_ref().ok().map(|process| {
+    let process = report.process.as_ref().ok().copied();
+    let args = process.map(|process| {
         ArgPrinter::new(
             &crash.binary,
             core.memory(),
@@ -344,56 +272,34 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>, indent: bool) -> io::Resu
             !report.go_at_least(21),
         )
     });
-    let frames = |frames, printed_from| FramesOut {
-        frames,
-        printed_from,
-        args: args.as_ref(),
-    };
-    let goroutines = GoroutinesOut {
-        process: report.process.as_ref().ok().copied(),
+    let args = args.as_ref();
+
+    let mut buf = Vec::with_capacity(OUTPUT_CHUNK);
+    let mut document = Object::new(&mut buf);
+    document.str("schema", SCHEMA);
+    document.bool("partial", report.is_partial());
+    document.serialized("missing", &report.missing)?;
+    document.serialized("warnings", &report.warnings)?;
+    document.serialized("crash", &process.map(|p| crash_out(p, report)))?;
+    match process.and_then(Process::runtime_stack) {
+        Some(stack) => write_frames(document.key("runtime_stack"), stack, 0, args)?,
+        None => document.null("runtime_stack"),
+    }
+    document.key("goroutines");
+    document.drain_to(out)?;
+    let context = GoroutineContext {
         crashing: report.crashing_goroutine(),
-        args: args.as_ref(),
-        parallel: !indent,
+        args,
     };
-    let (crash_out, runtime_stack, threads) = match &report.process {
-        Ok(process) => (
-            Some(crash_out(process, report)),
-            process.runtime_stack().map(|stack| frames(stack, 0)),
-            process
-                .threads()
-                .iter()
-                .map(|t| ThreadOut {
-                    id: t.id,
-                    m: t.m.map(|m| MOut {
-                        id: m.id,
-                        address: Hex(m.address),
-                    }),
-                    goroutine: t
-                        .goroutine
-                        .and_then(|address| {
-                            process.goroutines().iter().find(|g| g.address == address)
-                        })
-                        .and_then(|g| g.goid),
-                    pc: Hex(t.regs.pc),
-                    sp: Hex(t.regs.sp),
-                    frames: frames(&t.walk.frames, 0),
-                    stop: &t.walk.stop,
-                })
-                .collect(),
-        ),
-        Err(_) => (None, None, Vec::new()),
-    };
-    let document = Document {
-        schema: SCHEMA,
-        journal_text: report.journal_text.as_ref(),
-        partial: report.is_partial(),
-        missing: &report.missing,
-        warnings: &report.warnings,
-        crash: crash_out,
-        runtime_stack,
-        goroutines,
-        threads,
-        binary: BinaryOut {
+    write_goroutines(out, process.map_or(&[][..], Process::goroutines), context)?;
+    let threads = process.map_or(&[][..], Process::threads);
+    push_array(document.key("threads"), threads, |buf, thread| {
+        // Threads exist only with a process.
+        process.map_or(Ok(()), |process| write_thread(buf, process, thread, args))
+    })?;
+    document.serialized(
+        "binary",
+        &BinaryOut {
             path: crash.binary.path().display().to_string(),
             source: crash.binary_source,
             build_ids: &crash.binary_ids,
@@ -405,13 +311,12 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>, indent: bool) -> io::Resu
                 .map(|info| info.go_version.clone()),
             build_info: report.build_info.as_ref().ok(),
             build_info_error: report.build_info.as_ref().err().map(String::as_str),
-            load_bias: report
-                .process
-                .as_ref()
-                .ok()
-                .map(|p| hex(p.provenance().load_bias)),
+            load_bias: process.map(|p| hex(p.provenance().load_bias)),
         },
-        core: CoreOut {
+    )?;
+    document.serialized(
+        "core",
+        &CoreOut {
             path: crash
                 .source
                 .as_ref()
@@ -432,8 +337,11 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>, indent: bool) -> io::Resu
                 build_ids: e.build_ids.clone(),
             }),
         },
-    };
-    crate::output::write_json(out, &document, indent)
+    )?;
+    // The journal's crash text, for a crash selected from the journal.
+    document.serialized("journal_text", &report.journal_text)?;
+    document.end();
+    out.write_all(&buf)
 }
 
 fn crash_out(process: &Process, report: &Report<'_>) -> CrashOut {
@@ -487,64 +395,91 @@ fn crash_out(process: &Process, report: &Report<'_>) -> CrashOut {
     }
 }
 
-fn goroutine_out<'a>(
-    crashing: Option<&Goroutine>,
-    goroutine: &'a Goroutine,
-    args: Option<&'a ArgPrinter<'a>>,
-) -> GoroutineOut<'a> {
-    let crashing = crashing.is_some_and(|c| std::ptr::eq(c, goroutine));
+/// Appends one goroutine's object. Every field borrows from the goroutine,
+/// so that writing 10,000 of them allocates next to nothing.
+fn write_goroutine(
+    buf: &mut Vec<u8>,
+    context: GoroutineContext<'_>,
+    goroutine: &Goroutine,
+) -> io::Result<()> {
+    let crashing = context.crashing.is_some_and(|c| std::ptr::eq(c, goroutine));
     let walk = goroutine.walk.as_ref();
-    GoroutineOut {
-        id: goroutine.goid,
-        address: Hex(goroutine.address),
-        status: &goroutine.status_text,
-        wait_reason: goroutine.wait_reason.as_deref(),
-        wait_minutes: goroutine.wait_minutes,
-        locked_to_thread: goroutine.locked_to_thread,
-        crashing,
-        m: goroutine.m.map(|m| MOut {
-            id: m.id,
-            address: Hex(m.address),
-        }),
-        thread: goroutine.thread,
-        start_function: goroutine.start_function.as_deref(),
-        created_by: goroutine.created_by.as_ref().map(|c| CreatedByOut {
-            function: printed_name(&c.function),
-            file: c.file.as_deref(),
-            line: c.line,
-            pc: Hex(c.pc),
-            parent_goroutine: c.parent_goid.filter(|&p| p != 0),
-        }),
-        frames: FramesOut {
-            frames: walk.map_or(&[][..], |w| &w.frames),
-            printed_from: goroutine.printed_from,
-            args,
-        },
-        stop: walk.map(|w| &w.stop),
-        complete: walk.is_some_and(|w| w.stop.is_complete()),
-        error: goroutine.error.as_deref(),
+    let mut object = Object::new(buf);
+    object.opt_int("id", goroutine.goid);
+    object.hex("address", goroutine.address);
+    object.str("status", &goroutine.status_text);
+    object.opt_str("wait_reason", goroutine.wait_reason.as_deref());
+    object.opt_int("wait_minutes", goroutine.wait_minutes);
+    object.bool("locked_to_thread", goroutine.locked_to_thread);
+    object.bool("crashing", crashing);
+    write_m(object.key("m"), goroutine.m.as_ref());
+    object.opt_int("thread", goroutine.thread);
+    object.opt_str("start_function", goroutine.start_function.as_deref());
+    match &goroutine.created_by {
+        Some(created_by) => {
+            let mut creator = Object::new(object.key("created_by"));
+            creator.str("function", printed_name(&created_by.function));
+            creator.opt_str("file", created_by.file.as_deref());
+            creator.opt_int("line", created_by.line);
+            creator.hex("pc", created_by.pc);
+            creator.opt_int(
+                "parent_goroutine",
+                created_by.parent_goid.filter(|&p| p != 0),
+            );
+            creator.end();
+        }
+        None => object.null("created_by"),
     }
+    write_frames(
+        object.key("frames"),
+        walk.map_or(&[][..], |w| &w.frames),
+        goroutine.printed_from,
+        context.args,
+    )?;
+    object.serialized("stop", &walk.map(|w| &w.stop))?;
+    object.bool("complete", walk.is_some_and(|w| w.stop.is_complete()));
+    object.opt_str("error", goroutine.error.as_deref());
+    object.end();
+    Ok(())
 }
 
-fn frame_out<'a>(frame: &'a Frame, printed: bool, args: Option<&ArgPrinter<'_>>) -> FrameOut<'a> {
+/// Appends one frame's object. `printed` is whether the runtime's own
+/// traceback prints it (false for the crash machinery above the crashing
+/// goroutine's frames).
+fn write_frame(
+    buf: &mut Vec<u8>,
+    frame: &Frame,
+    printed: bool,
+    args: Option<&ArgPrinter<'_>>,
+) -> io::Result<()> {
     let (physical, inlined) = match frame.source.split_last() {
         Some((physical, inlined)) => (Some(physical), inlined),
         None => (None, &[][..]),
     };
-    FrameOut {
-        function: physical.map(|p| printed_name(&p.function)),
-        file: physical.and_then(|p| p.file.as_deref()),
-        line: physical.and_then(|p| p.line),
-        inlined: InlinedList(inlined),
-        pc: Hex(frame.pc),
-        sp: Hex(frame.sp),
-        fp: frame.fp.map(Hex),
-        entry: frame.entry.map(Hex),
-        offset: frame.offset().map(Hex),
-        args: physical.and(args).and_then(|a| a.args(frame)),
-        found_by: frame.found_by,
-        stack: frame.stack,
-        trapped: frame.trapped,
-        printed,
-    }
+    let mut object = Object::new(buf);
+    object.opt_str("function", physical.map(|p| printed_name(&p.function)));
+    object.opt_str("file", physical.and_then(|p| p.file.as_deref()));
+    object.opt_int("line", physical.and_then(|p| p.line));
+    // Calls inlined into this frame, innermost first.
+    push_array(object.key("inlined"), inlined, |buf, call| {
+        let mut object = Object::new(buf);
+        object.str("function", printed_name(&call.function));
+        object.opt_str("file", call.file.as_deref());
+        object.opt_int("line", call.line);
+        object.end();
+        Ok(())
+    })?;
+    object.hex("pc", frame.pc);
+    object.hex("sp", frame.sp);
+    object.opt_hex("fp", frame.fp);
+    object.opt_hex("entry", frame.entry);
+    object.opt_hex("offset", frame.offset());
+    let printed_args = physical.and(args).and_then(|a| a.args(frame));
+    object.opt_str("args", printed_args.as_deref());
+    object.serialized("found_by", &frame.found_by)?;
+    object.serialized("stack", &frame.stack)?;
+    object.bool("trapped", frame.trapped);
+    object.bool("printed", printed);
+    object.end();
+    Ok(())
 }

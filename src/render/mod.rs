@@ -7,6 +7,7 @@
 //! the Go layout needs (function arguments, signal frames).
 
 pub mod args;
+pub mod compact_json;
 pub mod escape;
 pub mod gofmt;
 pub mod json;
