@@ -47,7 +47,13 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     let status = err
         .downcast_ref::<WithStatus>()
         .map(|with| with.status)
-        .unwrap_or(Status::Failure);
+        .unwrap_or_else(|| {
+            if is_invalid_journal_argument(err) {
+                Status::Usage
+            } else {
+                Status::Failure
+            }
+        });
     // Messages quote paths and values from the crash; none may drive the
     // terminal.
     stderr_line!(
@@ -55,6 +61,16 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
         crate::render::escape::escape_line(&format!("{err:#}"))
     );
     status.into()
+}
+
+/// Reports whether the journal rejected a value from the command line, such
+/// as a `--since` time journalctl cannot parse.
+fn is_invalid_journal_argument(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<ingest::journal::JournalError>()
+            .is_some_and(ingest::journal::JournalError::is_invalid_argument)
+    })
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -712,3 +712,39 @@ fn list_of_zero_lines_is_usage_error() {
         stderr(&output)
     );
 }
+
+#[test]
+fn list_bad_times_are_usage_errors() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--since", "not a date"],
+            "invalid --since value \"not a date\" (journalctl: ",
+        ),
+        (
+            &["--until", "later"],
+            "invalid --until value \"later\" (journalctl: ",
+        ),
+        (
+            &["--since", "2026-12-05", "--until", "2026-01-01"],
+            "--since \"2026-12-05\" is not before --until \"2026-01-01\"",
+        ),
+        (
+            &["--journal-reader", "direct", "--since", "yesterday"],
+            "the direct journal reader takes --since only as @SECONDS",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = gocrash(&[&["list"], args].concat());
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(expected),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}

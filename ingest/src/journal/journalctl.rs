@@ -156,11 +156,42 @@ pub enum JournalError {
          epoch), not {value:?}; use the journalctl reader for other forms"
     )]
     UnsupportedByDirectReader { option: &'static str, value: String },
+    #[error(
+        "invalid {option} value {value:?} (journalctl: {message}); give a time journalctl \
+         accepts, such as \"2024-05-01 10:00\", \"-1h\", \"yesterday\" or \"@1714557600\""
+    )]
+    InvalidTime {
+        option: &'static str,
+        value: String,
+        /// journalctl's own message.
+        message: String,
+    },
+    #[error("--since {since:?} is not before --until {until:?} (journalctl: {message})")]
+    TimesOutOfOrder {
+        since: String,
+        until: String,
+        message: String,
+    },
     #[error("invalid cursor for {option}: {cursor:?}, expected s=...;i=...;t=... parts")]
     InvalidCursor {
         option: &'static str,
         cursor: String,
     },
+}
+
+impl JournalError {
+    /// Reports whether the error is in a value the user gave (a match, a
+    /// time or a cursor) rather than in the journal or journalctl.
+    pub fn is_invalid_argument(&self) -> bool {
+        matches!(
+            self,
+            JournalError::InvalidMatch(_)
+                | JournalError::InvalidTime { .. }
+                | JournalError::TimesOutOfOrder { .. }
+                | JournalError::UnsupportedByDirectReader { .. }
+                | JournalError::InvalidCursor { .. }
+        )
+    }
 }
 
 impl Journal {
@@ -277,6 +308,9 @@ impl Journal {
                 ),
                 child,
                 stderr,
+                program: self.program.clone(),
+                since: query.since.clone(),
+                until: query.until.clone(),
             }),
             command,
             finished: false,
@@ -317,6 +351,66 @@ struct JournalctlProcess {
     reader: ExportReader<BufReader<ChildStdout>>,
     child: Child,
     stderr: Option<JoinHandle<Vec<u8>>>,
+    /// The program and the query's times, to find out after a failure
+    /// whether journalctl rejected a time.
+    program: PathBuf,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+impl JournalctlProcess {
+    /// Checks whether journalctl rejects `--since` or `--until` alone, or
+    /// the two together (a start after the end), and returns the error
+    /// naming the option. It runs only after journalctl failed, so a
+    /// successful query starts one process. It reads journalctl's exit
+    /// status, not the wording of its messages.
+    fn rejected_time(&self) -> Option<JournalError> {
+        let since = self.since.as_deref().map(|value| ("--since", value));
+        let until = self.until.as_deref().map(|value| ("--until", value));
+        for option in [since, until].into_iter().flatten() {
+            if let Some(message) = self.check_times(&[option]) {
+                return Some(JournalError::InvalidTime {
+                    option: option.0,
+                    value: option.1.to_string(),
+                    message,
+                });
+            }
+        }
+        let (Some(since), Some(until)) = (since, until) else {
+            return None;
+        };
+        let message = self.check_times(&[since, until])?;
+        Some(JournalError::TimesOutOfOrder {
+            since: since.1.to_string(),
+            until: until.1.to_string(),
+            message,
+        })
+    }
+
+    /// Runs journalctl with these time options and no output. Returns its
+    /// message when it fails.
+    fn check_times(&self, options: &[(&str, &str)]) -> Option<String> {
+        let output = Command::new(&self.program)
+            .args(
+                options
+                    .iter()
+                    .map(|(name, value)| format!("{name}={value}")),
+            )
+            .args(["--lines=0", "--quiet", "--no-pager"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .ok()?;
+        if output.status.success() {
+            return None;
+        }
+        let stderr = output
+            .stderr
+            .get(..MAX_STDERR_BYTES)
+            .unwrap_or(&output.stderr);
+        Some(String::from_utf8_lossy(stderr).trim().to_string())
+    }
 }
 
 impl EntryStream {
@@ -375,6 +469,9 @@ impl EntryStream {
             .unwrap_or_default();
         let stderr = String::from_utf8_lossy(&stderr).trim().to_string();
         if !status.success() {
+            if let Some(rejected) = process.rejected_time() {
+                return Err(rejected);
+            }
             return Err(JournalError::Failed {
                 command: self.command.clone(),
                 status,
