@@ -330,6 +330,8 @@ fn json_output_has_schema_and_goroutines() {
     assert_eq!(document["crash"]["kind"], "panic");
     assert_eq!(document["crash"]["goroutine"], 1);
     assert_eq!(document["crash"]["signal"]["name"], "SIGSEGV");
+    // The nil pointer's field is at offset 0x10.
+    assert_eq!(document["crash"]["signal"]["addr"], "0x10");
     let goroutines = document["goroutines"].as_array().expect("goroutines");
     assert!(goroutines.len() >= 4, "{} goroutines", goroutines.len());
     let crashing = goroutines
@@ -350,6 +352,40 @@ fn json_output_has_schema_and_goroutines() {
         .all(|f| f["pc"].as_str().is_some_and(|pc| pc.starts_with("0x"))));
     assert_eq!(document["binary"]["source"], "core");
     assert_eq!(document["binary"]["build_id_check"]["result"], "matched");
+}
+
+/// For a signal a process sent, `si_addr` contains the sender's PID, which
+/// is no fault address. Stop reasons write addresses as hex strings.
+#[test]
+fn json_sent_signal_has_no_fault_address() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "cgoabort" && c.mode == "default")
+        .expect("the manifest has a cgoabort crash");
+    let output = gocrash(&["symbolize", "--json", path_str(&crash.core)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let document: Value = serde_json::from_slice(&output.stdout).expect("JSON document");
+    let signal = &document["crash"]["signal"];
+    assert_eq!(signal["name"], "SIGABRT");
+    assert_eq!(signal["code"], -6, "SI_TKILL");
+    assert!(signal["addr"].is_null(), "{signal}");
+    assert!(signal["pc"].as_str().is_some_and(|pc| pc.starts_with("0x")));
+    // The abort's C frames end the walk at a pc no table covers.
+    let stops: Vec<&Value> = document["threads"]
+        .as_array()
+        .expect("threads")
+        .iter()
+        .map(|t| &t["stop"])
+        .filter(|stop| stop["kind"] == "unknown_pc")
+        .collect();
+    assert!(!stops.is_empty(), "no thread stopped at an unknown pc");
+    for stop in stops {
+        assert!(stop["pc"].as_str().is_some_and(|pc| pc.starts_with("0x")), "{stop}");
+    }
 }
 
 #[test]

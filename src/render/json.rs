@@ -10,7 +10,7 @@ use symbolizer::unwind::Frame;
 
 use super::args::ArgPrinter;
 use super::compact_json::{push_array, Indenter, Object};
-use super::{is_dead, printed_name, signal_name, Report};
+use super::{has_fault_address, is_dead, printed_name, signal_name, Report};
 use crate::crash_input::{BinarySource, IdCheck};
 
 /// The value of the top-level `schema` field.
@@ -46,7 +46,8 @@ struct SignalOut {
     name: Option<&'static str>,
     description: Option<&'static str>,
     code: i64,
-    addr: String,
+    /// The fault address, for the signals that have one.
+    addr: Option<String>,
     pc: String,
 }
 
@@ -388,7 +389,7 @@ fn crash_out(process: &Process, report: &Report<'_>) -> CrashOut {
                 name: names.map(|n| n.0),
                 description: names.map(|n| n.1),
                 code,
-                addr: hex(addr),
+                addr: has_fault_address(number).then(|| hex(addr)),
                 pc: hex(pc),
             }
         }),

@@ -248,6 +248,13 @@ pub fn printed_name(name: &str) -> &str {
     }
 }
 
+/// Reports whether a signal's `si_addr` is a fault address: SIGILL, SIGBUS,
+/// SIGFPE and SIGSEGV. For a signal sent by a process (SIGABRT from
+/// `tgkill`, SIGQUIT), the same bytes contain the sender's PID and UID.
+pub fn has_fault_address(signo: u32) -> bool {
+    matches!(signo, 4 | 7 | 8 | 11)
+}
+
 /// Returns the name and description the runtime's signal table gives a
 /// Linux signal number, as `SIGNAME: description` lines print them.
 pub fn signal_name(signo: u32) -> Option<(&'static str, &'static str)> {

@@ -12,8 +12,8 @@ use symbolizer::unwind::Frame;
 
 use super::escape::{escape_line, EscapingWriter};
 use super::{
-    collapse_recursion, compact_ids, describe_stop, interrupted_c_frames, printed_frames,
-    printed_name, printing_order, repeated_text, signal_name, Report, StackItem,
+    collapse_recursion, compact_ids, describe_stop, has_fault_address, interrupted_c_frames,
+    printed_frames, printed_name, printing_order, repeated_text, signal_name, Report, StackItem,
 };
 use crate::crash_input::{describe_ids, BinarySource, IdCheck};
 
@@ -128,11 +128,15 @@ fn write_headline(out: &mut dyn Write, process: &Process, report: &Report<'_>) -
             || format!("signal {}", signal.signo),
             |(n, d)| format!("{n} ({d})"),
         );
-        writeln!(
-            out,
-            "signal: {name} at address {:#x}, pc {:#x}",
-            signal.addr, signal.pc
-        )?;
+        if has_fault_address(signal.signo) {
+            writeln!(
+                out,
+                "signal: {name} at address {:#x}, pc {:#x}",
+                signal.addr, signal.pc
+            )?;
+        } else {
+            writeln!(out, "signal: {name}, pc {:#x}", signal.pc)?;
+        }
         wrote = true;
     }
     if let Some((thread, signal)) = &report.fatal_signal {
@@ -153,7 +157,7 @@ fn write_headline(out: &mut dyn Write, process: &Process, report: &Report<'_>) -
             signal.pc,
             m.unwrap_or_default()
         )?;
-        if matches!(signal.signo, 4 | 7 | 8 | 11) {
+        if has_fault_address(signal.signo) {
             writeln!(out, "fault address: {:#x}", signal.addr)?;
         }
         wrote = true;

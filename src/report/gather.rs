@@ -23,11 +23,9 @@ use super::model::{
 use super::source::SourceFinder;
 use crate::cmd::list::format_rfc3339;
 use crate::render::{
-    self, describe_stop, interrupted_c_frames, printed_frames, printed_name, signal_name, Report,
+    self, describe_stop, has_fault_address, interrupted_c_frames, printed_frames, printed_name,
+    signal_name, Report,
 };
-
-/// Signals whose `si_addr` is a fault address.
-const FAULT_SIGNALS: [u32; 4] = [4, 7, 8, 11];
 
 /// The sources a report is made from.
 pub struct Inputs<'a> {
@@ -257,9 +255,7 @@ fn signal_facts(number: u32, code: Option<i64>, addr: u64, pc: u64) -> SignalFac
         name: names.map(|(n, _)| n.to_owned()),
         description: names.map(|(_, d)| d.to_owned()),
         code,
-        fault_address: FAULT_SIGNALS
-            .contains(&number)
-            .then(|| format!("{addr:#x}")),
+        fault_address: has_fault_address(number).then(|| format!("{addr:#x}")),
         pc: Some(format!("{pc:#x}")),
     }
 }
@@ -301,7 +297,7 @@ fn text_headline(text: &CrashText) -> Headline {
             let mut facts = signal_facts(number, signal.code_signed(), signal.addr.unwrap_or(0), 0);
             facts.fault_address = signal
                 .addr
-                .filter(|_| FAULT_SIGNALS.contains(&number))
+                .filter(|_| has_fault_address(number))
                 .map(|a| format!("{a:#x}"));
             facts.pc = signal.pc.map(|pc| format!("{pc:#x}"));
             if headline.kind == "unknown" {

@@ -183,19 +183,43 @@ pub enum StopReason {
     /// `runtime.mstart`, `runtime.rt0_go`).
     TopFrame { function: Arc<str> },
     /// A pc no table covers and no frame pointer could be followed from.
-    UnknownPc { pc: u64 },
+    UnknownPc {
+        #[serde(serialize_with = "hex_address")]
+        pc: u64,
+    },
     /// A Go function without a pcsp value at the frame's pc.
-    NoFrameSize { function: Arc<str>, pc: u64 },
+    NoFrameSize {
+        function: Arc<str>,
+        #[serde(serialize_with = "hex_address")]
+        pc: u64,
+    },
     /// A function that moves sp in ways the pcsp table cannot describe.
     SpWrite { function: Arc<str> },
     /// Memory the next step needed could not be read.
-    Unreadable { addr: u64, error: String },
+    Unreadable {
+        #[serde(serialize_with = "hex_address")]
+        addr: u64,
+        error: String,
+    },
     /// The next frame's sp was not above this one's.
-    NoProgress { pc: u64, sp: u64, next_sp: u64 },
+    NoProgress {
+        #[serde(serialize_with = "hex_address")]
+        pc: u64,
+        #[serde(serialize_with = "hex_address")]
+        sp: u64,
+        #[serde(serialize_with = "hex_address")]
+        next_sp: u64,
+    },
     /// A zero return address.
     ZeroPc,
     /// [`MAX_WALK_STEPS`] frames were walked.
     DepthLimit { limit: usize },
+}
+
+/// Serializes an address as a `0x` hex string, as the JSON documents write
+/// every address: JSON numbers lose precision above 2^53.
+fn hex_address<S: serde::Serializer>(address: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("{address:#x}"))
 }
 
 impl StopReason {

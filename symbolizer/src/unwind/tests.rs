@@ -556,3 +556,29 @@ fn collector_with_no_room_keeps_nothing() {
     assert!(kept.is_empty());
     assert_eq!(elided.map(|e| e.physical), Some(3));
 }
+
+#[test]
+fn stop_reason_json_has_hex_addresses() {
+    let unreadable = StopReason::Unreadable {
+        addr: 0xda2d_0bfa_9b4b_c8b7,
+        error: "not in any segment of the core".into(),
+    };
+    assert_eq!(
+        serde_json::to_string(&unreadable).unwrap(),
+        r#"{"kind":"unreadable","addr":"0xda2d0bfa9b4bc8b7","error":"not in any segment of the core"}"#
+    );
+    let no_progress = StopReason::NoProgress {
+        pc: 0x4c684a,
+        sp: 0xc000036778,
+        next_sp: 0xc000036770,
+    };
+    assert_eq!(
+        serde_json::to_string(&no_progress).unwrap(),
+        r#"{"kind":"no_progress","pc":"0x4c684a","sp":"0xc000036778","next_sp":"0xc000036770"}"#
+    );
+    let unknown = StopReason::UnknownPc { pc: 0x7fecc0a2a2ec };
+    assert_eq!(
+        serde_json::to_string(&unknown).unwrap(),
+        r#"{"kind":"unknown_pc","pc":"0x7fecc0a2a2ec"}"#
+    );
+}
