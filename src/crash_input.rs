@@ -426,12 +426,18 @@ pub fn select_core(
         Ok(source) => source,
         Err(error) if error.is_no_match() => {
             let message = match crash {
-                None => {
+                None if selector.describe_parts(&[]).is_empty() => {
                     "the journal lists no crash recorded by systemd-coredump; pass a core file path"
                         .to_owned()
                 }
+                None => error.to_string(),
                 Some(text) if !Path::new(text).exists() && text.contains('/') => {
                     format!("{error} ({text} is no file, so it was taken as an executable path)")
+                }
+                // A name with a dot is more often a mistyped file name than
+                // a command name.
+                Some(text) if !Path::new(text).exists() && text.contains('.') => {
+                    format!("{error} (no file {text} exists, so it was taken as a command name)")
                 }
                 Some(_) => error.to_string(),
             };
@@ -455,10 +461,8 @@ pub fn select_core(
             .map(|e| format!(" ({})", e.display()))
             .unwrap_or_default();
         let state = match &source.core {
-            ingest::select::CoreFile::Unavailable(state) => {
-                describe_state(state, record.is_some_and(|r| r.truncated))
-            }
-            _ => "no core",
+            ingest::select::CoreFile::Unavailable(state) => describe_state(state),
+            _ => "no core".to_owned(),
         };
         anyhow::bail!("the crash of PID {pid}{exe} has no core to read: {state}");
     };
@@ -466,15 +470,27 @@ pub fn select_core(
     Ok((path, Some(source)))
 }
 
-/// Says why a journal record's core cannot be read.
-fn describe_state(state: &CoreState, truncated: bool) -> &'static str {
-    match state.label(truncated) {
-        "missing" => "its core file is gone from systemd-coredump's store",
-        "inaccessible" => "its core file cannot be opened",
-        "rejected" => "its core file path is outside systemd-coredump's store",
-        "none" => "systemd-coredump stored no core (see the journal entry's message)",
-        "journal" => "its core is stored inside the journal, and copying it out was not requested",
-        _ => "no core",
+/// Says why a journal record's core cannot be read, naming the path
+/// looked at: systemd-coredump's store, or the `--coredump-dir` given.
+fn describe_state(state: &CoreState) -> String {
+    match state {
+        CoreState::Missing { path } => format!("its core file {} is missing", path.display()),
+        CoreState::Inaccessible { path, reason } => {
+            format!(
+                "its core file {} cannot be opened ({reason})",
+                path.display()
+            )
+        }
+        CoreState::Rejected { path, reason } => {
+            format!("its core file {} is not read: {reason}", path.display())
+        }
+        CoreState::None => {
+            "systemd-coredump stored no core (see the journal entry's message)".to_owned()
+        }
+        CoreState::Journal { .. } => {
+            "its core is stored inside the journal, and copying it out was not requested".to_owned()
+        }
+        CoreState::Present { .. } => "no core".to_owned(),
     }
 }
 

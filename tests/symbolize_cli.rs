@@ -96,6 +96,47 @@ fn missing_core_path_is_taken_as_executable() {
 }
 
 #[test]
+fn missing_file_name_is_taken_as_command() {
+    let output = symbolize_in_empty_journal(&["core.payments-api.zst"]);
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(
+        stderr(&output),
+        "gocrash: no crash matched command name \"core.payments-api.zst\" (no file \
+         core.payments-api.zst exists, so it was taken as a command name)\n"
+    );
+}
+
+#[test]
+fn unmatched_filter_names_the_filter() {
+    let output = symbolize_in_empty_journal(&["--unit", "payments-api"]);
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(
+        stderr(&output),
+        "gocrash: no crash matched unit payments-api\n"
+    );
+}
+
+#[test]
+fn core_missing_from_coredump_dir_names_the_path() {
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
+    let empty = tempfile::tempdir().expect("temporary directory");
+    let pid = crash.pid.to_string();
+    let output = gocrash(&["symbolize", &pid, "--coredump-dir", path_str(empty.path())]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    // The newest crash with this PID is taken, which may be another
+    // program's when PIDs were reused, so only the directory is known.
+    let message = stderr(&output);
+    let expected = format!(
+        "has no core to read: its core file {}/core.",
+        empty.path().display()
+    );
+    assert!(message.contains(&expected), "{message}");
+    assert!(message.ends_with(" is missing\n"), "{message}");
+}
+
+#[test]
 fn file_that_is_no_core_fails() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("notes.txt");
@@ -369,11 +410,13 @@ fn json_sent_signal_has_no_fault_address() {
     let output = gocrash(&["symbolize", "--json", path_str(&crash.core)]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let document: Value = serde_json::from_slice(&output.stdout).expect("JSON document");
+
     let signal = &document["crash"]["signal"];
     assert_eq!(signal["name"], "SIGABRT");
     assert_eq!(signal["code"], -6, "SI_TKILL");
     assert!(signal["addr"].is_null(), "{signal}");
     assert!(signal["pc"].as_str().is_some_and(|pc| pc.starts_with("0x")));
+
     // The abort's C frames end the walk at a pc no table covers.
     let stops: Vec<&Value> = document["threads"]
         .as_array()
@@ -384,7 +427,10 @@ fn json_sent_signal_has_no_fault_address() {
         .collect();
     assert!(!stops.is_empty(), "no thread stopped at an unknown pc");
     for stop in stops {
-        assert!(stop["pc"].as_str().is_some_and(|pc| pc.starts_with("0x")), "{stop}");
+        assert!(
+            stop["pc"].as_str().is_some_and(|pc| pc.starts_with("0x")),
+            "{stop}"
+        );
     }
 }
 

@@ -506,6 +506,17 @@ impl Selector {
 
     /// Describes a selection for the "no crash matched" message.
     pub fn describe(&self, args: &[CrashArg]) -> String {
+        let parts = self.describe_parts(args);
+        if parts.is_empty() {
+            "any crash in the journal".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    /// Returns the matches and filters of a selection, each described;
+    /// empty when the selection takes every crash.
+    pub fn describe_parts(&self, args: &[CrashArg]) -> Vec<String> {
         let mut parts: Vec<String> = args.iter().map(ToString::to_string).collect();
         if let Some(unit) = &self.unit {
             parts.push(format!("unit {unit}"));
@@ -519,11 +530,7 @@ impl Selector {
         if let Some(cursor) = &self.after_cursor {
             parts.push(format!("after cursor {cursor}"));
         }
-        if parts.is_empty() {
-            "any crash in the journal".to_string()
-        } else {
-            parts.join(", ")
-        }
+        parts
     }
 }
 

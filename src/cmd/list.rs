@@ -316,21 +316,26 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         .and_then(|()| stdout.flush())
         .map_err(crate::output::stdout_error)?;
     if rows.is_empty() {
+        let mut parts = selector.describe_parts(&matches);
+        if let Some(signature) = &args.signature {
+            parts.push(format!("signature {signature}"));
+        }
+        let selection = if parts.is_empty() {
+            "any crash in the journal".to_string()
+        } else {
+            parts.join(", ")
+        };
         return Err(WithStatus {
             status: Status::NoMatch,
-            message: SelectError::NoMatch {
-                selection: selector.describe(&matches),
-            }
-            .to_string(),
+            message: SelectError::NoMatch { selection }.to_string(),
         }
         .into());
     }
     Ok(Status::Success)
 }
 
-/// Checks a `--signature` argument: 16 hex digits, as signatures are
-/// printed. Upper-case digits are accepted.
-/// Reads a `--signature` id, in lower case.
+/// Reads a `--signature` argument, in lower case: 16 hex digits, as
+/// signatures are printed. Upper-case digits are accepted.
 fn parse_signature(text: &str) -> Result<String, String> {
     let id = text.trim().to_ascii_lowercase();
     if id.len() != SIGNATURE_DIGITS || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
