@@ -136,6 +136,44 @@ fn core_missing_from_coredump_dir_names_the_path() {
     assert!(message.ends_with(" is missing\n"), "{message}");
 }
 
+/// A PIE copy cut short loses its section names, so its build information
+/// is found by searching the writable segments: in a PIE the first is
+/// `.data.rel.ro`, and the build information is in the next one.
+#[test]
+fn cut_pie_binary_still_symbolizes() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "nilpointer" && c.mode == "pie")
+        .expect("the manifest has a PIE nilpointer crash");
+    let bytes = std::fs::read(&crash.binary).expect("read the binary");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let cut = dir.path().join("cut");
+    std::fs::write(&cut, &bytes[..bytes.len() - 5000]).expect("write the cut copy");
+
+    let output = gocrash(&[
+        "symbolize",
+        path_str(&crash.core),
+        "--binary",
+        path_str(&cut),
+    ]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{message}");
+    assert!(
+        message.contains("the binary is shorter than its sections"),
+        "{message}"
+    );
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("panic: runtime error: invalid memory address or nil pointer dereference"),
+        "{text}"
+    );
+    assert!(text.contains("\n  main.(*Config).Port\n"), "{text}");
+}
+
 #[test]
 fn file_that_is_no_core_fails() {
     let dir = tempfile::tempdir().expect("temporary directory");

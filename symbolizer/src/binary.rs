@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use object::read::elf::{ElfFile64, ProgramHeader};
+use object::read::elf::{ElfFile64, ProgramHeader, SectionHeader};
 use object::{Object, ObjectSection, ObjectSymbol};
 
 use crate::dwarf::CSymbolizer;
@@ -143,6 +143,33 @@ impl std::fmt::Debug for Binary {
     }
 }
 
+/// Warns when sections lie past the end of the file, as in a copy cut short:
+/// their names, symbols or DWARF are then unreadable, which otherwise
+/// shows only as missing C symbols or build information.
+fn warn_if_cut(path: &Path, elf: &ElfFile64<'_>, file_len: u64) {
+    let endian = elf.endian();
+    let end = elf
+        .elf_section_table()
+        .iter()
+        .filter(|section| section.sh_type(endian) != object::elf::SHT_NOBITS)
+        .map(|section| {
+            section
+                .sh_offset(endian)
+                .saturating_add(section.sh_size(endian))
+        })
+        .max()
+        .unwrap_or(0);
+    if end > file_len {
+        tracing::warn!(
+            target: TRACE_TARGET,
+            path = %path.display(),
+            file_len = format_args!("{file_len:#x}"),
+            sections_end = format_args!("{end:#x}"),
+            "the binary is shorter than its sections: a copy cut short? Section names, symbols and DWARF past its end are unavailable"
+        );
+    }
+}
+
 impl Binary {
     /// Memory-maps and opens the ELF file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Binary, BinaryError> {
@@ -199,6 +226,7 @@ impl Binary {
             }
             Err(source) => return Err(BinaryError::Elf { path, source }),
         };
+        warn_if_cut(&path, &elf, bytes.len() as u64);
         let memory = Memory::new(load_segments(&elf));
         Ok(Binary {
             pclntab: OnceLock::new(),

@@ -2,8 +2,9 @@
 //! version, the main package path, the modules and the build settings.
 //!
 //! The linker stores a 32-byte header in the `.go.buildinfo` section (or,
-//! when section headers are stripped, near the start of the first writable,
-//! non-executable `PT_LOAD` segment). It starts with the magic
+//! when section headers are stripped, near the start of a writable,
+//! non-executable `PT_LOAD` segment: the first in a non-PIE binary, the
+//! one after `.data.rel.ro` in a PIE). It starts with the magic
 //! `\xff Go buildinf:` at a 16-byte aligned address, then a pointer size byte
 //! and a flags byte. Since Go 1.18 (flag bit 0x2) two strings follow the
 //! header inline, each a uvarint length and its bytes: the Go version and
@@ -141,8 +142,11 @@ pub enum BuildInfoError {
 pub enum SearchPlace {
     /// The `.go.buildinfo` section.
     Section { address: u64, size: u64 },
-    /// The first writable, non-executable `PT_LOAD` segment (no section headers).
+    /// A writable, non-executable `PT_LOAD` segment (no section headers).
     Segment { address: u64, size: u64 },
+    /// Every writable, non-executable `PT_LOAD` segment, when there are
+    /// several and none contains the header (no section headers).
+    Segments { count: usize },
     /// There are no section headers and no writable, non-executable segment.
     NoDataSegment,
 }
@@ -155,7 +159,11 @@ impl std::fmt::Display for SearchPlace {
             }
             SearchPlace::Segment { address, size } => write!(
                 f,
-                "the first writable PT_LOAD segment ({size:#x} bytes at address {address:#x}; no .go.buildinfo section)"
+                "the writable PT_LOAD segment ({size:#x} bytes at address {address:#x}; no .go.buildinfo section)"
+            ),
+            SearchPlace::Segments { count } => write!(
+                f,
+                "the {count} writable PT_LOAD segments (no .go.buildinfo section)"
             ),
             SearchPlace::NoDataSegment => {
                 f.write_str("the file: it has no .go.buildinfo section and no writable PT_LOAD segment")
@@ -174,34 +182,60 @@ pub fn read(elf: &ElfFile64<'_>) -> Result<BuildInfo, BuildInfoError> {
 /// latter, so a caller can keep the version when the module text is damaged.
 pub fn read_raw(elf: &ElfFile64<'_>) -> Result<RawBuildInfo, BuildInfoError> {
     let space = AddressSpace::from_elf(elf);
-    let place = search_place(elf, &space);
-    let header_address = find_header(&space, place)?;
-    decode(&space, header_address)
+    let places = search_places(elf, &space);
+    let mut first_error = None;
+    for &place in &places {
+        match find_header(&space, place) {
+            Ok(header_address) => return decode(&space, header_address),
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    match (first_error, places.len()) {
+        (Some(BuildInfoError::NotFound { .. }), count) if count > 1 => {
+            Err(BuildInfoError::NotFound {
+                place: SearchPlace::Segments { count },
+            })
+        }
+        (Some(error), _) => Err(error),
+        (None, _) => Err(BuildInfoError::NotFound {
+            place: SearchPlace::NoDataSegment,
+        }),
+    }
 }
 
-/// Picks the range the header is searched in: the section when there is one,
-/// else the first writable, non-executable segment. Go's `debug/buildinfo`
-/// does the same in Go 1.19 to 1.26, and Go 1.27 drops the fallback.
-fn search_place(elf: &ElfFile64<'_>, space: &AddressSpace<'_>) -> SearchPlace {
+/// Picks the ranges the header is searched in, in order: the section when
+/// there is one, else every writable, non-executable segment. Go's
+/// `debug/buildinfo` searches only the first such segment (Go 1.19 to
+/// 1.26, and Go 1.27 drops the fallback). In a PIE the first is
+/// `.data.rel.ro`, and the header is in the next one.
+fn search_places(elf: &ElfFile64<'_>, space: &AddressSpace<'_>) -> Vec<SearchPlace> {
     let endian = elf.endian();
     if let Some(section) = elf.section_by_name(".go.buildinfo") {
         let header = section.elf_section_header();
         if header.sh_type(endian) != elf::SHT_NOBITS {
-            return SearchPlace::Section {
+            return vec![SearchPlace::Section {
                 address: section.address(),
                 size: section.size(),
-            };
+            }];
         }
     }
-    let writable = space.segments().iter().find(|segment| {
-        segment.flags & (elf::PF_X.0 | elf::PF_W.0) == elf::PF_W.0 && !segment.bytes.is_empty()
-    });
-    match writable {
-        Some(segment) => SearchPlace::Segment {
+    let writable: Vec<SearchPlace> = space
+        .segments()
+        .iter()
+        .filter(|segment| {
+            segment.flags & (elf::PF_X.0 | elf::PF_W.0) == elf::PF_W.0 && !segment.bytes.is_empty()
+        })
+        .map(|segment| SearchPlace::Segment {
             address: segment.address,
             size: segment.bytes.len() as u64,
-        },
-        None => SearchPlace::NoDataSegment,
+        })
+        .collect();
+    if writable.is_empty() {
+        vec![SearchPlace::NoDataSegment]
+    } else {
+        writable
     }
 }
 
@@ -211,7 +245,9 @@ fn find_header(space: &AddressSpace<'_>, place: SearchPlace) -> Result<u64, Buil
         SearchPlace::Section { address, size } | SearchPlace::Segment { address, size } => {
             (address, size)
         }
-        SearchPlace::NoDataSegment => return Err(BuildInfoError::NotFound { place }),
+        SearchPlace::NoDataSegment | SearchPlace::Segments { .. } => {
+            return Err(BuildInfoError::NotFound { place })
+        }
     };
     let structure = match place {
         SearchPlace::Section { .. } => "section .go.buildinfo",

@@ -423,6 +423,55 @@ fn missing_magic_is_not_found() {
     );
 }
 
+/// Builds a PIE without section headers: the first writable segment is
+/// `.data.rel.ro`, and the header is in the next one.
+fn image_with_blob_in_second_data_segment(blob: Vec<u8>) -> Vec<u8> {
+    let mut image = ElfImage::new();
+    image.segment(
+        elf::PT_LOAD,
+        elf::ProgramFlags(elf::PF_R.0 | elf::PF_X.0),
+        0x40_1000,
+        vec![0xc3; 64],
+    );
+    image.segment(
+        elf::PT_LOAD,
+        elf::ProgramFlags(elf::PF_R.0 | elf::PF_W.0),
+        DATA_ADDRESS,
+        vec![0x11; 256],
+    );
+    image.segment(
+        elf::PT_LOAD,
+        elf::ProgramFlags(elf::PF_R.0 | elf::PF_W.0),
+        DATA_ADDRESS + 0x10_0000,
+        blob,
+    );
+    image.without_section_headers().build()
+}
+
+#[test]
+fn header_in_second_data_segment_is_found() {
+    let image = image_with_blob_in_second_data_segment(inline_blob(b"go1.24.11", &framed(MODINFO)));
+    let info = read_image(&image).expect("build information in the second segment");
+    assert_eq!(info.go_version, "go1.24.11");
+    assert_eq!(info.path.as_deref(), Some("example.com/hello"));
+
+    let err =
+        read_image(&image_with_blob_in_second_data_segment(vec![0u8; 256])).expect_err("no magic");
+    assert!(
+        matches!(
+            err,
+            BuildInfoError::NotFound {
+                place: SearchPlace::Segments { count: 2 }
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "not a Go binary: no build information magic in the 2 writable PT_LOAD segments (no .go.buildinfo section)"
+    );
+}
+
 #[test]
 fn binary_without_data_segment_is_not_found() {
     let mut image = ElfImage::new();
