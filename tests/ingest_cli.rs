@@ -478,6 +478,29 @@ fn dump_of_a_truncated_core_is_partial() {
     );
 }
 
+/// systemd-coredump cuts a core at its size limit before compressing it:
+/// the stream is whole, but the core is shorter than its headers describe.
+#[test]
+fn dump_of_a_core_cut_before_compression_is_partial() {
+    let Some(crash) = nilmap_crash() else {
+        return;
+    };
+    let full = zstd_decompressed(&crash.core);
+    let dir = tempfile::tempdir().unwrap();
+    let kept = full.len() / 2;
+    let cut = zstd_compressed(&full[..kept], dir.path(), "cut.zst");
+    let out = dir.path().join("cut.core");
+    let output = gocrash(&["dump", cut.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains(": the core is truncated: its program headers describe 0x"),
+        "{message}"
+    );
+    assert!(message.contains(&format!(" has {kept:#x} ")), "{message}");
+    assert_eq!(std::fs::read(&out).unwrap(), &full[..kept]);
+}
+
 #[test]
 fn dump_to_a_full_place_names_the_output() {
     let Some(crash) = nilmap_crash() else {

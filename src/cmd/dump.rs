@@ -32,8 +32,8 @@ FIELD=VALUE or a command name; the newest matching crash is used, or the newest 
 without CRASH.\n\nExit status: 0 when the core was written; 1 on failure (no core stored, \
 unreadable core); 2 for -o - with stdout on a terminal; 3 when no crash matched; 4 when the \
 compressed core is damaged and only its first part was written, when it was written but fails \
-its content checksum, or when it decompresses to more than its ELF headers describe and the \
-rest was left out."
+its content checksum, when it decompresses to more than its ELF headers describe and the \
+rest was left out, or when it is shorter than they describe (cut before it was stored)."
 )]
 pub struct Args {
     /// The crash whose core to write.
@@ -134,9 +134,6 @@ impl CoreNames<'_> {
     }
 }
 
-/// Tells whether `output` exists and is not a regular file (a FIFO, a
-/// character device such as /dev/null): such a file is written in place,
-/// never replaced by a rename.
 /// Says why a core cannot be written, in words: `list`'s one-word labels
 /// ("none", "missing") do not make a sentence.
 fn unavailable_core(state: &CoreState) -> String {
@@ -155,6 +152,9 @@ fn unavailable_core(state: &CoreState) -> String {
     }
 }
 
+/// Tells whether `output` exists and is not a regular file (a FIFO, a
+/// character device such as /dev/null): such a file is written in place,
+/// never replaced by a rename.
 fn is_special_file(output: &Path) -> bool {
     std::fs::metadata(output).is_ok_and(|meta| !meta.is_file())
 }
@@ -218,7 +218,21 @@ fn finish(
     match result {
         Ok(summary) => {
             tracing::info!(target: "gocrash::dump", input = %core.shown.display(), format = %summary.compression, bytes = summary.bytes_out, "wrote the core");
-            Ok(Status::Success)
+            match summary.described_len {
+                Some(described) if summary.bytes_out < described => {
+                    stderr_line!(
+                        "gocrash: warning: {}: the core is truncated: its program headers \
+                         describe {described:#x} bytes, {} has {:#x} (cut before it was \
+                         stored, as systemd-coredump cuts cores at its size limit); memory \
+                         past the end is missing",
+                        output.display(),
+                        core.shown.display(),
+                        summary.bytes_out
+                    );
+                    Ok(Status::Partial)
+                }
+                _ => Ok(Status::Success),
+            }
         }
         Err(error @ DecompressError::ChecksumMismatch { .. }) => {
             stderr_line!(

@@ -325,6 +325,10 @@ pub struct StreamSummary {
     pub compression: Compression,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// The length the core's ELF program headers describe, when they were
+    /// read ([`Content::Core`]). A stream shorter than this was cut before
+    /// it was compressed, as systemd-coredump cuts cores at its size limit.
+    pub described_len: Option<u64>,
 }
 
 /// The ELF bytes of a core, memory-mapped from the original file (plain
@@ -974,9 +978,17 @@ fn decompress_checked(
             if let Some(extent) = &checked.extent {
                 extent.finish().map_err(not_elf)?;
             }
+            let described_len = checked
+                .extent
+                .as_ref()
+                .filter(|extent| extent.is_described())
+                .map(CoreExtent::limit);
             match lz4_cut(walk_file.as_ref(), total_in) {
                 Some(at) => Err(truncated(at)),
-                None => Ok(summary),
+                None => Ok(StreamSummary {
+                    described_len,
+                    ..summary
+                }),
             }
         }
         Err(error @ DecompressError::Corrupt { .. }) => {
@@ -1180,6 +1192,7 @@ fn decompress_stream(
         compression,
         bytes_in,
         bytes_out,
+        described_len: None,
     })
 }
 
@@ -1724,6 +1737,8 @@ mod tests {
         let mut out = Vec::new();
         let summary = decompress_to_writer(&path, &mut out, &mut |_| {}).unwrap();
         assert_eq!(summary.bytes_out, 0x2000);
+        // The program header's segment ends at 0x1000 + 0x2000.
+        assert_eq!(summary.described_len, Some(0x3000));
     }
 
     #[test]
