@@ -174,6 +174,70 @@ fn cut_pie_binary_still_symbolizes() {
     assert!(text.contains("\n  main.(*Config).Port\n"), "{text}");
 }
 
+/// Returns the offset of the first note's descriptor in a little-endian
+/// ELF core: the crashing thread's NT_PRSTATUS, which the kernel writes
+/// first.
+fn first_note_descriptor(core: &[u8]) -> usize {
+    let word = |at: usize, len: usize| {
+        core[at..at + len]
+            .iter()
+            .rev()
+            .fold(0u64, |value, &byte| value << 8 | u64::from(byte)) as usize
+    };
+    let (phoff, phnum) = (word(32, 8), word(56, 2));
+    let note = (0..phnum)
+        .map(|index| phoff + 56 * index)
+        .find(|&header| word(header, 4) == 4)
+        .expect("a PT_NOTE segment");
+    let offset = word(note + 8, 8);
+    let name_len = word(offset, 4);
+    offset + 12 + name_len.div_ceil(4) * 4
+}
+
+/// A thread whose saved pc points nowhere (damaged notes) cannot be walked,
+/// and the report must list it as missing instead of ending with exit code 0.
+#[test]
+fn thread_registers_outside_memory_are_missing() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "deadlock" && c.mode == "default")
+        .expect("the manifest has a deadlock crash");
+    let plain = Command::new("zstd")
+        .args(["-dcq"])
+        .arg(&crash.core)
+        .output()
+        .expect("zstd runs");
+    assert!(plain.status.success());
+    let mut core = plain.stdout;
+    // pr_reg starts 112 bytes into elf_prstatus, and rip is its 17th word.
+    let rip = first_note_descriptor(&core) + 112 + 16 * 8;
+    core[rip..rip + 8].copy_from_slice(&0x1234u64.to_le_bytes());
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("damaged.core");
+    std::fs::write(&path, &core).expect("write the damaged core");
+
+    let output = gocrash(&[
+        "symbolize",
+        path_str(&path),
+        "--binary",
+        path_str(&crash.binary),
+    ]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("\nMissing (the core is incomplete or damaged):\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("its registers point outside the core's memory (pc 0x1234, sp 0x"),
+        "{text}"
+    );
+}
+
 #[test]
 fn file_that_is_no_core_fails() {
     let dir = tempfile::tempdir().expect("temporary directory");

@@ -132,6 +132,23 @@ impl<'a> Report<'a> {
                         }
                     }
                 }
+                for thread in process.threads() {
+                    let outside = |addr| {
+                        matches!(
+                            core.memory().read_u8(addr),
+                            Err(symbolizer::core::MemoryError::Unmapped { .. })
+                        )
+                    };
+                    let regs = &thread.regs;
+                    if outside(regs.pc) || outside(regs.sp) {
+                        missing.push(format!(
+                            "thread {}: its registers point outside the core's memory (pc {:#x}, \
+                             sp {:#x}), so its stack cannot be read: the core's notes may be \
+                             damaged, or the thread jumped to a bad address",
+                            thread.id, regs.pc, regs.sp
+                        ));
+                    }
+                }
                 missing.extend(process.missing().iter().cloned());
                 warnings.extend(process.warnings().iter().cloned());
             }
