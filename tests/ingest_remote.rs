@@ -32,6 +32,7 @@ const CRASH_USEC: u64 = 1_700_000_000_000_000;
 const INLINE_PID: u32 = 4242;
 const STORED_PID: u32 = 4343;
 const FORGED_PID: u32 = 4444;
+const REUSED_PID: u32 = 4545;
 const UNIT: &str = "remote-app.service";
 
 fn skip(reason: &str) -> bool {
@@ -120,22 +121,7 @@ fn remote_journal() -> Option<RemoteJournal> {
     let export = writer.into_inner();
 
     let journal_file = dir.path().join("remote.journal");
-    let mut child = Command::new(JOURNAL_REMOTE)
-        .arg(format!("--output={}", journal_file.display()))
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("systemd-journal-remote runs");
-    child.stdin.take().unwrap().write_all(&export).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(journal_file.exists());
+    write_journal_file(&export, &journal_file);
 
     Some(RemoteJournal {
         _dir: dir,
@@ -145,6 +131,26 @@ fn remote_journal() -> Option<RemoteJournal> {
         text,
         binary: crash.binary.clone(),
     })
+}
+
+/// Turns export records into a journal file with systemd-journal-remote.
+fn write_journal_file(export: &[u8], journal_file: &Path) {
+    let mut child = Command::new(JOURNAL_REMOTE)
+        .arg(format!("--output={}", journal_file.display()))
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("systemd-journal-remote runs");
+    child.stdin.take().unwrap().write_all(export).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(journal_file.exists());
 }
 
 fn header(writer: &mut ExportWriter<Vec<u8>>, time: u64) {
@@ -436,4 +442,70 @@ fn cli_reads_the_copied_journal() {
         Some(3),
         "the forged entry must not be selectable"
     );
+}
+
+/// A PID names the newest crash with it, and since PIDs are reused, an older
+/// crash with the same PID is named in a warning.
+#[test]
+fn reused_pid_takes_the_newest_and_warns() {
+    if !Path::new(JOURNAL_REMOTE).exists() {
+        skip("systemd-journal-remote is not installed");
+        return;
+    }
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "closedchan")
+        .expect("a closedchan crash");
+    let dir = tempfile::tempdir().unwrap();
+    let core_dir = dir.path().join("cores");
+    std::fs::create_dir(&core_dir).unwrap();
+    let times = [CRASH_USEC, CRASH_USEC + 3_600_000_000];
+    let mut writer = ExportWriter::new(Vec::new());
+    let mut names = Vec::new();
+    for time in times {
+        let name = format!("core.closedchan.0.{BOOT_ID}.{REUSED_PID}.{time}.zst");
+        std::fs::copy(&crash.core, core_dir.join(&name)).unwrap();
+        let stored_path = format!("/var/lib/systemd/coredump/{name}");
+        write_coredump(
+            &mut writer,
+            REUSED_PID,
+            time,
+            &crash.binary,
+            None,
+            Some(&stored_path),
+            "/usr/lib/systemd/systemd-coredump",
+        );
+        names.push(name);
+    }
+    let journal_file = dir.path().join("reused.journal");
+    write_journal_file(&writer.into_inner(), &journal_file);
+
+    let output = Command::new(GOCRASH)
+        .args(["info", "--json", "--file"])
+        .arg(&journal_file)
+        .arg("--coredump-dir")
+        .arg(&core_dir)
+        .arg(REUSED_PID.to_string())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let path = document["core"]["path"].as_str().unwrap();
+    assert!(path.ends_with(&names[1]), "{path}");
+    assert!(
+        stderr.contains(&format!(
+            "more than one crash has PID {REUSED_PID}, as PIDs are reused"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Tue 2023-11-14 23:13:20 UTC), not the older one ("),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Tue 2023-11-14 22:13:20 UTC)"), "{stderr}");
 }

@@ -10,4 +10,5 @@ pub mod crashtext;
 pub mod journal;
 pub mod select;
 pub mod signature;
+pub mod time;
 pub mod traceback;

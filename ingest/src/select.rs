@@ -319,7 +319,12 @@ impl Selector {
         let mut rejected = 0usize;
         while let Some(entry) = stream.next_entry().map_err(SelectError::Journal)? {
             match CoredumpRecord::from_entry(&entry) {
-                Ok(record) if self.unit_matches(&record) => return Ok(record),
+                Ok(record) if self.unit_matches(&record) => {
+                    if args.iter().any(|arg| matches!(arg, CrashArg::Pid(_))) {
+                        self.note_older_match(&mut stream, &record);
+                    }
+                    return Ok(record);
+                }
                 Ok(_) => {}
                 Err(error) => {
                     note_rejected(&error);
@@ -336,6 +341,41 @@ impl Selector {
             ));
         }
         Err(SelectError::NoMatch { selection })
+    }
+
+    /// Warns when `stream`, read newest first, has another record the
+    /// selection takes than `newest`: PIDs are reused, so a PID may name an
+    /// older crash of another program than the one taken.
+    fn note_older_match(&self, stream: &mut EntryStream, newest: &CoredumpRecord) {
+        while let Ok(Some(entry)) = stream.next_entry() {
+            let Ok(older) = CoredumpRecord::from_entry(&entry) else {
+                continue;
+            };
+            if !self.unit_matches(&older) {
+                continue;
+            }
+            let describe = |record: &CoredumpRecord| {
+                let name = record
+                    .exe
+                    .as_ref()
+                    .map(|exe| exe.display().to_string())
+                    .or_else(|| record.comm.clone())
+                    .unwrap_or_else(|| "?".to_owned());
+                format!(
+                    "{name}, {}",
+                    crate::time::format_time(record.crash_time_usec())
+                )
+            };
+            tracing::warn!(
+                target: "gocrash::select",
+                "more than one crash has PID {}, as PIDs are reused: taking the newest ({}), \
+                 not the older one ({}); list them to pick one by its core file",
+                newest.pid,
+                describe(newest),
+                describe(&older),
+            );
+            return;
+        }
     }
 
     /// Returns the record whose entry has this cursor.
