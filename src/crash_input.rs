@@ -771,12 +771,17 @@ fn binary_error(
             binary_path.display()
         );
     }
+    // The hint names the crash by its core file where there is one, since a
+    // PID may name another crash too.
     let text_hint = source
-        .and_then(|s| s.record.as_ref())
-        .map(|record| {
+        .and_then(|s| s.record.as_ref().map(|record| (s, record)))
+        .filter(|(_, record)| record.may_have_journal_output())
+        .map(|(source, record)| {
+            let crash = source
+                .core_display_path()
+                .map_or_else(|| record.pid.to_string(), |path| path.display().to_string());
             format!(
-                "; the crash text the runtime printed may still be in the journal: gocrash report {0} shows its goroutines",
-                record.pid
+                "; the crash text the runtime printed may still be in the journal: gocrash report {crash} shows its goroutines"
             )
         })
         .unwrap_or_default();

@@ -509,3 +509,36 @@ fn reused_pid_takes_the_newest_and_warns() {
     );
     assert!(stderr.contains("Tue 2023-11-14 22:13:20 UTC)"), "{stderr}");
 }
+
+/// Without its binary, a crash whose output went to the journal points to
+/// `report`, which reads the crash text, naming the crash by its core file.
+#[test]
+fn missing_binary_points_to_the_crash_text() {
+    let Some(remote) = remote_journal() else {
+        return;
+    };
+    let output = Command::new(GOCRASH)
+        .args(["symbolize", "--file"])
+        .arg(&remote.journal_file)
+        .arg("--coredump-dir")
+        .arg(&remote.core_dir)
+        .args([
+            &STORED_PID.to_string(),
+            "--binary",
+            "/nonexistent/closedchan",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("gocrash: cannot open the binary ("),
+        "{stderr}"
+    );
+    let hint = format!(
+        "; the crash text the runtime printed may still be in the journal: gocrash report {}/core.closedchan.",
+        remote.core_dir.display()
+    );
+    assert!(stderr.contains(&hint), "{stderr}");
+    assert!(stderr.ends_with(".zst shows its goroutines\n"), "{stderr}");
+}

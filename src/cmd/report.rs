@@ -203,7 +203,7 @@ fn open_core(
         Err(error) => Ok((
             None,
             Some(format!(
-                "the core could not be used ({error:#}); goroutines come from the crash text"
+                "the core could not be used ({error:#}), so goroutines can come only from the crash text"
             )),
         )),
     }

@@ -77,7 +77,7 @@ pub fn write(out: &mut dyn Write, report: &CrashReport) -> io::Result<()> {
     writeln!(out, "<body>")?;
 
     let headline = if report.headline.lines.is_empty() {
-        "no headline: neither the core nor the crash text could be read".to_owned()
+        "no headline: neither the core nor a crash text gave one; see what is missing".to_owned()
     } else {
         report.headline.lines.join("\n")
     };

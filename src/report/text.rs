@@ -27,7 +27,7 @@ fn write_escaped(out: &mut dyn Write, report: &CrashReport) -> io::Result<()> {
     if report.headline.lines.is_empty() {
         writeln!(
             out,
-            "(no headline: neither the core nor the crash text could be read)"
+            "(no headline: neither the core nor a crash text gave one; see what is missing)"
         )?;
     }
     for line in &report.headline.lines {
