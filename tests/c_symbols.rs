@@ -208,6 +208,14 @@ fn compare_with_llvm(go: &gobuild::Toolchain, root: &Path, mode: &str, args: &[&
         "{label}: some addresses are inside the inlined scale()"
     );
 
+    // The top address, which a damaged stack or the wrong binary can give,
+    // names nothing and must not overflow the DWARF lookup.
+    let top = symbolizer.symbolize_file_address(u64::MAX);
+    assert!(
+        top.iter().all(|frame| frame.source != FrameSource::Dwarf),
+        "{label}: {top:?}"
+    );
+
     // The same lookups at a runtime address, with a load bias.
     let bias = 0x5555_0000_0000;
     let biased = CSymbolizer::new(&elf).with_load_bias(bias);

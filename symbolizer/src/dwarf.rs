@@ -243,6 +243,12 @@ impl<'data> CSymbolizer<'data> {
         let Some(context) = self.context() else {
             return Ok(Vec::new());
         };
+        // addr2line adds one to the address it looks up, which overflows at
+        // the top address; a pc from a damaged stack or the wrong binary
+        // can be that, and no compile unit covers it.
+        if address == u64::MAX {
+            return Ok(Vec::new());
+        }
         let lookup_error = |source| DwarfError::Lookup { address, source };
         let mut iter = context
             .find_frames(address)
