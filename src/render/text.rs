@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use symbolizer::goroutines::{Goroutine, Process};
 use symbolizer::hashing::{FastMap, FastState};
-use symbolizer::unwind::Frame;
+use symbolizer::unwind::{Frame, StackKind};
 
 use super::escape::{escape_line, EscapingWriter};
 use super::{
@@ -222,7 +222,16 @@ fn write_goroutines(out: &mut dyn Write, process: &Process, report: &Report<'_>)
     let crashing = report.crashing_goroutine();
     if let Some(frames) = process.runtime_stack() {
         writeln!(out)?;
-        writeln!(out, "runtime stack (system stack of the crashing thread):")?;
+        // Without the thread's M, its stacks' bounds are unknown.
+        if frames.first().map(|f| f.stack) == Some(StackKind::Unknown) {
+            writeln!(
+                out,
+                "runtime stack (stack of the crashing thread; which stack is unknown, as its M \
+                 could not be read):"
+            )?;
+        } else {
+            writeln!(out, "runtime stack (system stack of the crashing thread):")?;
+        }
         write_frames(out, frames)?;
     }
     write_c_frames(out, process, report)?;

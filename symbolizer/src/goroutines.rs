@@ -398,7 +398,7 @@ impl Process {
                 tracing::debug!(target: TRACE_TARGET, %reason, "rebuilding only the goroutines running on threads");
                 missing.push(format!(
                     "the goroutine list could not be read ({reason}); only the goroutines the \
-                     threads were running are shown"
+                     threads were running, where their Ms could be read, are shown"
                 ));
                 (Vec::new(), None)
             }

@@ -205,6 +205,9 @@ pub fn crash_facts(
         None => {
             facts.no_goroutine_reason = Some(match thread.m {
                 Some(_) => "the crashing thread was on the system stack with no goroutine (a scheduler fatal error such as a deadlock)".to_owned(),
+                // In a damaged core the structures naming the thread's M
+                // may be what is missing.
+                None if core.is_partial() => "the crashing thread's M could not be found: the core is truncated or damaged, and the runtime structures that name it may be in the missing part".to_owned(),
                 None => "the crashing thread runs no Go M (C code, or an unrecognised thread)".to_owned(),
             });
         }
