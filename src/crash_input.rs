@@ -466,7 +466,8 @@ pub fn select_core(
         };
         anyhow::bail!("the crash of PID {pid}{exe} has no core to read: {state}");
     };
-    tracing::info!(target: "gocrash::crash_input", core = %path.display(), "selected the crash from the journal");
+    let shown = source.core_display_path().unwrap_or_else(|| path.clone());
+    tracing::info!(target: "gocrash::crash_input", core = %shown.display(), "selected the crash from the journal");
     Ok((path, Some(source)))
 }
 
@@ -723,8 +724,13 @@ fn search_directory(dir: &Path, ids: &BuildIds) -> anyhow::Result<PathBuf> {
     } else {
         String::new()
     };
+    let checked = if elf_files == 1 {
+        "file was"
+    } else {
+        "files were"
+    };
     anyhow::bail!(
-        "no ELF file under {} has the core's build ID ({wanted}); {elf_files} ELF files were checked{limit}",
+        "no ELF file under {} has the core's build ID ({wanted}); {elf_files} ELF {checked} checked{limit}",
         dir.display()
     )
 }

@@ -693,3 +693,18 @@ fn journal_selection_by_executable() {
     );
     assert!(!scratch.exists(), "{} was not removed", scratch.display());
 }
+
+#[test]
+fn help_states_exit_status() {
+    let output = Command::new(env!("CARGO_BIN_EXE_gocrash"))
+        .args(["debug", "--help"])
+        .output()
+        .expect("gocrash runs");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        help.contains("Exit status: 0 when delve exits with 0, or when gocrash stopped it"),
+        "{help}"
+    );
+    assert!(help.contains("3 when no crash matched."), "{help}");
+}

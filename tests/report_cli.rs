@@ -753,3 +753,17 @@ fn report_file_is_private() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[test]
+fn missing_source_root_is_usage_error() {
+    for root in ["/nonexistent/src", "example.com/app=/nonexistent/src"] {
+        let output = gocrash(&["report", "--source-root", root]);
+        assert_eq!(output.status.code(), Some(2), "{root}");
+        assert_eq!(
+            stderr(&output),
+            format!(
+                "gocrash: invalid --source-root {root:?}: /nonexistent/src is not a directory\n"
+            )
+        );
+    }
+}

@@ -683,7 +683,7 @@ fn binary_directory_without_match_fails() {
         message.contains("has the core's build ID (Go build ID "),
         "{message}"
     );
-    assert!(message.contains("1 ELF files were checked"), "{message}");
+    assert!(message.contains("1 ELF file was checked"), "{message}");
 }
 
 #[test]

@@ -45,6 +45,12 @@ const PROCESS_FD_DIR: &str = "/proc/self/fd";
 const MAGIC_BYTES: usize = 8;
 
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 when delve exits with 0, or when gocrash stopped it on \
+SIGINT, SIGTERM or SIGHUP; 1 on failure (no usable core or binary, delve missing, delve \
+exiting before it listens or with an error); 2 for an invalid command line, such as a \
+--listen address that is not loopback without --allow-remote; 3 when no crash matched."
+)]
 pub struct Args {
     #[command(flatten)]
     pub crash: CrashArgs,

@@ -19,7 +19,7 @@ use symbolizer::goroutines::Process;
 
 use super::list::{format_rfc3339, select_error, JournalArgs};
 use crate::crash_input::{self, CrashArgs, OpenedCrash};
-use crate::exit::Status;
+use crate::exit::{Status, WithStatus};
 use crate::output::partial_path;
 use crate::render::error_chain;
 use crate::render::Report;
@@ -79,6 +79,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let format = if args.json { Format::Json } else { args.format };
     check_output(args.output.as_deref())?;
+    check_source_roots(&args.source_roots)?;
     let selector = args.journal.selector();
     let mut source = select(&args, &selector)?;
     let record = source.record.clone();
@@ -207,6 +208,25 @@ fn open_core(
             )),
         )),
     }
+}
+
+/// Rejects a `--source-root` whose directory does not exist, which would
+/// otherwise only show as source files not found.
+fn check_source_roots(roots: &[String]) -> anyhow::Result<()> {
+    for root in roots {
+        let dir = match root.split_once('=') {
+            Some((module, dir)) if !module.is_empty() && !dir.is_empty() => dir,
+            _ => root.as_str(),
+        };
+        if !Path::new(dir).is_dir() {
+            return Err(WithStatus {
+                status: Status::Usage,
+                message: format!("invalid --source-root {root:?}: {dir} is not a directory"),
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Finds the earlier crashes of the same command with the same signature.
