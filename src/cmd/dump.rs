@@ -77,9 +77,12 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             CoreFile::Unavailable(state) => unavailable_core(state),
             _ => "the core is unavailable".to_owned(),
         };
+        // systemd-coredump's message says why it stored no core (a size
+        // limit, Storage=none); for a core removed since, it says nothing.
         let detail = source
             .record
             .as_ref()
+            .filter(|_| matches!(source.core, CoreFile::Unavailable(CoreState::None)))
             .and_then(|r| r.message_summary())
             .map(|m| format!(" ({m})"))
             .unwrap_or_default();

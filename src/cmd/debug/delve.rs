@@ -160,11 +160,16 @@ pub fn delve_version(dlv: &Path) -> anyhow::Result<Release> {
         .map_err(|err| not_runnable(dlv, err))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let said = match stderr.trim() {
+            "" => "and wrote nothing to stderr".to_owned(),
+            text => format!("and wrote: {text}"),
+        };
         anyhow::bail!(
-            "`{} version` failed ({}): {}",
+            "`{} version` failed ({}) {said}; is {} delve?",
             dlv.display(),
             output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
+            dlv.display()
         );
     }
     parse_delve_version(&stdout).with_context(|| {

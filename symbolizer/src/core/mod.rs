@@ -122,8 +122,9 @@ pub enum CoreError {
         source: object::Error,
     },
     #[error(
-        "{path} is cut inside its program header table: expected {expected:#x} bytes of program \
-         headers at offset {offset:#x}, the file has {actual:#x} bytes"
+        "{path} is cut inside its program header table: the table's {expected:#x} bytes at offset \
+         {offset:#x} end at {:#x}, but the file has only {actual:#x} bytes",
+        offset.saturating_add(*expected)
     )]
     ProgramHeadersCut {
         path: PathBuf,

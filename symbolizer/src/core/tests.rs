@@ -740,8 +740,9 @@ fn cut_program_header_table_gives_sizes() {
     assert_eq!(actual, cut as u64);
     let message = error.to_string();
     assert!(
-        message
-            .contains("expected 0xe0 bytes of program headers at offset 0x40, the file has 0x94"),
+        message.contains(
+            "the table's 0xe0 bytes at offset 0x40 end at 0x120, but the file has only 0x94 bytes"
+        ),
         "{message}"
     );
 }
