@@ -12,8 +12,7 @@
 mod delve;
 mod scratch;
 
-use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -41,8 +40,6 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Where a process reaches its own open files.
 const PROCESS_FD_DIR: &str = "/proc/self/fd";
-/// Bytes read to recognise a core's compression.
-const MAGIC_BYTES: usize = 8;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -263,16 +260,7 @@ fn prepare_core(
 }
 
 fn compression_of(path: &Path) -> anyhow::Result<Compression> {
-    let mut prefix = Vec::with_capacity(MAGIC_BYTES);
-    File::open(path)
-        .and_then(|file| file.take(MAGIC_BYTES as u64).read_to_end(&mut prefix))
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Compression::detect(&prefix).with_context(|| {
-        format!(
-            "{} is neither an ELF core nor a zstd, lz4 or xz file",
-            path.display()
-        )
-    })
+    decompress::detect_file(path).map_err(anyhow::Error::new)
 }
 
 /// Warns when the binary's Go is newer than delve supports, and returns

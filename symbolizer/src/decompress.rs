@@ -26,7 +26,7 @@ pub use extent::MAX_DECOMPRESSED_LEN;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -646,6 +646,12 @@ pub fn decompress_to(
     }
 }
 
+/// Recognises the format of the core file at `path` from its content, as
+/// the decompression does: skippable frames before a zstd frame included.
+pub fn detect_file(path: &Path) -> Result<Compression, DecompressError> {
+    open_and_detect(path, path).map(|(_, compression, _)| compression)
+}
+
 /// Opens the file at `read_path` and recognises its format; errors name
 /// `path`.
 fn open_and_detect(
@@ -686,20 +692,36 @@ fn open_and_detect(
             len: total_in,
         });
     }
-    let Some(compression) = Compression::detect(prefix) else {
+    let detected = Compression::detect(prefix).or_else(|| {
+        let magic = u32::from_le_bytes(prefix.get(..4)?.try_into().ok()?);
+        is_skippable_magic(magic)
+            .then(|| detect_after_skippable(&file, total_in))
+            .flatten()
+    });
+    let Some(compression) = detected else {
         // Text, such as a crash text given in place of a core, is shown as
         // text, which tells more than its bytes in hex.
         let is_text = prefix
             .iter()
             .all(|&b| b.is_ascii_graphic() || b == b' ' || b == b'\n' || b == b'\t');
+        let hex = prefix
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let skippable = prefix
+            .get(..4)
+            .and_then(|magic| magic.try_into().ok())
+            .is_some_and(|magic| is_skippable_magic(u32::from_le_bytes(magic)));
         let found = if is_text {
             format!("the text {:?}", String::from_utf8_lossy(prefix))
+        } else if skippable {
+            format!(
+                "{hex}, a skippable frame that no zstd frame follows (an lz4 stream with \
+                 skippable frames must be decompressed with `lz4 -d` first)"
+            )
         } else {
-            prefix
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(" ")
+            hex
         };
         return Err(DecompressError::UnknownFormat {
             path: path.to_path_buf(),
@@ -711,6 +733,35 @@ fn open_and_detect(
         .map_err(|source| read_error(0, source))?;
     tracing::debug!(target: "gocrash::decompress", path = %path.display(), %compression, total_in, "recognised core file");
     Ok((file, compression, total_in))
+}
+
+/// Leading skippable frames looked past to recognise a stream's format.
+const MAX_LEADING_SKIPPABLE: usize = 16;
+
+/// Recognises a zstd stream that starts with skippable frames (a format
+/// zstd shares with lz4) by the first frame after them. `None` for anything
+/// else.
+fn detect_after_skippable(file: &File, len: u64) -> Option<Compression> {
+    let mut position = 0u64;
+    for _ in 0..MAX_LEADING_SKIPPABLE {
+        let mut header = [0u8; 8];
+        file.read_exact_at(&mut header, position).ok()?;
+        let magic = u32::from_le_bytes(header[..4].try_into().ok()?);
+        if !is_skippable_magic(magic) {
+            // lz4 files may start with skippable frames too, but the lz4
+            // decoder stops at them, so only zstd is recognised here.
+            return match Compression::detect(&header[..4])? {
+                Compression::Zstd => Some(Compression::Zstd),
+                _ => None,
+            };
+        }
+        let size = u32::from_le_bytes(header[4..].try_into().ok()?);
+        position = position.checked_add(8 + u64::from(size))?;
+        if position >= len {
+            return None;
+        }
+    }
+    None
 }
 
 fn map_file(file: &File, path: &Path) -> Result<Option<Mmap>, DecompressError> {
@@ -1163,7 +1214,7 @@ fn decompress_stream(
             format: compression,
             offset,
             decompressed: bytes_out,
-            source,
+            source: explain_lz4_skippable(source),
         })
     };
     let written = match compression {
@@ -1194,6 +1245,23 @@ fn decompress_stream(
         bytes_out,
         described_len: None,
     })
+}
+
+/// Replaces the lz4 decoder's error for a skippable frame, which it cannot
+/// read past, with one that says what to do.
+fn explain_lz4_skippable(error: io::Error) -> io::Error {
+    let skippable = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<lz4_flex::frame::Error>())
+        .is_some_and(|inner| matches!(inner, lz4_flex::frame::Error::SkippableFrame(_)));
+    if skippable {
+        io::Error::other(
+            "the stream has an lz4 skippable frame, which gocrash cannot read past; \
+             decompress it with `lz4 -d` first",
+        )
+    } else {
+        error
+    }
 }
 
 /// Reports whether a decoder failed because the content checksum at the end
@@ -1361,6 +1429,47 @@ mod tests {
             "xz needs all six magic bytes"
         );
         assert_eq!(Compression::detect(b"PK\x03\x04"), None);
+    }
+
+    /// Returns a skippable frame with `payload`, as zstd and lz4 write one.
+    fn skippable_frame(payload: &[u8]) -> Vec<u8> {
+        let mut frame = 0x184D_2A53u32.to_le_bytes().to_vec();
+        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    #[test]
+    fn zstd_after_skippable_frames_is_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = sample_core();
+        let mut bytes = skippable_frame(b"metadata");
+        bytes.extend(skippable_frame(&[]));
+        bytes.extend(compress(&core, Compression::Zstd));
+        let path = write_temp(&dir, "skippable.zst", &bytes);
+        let mut out = Vec::new();
+        let summary = decompress_to_writer(&path, &mut out, &mut |_| {}).unwrap();
+        assert_eq!(summary.compression, Compression::Zstd);
+        assert!(out == core, "the decompressed core differs");
+    }
+
+    #[test]
+    fn lz4_after_skippable_frame_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = skippable_frame(b"metadata");
+        bytes.extend(compress(&sample_core(), Compression::Lz4));
+        let path = write_temp(&dir, "skippable.lz4", &bytes);
+        let error = decompress_to_writer(&path, &mut io::sink(), &mut |_| {}).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            matches!(error, DecompressError::UnknownFormat { .. }),
+            "{message}"
+        );
+        assert!(
+            message.contains("a skippable frame that no zstd frame follows"),
+            "{message}"
+        );
+        assert!(message.contains("`lz4 -d` first"), "{message}");
     }
 
     #[test]
