@@ -229,6 +229,18 @@ pub enum DecompressError {
         source: io::Error,
     },
     #[error(
+        "{format} stream in {path} cannot be decompressed past {decompressed:#x} bytes: it is \
+         not damaged, but needs more than gocrash supports"
+    )]
+    Unsupported {
+        path: PathBuf,
+        format: Compression,
+        /// Decompressed bytes produced before the unsupported part.
+        decompressed: u64,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
         "{format} stream in {path} ends after {len:#x} decompressed bytes, before the end of the \
          core its program headers describe ({limit:#x}): the core was cut before it was compressed"
     )]
@@ -292,6 +304,7 @@ impl DecompressError {
     pub fn partial_len(&self) -> Option<u64> {
         match self {
             DecompressError::Corrupt { decompressed, .. }
+            | DecompressError::Unsupported { decompressed, .. }
             | DecompressError::ChecksumMismatch { decompressed, .. }
             | DecompressError::Truncated { decompressed, .. } => Some(*decompressed),
             DecompressError::TooLong { limit, .. } => Some(*limit),
@@ -1201,6 +1214,17 @@ fn decompress_stream(
                 source,
             });
         }
+        if source
+            .get_ref()
+            .is_some_and(|inner| inner.is::<zstd_blocks::WindowTooLarge>())
+        {
+            return Err(DecompressError::Unsupported {
+                path: path.to_path_buf(),
+                format: compression,
+                decompressed: bytes_out,
+                source,
+            });
+        }
         if fails_checksum(&source) {
             return Err(DecompressError::ChecksumMismatch {
                 path: path.to_path_buf(),
@@ -1248,7 +1272,7 @@ fn decompress_stream(
 }
 
 /// Replaces the lz4 decoder's error for a skippable frame, which it cannot
-/// read past, with one that says what to do.
+/// read past, with one that tells the user what to do.
 fn explain_lz4_skippable(error: io::Error) -> io::Error {
     let skippable = error
         .get_ref()
@@ -1452,6 +1476,26 @@ mod tests {
         assert_eq!(summary.compression, Compression::Zstd);
         assert!(out == core, "the decompressed core differs");
     }
+
+    #[test]
+    fn oversized_window_is_unsupported_not_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        // A zstd frame header with no checksum or content size, and a
+        // window descriptor for 2^31 bytes.
+        let mut bytes = ZSTD_MAGIC.to_vec();
+        bytes.extend_from_slice(&[0x00, (31 - 10) << 3]);
+        bytes.extend_from_slice(&[0; 16]);
+        let path = write_temp(&dir, "window.zst", &bytes);
+        let error = decompress_to_writer(&path, &mut io::sink(), &mut |_| {}).unwrap_err();
+        let message = crate::error_chain(&error);
+        assert!(
+            matches!(error, DecompressError::Unsupported { decompressed: 0, .. }),
+            "{message}"
+        );
+        assert!(!error.is_damaged_input(), "{message}");
+        assert!(message.contains("`zstd -d --memory=2048MB`"), "{message}");
+    }
+
 
     #[test]
     fn lz4_after_skippable_frame_says_what_to_do() {

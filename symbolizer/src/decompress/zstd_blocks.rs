@@ -341,6 +341,19 @@ fn verify_checksum(hash: Option<Xxh64>, checksum: Option<u32>) -> io::Result<()>
     Ok(())
 }
 
+/// A frame whose window is larger than gocrash decodes: not damage, but
+/// more memory than a core's frames need.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "zstd: the frame needs a window of {needed} bytes, more than the {MAX_WINDOW} bytes gocrash \
+     accepts, as zstd -d does without --memory; decompress it with `zstd -d --memory={}MB` and \
+     pass the plain core",
+    needed.div_ceil(1 << 20)
+)]
+pub struct WindowTooLarge {
+    pub needed: u64,
+}
+
 /// A frame's content checksum that its decoded bytes do not match.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -540,11 +553,12 @@ fn frame_parameters(header: &[u8]) -> io::Result<FrameParameters> {
     }
 
     if parsed.windowSize > MAX_WINDOW {
-        return Err(corrupt(&format!(
-            "the frame needs a window of {} bytes, more than the {MAX_WINDOW} bytes gocrash \
-             accepts, as zstd -d does without --memory",
-            parsed.windowSize
-        )));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            WindowTooLarge {
+                needed: parsed.windowSize,
+            },
+        ));
     }
     // SAFETY: a pure function of its two numbers.
     let ring_len =
@@ -1036,6 +1050,10 @@ mod tests {
         assert!(
             error.to_string().contains("window of 2147483648 bytes"),
             "{error}"
+        );
+        assert!(
+            error.get_ref().is_some_and(|inner| inner.is::<WindowTooLarge>()),
+            "{error:?}"
         );
     }
 }
