@@ -3,7 +3,10 @@
 //! their own format list next to their arguments.
 
 use std::io::{self, IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
@@ -78,4 +81,57 @@ pub fn partial_path(output: &Path) -> PathBuf {
 /// redirection. A closed pipe stays recognisable (see `exit::report`).
 pub fn stdout_error(error: std::io::Error) -> anyhow::Error {
     anyhow::Error::new(error).context("cannot write to stdout")
+}
+
+/// Writes a command's output to the file given with `-o`, through `write`.
+/// A regular file is written next to its place as `NAME.partial` and
+/// renamed over it once whole, so that a failed write leaves no cut output
+/// and keeps any earlier file. A device or FIFO is written in place. The
+/// file gets mode 0600: reports contain command lines and argument values,
+/// so only their owner may read them, as with a core written by `dump`.
+/// `name` names the output in errors ("the report").
+pub fn write_to_file(
+    path: &Path,
+    name: &str,
+    write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+) -> anyhow::Result<()> {
+    let written_error = || format!("cannot write {name} to {}", path.display());
+    if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir()) {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        return write(&mut file).with_context(written_error);
+    }
+    let partial = partial_path(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    if let Err(error) = write(&mut file) {
+        let _ = std::fs::remove_file(&partial);
+        return Err(error).with_context(written_error);
+    }
+    std::fs::rename(&partial, path).map_err(|error| {
+        let _ = std::fs::remove_file(&partial);
+        anyhow::Error::new(error).context(format!(
+            "cannot rename {} to {}",
+            partial.display(),
+            path.display()
+        ))
+    })
+}
+
+/// Rejects an output path that is a directory before any work is done.
+pub fn check_output_path(path: Option<&Path>, name: &str) -> anyhow::Result<()> {
+    match path {
+        Some(path) if path.is_dir() => anyhow::bail!(
+            "cannot write {name} to {}: it is a directory; give a file path",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
 }

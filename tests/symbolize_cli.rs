@@ -239,6 +239,40 @@ fn thread_registers_outside_memory_are_missing() {
 }
 
 #[test]
+fn output_file_equals_stdout() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("goroutines.txt");
+    let core = path_str(&crash.core);
+    let written = gocrash(&["symbolize", core, "--format", "go", "-o", path_str(&file)]);
+    assert_eq!(written.status.code(), Some(0), "{}", stderr(&written));
+    assert!(written.stdout.is_empty());
+    let printed = gocrash(&["symbolize", core, "--format", "go"]);
+    assert_eq!(
+        std::fs::read(&file).expect("the output file"),
+        printed.stdout
+    );
+    let mode = std::fs::metadata(&file)
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(!dir.path().join("goroutines.txt.partial").exists());
+
+    let into_dir = gocrash(&["symbolize", core, "-o", path_str(dir.path())]);
+    assert_eq!(into_dir.status.code(), Some(1));
+    assert!(
+        stderr(&into_dir).ends_with("it is a directory; give a file path\n"),
+        "{}",
+        stderr(&into_dir)
+    );
+}
+
+#[test]
 fn file_that_is_no_core_fails() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("notes.txt");

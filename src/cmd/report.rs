@@ -8,7 +8,6 @@
 //! crashes with the same signature.
 
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -20,7 +19,6 @@ use symbolizer::goroutines::Process;
 use super::list::{format_rfc3339, select_error, JournalArgs};
 use crate::crash_input::{self, CrashArgs, OpenedCrash};
 use crate::exit::{Status, WithStatus};
-use crate::output::partial_path;
 use crate::render::error_chain;
 use crate::render::Report;
 use crate::report::gather::{gather, Inputs};
@@ -78,7 +76,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let format = if args.json { Format::Json } else { args.format };
-    check_output(args.output.as_deref())?;
+    crate::output::check_output_path(args.output.as_deref(), "the report")?;
     check_source_roots(&args.source_roots)?;
     let selector = args.journal.selector();
     let mut source = select(&args, &selector)?;
@@ -329,57 +327,17 @@ fn list_command(journal: &JournalArgs, id: &str) -> String {
     command
 }
 
-/// Writes the report to stdout or to `--output`. A file is written next to
-/// its place as `NAME.partial` and renamed over it once whole, so that a
-/// failed write leaves no cut report and keeps any earlier file. A device
-/// or FIFO is written in place.
+/// Writes the report to stdout or to `--output` (see
+/// [`crate::output::write_to_file`]).
 fn write(args: &Args, format: Format, report: &CrashReport) -> anyhow::Result<()> {
     let Some(path) = &args.output else {
         let indent = crate::output::indent_stdout_json();
         return write_to(std::io::stdout().lock(), format, report, indent)
             .context("cannot write the report to stdout");
     };
-    let written_error = || format!("cannot write the report to {}", path.display());
-    if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir()) {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        return write_to(file, format, report, false).with_context(written_error);
-    }
-    let partial = partial_path(path);
-    // A report contains command lines and argument values, so only its
-    // owner may read it, as with a core written by dump.
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&partial)
-        .with_context(|| format!("cannot create {}", partial.display()))?;
-    if let Err(error) = write_to(file, format, report, false) {
-        let _ = std::fs::remove_file(&partial);
-        return Err(error).with_context(written_error);
-    }
-    std::fs::rename(&partial, path).map_err(|error| {
-        let _ = std::fs::remove_file(&partial);
-        anyhow::Error::new(error).context(format!(
-            "cannot rename {} to {}",
-            partial.display(),
-            path.display()
-        ))
+    crate::output::write_to_file(path, "the report", &mut |file| {
+        write_to(file, format, report, false)
     })
-}
-
-/// Rejects an output path that is a directory before any work is done.
-fn check_output(path: Option<&Path>) -> anyhow::Result<()> {
-    match path {
-        Some(path) if path.is_dir() => anyhow::bail!(
-            "cannot write the report to {}: it is a directory; give a file path",
-            path.display()
-        ),
-        _ => Ok(()),
-    }
 }
 
 fn write_to(

@@ -7,6 +7,7 @@
 //! [`crate::render`]'s.
 
 use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 
 use ingest::crashtext::{self, TextOptions};
 use ingest::select::CrashArg;
@@ -51,10 +52,15 @@ pub struct Args {
     /// Print JSON; the same as `--format json`.
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Write the output to FILE instead of stdout (through FILE.partial,
+    /// renamed when complete; mode 0600)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 pub fn run(mut args: Args) -> anyhow::Result<Status> {
     let format = if args.json { Format::Json } else { args.format };
+    output::check_output_path(args.output.as_deref(), "the output")?;
     // The goroutines are walked while the core still decompresses. A
     // stream found damaged at its end makes the walk's reads untrustworthy,
     // so the core is then read again as a partial core.
@@ -83,17 +89,22 @@ pub fn run(mut args: Args) -> anyhow::Result<Status> {
         report.journal_text = read_journal_text(&opened, &args.journal);
     }
 
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
-    let written = match format {
-        Format::Json => render::json::write(&mut out, &report, output::indent_stdout_json()),
-        Format::Go => render::gofmt::write(&mut out, &report),
-        Format::Text => render::text::write(&mut out, &report),
+    let render_to = |out: &mut dyn Write, indent_json: bool| -> std::io::Result<()> {
+        let mut out = BufWriter::with_capacity(64 * 1024, out);
+        match format {
+            Format::Json => render::json::write(&mut out, &report, indent_json),
+            Format::Go => render::gofmt::write(&mut out, &report),
+            Format::Text => render::text::write(&mut out, &report),
+        }?;
+        out.flush()
     };
-    written
-        .and_then(|()| out.flush())
-        .map_err(output::stdout_error)?;
-    drop(out);
+    match &args.output {
+        None => render_to(&mut std::io::stdout().lock(), output::indent_stdout_json())
+            .map_err(output::stdout_error)?,
+        Some(path) => {
+            output::write_to_file(path, "the output", &mut |file| render_to(file, false))?
+        }
+    }
 
     // The text and JSON outputs carry the warnings themselves; the Go
     // layout has no place for them.

@@ -1489,13 +1489,18 @@ mod tests {
         let error = decompress_to_writer(&path, &mut io::sink(), &mut |_| {}).unwrap_err();
         let message = crate::error_chain(&error);
         assert!(
-            matches!(error, DecompressError::Unsupported { decompressed: 0, .. }),
+            matches!(
+                error,
+                DecompressError::Unsupported {
+                    decompressed: 0,
+                    ..
+                }
+            ),
             "{message}"
         );
         assert!(!error.is_damaged_input(), "{message}");
         assert!(message.contains("`zstd -d --memory=2048MB`"), "{message}");
     }
-
 
     #[test]
     fn lz4_after_skippable_frame_says_what_to_do() {

@@ -1052,7 +1052,9 @@ mod tests {
             "{error}"
         );
         assert!(
-            error.get_ref().is_some_and(|inner| inner.is::<WindowTooLarge>()),
+            error
+                .get_ref()
+                .is_some_and(|inner| inner.is::<WindowTooLarge>()),
             "{error:?}"
         );
     }
