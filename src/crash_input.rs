@@ -623,6 +623,63 @@ impl Drop for ProgressReport {
     }
 }
 
+/// A spinner on stderr, when it is a terminal, for a `--binary DIR` search
+/// that lasts longer than [`PROGRESS_DELAY`]: large trees take seconds.
+struct SearchProgress {
+    started: Instant,
+    enabled: bool,
+    dir: String,
+    spinner: Option<indicatif::ProgressBar>,
+}
+
+impl SearchProgress {
+    /// Entries between two updates, so that updating costs nothing next to
+    /// reading the files.
+    const EVERY: usize = 256;
+
+    fn new(dir: &Path) -> SearchProgress {
+        SearchProgress {
+            started: Instant::now(),
+            enabled: std::io::stderr().is_terminal(),
+            dir: dir.display().to_string(),
+            spinner: None,
+        }
+    }
+
+    fn update(&mut self, entries: usize, elf_files: usize) {
+        if !self.enabled || entries % Self::EVERY != 0 {
+            return;
+        }
+        if self.spinner.is_none() && self.started.elapsed() >= PROGRESS_DELAY {
+            let spinner = indicatif::ProgressBar::with_draw_target(
+                None,
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            // The message ends the line and is cut to the terminal's width.
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {wide_msg}") {
+                spinner.set_style(style);
+            }
+            spinner.enable_steady_tick(Duration::from_millis(120));
+            self.spinner = Some(spinner);
+        }
+        if let Some(spinner) = &self.spinner {
+            spinner.set_message(format!(
+                "searching {} for the core's build ID: {entries} entries, {elf_files} ELF files",
+                self.dir
+            ));
+        }
+    }
+}
+
+impl Drop for SearchProgress {
+    /// Clears the spinner, when one was shown, once the search ends.
+    fn drop(&mut self) {
+        if let Some(spinner) = self.spinner.take() {
+            spinner.finish_and_clear();
+        }
+    }
+}
+
 /// Compares build IDs kind by kind. A kind missing from either side proves
 /// nothing, because the Go 1.24+ linker puts the GNU build ID outside the
 /// first page's notes, so the core lacks it.
@@ -675,6 +732,7 @@ fn search_directory(dir: &Path, ids: &BuildIds) -> anyhow::Result<PathBuf> {
     let mut entries = 0usize;
     let mut elf_files = 0usize;
     let mut truncated = false;
+    let mut progress = SearchProgress::new(dir);
     while let Some((current, depth)) = pending.pop() {
         let listing = match std::fs::read_dir(&current) {
             Ok(listing) => listing,
@@ -687,6 +745,7 @@ fn search_directory(dir: &Path, ids: &BuildIds) -> anyhow::Result<PathBuf> {
         children.sort();
         for child in children {
             entries += 1;
+            progress.update(entries, elf_files);
             if entries > MAX_SEARCH_ENTRIES {
                 truncated = true;
                 break;
