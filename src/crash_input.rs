@@ -466,8 +466,8 @@ pub fn select_core(
         };
         anyhow::bail!("the crash of PID {pid}{exe} has no core to read: {state}");
     };
-    let shown = source.core_display_path().unwrap_or_else(|| path.clone());
-    tracing::info!(target: "gocrash::crash_input", core = %shown.display(), "selected the crash from the journal");
+    let display_path = source.core_display_path().unwrap_or_else(|| path.clone());
+    tracing::info!(target: "gocrash::crash_input", core = %display_path.display(), "selected the crash from the journal");
     Ok((path, Some(source)))
 }
 
