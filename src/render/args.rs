@@ -15,6 +15,7 @@
 
 use symbolizer::binary::Binary;
 use symbolizer::core::{Arch, Memory};
+use symbolizer::hashing::FastMap;
 use symbolizer::pclntab::func::{pcdata, Func};
 use symbolizer::pclntab::Pclntab;
 use symbolizer::unwind::Frame;
@@ -71,24 +72,44 @@ impl<'a> ArgPrinter<'a> {
     }
 
     /// Returns the text between the parentheses for a physical frame, or
-    /// `None` when the words or tables it needs cannot be read.
-    pub fn args(&self, frame: &Frame) -> Option<String> {
-        self.items(frame).map(|items| format_items(&items))
+    /// `None` when the words or tables it needs cannot be read. The tables
+    /// are read once per pc through `cache`: the goroutines of a program
+    /// share few distinct pcs, and looking the function up was most of the
+    /// work.
+    pub fn args(&self, frame: &Frame, cache: &mut ArgCache<'a>) -> Option<String> {
+        let layout = cache
+            .layouts
+            .entry((frame.pc, frame.symbol_pc))
+            .or_insert_with(|| self.layout(frame));
+        let items = match layout {
+            Layout::Unreadable => None,
+            Layout::NoArgInfo => Some(Vec::new()),
+            Layout::Program { program, liveness } => self.run(frame, program, liveness),
+        };
+        items.map(|items| format_items(&items))
     }
 
-    /// Returns the argument items of a physical frame; empty for a
-    /// function without argument information.
-    pub fn items(&self, frame: &Frame) -> Option<Vec<ArgItem>> {
+    /// Reads the binary's description of the arguments at a frame's pc.
+    fn layout(&self, frame: &Frame) -> Layout<'a> {
+        self.read_layout(frame).unwrap_or(Layout::Unreadable)
+    }
+
+    fn read_layout(&self, frame: &Frame) -> Option<Layout<'a>> {
         let pclntab = self.pclntab?;
         let link_pc = frame.pc.checked_sub(self.bias)?;
         let func = pclntab.func(pclntab.find_func(link_pc)?).ok()?;
         let Some(info_address) = pclntab.funcdata_address(&func, FUNCDATA_ARG_INFO).ok()? else {
-            return Some(Vec::new());
+            return Some(Layout::NoArgInfo);
         };
         let program = self.read_link(info_address, TRACE_ARGS_MAX_LEN)?;
-        let argp = frame.fp?.checked_add(self.min_frame_size)?;
         let liveness = self.liveness(pclntab, &func, frame)?;
-        run_program(program, &liveness, |offset| {
+        Some(Layout::Program { program, liveness })
+    }
+
+    /// Runs an argument program on a frame's stack words.
+    fn run(&self, frame: &Frame, program: &[u8], liveness: &Liveness) -> Option<Vec<ArgItem>> {
+        let argp = frame.fp?.checked_add(self.min_frame_size)?;
+        run_program(program, liveness, |offset| {
             self.memory
                 .read_u64(argp.checked_add(u64::from(offset))?)
                 .ok()
@@ -166,6 +187,26 @@ fn outermost_call_site(pclntab: &Pclntab<'_>, func: &Func, pc: u64) -> u64 {
         current = func.entry.wrapping_add(u64::from(call.parent_pc));
     }
     current
+}
+
+/// The binary's description of a function's arguments at one pc.
+enum Layout<'a> {
+    /// The tables could not be read.
+    Unreadable,
+    /// The function has no argument information: an empty list.
+    NoArgInfo,
+    /// The `ArgInfo` program, and which spill slots are live at the pc.
+    Program {
+        program: &'a [u8],
+        liveness: Liveness,
+    },
+}
+
+/// The argument layouts of the pcs seen so far, for
+/// [`ArgPrinter::args`]. One per thread.
+#[derive(Default)]
+pub struct ArgCache<'a> {
+    layouts: FastMap<(u64, u64), Layout<'a>>,
 }
 
 /// The argument spill slots that contain live values at a pc.

@@ -79,6 +79,12 @@ impl<'b> Object<'b> {
         Object { buf, empty: true }
     }
 
+    /// Continues an object at the end of `buf` whose opening brace and
+    /// first fields were written already, such as a cached prefix.
+    pub fn resume(buf: &'b mut Vec<u8>) -> Self {
+        Object { buf, empty: false }
+    }
+
     /// Writes the name of the next field and returns the buffer its value
     /// goes to.
     pub fn key(&mut self, name: &str) -> &mut Vec<u8> {

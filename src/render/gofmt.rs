@@ -29,7 +29,7 @@ use symbolizer::runtime::layout::RuntimeLayout;
 use symbolizer::runtime::panic::PanicRecord;
 use symbolizer::unwind::{Frame, FrameSource, StackKind};
 
-use super::args::ArgPrinter;
+use super::args::{ArgCache, ArgPrinter};
 use super::escape::EscapingWriter;
 use super::signal::{handling_threads, HandledSignal};
 use super::{crashing_goroutine, is_dead, printed_frames, printed_name, signal_name, Report};
@@ -73,6 +73,8 @@ struct Printer<'a> {
     process: &'a Process,
     arch: Arch,
     args: ArgPrinter<'a>,
+    /// The argument layouts of the pcs printed so far.
+    arg_cache: std::cell::RefCell<ArgCache<'a>>,
     crashing_thread: Option<&'a ThreadState>,
     layout: std::cell::OnceCell<Option<RuntimeLayout>>,
 }
@@ -99,6 +101,7 @@ impl<'a> Printer<'a> {
             process,
             arch,
             args,
+            arg_cache: std::cell::RefCell::default(),
             crashing_thread: process.crashing_thread(),
             layout: std::cell::OnceCell::new(),
         }
@@ -649,7 +652,10 @@ impl<'a> Printer<'a> {
                     ),
                 });
             }
-            let args = self.args.args(frame).unwrap_or_default();
+            let args = self
+                .args
+                .args(frame, &mut self.arg_cache.borrow_mut())
+                .unwrap_or_default();
             let mut position = format!(
                 "\t{}:{}",
                 physical.file.as_deref().unwrap_or("?"),

@@ -6,9 +6,10 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 use symbolizer::goroutines::{Goroutine, MSummary, Process, ThreadState};
+use symbolizer::hashing::FastMap;
 use symbolizer::unwind::Frame;
 
-use super::args::ArgPrinter;
+use super::args::{ArgCache, ArgPrinter};
 use super::compact_json::{push_array, Indenter, Object};
 use super::{has_fault_address, is_dead, printed_name, signal_name, Report};
 use crate::crash_input::{BinarySource, IdCheck};
@@ -65,6 +66,46 @@ const PIECES_AHEAD: usize = 2;
 /// Bytes gathered before they are passed to the output.
 const OUTPUT_CHUNK: usize = 64 * 1024;
 
+/// Most bytes a [`FrameCache`] keeps.
+const MAX_FRAME_CACHE_BYTES: usize = 4 << 20;
+
+/// The parts of frames' JSON that their pc decides, kept per pc, since the
+/// goroutines of one program share few distinct pcs. One per thread.
+#[derive(Default)]
+struct FrameCache<'a> {
+    /// The start of each frame's object up to its `pc` (its function,
+    /// file, line and inlined calls), most of a frame's text.
+    texts: Vec<u8>,
+    spans: FastMap<(u64, u64), (usize, usize)>,
+    /// The argument layouts.
+    args: ArgCache<'a>,
+}
+
+impl FrameCache<'_> {
+    /// Appends the start of `frame`'s object, from the cache when its pc
+    /// was written before.
+    fn write_start(&mut self, buf: &mut Vec<u8>, frame: &Frame) -> io::Result<()> {
+        let key = (frame.pc, frame.symbol_pc);
+        if let Some(text) = self
+            .spans
+            .get(&key)
+            .and_then(|&(start, end)| self.texts.get(start..end))
+        {
+            buf.extend_from_slice(text);
+            return Ok(());
+        }
+        let start = buf.len();
+        write_frame_start(buf, frame)?;
+        let written = buf.get(start..).unwrap_or_default();
+        if self.texts.len() + written.len() <= MAX_FRAME_CACHE_BYTES {
+            let cached = self.texts.len();
+            self.texts.extend_from_slice(written);
+            self.spans.insert(key, (cached, self.texts.len()));
+        }
+        Ok(())
+    }
+}
+
 /// The crashing goroutine and the argument printer, which every
 /// goroutine's JSON needs.
 #[derive(Clone, Copy)]
@@ -73,14 +114,19 @@ struct GoroutineContext<'a> {
     args: Option<&'a ArgPrinter<'a>>,
 }
 
-impl GoroutineContext<'_> {
+impl<'a> GoroutineContext<'a> {
     /// Appends `goroutines` to `buf`, separated by commas.
-    fn write_piece(&self, buf: &mut Vec<u8>, goroutines: &[&Goroutine]) -> io::Result<()> {
+    fn write_piece(
+        &self,
+        buf: &mut Vec<u8>,
+        cache: &mut FrameCache<'a>,
+        goroutines: &[&Goroutine],
+    ) -> io::Result<()> {
         for (index, goroutine) in goroutines.iter().enumerate() {
             if index > 0 {
                 buf.push(b',');
             }
-            write_goroutine(buf, *self, goroutine)?;
+            write_goroutine(buf, cache, *self, goroutine)?;
         }
         Ok(())
     }
@@ -98,13 +144,14 @@ fn write_goroutines(
     let live: Vec<&Goroutine> = goroutines.iter().filter(|g| !is_dead(g)).collect();
     let pieces: Vec<&[&Goroutine]> = live.chunks(PIECE_GOROUTINES).collect();
     out.write_all(b"[")?;
+    let mut cache = FrameCache::default();
     if live.len() < PARALLEL_MIN_GOROUTINES {
         let mut buf = Vec::with_capacity(OUTPUT_CHUNK);
         for (index, piece) in pieces.iter().enumerate() {
             if index > 0 {
                 buf.push(b',');
             }
-            context.write_piece(&mut buf, piece)?;
+            context.write_piece(&mut buf, &mut cache, piece)?;
             out.write_all(&buf)?;
             buf.clear();
         }
@@ -128,9 +175,12 @@ fn write_goroutines(
                 .copied()
                 .collect();
             let write_own = move |own: Vec<&[&Goroutine]>| {
+                let mut cache = FrameCache::default();
                 for piece in own {
                     let mut buf = Vec::with_capacity(piece.len() * 2048);
-                    let written = context.write_piece(&mut buf, piece).map(|()| buf);
+                    let written = context
+                        .write_piece(&mut buf, &mut cache, piece)
+                        .map(|()| buf);
                     if sender.send(written).is_err() {
                         return;
                     }
@@ -155,7 +205,7 @@ fn write_goroutines(
                 }
                 None => {
                     own_buf.clear();
-                    context.write_piece(&mut own_buf, piece)?;
+                    context.write_piece(&mut own_buf, &mut cache, piece)?;
                     out.write_all(&own_buf)?;
                 }
             }
@@ -167,14 +217,15 @@ fn write_goroutines(
 
 /// Appends the frames of a walk as a JSON array. Those from `printed_from`
 /// on are the ones the runtime prints.
-fn write_frames(
+fn write_frames<'a>(
     buf: &mut Vec<u8>,
+    cache: &mut FrameCache<'a>,
     frames: &[Frame],
     printed_from: usize,
-    args: Option<&ArgPrinter<'_>>,
+    args: Option<&ArgPrinter<'a>>,
 ) -> io::Result<()> {
     push_array(buf, frames.iter().enumerate(), |buf, (index, frame)| {
-        write_frame(buf, frame, index >= printed_from, args)
+        write_frame(buf, cache, frame, index >= printed_from, args)
     })
 }
 
@@ -190,11 +241,12 @@ fn write_m(buf: &mut Vec<u8>, m: Option<&MSummary>) {
     object.end();
 }
 
-fn write_thread(
+fn write_thread<'a>(
     buf: &mut Vec<u8>,
+    cache: &mut FrameCache<'a>,
     process: &Process,
     thread: &ThreadState,
-    args: Option<&ArgPrinter<'_>>,
+    args: Option<&ArgPrinter<'a>>,
 ) -> io::Result<()> {
     let goroutine = thread
         .goroutine
@@ -206,7 +258,7 @@ fn write_thread(
     object.opt_int("goroutine", goroutine);
     object.hex("pc", thread.regs.pc);
     object.hex("sp", thread.regs.sp);
-    write_frames(object.key("frames"), &thread.walk.frames, 0, args)?;
+    write_frames(object.key("frames"), cache, &thread.walk.frames, 0, args)?;
     object.serialized("stop", &thread.walk.stop)?;
     object.end();
     Ok(())
@@ -282,8 +334,9 @@ fn write_document(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     document.serialized("missing", &report.missing)?;
     document.serialized("warnings", &report.warnings)?;
     document.serialized("crash", &process.map(|p| crash_out(p, report)))?;
+    let mut cache = FrameCache::default();
     match process.and_then(Process::runtime_stack) {
-        Some(stack) => write_frames(document.key("runtime_stack"), stack, 0, args)?,
+        Some(stack) => write_frames(document.key("runtime_stack"), &mut cache, stack, 0, args)?,
         None => document.null("runtime_stack"),
     }
     document.key("goroutines");
@@ -296,7 +349,9 @@ fn write_document(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     let threads = process.map_or(&[][..], Process::threads);
     push_array(document.key("threads"), threads, |buf, thread| {
         // Threads exist only with a process.
-        process.map_or(Ok(()), |process| write_thread(buf, process, thread, args))
+        process.map_or(Ok(()), |process| {
+            write_thread(buf, &mut cache, process, thread, args)
+        })
     })?;
     document.serialized(
         "binary",
@@ -398,9 +453,10 @@ fn crash_out(process: &Process, report: &Report<'_>) -> CrashOut {
 
 /// Appends one goroutine's object. Every field borrows from the goroutine,
 /// so that writing 10,000 of them allocates next to nothing.
-fn write_goroutine(
+fn write_goroutine<'a>(
     buf: &mut Vec<u8>,
-    context: GoroutineContext<'_>,
+    cache: &mut FrameCache<'a>,
+    context: GoroutineContext<'a>,
     goroutine: &Goroutine,
 ) -> io::Result<()> {
     let crashing = context.crashing.is_some_and(|c| std::ptr::eq(c, goroutine));
@@ -433,6 +489,7 @@ fn write_goroutine(
     }
     write_frames(
         object.key("frames"),
+        cache,
         walk.map_or(&[][..], |w| &w.frames),
         goroutine.printed_from,
         context.args,
@@ -447,12 +504,34 @@ fn write_goroutine(
 /// Appends one frame's object. `printed` is whether the runtime's own
 /// traceback prints it (false for the crash machinery above the crashing
 /// goroutine's frames).
-fn write_frame(
+fn write_frame<'a>(
     buf: &mut Vec<u8>,
+    cache: &mut FrameCache<'a>,
     frame: &Frame,
     printed: bool,
-    args: Option<&ArgPrinter<'_>>,
+    args: Option<&ArgPrinter<'a>>,
 ) -> io::Result<()> {
+    cache.write_start(buf, frame)?;
+    let mut object = Object::resume(buf);
+    object.hex("sp", frame.sp);
+    object.opt_hex("fp", frame.fp);
+    object.opt_hex("entry", frame.entry);
+    object.opt_hex("offset", frame.offset());
+    let printed_args = args
+        .filter(|_| !frame.source.is_empty())
+        .and_then(|a| a.args(frame, &mut cache.args));
+    object.opt_str("args", printed_args.as_deref());
+    object.serialized("found_by", &frame.found_by)?;
+    object.serialized("stack", &frame.stack)?;
+    object.bool("trapped", frame.trapped);
+    object.bool("printed", printed);
+    object.end();
+    Ok(())
+}
+
+/// Appends the start of a frame's object: the opening brace and the fields
+/// its pc decides, up to `pc`, which [`FrameCache`] keeps.
+fn write_frame_start(buf: &mut Vec<u8>, frame: &Frame) -> io::Result<()> {
     let (physical, inlined) = match frame.source.split_last() {
         Some((physical, inlined)) => (Some(physical), inlined),
         None => (None, &[][..]),
@@ -471,16 +550,5 @@ fn write_frame(
         Ok(())
     })?;
     object.hex("pc", frame.pc);
-    object.hex("sp", frame.sp);
-    object.opt_hex("fp", frame.fp);
-    object.opt_hex("entry", frame.entry);
-    object.opt_hex("offset", frame.offset());
-    let printed_args = physical.and(args).and_then(|a| a.args(frame));
-    object.opt_str("args", printed_args.as_deref());
-    object.serialized("found_by", &frame.found_by)?;
-    object.serialized("stack", &frame.stack)?;
-    object.bool("trapped", frame.trapped);
-    object.bool("printed", printed);
-    object.end();
     Ok(())
 }
