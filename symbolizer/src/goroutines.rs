@@ -25,7 +25,7 @@ use crate::runtime::clock::{self, ClockEstimate};
 use crate::runtime::crash;
 use crate::runtime::goroutine::{read_g, GRecord};
 use crate::runtime::layout::{LayoutError, LayoutSource, RuntimeLayout};
-use crate::runtime::memory::ReadMemory;
+use crate::runtime::memory::{ReadMemory, WithExecutable};
 use crate::runtime::panic::TypeNames;
 use crate::runtime::thread::ThreadMapping;
 use crate::runtime::thread::TlsOffset;
@@ -354,12 +354,21 @@ impl Process {
         let mut warnings = Vec::new();
         let arch = core.arch();
         check_architecture(arch, binary)?;
-        let memory: &dyn ReadMemory = core.memory();
-
         let load_bias = match load_bias(core, binary) {
             Some(bias) => bias,
             None if binary.is_pie() => return Err(ProcessError::UnknownBias),
             None => 0,
+        };
+        let with_executable;
+        let memory: &dyn ReadMemory = if core.executable().is_some() {
+            core.memory()
+        } else {
+            with_executable = WithExecutable {
+                core: core.memory(),
+                binary,
+                bias: load_bias,
+            };
+            &with_executable
         };
         let make_funcs = || {
             PclntabFuncs::with_index(info.pclntab, load_bias, &info.functions)
@@ -601,15 +610,21 @@ fn check_architecture(arch: Arch, binary: &Binary) -> Result<(), ProcessError> {
 
 /// Computes the executable's load bias: from the core's copy of its ELF
 /// header, else from `AT_ENTRY` and the binary's own entry point, which a
-/// core cut short of the header's page still gives.
+/// core cut short of the header's page still gives, and which a core
+/// without NT_FILE note (as qemu-user writes them) gives too.
 fn load_bias(core: &Core, binary: &Binary) -> Option<u64> {
     use object::Object;
 
-    let executable = core.executable()?;
-    executable.load_bias.or_else(|| {
-        let bias = executable.entry?.checked_sub(binary.elf().entry())?;
+    let from_entry = |entry: Option<u64>| {
+        let bias = entry?.checked_sub(binary.elf().entry())?;
         (binary.is_pie() || bias == 0).then_some(bias)
-    })
+    };
+    match core.executable() {
+        Some(executable) => executable
+            .load_bias
+            .or_else(|| from_entry(executable.entry)),
+        None => from_entry(core.auxv().and_then(|auxv| auxv.entry())),
+    }
 }
 
 /// Counts the ids that an earlier one of `ids` has.

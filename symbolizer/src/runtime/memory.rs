@@ -6,6 +6,58 @@ use std::cell::Cell;
 
 pub use crate::core::MemoryError;
 
+/// A core's memory with the executable's read-only segments (code, read-only
+/// data) read from the binary where the core lacks them. The kernel finds
+/// those in the files NT_FILE names, but a core without that note (as
+/// qemu-user writes them) has no file behind them. Writable segments are
+/// never read from the binary: the process changed them.
+pub struct WithExecutable<'a> {
+    pub core: &'a dyn ReadMemory,
+    pub binary: &'a crate::binary::Binary,
+    /// Run-time minus link-time address.
+    pub bias: u64,
+}
+
+impl WithExecutable<'_> {
+    /// Reads `buf` from one read-only segment of the binary.
+    fn read_binary(&self, addr: u64, buf: &mut [u8]) -> bool {
+        let Some(link) = addr.checked_sub(self.bias) else {
+            return false;
+        };
+        let read_only = self.binary.segments().iter().any(|segment| {
+            !segment.writable
+                && link >= segment.vaddr
+                && link - segment.vaddr < segment.data.len() as u64
+        });
+        match self.binary.read_at_vaddr(link, buf.len() as u64) {
+            Some(bytes) if read_only && bytes.len() == buf.len() => {
+                buf.copy_from_slice(bytes);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl ReadMemory for WithExecutable<'_> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
+        match self.core.read(addr, buf) {
+            Err(error @ (MemoryError::NotDumped { .. } | MemoryError::Unmapped { .. })) => {
+                if self.read_binary(addr, buf) {
+                    Ok(())
+                } else {
+                    Err(error)
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn run_at(&self, addr: u64) -> Option<&[u8]> {
+        self.core.run_at(addr)
+    }
+}
+
 /// A source of process memory at run-time addresses.
 pub trait ReadMemory {
     /// Fills `buf` with the bytes at `addr`, or fails naming the first

@@ -386,7 +386,11 @@ impl Walker<'_> {
                 regs: sched,
                 found_by: FrameSource::StackSwitch,
                 trapped: false,
-                innermost: false,
+                // On arm64, morestack saves the caller's LR in `sched.lr`: the
+                // function it interrupted has no frame yet, so its return
+                // address is there and not on the stack, as the runtime's
+                // traceback also reads it.
+                innermost: self.arch == Arch::Arm64 && sched.lr.is_some(),
             }),
             _ => Switch::NoGoroutine,
         }
