@@ -32,7 +32,14 @@ pub enum Newlines {
 /// Escapes the control characters of `text` for a terminal. Returns the
 /// text unchanged, without copying, when it has none.
 pub fn escape(text: &str, newlines: Newlines) -> Cow<'_, str> {
-    if !text.chars().any(|c| needs_escape(c, newlines)) {
+    // Printable ASCII, the whole of most output, is checked byte by byte
+    // without decoding characters.
+    let plain = text.bytes().all(|byte| {
+        (0x20..0x7f).contains(&byte)
+            || byte == b'\t'
+            || (byte == b'\n' && newlines == Newlines::Keep)
+    });
+    if plain || !text.chars().any(|c| needs_escape(c, newlines)) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
