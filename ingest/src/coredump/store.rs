@@ -258,11 +258,13 @@ impl CoredumpStore {
 }
 
 /// Opens a file for reading when it is a regular file and not a symbolic
-/// link.
+/// link. O_NONBLOCK keeps the open from waiting for a writer when the path
+/// is a FIFO, which is then rejected; it does not change reads of a
+/// regular file.
 pub fn open_regular_nofollow(path: &Path) -> Result<StoredCore, CoreAccessError> {
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path);
     let file = match file {
         Ok(file) => file,
@@ -439,6 +441,22 @@ mod tests {
         assert!(matches!(
             open_regular_nofollow(&dir.path().join("core.gone")),
             Err(CoreAccessError::Open { .. })
+        ));
+    }
+
+    /// A FIFO with no writer would block a plain open forever.
+    #[test]
+    fn fifo_is_rejected_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("core.fifo.zst");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|status| status.success()), "mkfifo runs");
+        assert!(matches!(
+            open_regular_nofollow(&fifo),
+            Err(CoreAccessError::Rejected {
+                reason: PathRejection::NotRegularFile,
+                ..
+            })
         ));
     }
 
