@@ -41,10 +41,20 @@ pub fn parse_crash(arg: &str) -> Result<String, String> {
                     path, a journal match FIELD=VALUE or a command name"
             .to_owned());
     }
-    if Path::new(arg).is_dir() {
+    let path = Path::new(arg);
+    if path.is_dir() {
         return Err(
             "it is a directory; give a core file in it, a PID, an executable path, a \
                     journal match FIELD=VALUE or a command name"
+                .to_owned(),
+        );
+    }
+    // A FIFO or device would block or never end; only regular files are
+    // read as cores.
+    if path.exists() && !path.is_file() {
+        return Err(
+            "it is not a regular file (a FIFO, device or socket); give a core file, a PID, \
+             an executable path, a journal match FIELD=VALUE or a command name"
                 .to_owned(),
         );
     }

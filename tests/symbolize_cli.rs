@@ -303,6 +303,7 @@ fn directory_or_empty_crash_is_usage_error() {
         for (crash, reason) in [
             (directory, "it is a directory; give a core file in it"),
             ("", "it is empty; give a core file"),
+            ("/dev/null", "it is not a regular file (a FIFO, device or socket)"),
         ] {
             let mut args = vec![command, crash];
             if command == "dump" {
