@@ -272,6 +272,53 @@ fn output_file_equals_stdout() {
     );
 }
 
+/// A crashing thread whose saved sp is damaged cuts its goroutine's walk
+/// short, and a goroutine walk that stops early makes the result partial.
+#[test]
+fn goroutine_walk_stopped_early_is_missing() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "goroutinepanic" && c.mode == "default")
+        .expect("the manifest has a goroutinepanic crash");
+    let plain = Command::new("zstd")
+        .arg("-dcq")
+        .arg(&crash.core)
+        .output()
+        .expect("zstd runs");
+    assert!(plain.status.success());
+    let mut core = plain.stdout;
+    // rsp is the 20th word of pr_reg, which starts 112 bytes into elf_prstatus.
+    let rsp = first_note_descriptor(&core) + 112 + 19 * 8;
+    core[rsp..rsp + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("damaged.core");
+    std::fs::write(&path, &core).expect("write the damaged core");
+
+    let output = gocrash(&[
+        "symbolize",
+        path_str(&path),
+        "--binary",
+        path_str(&crash.binary),
+    ]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    let text = stdout(&output);
+    let missing = text
+        .split("\nMissing (the core is incomplete or damaged):\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no Missing section:\n{text}"));
+    assert!(
+        missing
+            .lines()
+            .any(|line| line.starts_with("  goroutine ")
+                && line.contains(": the stack walk stopped")),
+        "{missing}"
+    );
+}
+
 #[test]
 fn file_that_is_no_core_fails() {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -303,7 +350,10 @@ fn directory_or_empty_crash_is_usage_error() {
         for (crash, reason) in [
             (directory, "it is a directory; give a core file in it"),
             ("", "it is empty; give a core file"),
-            ("/dev/null", "it is not a regular file (a FIFO, device or socket)"),
+            (
+                "/dev/null",
+                "it is not a regular file (a FIFO, device or socket)",
+            ),
         ] {
             let mut args = vec![command, crash];
             if command == "dump" {

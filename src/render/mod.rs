@@ -99,37 +99,38 @@ impl<'a> Report<'a> {
             }
         }
         let mut warnings = crash.warnings.clone();
-        let damaged = core.is_partial();
         match &process {
             Ok(process) => {
                 for goroutine in process.goroutines() {
                     if let Some(error) = &goroutine.error {
                         missing.push(error.clone());
                     }
-                    let unreadable = goroutine.walk.as_ref().and_then(|walk| match &walk.stop {
-                        symbolizer::unwind::StopReason::Unreadable { addr, error } => {
-                            Some((*addr, error))
-                        }
-                        _ => None,
-                    });
-                    if let (Some((addr, error)), Some(goid)) = (unreadable, goroutine.goid) {
-                        let line = format!(
-                            "goroutine {goid}: the stack walk stopped at {addr:#x}: {error}"
-                        );
-                        // In a complete core an unreadable stack word points
-                        // at the walk, not at the core, unless the word lies in
-                        // memory the core lacks (a mapping not dumped, or
-                        // cut off with the file).
-                        let lacking = matches!(
-                            core.memory().read_u8(addr),
-                            Err(symbolizer::core::MemoryError::NotDumped { .. }
-                                | symbolizer::core::MemoryError::Truncated { .. })
-                        );
-                        if damaged || lacking {
-                            missing.push(line);
-                        } else {
-                            warnings.push(line);
-                        }
+                    // Every goroutine walk of an intact corpus core reaches
+                    // its top frame, so one that stops early lost frames:
+                    // through damage, or a frame the unwinder cannot follow.
+                    let early_stop =
+                        goroutine
+                            .walk
+                            .as_ref()
+                            .map(|walk| &walk.stop)
+                            .filter(|stop| {
+                                !stop.is_complete()
+                                    && !matches!(
+                                        stop,
+                                        symbolizer::unwind::StopReason::DepthLimit { .. }
+                                    )
+                            });
+                    if let (Some(stop), Some(goid)) = (early_stop, goroutine.goid) {
+                        let line = match stop {
+                            symbolizer::unwind::StopReason::Unreadable { addr, error } => {
+                                format!("goroutine {goid}: the stack walk stopped at {addr:#x}: {error}")
+                            }
+                            other => format!(
+                                "goroutine {goid}: the stack walk stopped early: {}",
+                                describe_stop(other)
+                            ),
+                        };
+                        missing.push(line);
                     }
                 }
                 for thread in process.threads() {

@@ -359,16 +359,20 @@ impl Process {
             None if binary.is_pie() => return Err(ProcessError::UnknownBias),
             None => 0,
         };
-        let with_executable;
-        let memory: &dyn ReadMemory = if core.executable().is_some() {
-            core.memory()
-        } else {
-            with_executable = WithExecutable {
-                core: core.memory(),
-                binary,
-                bias: load_bias,
-            };
+        let mismatch = symbols::build_id_mismatch(core, binary);
+        // The core reads the executable's pages that the kernel did not dump
+        // from the file NT_FILE names. When that file is gone or replaced,
+        // or the core has no such note, the binary stands in for them, unless
+        // its build ID shows it is another build.
+        let with_executable = WithExecutable {
+            core: core.memory(),
+            binary,
+            bias: load_bias,
+        };
+        let memory: &dyn ReadMemory = if mismatch.is_none() {
             &with_executable
+        } else {
+            core.memory()
         };
         let make_funcs = || {
             PclntabFuncs::with_index(info.pclntab, load_bias, &info.functions)
@@ -377,7 +381,7 @@ impl Process {
         let funcs = make_funcs();
         let (version, layout) = (info.facts.version, &info.facts.layout);
         let symbols = info.facts.symbols.at_bias(load_bias);
-        if let Some(mismatch) = symbols::build_id_mismatch(core, binary) {
+        if let Some(mismatch) = mismatch {
             tracing::debug!(target: TRACE_TARGET, %mismatch, "the binary is not the one that crashed");
             warnings.push(mismatch);
         }

@@ -7,10 +7,11 @@ use std::cell::Cell;
 pub use crate::core::MemoryError;
 
 /// A core's memory with the executable's read-only segments (code, read-only
-/// data) read from the binary where the core lacks them. The kernel finds
-/// those in the files NT_FILE names, but a core without that note (as
-/// qemu-user writes them) has no file behind them. Writable segments are
-/// never read from the binary: the process changed them.
+/// data) read from the binary where the core lacks them. The kernel leaves
+/// those out of the core, and the core's reader finds them in the files
+/// NT_FILE names, but that file may be gone or replaced, and a core written
+/// by qemu-user has no NT_FILE note at all. Writable segments are never read
+/// from the binary: the process changed them.
 pub struct WithExecutable<'a> {
     pub core: &'a dyn ReadMemory,
     pub binary: &'a crate::binary::Binary,
