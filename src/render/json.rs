@@ -417,10 +417,16 @@ fn crash_out(process: &Process, report: &Report<'_>) -> CrashOut {
         (None, Some((_, s))) => Some((s.signo, i64::from(s.code), s.addr, s.pc)),
         (None, None) => None,
     };
+    let goroutine = report.crashing_goroutine().and_then(|g| g.goid);
     CrashOut {
         kind,
-        goroutine: report.crashing_goroutine().and_then(|g| g.goid),
-        no_goroutine_reason: crash.no_goroutine_reason.clone(),
+        goroutine,
+        // The report may find the crashing goroutine through the fatal
+        // signal's thread when the crash facts found none.
+        no_goroutine_reason: crash
+            .no_goroutine_reason
+            .clone()
+            .filter(|_| goroutine.is_none()),
         thread: report
             .fatal_signal
             .as_ref()
