@@ -771,3 +771,40 @@ fn list_bad_times_are_usage_errors() {
         );
     }
 }
+
+/// `lz4 -l` writes the legacy frame format, which is read like the current
+/// one.
+#[test]
+fn dump_of_lz4_legacy_frame_equals_the_core() {
+    let Some(crash) = nilmap_crash() else {
+        return;
+    };
+    let plain = zstd_decompressed(&crash.core);
+    let dir = tempfile::tempdir().unwrap();
+    let plain_path = dir.path().join("core");
+    std::fs::write(&plain_path, &plain).unwrap();
+    let legacy = dir.path().join("core.lz4");
+    let status = Command::new("lz4")
+        .args(["-q", "-f", "-l"])
+        .arg(&plain_path)
+        .arg(&legacy)
+        .status()
+        .expect("lz4 runs");
+    assert!(status.success());
+    assert!(std::fs::read(&legacy)
+        .unwrap()
+        .starts_with(&[0x02, 0x21, 0x4c, 0x18]));
+
+    let out = dir.path().join("out.core");
+    let output = gocrash(&[
+        "dump",
+        legacy.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        std::fs::read(&out).unwrap() == plain,
+        "the dumped core differs"
+    );
+}

@@ -57,6 +57,8 @@ const MAGIC_LEN: usize = 6;
 
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const LZ4_FRAME_MAGIC: [u8; 4] = [0x04, 0x22, 0x4d, 0x18];
+/// The lz4 legacy frame, which `lz4 -l` writes.
+const LZ4_LEGACY_MAGIC: [u8; 4] = [0x02, 0x21, 0x4c, 0x18];
 const XZ_MAGIC: [u8; 6] = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 const ELF_MAGIC: [u8; 4] = [0x7f, b'E', b'L', b'F'];
 
@@ -83,7 +85,7 @@ impl Compression {
     pub fn detect(prefix: &[u8]) -> Option<Compression> {
         if prefix.starts_with(&ZSTD_MAGIC) {
             Some(Compression::Zstd)
-        } else if prefix.starts_with(&LZ4_FRAME_MAGIC) {
+        } else if prefix.starts_with(&LZ4_FRAME_MAGIC) || prefix.starts_with(&LZ4_LEGACY_MAGIC) {
             Some(Compression::Lz4)
         } else if prefix.starts_with(&XZ_MAGIC) {
             Some(Compression::Xz)
@@ -1440,6 +1442,10 @@ mod tests {
         assert_eq!(Compression::detect(&ZSTD_MAGIC), Some(Compression::Zstd));
         assert_eq!(
             Compression::detect(&LZ4_FRAME_MAGIC),
+            Some(Compression::Lz4)
+        );
+        assert_eq!(
+            Compression::detect(&LZ4_LEGACY_MAGIC),
             Some(Compression::Lz4)
         );
         assert_eq!(Compression::detect(&XZ_MAGIC), Some(Compression::Xz));
