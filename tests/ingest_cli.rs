@@ -737,8 +737,12 @@ fn list_of_zero_lines_is_usage_error() {
 }
 
 #[test]
-fn list_bad_times_are_usage_errors() {
-    let cases: [(&[&str], &str); 4] = [
+fn list_bad_times_and_matches_are_usage_errors() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["__CURSOR=x"],
+            "journalctl rejects the journal match __CURSOR=x (journalctl: ",
+        ),
         (
             &["--since", "not a date"],
             "invalid --since value \"not a date\" (journalctl: ",

@@ -166,6 +166,8 @@ pub enum JournalError {
         /// journalctl's own message.
         message: String,
     },
+    #[error("journalctl rejects the journal match {matches} (journalctl: {message}); give FIELD=VALUE with a field the journal's entries have (journalctl -o verbose shows them)")]
+    RejectedMatch { matches: String, message: String },
     #[error("--since {since:?} is not before --until {until:?} (journalctl: {message})")]
     TimesOutOfOrder {
         since: String,
@@ -188,6 +190,7 @@ impl JournalError {
             JournalError::InvalidMatch(_)
                 | JournalError::InvalidTime { .. }
                 | JournalError::TimesOutOfOrder { .. }
+                | JournalError::RejectedMatch { .. }
                 | JournalError::UnsupportedByDirectReader { .. }
                 | JournalError::InvalidCursor { .. }
         )
@@ -311,6 +314,7 @@ impl Journal {
                 program: self.program.clone(),
                 since: query.since.clone(),
                 until: query.until.clone(),
+                matches: query.matches.clone(),
             }),
             command,
             finished: false,
@@ -351,11 +355,12 @@ struct JournalctlProcess {
     reader: ExportReader<BufReader<ChildStdout>>,
     child: Child,
     stderr: Option<JoinHandle<Vec<u8>>>,
-    /// The program and the query's times, to find out after a failure
+    /// The program and the query's times and matches, to find out after a failure
     /// whether journalctl rejected a time.
     program: PathBuf,
     since: Option<String>,
     until: Option<String>,
+    matches: Vec<String>,
 }
 
 impl JournalctlProcess {
@@ -384,6 +389,41 @@ impl JournalctlProcess {
             since: since.1.to_string(),
             until: until.1.to_string(),
             message,
+        })
+    }
+
+    /// Checks whether journalctl rejects the query's matches alone, such as
+    /// a field name it does not accept, and returns the error.
+    fn rejected_match(&self) -> Option<JournalError> {
+        if self.matches.is_empty() {
+            return None;
+        }
+        let output = Command::new(&self.program)
+            .args(["--lines=0", "--quiet", "--no-pager", "--"])
+            .args(&self.matches)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .ok()?;
+        if output.status.success() {
+            return None;
+        }
+        let stderr = output
+            .stderr
+            .get(..MAX_STDERR_BYTES)
+            .unwrap_or(&output.stderr);
+        // The coredump query's own MESSAGE_ID match is always valid, so only
+        // the others are named.
+        let matches: Vec<&str> = self
+            .matches
+            .iter()
+            .map(String::as_str)
+            .filter(|term| !term.starts_with("MESSAGE_ID="))
+            .collect();
+        Some(JournalError::RejectedMatch {
+            matches: matches.join(" "),
+            message: String::from_utf8_lossy(stderr).trim().to_string(),
         })
     }
 
@@ -469,7 +509,7 @@ impl EntryStream {
             .unwrap_or_default();
         let stderr = String::from_utf8_lossy(&stderr).trim().to_string();
         if !status.success() {
-            if let Some(rejected) = process.rejected_time() {
+            if let Some(rejected) = process.rejected_time().or_else(|| process.rejected_match()) {
                 return Err(rejected);
             }
             return Err(JournalError::Failed {
