@@ -355,8 +355,8 @@ struct JournalctlProcess {
     reader: ExportReader<BufReader<ChildStdout>>,
     child: Child,
     stderr: Option<JoinHandle<Vec<u8>>>,
-    /// The program and the query's times and matches, to find out after a failure
-    /// whether journalctl rejected a time.
+    /// The program and the query's times and matches, to find out after a
+    /// failure whether journalctl rejected a time or a match.
     program: PathBuf,
     since: Option<String>,
     until: Option<String>,
