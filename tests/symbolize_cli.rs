@@ -319,6 +319,61 @@ fn goroutine_walk_stopped_early_is_missing() {
     );
 }
 
+/// Unmounts a file system mounted for a test when the test ends.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A temporary directory too small for the decompressed core keeps what
+/// fits: the result is partial (exit 4), not a failure. The first,
+/// background decompression must free its copy before the core is read
+/// again, or the second finds no room at all.
+#[test]
+fn full_temporary_directory_gives_partial_result() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "manygoroutines" && c.mode == "default")
+        .expect("the manifest has a manygoroutines crash");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).expect("create the mount point");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&small)
+        .status();
+    if !mounted.is_ok_and(|status| status.success()) {
+        eprintln!("skipped: cannot mount a tmpfs (needs root and mount rights)");
+        return;
+    }
+    let _unmount = Mounted(small.clone());
+
+    let output = Command::new(GOCRASH)
+        .args([
+            "symbolize",
+            path_str(&crash.core),
+            "--binary",
+            path_str(&crash.binary),
+        ])
+        .env("TMPDIR", &small)
+        .output()
+        .expect("gocrash runs");
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("the core could not be decompressed whole; only its first part was read: failed to write the decompressed core"),
+        "{text}"
+    );
+    assert!(text.contains("that directory needs free space"), "{text}");
+}
+
 #[test]
 fn file_that_is_no_core_fails() {
     let dir = tempfile::tempdir().expect("temporary directory");

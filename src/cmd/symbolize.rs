@@ -66,10 +66,15 @@ pub fn run(mut args: Args) -> anyhow::Result<Status> {
     // so the core is then read again as a partial core.
     args.crash.read_in_background = true;
     let (opened, loaded) = open_and_load(&args)?;
-    let (opened, loaded) = match opened.core.wait_for_decompression() {
-        Ok(()) => (opened, loaded),
-        Err(damage) => {
+    let damage = opened.core.wait_for_decompression().err();
+    let (opened, loaded) = match damage {
+        None => (opened, loaded),
+        Some(damage) => {
             tracing::debug!(target: "gocrash::symbolize", damage = %error_chain(&damage), "the core's stream is damaged, so it is read again");
+            // The first temporary copy goes first: on a full temporary
+            // directory, it would leave the second no room at all.
+            drop(loaded);
+            drop(opened);
             args.crash.read_in_background = false;
             open_and_load(&args)?
         }
