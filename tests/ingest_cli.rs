@@ -812,3 +812,65 @@ fn dump_of_lz4_legacy_frame_equals_the_core() {
         "the dumped core differs"
     );
 }
+
+/// A dump ended by SIGTERM removes its `.partial` file. The core's last
+/// segment is made to describe 32 GiB of holes, so that the dump runs for
+/// seconds.
+#[test]
+fn interrupted_dump_leaves_no_partial_file() {
+    let Some(crash) = nilmap_crash() else {
+        return;
+    };
+    let mut core = zstd_decompressed(&crash.core);
+    let word = |bytes: &[u8], at: usize, len: usize| {
+        bytes[at..at + len]
+            .iter()
+            .rev()
+            .fold(0u64, |value, &byte| value << 8 | u64::from(byte)) as usize
+    };
+    let (phoff, phnum) = (word(&core, 32, 8), word(&core, 56, 2));
+    let last_load = (0..phnum)
+        .map(|index| phoff + 56 * index)
+        .filter(|&header| word(&core, header, 4) == 1)
+        .last()
+        .expect("a PT_LOAD segment");
+    let offset = word(&core, last_load + 8, 8) as u64;
+    let big: u64 = 32 << 30;
+    core[last_load + 32..last_load + 40].copy_from_slice(&big.to_le_bytes());
+    core[last_load + 40..last_load + 48].copy_from_slice(&big.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.core");
+    std::fs::write(&path, &core).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(offset + big)
+        .unwrap();
+
+    let out = dir.path().join("out.core");
+    let partial = dir.path().join("out.core.partial");
+    let mut child = Command::new(GOCRASH)
+        .args(["dump", path.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("gocrash runs");
+    let started = std::time::Instant::now();
+    while !partial.exists() && started.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(partial.exists(), "the dump wrote no partial file");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let status = child.wait().expect("wait for gocrash");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(15)
+    );
+    assert!(!partial.exists(), "the partial file was left behind");
+    assert!(!out.exists());
+}

@@ -9,12 +9,14 @@
 
 use std::fs::OpenOptions;
 use std::io::{BufWriter, IsTerminal, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ingest::coredump::CoreState;
 use ingest::select::{CoreFile, OpenOptions as SelectOptions};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use symbolizer::decompress::{decompress_to, Content, DecompressError, Output, StreamSummary};
 
 use super::list::{select_error, JournalArgs};
@@ -155,6 +157,35 @@ fn unavailable_core(state: &CoreState) -> String {
     }
 }
 
+/// Removes a `.partial` file when SIGINT, SIGTERM or SIGHUP ends the
+/// dump, which takes minutes for a large core, and then lets the signal
+/// end the process as it would have. The handlers stay until the process
+/// exits: removing signal-hook's actions would leave its handler doing
+/// nothing, so the signals would be ignored. Once the file is renamed, the
+/// removal finds nothing.
+fn remove_on_signal(path: &Path) {
+    let Ok(path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return;
+    };
+    let path = std::sync::Arc::new(path);
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        let path = std::sync::Arc::clone(&path);
+        // SAFETY: the handler calls only unlink(2) and signal-hook's
+        // emulation of the default action (which resets the handler
+        // and raises the signal again), both async-signal-safe, and
+        // touches no lock or allocation.
+        let registered = unsafe {
+            signal_hook::low_level::register(signal, move || {
+                libc::unlink(path.as_ptr());
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+            })
+        };
+        if let Err(error) = registered {
+            tracing::debug!(target: "gocrash::dump", signal, %error, "cannot watch for the signal; an interrupted dump leaves its partial file");
+        }
+    }
+}
+
 /// Tells whether `output` exists and is not a regular file (a FIFO, a
 /// character device such as /dev/null): such a file is written in place,
 /// never replaced by a rename.
@@ -191,6 +222,7 @@ fn write_file(
         .mode(OUTPUT_MODE)
         .open(&partial)
         .with_context(|| format!("cannot create {}", partial.display()))?;
+    remove_on_signal(&partial);
     let result = decompress_to(input, Output::File(&mut file), content, &mut |_| {});
     let flushed = file.sync_all();
     let keep = match &result {
