@@ -869,10 +869,26 @@ fn binary_error(
     }
 }
 
+/// Says why a core names no executable, with the damage that may explain
+/// it: a core cut inside its notes loses the notes that name it.
 fn executable_problem(core: &Core) -> String {
-    core.problems()
+    let problem = core
+        .problems()
         .iter()
         .find(|p| matches!(p, symbolizer::core::CoreProblem::NoExecutable { .. }))
         .map(|p| p.to_string())
-        .unwrap_or_else(|| "no NT_FILE entry contains the entry point".to_owned())
+        .unwrap_or_else(|| "no NT_FILE entry contains the entry point".to_owned());
+    let damage = core
+        .decompress_damage()
+        .map(|damage| symbolizer::error_chain(damage))
+        .or_else(|| {
+            core.problems()
+                .iter()
+                .find(|p| matches!(p, symbolizer::core::CoreProblem::Truncated { .. }))
+                .map(ToString::to_string)
+        });
+    match damage {
+        Some(damage) => format!("{problem}, which may be lost to damage: {damage}"),
+        None => problem,
+    }
 }

@@ -830,9 +830,9 @@ fn interrupted_dump_leaves_no_partial_file() {
     };
     let (phoff, phnum) = (word(&core, 32, 8), word(&core, 56, 2));
     let last_load = (0..phnum)
+        .rev()
         .map(|index| phoff + 56 * index)
-        .filter(|&header| word(&core, header, 4) == 1)
-        .last()
+        .find(|&header| word(&core, header, 4) == 1)
         .expect("a PT_LOAD segment");
     let offset = word(&core, last_load + 8, 8) as u64;
     let big: u64 = 32 << 30;
