@@ -374,6 +374,37 @@ fn full_temporary_directory_gives_partial_result() {
     assert!(text.contains("that directory needs free space"), "{text}");
 }
 
+/// A core cut inside its notes loses the notes that name the executable,
+/// and the error says that the cut may be why.
+#[test]
+fn core_cut_in_notes_names_the_cut() {
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
+    let plain = Command::new("zstd")
+        .arg("-dcq")
+        .arg(&crash.core)
+        .output()
+        .expect("zstd runs");
+    assert!(plain.status.success());
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("cut.core");
+    std::fs::write(&path, &plain.stdout[..0x900]).expect("write the cut core");
+
+    let output = gocrash(&["symbolize", path_str(&path)]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.contains("the core does not name its executable ("),
+        "{message}"
+    );
+    assert!(
+        message.contains("which may be lost to damage: the core is truncated"),
+        "{message}"
+    );
+    assert!(message.ends_with("; pass --binary PATH\n"), "{message}");
+}
+
 #[test]
 fn file_that_is_no_core_fails() {
     let dir = tempfile::tempdir().expect("temporary directory");
