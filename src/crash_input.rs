@@ -799,7 +799,7 @@ fn search_directory(dir: &Path, ids: &BuildIds) -> anyhow::Result<PathBuf> {
         "files were"
     };
     anyhow::bail!(
-        "no ELF file under {} has the core's build ID ({wanted}); {elf_files} ELF {checked} checked{limit}",
+        "no ELF file under {} has the core's build ID ({wanted}); {elf_files} ELF {checked} checked, {MAX_SEARCH_DEPTH} directory levels deep at most{limit}",
         dir.display()
     )
 }

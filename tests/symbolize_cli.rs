@@ -854,7 +854,10 @@ fn binary_directory_without_match_fails() {
         message.contains("has the core's build ID (Go build ID "),
         "{message}"
     );
-    assert!(message.contains("1 ELF file was checked"), "{message}");
+    assert!(
+        message.contains("1 ELF file was checked, 8 directory levels deep at most"),
+        "{message}"
+    );
 }
 
 #[test]
