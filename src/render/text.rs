@@ -545,7 +545,17 @@ fn write_build(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
         "  build ID:     {}; {check}",
         describe_ids(&crash.binary_ids)
     )?;
-    writeln!(out, "  core has:     {}", describe_ids(&crash.core_ids))
+    let core_has = if crash.core_ids.go.is_some() || crash.core_ids.gnu.is_some() {
+        describe_ids(&crash.core_ids)
+    } else if crash.core.executable().is_none() {
+        "unknown: the core does not name its executable".to_owned()
+    } else if crash.core.is_partial() {
+        "unknown: the executable's first page may be in the part of the core that is missing"
+            .to_owned()
+    } else {
+        "no build ID in the executable's first page".to_owned()
+    };
+    writeln!(out, "  core has:     {core_has}")
 }
 
 fn write_core(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
