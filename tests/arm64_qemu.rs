@@ -147,6 +147,20 @@ fn check(
         "{label}: {stderr}"
     );
 
+    // The text output says what it cannot know without NT_FILE.
+    let text = Command::new(GOCRASH)
+        .args(["symbolize", "--binary"])
+        .arg(&binary)
+        .arg(&core)
+        .output()
+        .expect("gocrash runs");
+    assert!(
+        String::from_utf8_lossy(&text.stdout)
+            .contains("\n  core has:     unknown: the core does not name its executable\n"),
+        "{label}: {}",
+        String::from_utf8_lossy(&text.stdout)
+    );
+
     let parsed_ours = traceback::parse(&ours);
     let parsed_theirs = traceback::parse(&theirs);
     assert!(
