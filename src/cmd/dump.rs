@@ -32,7 +32,7 @@ const OUTPUT_MODE: u32 = 0o600;
     after_help = "CRASH is a core file, a PID, an executable path, a journal match \
 FIELD=VALUE or a command name; the newest matching crash is used, or the newest crash of all \
 without CRASH.\n\nExit status: 0 when the core was written; 1 on failure (no core stored, \
-unreadable core); 2 for -o - with stdout on a terminal; 3 when no crash matched; 4 when the \
+unreadable core); 2 for an invalid command line, or -o - with stdout on a terminal; 3 when no crash matched; 4 when the \
 compressed core is damaged and only its first part was written, when it was written but fails \
 its content checksum, when it decompresses to more than its ELF headers describe and the \
 rest was left out, or when it is shorter than they describe (cut before it was stored)."

@@ -33,8 +33,8 @@ const LABEL_WIDTH: usize = 16;
 #[command(
     after_help = "CRASH is a core file, a PID, an executable path, a journal match \
 FIELD=VALUE or a command name; the newest matching crash is shown, or the newest crash of all \
-without CRASH.\n\nExit status: 0 when the crash was shown; 1 on failure; 3 when no crash \
-matched."
+without CRASH.\n\nExit status: 0 when the crash was shown; 1 on failure; 2 for an invalid \
+command line (also a time or journal match journalctl rejects); 3 when no crash matched."
 )]
 pub struct Args {
     /// The crash to show.

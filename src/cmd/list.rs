@@ -108,7 +108,8 @@ impl JournalArgs {
     after_help = "MATCH is a PID (all digits), an executable path (contains /), a \
 journal match FIELD=VALUE, or a command name (COREDUMP_COMM); matches of one kind are \
 alternatives, matches of different kinds must all hold.\n\nExit status: 0 when crashes were \
-listed; 1 on failure; 3 when no crash matched."
+listed; 1 on failure; 2 for an invalid command line (also a time or journal match \
+journalctl rejects); 3 when no crash matched."
 )]
 pub struct Args {
     /// Only crashes matching these.

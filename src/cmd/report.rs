@@ -43,8 +43,9 @@ pub enum Format {
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Exit status: 0 when the report is complete; 1 on failure; 3 when no \
-crash matched; 4 when the report was written but parts are missing (no crash text, no usable \
+    after_help = "Exit status: 0 when the report is complete; 1 on failure; 2 for an invalid \
+command line (also a time or journal match journalctl rejects, or a missing --source-root); 3 \
+when no crash matched; 4 when the report was written but parts are missing (no crash text, no usable \
 core, a damaged core), as its Missing section says."
 )]
 pub struct Args {

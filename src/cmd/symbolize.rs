@@ -38,7 +38,8 @@ pub enum Format {
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit status: 0 when everything was read; 1 on failure (no usable core or binary, \
-a build ID mismatch without --force); 3 when no crash matched; 4 when the output was written \
+a build ID mismatch without --force); 2 for an invalid command line (also a time or journal \
+match journalctl rejects); 3 when no crash matched; 4 when the output was written \
 but the core is incomplete or damaged and parts are missing (listed in the output, on stderr for --format go)."
 )]
 pub struct Args {
