@@ -481,14 +481,14 @@ fn dump_of_a_truncated_core_is_partial() {
 /// systemd-coredump cuts a core at its size limit before compressing it:
 /// the stream is whole, but the core is shorter than its headers describe.
 #[test]
-fn dump_of_a_core_cut_before_compression_is_partial() {
+fn dump_of_precut_core_is_partial() {
     let Some(crash) = nilmap_crash() else {
         return;
     };
     let full = zstd_decompressed(&crash.core);
     let dir = tempfile::tempdir().unwrap();
-    let kept = full.len() / 2;
-    let cut = zstd_compressed(&full[..kept], dir.path(), "cut.zst");
+    let cut_len = full.len() / 2;
+    let cut = zstd_compressed(&full[..cut_len], dir.path(), "cut.zst");
     let out = dir.path().join("cut.core");
     let output = gocrash(&["dump", cut.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
@@ -497,8 +497,11 @@ fn dump_of_a_core_cut_before_compression_is_partial() {
         message.contains(": the core is truncated: its program headers describe 0x"),
         "{message}"
     );
-    assert!(message.contains(&format!(" has {kept:#x} ")), "{message}");
-    assert_eq!(std::fs::read(&out).unwrap(), &full[..kept]);
+    assert!(
+        message.contains(&format!(" has {cut_len:#x} ")),
+        "{message}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), &full[..cut_len]);
 }
 
 #[test]
@@ -555,6 +558,22 @@ fn dump_leaves_holes_for_zero_pages() {
 }
 
 /// Compresses `bytes` with the `zstd` tool.
+/// Compresses `bytes` with the lz4 tool and its extra `args` into `dir/name`.
+fn lz4_compressed(bytes: &[u8], dir: &Path, name: &str, args: &[&str]) -> std::path::PathBuf {
+    let plain = dir.join(format!("{name}.plain"));
+    std::fs::write(&plain, bytes).unwrap();
+    let path = dir.join(name);
+    let status = Command::new("lz4")
+        .args(["-q", "-f"])
+        .args(args)
+        .arg(&plain)
+        .arg(&path)
+        .status()
+        .expect("lz4 runs");
+    assert!(status.success());
+    path
+}
+
 fn zstd_compressed(bytes: &[u8], dir: &Path, name: &str) -> std::path::PathBuf {
     let plain = dir.join(format!("{name}.plain"));
     std::fs::write(&plain, bytes).unwrap();
@@ -627,16 +646,7 @@ fn dump_of_lz4_cut_between_blocks_is_partial() {
     };
     let plain = zstd_decompressed(&crash.core);
     let dir = tempfile::tempdir().unwrap();
-    let plain_path = dir.path().join("core");
-    std::fs::write(&plain_path, &plain).unwrap();
-    let lz4_path = dir.path().join("core.lz4");
-    let status = Command::new("lz4")
-        .args(["-q", "-f"])
-        .arg(&plain_path)
-        .arg(&lz4_path)
-        .status()
-        .expect("lz4 runs");
-    assert!(status.success());
+    let lz4_path = lz4_compressed(&plain, dir.path(), "core.lz4", &[]);
     let frame = std::fs::read(&lz4_path).unwrap();
 
     // Walk the blocks: magic, FLG, BD, an optional 8-byte content size and
@@ -785,16 +795,7 @@ fn dump_of_lz4_legacy_frame_equals_the_core() {
     };
     let plain = zstd_decompressed(&crash.core);
     let dir = tempfile::tempdir().unwrap();
-    let plain_path = dir.path().join("core");
-    std::fs::write(&plain_path, &plain).unwrap();
-    let legacy = dir.path().join("core.lz4");
-    let status = Command::new("lz4")
-        .args(["-q", "-f", "-l"])
-        .arg(&plain_path)
-        .arg(&legacy)
-        .status()
-        .expect("lz4 runs");
-    assert!(status.success());
+    let legacy = lz4_compressed(&plain, dir.path(), "core.lz4", &["-l"]);
     assert!(std::fs::read(&legacy)
         .unwrap()
         .starts_with(&[0x02, 0x21, 0x4c, 0x18]));

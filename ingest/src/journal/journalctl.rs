@@ -398,21 +398,8 @@ impl JournalctlProcess {
         if self.matches.is_empty() {
             return None;
         }
-        let output = Command::new(&self.program)
-            .args(["--lines=0", "--quiet", "--no-pager", "--"])
-            .args(&self.matches)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .ok()?;
-        if output.status.success() {
-            return None;
-        }
-        let stderr = output
-            .stderr
-            .get(..MAX_STDERR_BYTES)
-            .unwrap_or(&output.stderr);
+        let arguments = std::iter::once("--".to_owned()).chain(self.matches.iter().cloned());
+        let message = self.check_arguments(arguments)?;
         // The coredump query's own MESSAGE_ID match is always valid, so only
         // the others are named.
         let matches: Vec<&str> = self
@@ -423,20 +410,26 @@ impl JournalctlProcess {
             .collect();
         Some(JournalError::RejectedMatch {
             matches: matches.join(" "),
-            message: String::from_utf8_lossy(stderr).trim().to_string(),
+            message,
         })
     }
 
     /// Runs journalctl with these time options and no output. Returns its
     /// message when it fails.
     fn check_times(&self, options: &[(&str, &str)]) -> Option<String> {
+        self.check_arguments(
+            options
+                .iter()
+                .map(|(name, value)| format!("{name}={value}")),
+        )
+    }
+
+    /// Runs journalctl with `arguments` and no output, which checks them
+    /// without reading the journal. Returns its message when it fails.
+    fn check_arguments(&self, arguments: impl IntoIterator<Item = String>) -> Option<String> {
         let output = Command::new(&self.program)
-            .args(
-                options
-                    .iter()
-                    .map(|(name, value)| format!("{name}={value}")),
-            )
             .args(["--lines=0", "--quiet", "--no-pager"])
+            .args(arguments)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
