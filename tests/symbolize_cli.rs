@@ -174,6 +174,17 @@ fn cut_pie_binary_still_symbolizes() {
     assert!(text.contains("\n  main.(*Config).Port\n"), "{text}");
 }
 
+/// Returns the decompressed bytes of a stored zstd core.
+fn plain_core(core: &Path) -> Vec<u8> {
+    let output = Command::new("zstd")
+        .arg("-dcq")
+        .arg(core)
+        .output()
+        .expect("zstd runs");
+    assert!(output.status.success(), "zstd -d {}", core.display());
+    output.stdout
+}
+
 /// Returns the offset of the first note's descriptor in a little-endian
 /// ELF core: the crashing thread's NT_PRSTATUS, which the kernel writes
 /// first.
@@ -206,13 +217,7 @@ fn thread_registers_outside_memory_are_missing() {
         .iter()
         .find(|c| c.program == "deadlock" && c.mode == "default")
         .expect("the manifest has a deadlock crash");
-    let plain = Command::new("zstd")
-        .args(["-dcq"])
-        .arg(&crash.core)
-        .output()
-        .expect("zstd runs");
-    assert!(plain.status.success());
-    let mut core = plain.stdout;
+    let mut core = plain_core(&crash.core);
     // pr_reg starts 112 bytes into elf_prstatus, and rip is its 17th word.
     let rip = first_note_descriptor(&core) + 112 + 16 * 8;
     core[rip..rip + 8].copy_from_slice(&0x1234u64.to_le_bytes());
@@ -284,13 +289,7 @@ fn goroutine_walk_stopped_early_is_missing() {
         .iter()
         .find(|c| c.program == "goroutinepanic" && c.mode == "default")
         .expect("the manifest has a goroutinepanic crash");
-    let plain = Command::new("zstd")
-        .arg("-dcq")
-        .arg(&crash.core)
-        .output()
-        .expect("zstd runs");
-    assert!(plain.status.success());
-    let mut core = plain.stdout;
+    let mut core = plain_core(&crash.core);
     // rsp is the 20th word of pr_reg, which starts 112 bytes into elf_prstatus.
     let rsp = first_note_descriptor(&core) + 112 + 19 * 8;
     core[rsp..rsp + 8].copy_from_slice(&u64::MAX.to_le_bytes());
@@ -375,21 +374,16 @@ fn full_temporary_directory_gives_partial_result() {
 }
 
 /// A core cut inside its notes loses the notes that name the executable,
-/// and the error says that the cut may be why.
+/// and the error names the cut as a possible cause.
 #[test]
 fn core_cut_in_notes_names_the_cut() {
     let Some((crash, _)) = corpus_crash() else {
         return;
     };
-    let plain = Command::new("zstd")
-        .arg("-dcq")
-        .arg(&crash.core)
-        .output()
-        .expect("zstd runs");
-    assert!(plain.status.success());
+    let plain = plain_core(&crash.core);
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("cut.core");
-    std::fs::write(&path, &plain.stdout[..0x900]).expect("write the cut core");
+    std::fs::write(&path, &plain[..0x900]).expect("write the cut core");
 
     let output = gocrash(&["symbolize", path_str(&path)]);
     assert_eq!(output.status.code(), Some(1));
@@ -528,10 +522,22 @@ fn json_conflicts_with_format() {
 
 #[test]
 fn pid_selects_crash_from_journal() {
-    let Some((crash, _)) = corpus_crash() else {
+    let Some(manifest) = support::manifest() else {
         return;
     };
-    // Another crash may have reused the PID since; the newest one is read.
+    // Later crashes on the machine may have reused a corpus PID, so the
+    // test takes a crash whose PID the journal lists once.
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| {
+            let listed = gocrash(&["list", "--json", &c.pid.to_string()]);
+            serde_json::from_slice::<Value>(&listed.stdout)
+                .ok()
+                .and_then(|rows| rows.as_array().map(Vec::len))
+                == Some(1)
+        })
+        .expect("a corpus crash whose PID no other crash has");
     let pid = crash.pid.to_string();
     let output = gocrash(&["symbolize", "--json", &pid]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
