@@ -147,7 +147,7 @@ fn check(
         "{label}: {stderr}"
     );
 
-    // The text output says what it cannot know without NT_FILE.
+    // The text output states what it cannot know without NT_FILE.
     let text = Command::new(GOCRASH)
         .args(["symbolize", "--binary"])
         .arg(&binary)

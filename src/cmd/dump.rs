@@ -79,8 +79,8 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             CoreFile::Unavailable(state) => unavailable_core(state),
             _ => "the core is unavailable".to_owned(),
         };
-        // systemd-coredump's message says why it stored no core (a size
-        // limit, Storage=none); for a core removed since, it says nothing.
+        // systemd-coredump's message gives the reason it stored no core (a
+        // size limit, Storage=none). For a core removed since, it adds nothing.
         let detail = source
             .record
             .as_ref()

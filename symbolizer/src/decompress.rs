@@ -1274,7 +1274,7 @@ fn decompress_stream(
 }
 
 /// Replaces the lz4 decoder's error for a skippable frame, which it cannot
-/// read past, with one that tells the user what to do.
+/// read past, with one that gives the next step.
 fn explain_lz4_skippable(error: io::Error) -> io::Error {
     let skippable = error
         .get_ref()

@@ -244,8 +244,8 @@ impl<'data> CSymbolizer<'data> {
             return Ok(Vec::new());
         };
         // addr2line adds one to the address it looks up, which overflows at
-        // the top address; a pc from a damaged stack or the wrong binary
-        // can be that, and no compile unit covers it.
+        // the top address. A pc from a damaged stack or the wrong binary can
+        // be that address, and no compile unit covers it.
         if address == u64::MAX {
             return Ok(Vec::new());
         }

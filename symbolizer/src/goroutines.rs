@@ -362,7 +362,7 @@ impl Process {
         let mismatch = symbols::build_id_mismatch(core, binary);
         // The core reads the executable's pages that the kernel did not dump
         // from the file NT_FILE names. When that file is gone or replaced,
-        // or the core has no such note, the binary stands in for them, unless
+        // or the core has no such note, they are read from the binary, unless
         // its build ID shows it is another build.
         let with_executable = WithExecutable {
             core: core.memory(),

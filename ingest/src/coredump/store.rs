@@ -259,7 +259,7 @@ impl CoredumpStore {
 
 /// Opens a file for reading when it is a regular file and not a symbolic
 /// link. O_NONBLOCK keeps the open from waiting for a writer when the path
-/// is a FIFO, which is then rejected; it does not change reads of a
+/// is a FIFO, which is then rejected. It does not change reads of a
 /// regular file.
 pub fn open_regular_nofollow(path: &Path) -> Result<StoredCore, CoreAccessError> {
     let file = OpenOptions::new()

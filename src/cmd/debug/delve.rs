@@ -161,12 +161,12 @@ pub fn delve_version(dlv: &Path) -> anyhow::Result<Release> {
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let said = match stderr.trim() {
+        let stderr_part = match stderr.trim() {
             "" => "and wrote nothing to stderr".to_owned(),
             text => format!("and wrote: {text}"),
         };
         anyhow::bail!(
-            "`{} version` failed ({}) {said}; is {} delve?",
+            "`{} version` failed ({}) {stderr_part}; is {} delve?",
             dlv.display(),
             output.status,
             dlv.display()
