@@ -349,6 +349,9 @@ fn open_pending<P: Send, L>(
             binary_path.display()
         ));
     }
+    if let Some(cut) = binary.cut_short() {
+        warnings.push(format!("{}: {cut}", binary_path.display()));
+    }
     if core.executable().is_none() {
         warnings.push(
             "the core does not name its executable; using --binary without a load address check"
@@ -399,6 +402,14 @@ fn open_pending<P: Send, L>(
         warnings,
     };
     Ok((opened, loaded))
+}
+
+/// Warns on stderr when `binary` is shorter than its section headers claim, for the
+/// commands whose output has no place for warnings.
+pub fn warn_if_cut_short(binary: &Binary) {
+    if let Some(cut) = binary.cut_short() {
+        tracing::warn!(target: "gocrash::binary", "{}: {cut}", binary.path().display());
+    }
 }
 
 /// Looks up the journal record of the core file `crash` names: a core in

@@ -162,16 +162,30 @@ fn cut_pie_binary_still_symbolizes() {
     ]);
     let message = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{message}");
-    assert!(
-        message.contains("the binary is shorter than its sections"),
-        "{message}"
-    );
     let text = stdout(&output);
     assert!(
         text.starts_with("panic: runtime error: invalid memory address or nil pointer dereference"),
         "{text}"
     );
     assert!(text.contains("\n  main.(*Config).Port\n"), "{text}");
+    // The warning is in the output, with both lengths, and not repeated
+    // on stderr.
+    let warning = format!(
+        "  {}: the binary is shorter than its sections ({} bytes, sections up to 0x",
+        cut.display(),
+        bytes.len() - 5000
+    );
+    assert!(text.contains(&format!("\nWarnings:\n{warning}")), "{text}");
+    assert!(!message.contains("shorter than its sections"), "{message}");
+
+    // The binary-only commands have no place for it but stderr.
+    let output = gocrash(&["buildinfo", path_str(&cut)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the binary is shorter than its sections"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// Returns the decompressed bytes of a stored zstd core.

@@ -194,6 +194,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     };
     let binary = Binary::open(&binary_path)
         .with_context(|| format!("cannot open the binary {}", binary_path.display()))?;
+    crate::crash_input::warn_if_cut_short(&binary);
     let pclntab = binary.pclntab()?;
     let base = choose_base(&args, &binary, pclntab, &scan.frame_pcs)?;
 

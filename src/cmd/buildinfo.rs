@@ -56,6 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         )),
         other => anyhow::Error::new(other),
     })?;
+    crate::crash_input::warn_if_cut_short(&binary);
     let elf = binary.elf();
     let info = buildinfo::read(elf)
         .with_context(|| format!("{name}: cannot read Go build information"))?;

@@ -324,6 +324,7 @@ fn write_text(out: &mut impl Write, resolved: &Resolved) -> std::io::Result<()> 
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let format = args.output.format();
     let binary = Binary::open(&args.binary)?;
+    crate::crash_input::warn_if_cut_short(&binary);
     let pclntab = binary.pclntab()?;
     let bias = match (args.base, args.bias) {
         (Some(base), _) => binary.load_bias_for_base(base).with_context(|| {

@@ -131,6 +131,7 @@ pub struct Binary {
     elf: ElfFile64<'static>,
     memory: Memory<'static>,
     path: PathBuf,
+    cut_short: Option<CutShort>,
     backing: Backing,
 }
 
@@ -143,12 +144,33 @@ impl std::fmt::Debug for Binary {
     }
 }
 
-/// Warns when sections lie past the end of the file, as in a copy cut short:
-/// their names, symbols or DWARF are then unreadable, which otherwise
-/// shows only as missing C symbols or build information.
-fn warn_if_cut(path: &Path, elf: &ElfFile64<'_>, file_len: u64) {
+/// A binary shorter than its section headers claim, as a copy cut short is: the
+/// names, symbols and DWARF of the sections past its end are unreadable,
+/// which otherwise shows only as missing C symbols or build information.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CutShort {
+    /// The file's length.
+    pub file_len: u64,
+    /// The end of the last section with contents in the file.
+    pub sections_end: u64,
+}
+
+impl std::fmt::Display for CutShort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the binary is shorter than its sections ({} bytes, sections up to {:#x}): \
+             a copy cut short? Section names, symbols and DWARF past its end are unavailable",
+            self.file_len, self.sections_end
+        )
+    }
+}
+
+/// Returns how far the sections lie past the end of a file of `file_len`
+/// bytes, or `None` when they all fit.
+fn cut_short(elf: &ElfFile64<'_>, file_len: u64) -> Option<CutShort> {
     let endian = elf.endian();
-    let end = elf
+    let sections_end = elf
         .elf_section_table()
         .iter()
         .filter(|section| section.sh_type(endian) != object::elf::SHT_NOBITS)
@@ -159,15 +181,10 @@ fn warn_if_cut(path: &Path, elf: &ElfFile64<'_>, file_len: u64) {
         })
         .max()
         .unwrap_or(0);
-    if end > file_len {
-        tracing::warn!(
-            target: TRACE_TARGET,
-            path = %path.display(),
-            file_len = format_args!("{file_len:#x}"),
-            sections_end = format_args!("{end:#x}"),
-            "the binary is shorter than its sections: a copy cut short? Section names, symbols and DWARF past its end are unavailable"
-        );
-    }
+    (sections_end > file_len).then_some(CutShort {
+        file_len,
+        sections_end,
+    })
 }
 
 impl Binary {
@@ -226,19 +243,28 @@ impl Binary {
             }
             Err(source) => return Err(BinaryError::Elf { path, source }),
         };
-        warn_if_cut(&path, &elf, bytes.len() as u64);
+        let cut_short = cut_short(&elf, bytes.len() as u64);
+        if let Some(cut) = cut_short {
+            tracing::debug!(target: TRACE_TARGET, path = %path.display(), %cut);
+        }
         let memory = Memory::new(load_segments(&elf));
         Ok(Binary {
             pclntab: OnceLock::new(),
             elf,
             memory,
             path,
+            cut_short,
             backing,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Returns how the file is shorter than its section headers claim, if it is.
+    pub fn cut_short(&self) -> Option<CutShort> {
+        self.cut_short
     }
 
     /// Returns the whole file.
