@@ -109,6 +109,16 @@ fn remote_journal() -> Option<RemoteJournal> {
         Some(&stored_path),
         "/usr/lib/systemd/systemd-coredump",
     );
+    // systemd-coredump's entry, with a PID no record can be made of.
+    write_coredump(
+        &mut writer,
+        "12x",
+        CRASH_USEC + 90_000_000,
+        &crash.binary,
+        None,
+        Some(&stored_path),
+        "/usr/lib/systemd/systemd-coredump",
+    );
     write_coredump(
         &mut writer,
         FORGED_PID,
@@ -221,7 +231,7 @@ fn write_crash_text(writer: &mut ExportWriter<Vec<u8>>, text: &str, pid: u32, ti
 
 fn write_coredump(
     writer: &mut ExportWriter<Vec<u8>>,
-    pid: u32,
+    pid: impl std::fmt::Display,
     crash_usec: u64,
     binary: &Path,
     inline_core: Option<&[u8]>,
@@ -281,7 +291,11 @@ fn records_of_a_copied_journal() {
     let selection = selector.records(&[]).unwrap();
     let pids: Vec<u32> = selection.records.iter().map(|r| r.pid).collect();
     assert_eq!(pids, [INLINE_PID, STORED_PID]);
-    assert_eq!(selection.rejected, 1, "the forged entry is left out");
+    assert_eq!(selection.untrusted, 1, "the forged entry is left out");
+    assert_eq!(
+        selection.malformed, 1,
+        "the entry with a bad PID is left out"
+    );
 
     let inline = &selection.records[0];
     assert_eq!(inline.inline_core_len, Some(remote.plain_core.len() as u64));
@@ -351,15 +365,24 @@ fn cli_reads_the_copied_journal() {
         output.stdout
     };
 
-    let rows: Vec<Value> = serde_json::from_slice(&run(&[
-        "list",
-        "--json",
-        "--file",
-        file,
-        "--coredump-dir",
-        core_dir,
-    ]))
-    .unwrap();
+    let list = Command::new(GOCRASH)
+        .args(["list", "--json", "--file", file, "--coredump-dir", core_dir])
+        .output()
+        .unwrap();
+    let messages = String::from_utf8_lossy(&list.stderr);
+    assert!(list.status.success(), "{messages}");
+    // The two entries left out are counted on stderr, each kind on its own.
+    assert!(
+        messages.contains(
+            "left out 1 journal entry: written by systemd-coredump without a valid COREDUMP_PID"
+        ),
+        "{messages}"
+    );
+    assert!(
+        messages.contains("left out 1 journal entry with the coredump message ID that systemd-coredump did not write"),
+        "{messages}"
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&list.stdout).unwrap();
     let states: Vec<&str> = rows.iter().map(|r| r["state"].as_str().unwrap()).collect();
     assert_eq!(states, ["journal", "present"]);
     for row in &rows {

@@ -180,9 +180,12 @@ impl SelectError {
 pub struct Selection {
     /// Oldest first.
     pub records: Vec<CoredumpRecord>,
-    /// Entries with the coredump MESSAGE_ID that were not accepted
-    /// (forged, or missing COREDUMP_PID).
-    pub rejected: usize,
+    /// Entries with the coredump MESSAGE_ID that systemd-coredump did not
+    /// write: forged by another process.
+    pub untrusted: usize,
+    /// Entries systemd-coredump wrote that lack a field every record needs
+    /// (a valid COREDUMP_PID, a cursor, a time).
+    pub malformed: usize,
 }
 
 /// The parts of one crash a command needs.
@@ -277,7 +280,10 @@ impl Selector {
                 Ok(_) => {}
                 Err(error) => {
                     note_rejected(&error);
-                    selection.rejected += 1;
+                    match error {
+                        RecordError::Untrusted { .. } => selection.untrusted += 1,
+                        _ => selection.malformed += 1,
+                    }
                 }
             }
         }

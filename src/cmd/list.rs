@@ -258,6 +258,15 @@ pub fn read_go_version(path: &Path) -> GoVersion {
     }
 }
 
+/// Counts journal entries in words: "1 journal entry", "2 journal entries".
+fn entries(count: usize) -> String {
+    if count == 1 {
+        "1 journal entry".to_owned()
+    } else {
+        format!("{count} journal entries")
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let selector = Selector {
         after_cursor: args.after_cursor.clone(),
@@ -269,8 +278,19 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         .map(|m| CrashArg::parse_match(m))
         .collect();
     let selection = selector.records(&matches).context("cannot list crashes")?;
-    if selection.rejected > 0 {
-        tracing::info!(target: "gocrash::list", rejected = selection.rejected, "left out coredump entries not written by systemd-coredump");
+    if selection.malformed > 0 {
+        tracing::warn!(
+            target: "gocrash::list",
+            "left out {}: written by systemd-coredump without a valid COREDUMP_PID, cursor or time (-v names each)",
+            entries(selection.malformed)
+        );
+    }
+    if selection.untrusted > 0 {
+        tracing::warn!(
+            target: "gocrash::list",
+            "left out {} with the coredump message ID that systemd-coredump did not write, so forged by another process (-v names each)",
+            entries(selection.untrusted)
+        );
     }
     let mut records = selection.records;
     let mut signatures = Vec::new();
