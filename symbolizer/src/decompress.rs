@@ -662,7 +662,8 @@ pub fn decompress_to(
 }
 
 /// Recognises the format of the core file at `path` from its content, as
-/// the decompression does: skippable frames before a zstd frame included.
+/// the decompression does: skippable frames before a zstd or lz4 frame
+/// included.
 pub fn detect_file(path: &Path) -> Result<Compression, DecompressError> {
     open_and_detect(path, path).map(|(_, compression, _)| compression)
 }
@@ -731,10 +732,7 @@ fn open_and_detect(
         let found = if is_text {
             format!("the text {:?}", String::from_utf8_lossy(prefix))
         } else if skippable {
-            format!(
-                "{hex}, a skippable frame that no zstd frame follows (an lz4 stream with \
-                 skippable frames must be decompressed with `lz4 -d` first)"
-            )
+            format!("{hex}, a skippable frame that no zstd or lz4 frame follows")
         } else {
             hex
         };
@@ -753,9 +751,9 @@ fn open_and_detect(
 /// Leading skippable frames looked past to recognise a stream's format.
 const MAX_LEADING_SKIPPABLE: usize = 16;
 
-/// Recognises a zstd stream that starts with skippable frames (a format
-/// zstd shares with lz4) by the first frame after them. `None` for anything
-/// else.
+/// Recognises a zstd or lz4 stream that starts with skippable frames (a
+/// frame both formats share) by the first frame after them. `None` for
+/// anything else.
 fn detect_after_skippable(file: &File, len: u64) -> Option<Compression> {
     let mut position = 0u64;
     for _ in 0..MAX_LEADING_SKIPPABLE {
@@ -763,10 +761,8 @@ fn detect_after_skippable(file: &File, len: u64) -> Option<Compression> {
         file.read_exact_at(&mut header, position).ok()?;
         let magic = u32::from_le_bytes(header[..4].try_into().ok()?);
         if !is_skippable_magic(magic) {
-            // lz4 files may start with skippable frames too, but the lz4
-            // decoder stops at them, so only zstd is recognised here.
             return match Compression::detect(&header[..4])? {
-                Compression::Zstd => Some(Compression::Zstd),
+                format @ (Compression::Zstd | Compression::Lz4) => Some(format),
                 _ => None,
             };
         }
@@ -1180,12 +1176,31 @@ fn decompress_stream(
     } = stream;
     let count = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicBool::new(false));
+    let skipper = match compression {
+        Compression::Lz4 => Some(file.try_clone().map_err(|source| DecompressError::Read {
+            path: path.to_path_buf(),
+            offset: 0,
+            source,
+        })?),
+        _ => None,
+    };
     let counting = CountingReader {
         file,
         count: Arc::clone(&count),
         failed: Arc::clone(&failed),
     };
-    let mut input = BufReader::with_capacity(INPUT_BUFFER_SIZE, counting);
+    // The lz4 decoder stops at skippable frames, so they are left out below
+    // it; the reader that does so must see the file's own offsets.
+    let raw: Box<dyn Read + Send> = match skipper {
+        Some(file) => Box::new(lz4_frame::WithoutSkippable::new(
+            counting,
+            file,
+            total_in,
+            Arc::clone(&count),
+        )),
+        None => Box::new(counting),
+    };
+    let mut input = BufReader::with_capacity(INPUT_BUFFER_SIZE, raw);
     let mut bytes_out = 0u64;
     let mut write = |chunk: Chunk<'_>, read_error: Option<io::Error>| {
         if !chunk.is_empty() {
@@ -1252,10 +1267,7 @@ fn decompress_stream(
                 Err(zstd_blocks::Stop::Input(error)) => write(Chunk::Bytes(&[]), Some(error)),
             }
         }
-        Compression::Lz4 => pump(
-            Box::new(lz4_flex::frame::FrameDecoder::new(input)),
-            &mut write,
-        ),
+        Compression::Lz4 => pump(Box::new(lz4_frame::AllFrames::new(input)), &mut write),
         // `xz` output may hold several concatenated streams, which `xz -d` accepts.
         Compression::Xz => pump(
             Box::new(liblzma::read::XzDecoder::new_multi_decoder(input)),
@@ -1273,8 +1285,9 @@ fn decompress_stream(
     })
 }
 
-/// Replaces the lz4 decoder's error for a skippable frame, which it cannot
-/// read past, with one that gives the next step.
+/// Replaces the lz4 decoder's error for a skippable frame, which reaches
+/// it only where [`lz4_frame::WithoutSkippable`] stops following the
+/// frames, with one that gives the next step.
 fn explain_lz4_skippable(error: io::Error) -> io::Error {
     let skippable = error
         .get_ref()
@@ -1282,8 +1295,8 @@ fn explain_lz4_skippable(error: io::Error) -> io::Error {
         .is_some_and(|inner| matches!(inner, lz4_flex::frame::Error::SkippableFrame(_)));
     if skippable {
         io::Error::other(
-            "the stream has an lz4 skippable frame, which gocrash cannot read past; \
-             decompress it with `lz4 -d` first",
+            "the stream has an lz4 skippable frame that gocrash cannot read past \
+             here (after a legacy frame, or cut short); decompress it with `lz4 -d` first",
         )
     } else {
         error
@@ -1509,11 +1522,66 @@ mod tests {
     }
 
     #[test]
-    fn lz4_after_skippable_frame_says_what_to_do() {
+    fn lz4_skippable_frames_are_skipped_anywhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = sample_core();
+        let (head, tail) = core.split_at(core.len() / 3);
+        // Before the first frame, between two frames, two in a row, and
+        // after the last, as `lz4 -d` accepts them.
+        let mut bytes = skippable_frame(b"metadata");
+        bytes.extend(compress(head, Compression::Lz4));
+        bytes.extend(skippable_frame(&[]));
+        bytes.extend(skippable_frame(&[7; 300]));
+        bytes.extend(compress(tail, Compression::Lz4));
+        bytes.extend(skippable_frame(b"end"));
+        let path = write_temp(&dir, "skippable.lz4", &bytes);
+        let mut out = Vec::new();
+        let summary = decompress_to_writer(&path, &mut out, &mut |_| {}).unwrap();
+        assert_eq!(summary.compression, Compression::Lz4);
+        assert_eq!(out.len(), core.len());
+        assert!(out == core, "the decompressed core differs");
+
+        // A skippable frame cut short is a cut stream.
+        let cut = &bytes[..bytes.len() - 2];
+        let path = write_temp(&dir, "cut-skippable.lz4", cut);
+        let error = decompress_to_writer(&path, &mut io::sink(), &mut |_| {}).unwrap_err();
+        assert!(
+            matches!(error, DecompressError::Truncated { offset, .. } if offset == cut.len() as u64),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn lz4_frames_of_different_layouts_are_decoded() {
+        use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
+        let dir = tempfile::tempdir().unwrap();
+        let core = sample_core();
+        let layouts = [
+            (BlockSize::Max4MB, BlockMode::Linked),
+            (BlockSize::Max64KB, BlockMode::Independent),
+            (BlockSize::Max64KB, BlockMode::Independent),
+            (BlockSize::Max1MB, BlockMode::Linked),
+        ];
+        let piece = core.len().div_ceil(layouts.len());
+        let mut bytes = Vec::new();
+        for (part, (size, mode)) in core.chunks(piece).zip(layouts) {
+            let info = FrameInfo::new().block_size(size).block_mode(mode);
+            let mut encoder = FrameEncoder::with_frame_info(info, Vec::new());
+            encoder.write_all(part).unwrap();
+            bytes.extend(encoder.finish().unwrap());
+        }
+        let path = write_temp(&dir, "layouts.lz4", &bytes);
+        let mut out = Vec::new();
+        decompress_to_writer(&path, &mut out, &mut |_| {}).unwrap();
+        assert!(out == core, "the decompressed core differs");
+    }
+
+    #[test]
+    fn skippable_frame_alone_is_no_known_format() {
         let dir = tempfile::tempdir().unwrap();
         let mut bytes = skippable_frame(b"metadata");
-        bytes.extend(compress(&sample_core(), Compression::Lz4));
-        let path = write_temp(&dir, "skippable.lz4", &bytes);
+        bytes.extend_from_slice(b"\x7fELF\x02\x01\x01");
+        let path = write_temp(&dir, "skippable", &bytes);
         let error = decompress_to_writer(&path, &mut io::sink(), &mut |_| {}).unwrap_err();
         let message = error.to_string();
         assert!(
@@ -1521,10 +1589,9 @@ mod tests {
             "{message}"
         );
         assert!(
-            message.contains("a skippable frame that no zstd frame follows"),
+            message.contains("a skippable frame that no zstd or lz4 frame follows"),
             "{message}"
         );
-        assert!(message.contains("`lz4 -d` first"), "{message}");
     }
 
     #[test]

@@ -162,3 +162,64 @@ fn truncated_zst_keeps_a_partial_core() {
     let reference = Core::from_bytes(kept.to_vec(), &CoreOptions::default()).unwrap();
     assert_eq!(core.missing_ranges(), reference.missing_ranges());
 }
+
+/// Compresses `bytes` into one lz4 frame with the `lz4` command.
+fn lz4_frame(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new("lz4")
+        .args(["-q", "-c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = bytes.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(output.status.success(), "lz4 failed");
+    output.stdout
+}
+
+/// Builds a skippable frame, which zstd and lz4 share, holding `payload`.
+fn skippable_frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = 0x184D_2A5Fu32.to_le_bytes().to_vec();
+    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+#[test]
+fn lz4_core_in_several_frames_is_read_whole() {
+    let Some(crash) = crashes().first() else {
+        return;
+    };
+    let plain = std::fs::read(&crash.plain).unwrap();
+    let reference = Core::open(&crash.plain, &CoreOptions::default()).unwrap();
+    let (head, tail) = plain.split_at(plain.len() / 2);
+    // `lz4 -d` reads past skippable frames and decodes every frame.
+    let mut bytes = skippable_frame(b"written by a test");
+    bytes.extend(lz4_frame(head));
+    bytes.extend(skippable_frame(&[]));
+    bytes.extend(lz4_frame(tail));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("frames.lz4");
+    std::fs::write(&path, &bytes).unwrap();
+
+    let image = CoreImage::open(&path, &DecompressOptions::default(), &mut |_| {}).unwrap();
+    assert_eq!(image.compression(), Compression::Lz4);
+    let core = Core::from_image(image, &CoreOptions::default()).unwrap();
+    assert!(!core.is_partial(), "{:?}", core.decompress_damage());
+    assert!(dumped_memory(&core) == dumped_memory(&reference));
+    assert_eq!(core.threads(), reference.threads());
+
+    // A frame past the core's end is reported, as in zstd and xz streams.
+    bytes.extend(lz4_frame(&[1; 4096]));
+    std::fs::write(&path, &bytes).unwrap();
+    let error =
+        decompress::decompress_to_writer(&path, &mut std::io::sink(), &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(error, DecompressError::TooLong { limit, .. } if limit == plain.len() as u64),
+        "{error}"
+    );
+}
