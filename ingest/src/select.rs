@@ -552,7 +552,14 @@ impl Selector {
 
     /// Describes a selection for the "no crash matched" message.
     pub fn describe(&self, args: &[CrashArg]) -> String {
-        let parts = self.describe_parts(args);
+        self.describe_with(args, None)
+    }
+
+    /// Describes a selection narrowed further by `extra`, a filter the
+    /// journal query does not apply (such as a signature).
+    pub fn describe_with(&self, args: &[CrashArg], extra: Option<String>) -> String {
+        let mut parts = self.describe_parts(args);
+        parts.extend(extra);
         if parts.is_empty() {
             "any crash in the journal".to_string()
         } else {

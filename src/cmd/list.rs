@@ -338,15 +338,8 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         .and_then(|()| stdout.flush())
         .map_err(crate::output::stdout_error)?;
     if rows.is_empty() {
-        let mut parts = selector.describe_parts(&matches);
-        if let Some(signature) = &args.signature {
-            parts.push(format!("signature {signature}"));
-        }
-        let selection = if parts.is_empty() {
-            "any crash in the journal".to_string()
-        } else {
-            parts.join(", ")
-        };
+        let signature = args.signature.as_ref().map(|s| format!("signature {s}"));
+        let selection = selector.describe_with(&matches, signature);
         return Err(WithStatus {
             status: Status::NoMatch,
             message: SelectError::NoMatch { selection }.to_string(),
