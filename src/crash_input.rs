@@ -318,7 +318,7 @@ fn open_pending<P: Send, L>(
     let binary = match binary {
         Ok(binary) => binary,
         Err(err) => {
-            let source = source.wait();
+            let source = matching_record(source.wait(), &core, &mut warnings);
             return Err(binary_error(
                 err,
                 &core,
@@ -331,7 +331,7 @@ fn open_pending<P: Send, L>(
     // The load needs no journal record, so it runs while the lookup of a
     // core file's record may still go on.
     let loaded = (work.load)(&core, &binary, prepared);
-    let source = source.wait();
+    let source = matching_record(source.wait(), &core, &mut warnings);
     let core_path = source
         .as_ref()
         .and_then(CrashSource::core_display_path)
@@ -402,6 +402,31 @@ fn open_pending<P: Send, L>(
         warnings,
     };
     Ok((opened, loaded))
+}
+
+/// Keeps the journal record found for a core file given by its path only
+/// when the core's command name is the record's: a copy found by the name
+/// systemd-coredump gave it may have been renamed from another crash.
+fn matching_record(
+    source: Option<CrashSource>,
+    core: &Core,
+    warnings: &mut Vec<String>,
+) -> Option<CrashSource> {
+    let mut source = source?;
+    let in_core = core.process().map(|process| process.fname.as_str());
+    let in_record = source.record.as_ref().and_then(|r| r.comm.as_deref());
+    if let (Some(in_core), Some(in_record)) = (in_core, in_record) {
+        // The kernel cuts a command name to 15 bytes in the core's notes.
+        if !in_record.as_bytes().starts_with(in_core.as_bytes()) {
+            warnings.push(format!(
+                "the journal entry for a core of this name is for command {in_record:?}, \
+                 while the core's process is {in_core:?}: the entry is not used"
+            ));
+            source.record = None;
+            source.text = None;
+        }
+    }
+    Some(source)
 }
 
 /// Warns on stderr when `binary` is shorter than its section headers claim, for the

@@ -310,6 +310,42 @@ fn core_without_journal_is_partial() {
     assert_eq!(report["signature"]["from"], "core");
 }
 
+/// A copy that keeps the name systemd-coredump gave the core is found in
+/// the journal by that name, so its report is whole. A core of another
+/// crash given that name is not taken for that crash.
+#[test]
+fn copy_named_as_stored_finds_its_journal_entry() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = newest_default(&manifest, "nilpointer");
+    let facts = ExpectedFacts::load(&crash.expected);
+    let name = crash.core.file_name().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join(name);
+    std::fs::copy(&crash.core, &copy).unwrap();
+
+    let (report, code, err) = json_report(&["report", copy.to_str().unwrap(), "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(report["partial"], false);
+    assert_eq!(report["journal_text"]["present"], true);
+    let headline = report["headline"]["first_line"].as_str().unwrap_or("");
+    assert!(facts.headline_matches(headline), "{headline}");
+
+    let other = newest_default(&manifest, "closedchan");
+    std::fs::copy(&other.core, &copy).unwrap();
+    let (report, code, err) = json_report(&["report", copy.to_str().unwrap(), "--json"]);
+    assert_eq!(code, Some(PARTIAL), "{err}");
+    assert_eq!(report["journal_text"]["present"], false);
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains(
+            r#"is for command \"nilpointer\", while the core's process is \"closedchan\""#
+        ),
+        "{warnings}"
+    );
+}
+
 #[test]
 fn damaged_core_is_partial() {
     let Some(manifest) = support::manifest() else {

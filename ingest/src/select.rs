@@ -19,7 +19,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::coredump::store::{open_regular_nofollow, CoreAccessError, DEFAULT_COREDUMP_DIR};
+use crate::coredump::store::{
+    open_regular_nofollow, CoreAccessError, CoreFileName, DEFAULT_COREDUMP_DIR,
+};
 use crate::coredump::{
     CoreState, CoredumpRecord, CoredumpStore, RecordError, StoredCore, COREDUMP_MESSAGE_ID,
     RECORD_FIELDS,
@@ -495,15 +497,18 @@ impl Selector {
         })
     }
 
-    /// Finds the journal entry of a core file from the coredump store, by
-    /// its `COREDUMP_FILENAME`.
+    /// Finds the journal entry of a core file by its `COREDUMP_FILENAME`: a
+    /// file in the coredump store, or a copy that kept the name
+    /// systemd-coredump gave it (the caller checks that the core's command
+    /// name is the entry's).
     fn record_for_file(&self, path: &Path) -> Result<Option<CoredumpRecord>, SelectError> {
         let Some(name) = path.file_name() else {
             return Ok(None);
         };
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let in_store = absolute.parent() == Some(self.store.dir());
-        if !in_store || open_regular_nofollow(&absolute).is_err() {
+        let named_by_store = name.to_str().and_then(CoreFileName::parse).is_some();
+        if !(in_store || named_by_store) || open_regular_nofollow(&absolute).is_err() {
             return Ok(None);
         }
         let stored = Path::new(DEFAULT_COREDUMP_DIR).join(name);

@@ -81,7 +81,15 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     check_source_roots(&args.source_roots)?;
     let selector = args.journal.selector();
     let mut source = select(&args, &selector)?;
-    let record = source.record.clone();
+    source.text = None;
+    let selected = source.record.clone();
+    let (opened, core_problem) = open_core(&args.crash, source)?;
+    // Opening the core can reject the record found for a core file by its
+    // name, when the two are of different commands.
+    let record = match &opened {
+        Some(opened) => opened.source.as_ref().and_then(|s| s.record.clone()),
+        None => selected,
+    };
     let mut text_problem = None;
     let text = match &record {
         Some(record) => match crashtext::read(&selector.journal, record, &TextOptions::default()) {
@@ -96,9 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         },
         None => None,
     };
-    source.text = None;
 
-    let (opened, core_problem) = open_core(&args.crash, source)?;
     let loaded = opened
         .as_ref()
         .map(|opened| Process::load(&opened.core, &opened.binary));
