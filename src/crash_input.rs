@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ingest::coredump::CoreState;
+use ingest::select::CoreFile;
 use ingest::select::{CrashArg, CrashSource, OpenOptions, Selector};
 use serde::Serialize;
 use symbolizer::binary::Binary;
@@ -413,6 +414,9 @@ fn matching_record(
     warnings: &mut Vec<String>,
 ) -> Option<CrashSource> {
     let mut source = source?;
+    if !matches!(source.core, CoreFile::Given(_)) {
+        return Some(source);
+    }
     let in_core = core.process().map(|process| process.fname.as_str());
     let in_record = source.record.as_ref().and_then(|r| r.comm.as_deref());
     if let (Some(in_core), Some(in_record)) = (in_core, in_record) {
