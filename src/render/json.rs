@@ -421,12 +421,7 @@ fn crash_out(process: &Process, report: &Report<'_>) -> CrashOut {
     CrashOut {
         kind,
         goroutine,
-        // The report may find the crashing goroutine through the fatal
-        // signal's thread when the crash facts found none.
-        no_goroutine_reason: crash
-            .no_goroutine_reason
-            .clone()
-            .filter(|_| goroutine.is_none()),
+        no_goroutine_reason: report.no_goroutine_reason(),
         thread: report
             .fatal_signal
             .as_ref()

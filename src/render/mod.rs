@@ -164,7 +164,8 @@ impl<'a> Report<'a> {
             .is_ok_and(|p| p.crash().panics.iter().any(|panic| !panic.goexit));
         let fatal_signal = match &process {
             Ok(process) if fatal_error.is_none() && !panicked => {
-                signal::signal_origin(core.arch(), core.memory(), process)
+                let own_pid = core.process().map(|p| p.pid);
+                signal::signal_origin(core.arch(), core.memory(), process, own_pid)
                     .map(|(thread, signal)| (thread.id, signal))
             }
             _ => None,
@@ -215,6 +216,29 @@ impl<'a> Report<'a> {
             return process.goroutines().iter().find(|g| g.address == address);
         }
         crashing_goroutine(process)
+    }
+
+    /// Says why no goroutine crashed, when none did. A SIGQUIT another
+    /// process sent asks for a dump of every goroutine: the thread it
+    /// arrived on usually runs none.
+    pub fn no_goroutine_reason(&self) -> Option<String> {
+        let process = *self.process.as_ref().ok()?;
+        if self.crashing_goroutine().is_some() {
+            return None;
+        }
+        if let Some((thread, signal)) = &self.fatal_signal {
+            if signal.signo == signal::SIGQUIT && signal.code <= 0 {
+                let sender = match signal.code {
+                    0 => format!("process {}", signal::sender(signal)),
+                    _ => "a process".to_owned(),
+                };
+                return Some(format!(
+                    "SIGQUIT, sent by {sender}, asks the runtime for every goroutine's stack; \
+                     thread {thread}, which received it, ran no goroutine"
+                ));
+            }
+        }
+        process.crash().no_goroutine_reason.clone()
     }
 }
 

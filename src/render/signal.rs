@@ -16,7 +16,7 @@ use symbolizer::goroutines::{Process, ThreadState};
 use symbolizer::unwind::{FrameSource, Walk};
 
 /// SIGQUIT, which the runtime relays from thread to thread.
-const SIGQUIT: u32 = 3;
+pub const SIGQUIT: u32 = 3;
 /// `SI_USER`: the si_code of a signal sent with `kill`.
 const SI_USER: i32 = 0;
 
@@ -188,19 +188,20 @@ pub fn handling_threads<'p>(
 /// Finds the thread that received the fatal signal first.
 ///
 /// Under `GOTRACEBACK=crash` that thread relays SIGQUIT to every other M
-/// with `kill` (si_code SI_USER), so the origin is the one thread handling
-/// another signal. When the original signal was itself a SIGQUIT sent with
-/// `kill`, the thread the core names is taken. From Go 1.22 on the first
-/// thread also dies first.
-// NOTE: before Go 1.22 the last thread of the relay dies first, so for a
-// SIGQUIT sent with kill to those releases the origin found is wrong.
+/// with `kill` from the process itself (si_code SI_USER, si_pid `own_pid`),
+/// so the origin is the one thread handling another signal, or a SIGQUIT
+/// another process sent. Otherwise the thread the core names is taken:
+/// from Go 1.22 on the first thread also dies first.
 pub fn signal_origin<'p>(
     arch: Arch,
     memory: &Memory,
     process: &'p Process,
+    own_pid: Option<u32>,
 ) -> Option<(&'p ThreadState, HandledSignal)> {
     let mut handling = handling_threads(arch, memory, process);
-    let relayed = |s: &HandledSignal| s.signo == SIGQUIT && s.code == SI_USER;
+    let relayed = |s: &HandledSignal| {
+        s.signo == SIGQUIT && s.code == SI_USER && own_pid.is_none_or(|pid| sender(s) == pid)
+    };
     let originals: Vec<usize> = (0..handling.len())
         .filter(|&i| !relayed(&handling[i].1))
         .collect();
@@ -212,4 +213,10 @@ pub fn signal_origin<'p>(
         }
     };
     Some(handling.swap_remove(index))
+}
+
+/// Returns the sending process of a signal sent with `kill` (SI_USER): its
+/// `si_pid` shares the bytes of `si_addr` (the first four, on Linux).
+pub fn sender(signal: &HandledSignal) -> u32 {
+    signal.addr as u32
 }

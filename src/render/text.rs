@@ -172,7 +172,7 @@ fn write_headline(out: &mut dyn Write, process: &Process, report: &Report<'_>) -
             None => writeln!(out, "the core records no panic, fatal error or signal")?,
         }
     }
-    match (report.crashing_goroutine(), &crash.no_goroutine_reason) {
+    match (report.crashing_goroutine(), &report.no_goroutine_reason()) {
         (Some(goroutine), _) => {
             writeln!(out, "crashed in goroutine {}", goroutine.goid.unwrap_or(0))?
         }

@@ -204,7 +204,7 @@ pub fn crash_facts(
         }
         None => {
             facts.no_goroutine_reason = Some(match thread.m {
-                Some(_) => "the crashing thread was on the system stack with no goroutine (a scheduler fatal error such as a deadlock)".to_owned(),
+                Some(_) => "the crashing thread was on the system stack with no goroutine".to_owned(),
                 // In a damaged core the structures naming the thread's M
                 // may be what is missing.
                 None if core.is_partial() => "the crashing thread's M could not be found: the core is truncated or damaged, and the runtime structures that name it may be in the missing part".to_owned(),
@@ -217,6 +217,11 @@ pub fn crash_facts(
             .m
             .as_ref()
             .and_then(|m| system_g_signal(memory, layout, m.address));
+    }
+    if facts.goroutine.is_none() && thread.m.is_some() && facts.fatal_error.is_some() {
+        if let Some(reason) = &mut facts.no_goroutine_reason {
+            reason.push_str(" (a scheduler fatal error, such as a deadlock)");
+        }
     }
     facts
 }

@@ -1,0 +1,3 @@
+module gocrash.test/corpus/externalquit
+
+go 1.19
