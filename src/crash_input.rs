@@ -887,14 +887,17 @@ fn binary_error(
         );
     }
     // The hint names the crash by its core file where there is one, since a
-    // PID may name another crash too.
+    // PID may name another crash too. A core stored inside the journal
+    // entry has no file to name.
     let text_hint = source
         .and_then(|s| s.record.as_ref().map(|record| (s, record)))
         .filter(|(_, record)| record.may_have_journal_output())
         .map(|(source, record)| {
-            let crash = source
-                .core_display_path()
-                .map_or_else(|| record.pid.to_string(), |path| path.display().to_string());
+            let crash = match &source.core {
+                CoreFile::Stored(stored) => stored.path.display().to_string(),
+                CoreFile::Given(path) => path.display().to_string(),
+                CoreFile::Inline(_) | CoreFile::Unavailable(_) => record.pid.to_string(),
+            };
             format!(
                 "; the crash text the runtime printed may still be in the journal: gocrash report {crash} shows its goroutines"
             )

@@ -564,4 +564,24 @@ fn missing_binary_points_to_the_crash_text() {
     );
     assert!(stderr.contains(&hint), "{stderr}");
     assert!(stderr.ends_with(".zst shows its goroutines\n"), "{stderr}");
+
+    // A core stored inside the journal entry has no file: the PID names it.
+    let output = Command::new(GOCRASH)
+        .args(["symbolize", "--file"])
+        .arg(&remote.journal_file)
+        .args([
+            &INLINE_PID.to_string(),
+            "--binary",
+            "/nonexistent/closedchan",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.ends_with(&format!(
+            "; the crash text the runtime printed may still be in the journal: gocrash report {INLINE_PID} shows its goroutines\n"
+        )),
+        "{stderr}"
+    );
 }
