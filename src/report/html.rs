@@ -13,6 +13,7 @@ use super::{
     build_lines, goroutine_header, group_header, groups_summary, loss_text, not_found_text,
     position, process_lines, signature_text, stack_items, stack_text,
 };
+use crate::render::escape::Newlines;
 use crate::render::{repeated_text, StackItem};
 
 /// Allows only the inline style sheet: no scripts, no images, no fetches,
@@ -39,8 +40,11 @@ pre.stack { background: #f6f8fa; padding: 0.5em; overflow-x: auto; }
 ul.problems li { color: #8a1c1c; }
 ";
 
-/// Escapes text for HTML element content and attribute values.
+/// Escapes text for HTML element content and attribute values. Control
+/// characters other than newline and tab, which HTML does not allow, are
+/// written as the other outputs write them (`\x1b`).
 pub fn escape(text: &str) -> String {
+    let text = crate::render::escape::escape(text, Newlines::Keep);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -267,6 +271,14 @@ mod tests {
         assert_eq!(
             escape("<script>alert('x')</script> & \"q\""),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
+    }
+
+    #[test]
+    fn escape_writes_control_characters_visibly() {
+        assert_eq!(
+            escape("panic: \x1b]0;owned\x07\r<b>\n\tnext"),
+            "panic: \\x1b]0;owned\\x07\\x0d&lt;b&gt;\n\tnext"
         );
     }
 }
