@@ -34,13 +34,18 @@ const MAX_SEARCH_ENTRIES: usize = 100_000;
 const PROGRESS_DELAY: Duration = Duration::from_millis(500);
 const ELF_MAGIC: [u8; 4] = [0x7f, b'E', b'L', b'F'];
 
-/// Checks a CRASH argument on the command line: an empty one, or a
-/// directory, names no crash.
+/// Checks a CRASH argument on the command line: an empty one, or a path to
+/// a directory or to a file that is not regular, names no crash. A name
+/// without `/` is a command name even where the current directory has an
+/// entry of that name, as a service's checkout often does.
 pub fn parse_crash(arg: &str) -> Result<String, String> {
     if arg.is_empty() {
         return Err("it is empty; give a core file, a PID, an executable \
                     path, a journal match FIELD=VALUE or a command name"
             .to_owned());
+    }
+    if !arg.contains('/') {
+        return Ok(arg.to_owned());
     }
     let path = Path::new(arg);
     if path.is_dir() {

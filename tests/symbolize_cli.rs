@@ -464,6 +464,21 @@ fn directory_or_empty_crash_is_usage_error() {
             );
         }
     }
+
+    // A name without a slash is a command name, even where the current
+    // directory holds a directory of that name.
+    std::fs::create_dir(dir.path().join("no-such-command")).expect("create a directory");
+    let output = Command::new(GOCRASH)
+        .args(["info", "no-such-command"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run gocrash");
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no crash matched command name \"no-such-command\""),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
