@@ -438,6 +438,43 @@ fn matching_record(
     Some(source)
 }
 
+/// Checks that `binary` is the build whose crash left `core`, by the build
+/// IDs in the core's copy of the executable's first page. A mismatch is an
+/// error unless `force` is set, when it is a warning; a core that cannot be
+/// read, or that has no build ID of a kind the binary has, proves nothing
+/// and passes. Only the core's first part is read: its decompression goes
+/// on in the background while the caller works, until the process exits.
+pub fn check_binary_of_core(core: &CoreFile, binary: &Binary, force: bool) -> anyhow::Result<()> {
+    let (read_path, shown_path) = match core {
+        CoreFile::Stored(stored) => (stored.read_path(), stored.path.clone()),
+        CoreFile::Given(path) => (path.clone(), path.clone()),
+        CoreFile::Inline(_) | CoreFile::Unavailable(_) => return Ok(()),
+    };
+    let options = CoreOptions {
+        shown_path: Some(shown_path.clone()),
+        ..CoreOptions::default()
+    };
+    let opened = match Core::open_in_background(&read_path, &options, Box::new(|_| {})) {
+        Ok(opened) => opened,
+        Err(error) => {
+            tracing::debug!(target: "gocrash::crash_input", %error, "cannot read the core, so the binary's build ID is not checked");
+            return Ok(());
+        }
+    };
+    let core_ids = opened
+        .executable()
+        .map(|e| e.build_ids.clone())
+        .unwrap_or_default();
+    let binary_ids = buildid::read(binary.elf()).ids;
+    let checked = check_ids(&core_ids, &binary_ids, &shown_path, binary.path(), force);
+    // The decompression is left to end with the process.
+    std::mem::forget(opened);
+    if let IdCheck::Forced { in_core, in_binary } = checked? {
+        tracing::warn!(target: "gocrash::crash_input", "--force: using {} although its build ID ({in_binary}) is not the core's ({in_core}); the annotations may be wrong", binary.path().display());
+    }
+    Ok(())
+}
+
 /// Warns on stderr when `binary` is shorter than its section headers claim, for the
 /// commands whose output has no place for warnings.
 pub fn warn_if_cut_short(binary: &Binary) {

@@ -631,6 +631,41 @@ fn crash_selected_from_journal() {
         .as_array()
         .expect("annotations")
         .is_empty());
+
+    // Another build is refused by the build IDs in the core, unless forced.
+    let other = manifest
+        .crashes
+        .iter()
+        .find(|c| c.mode == "default" && c.program == "nilmap")
+        .expect("the manifest has a default crash of nilmap");
+    let args = [
+        "annotate",
+        "--json",
+        "--crash",
+        path_str(&crash.core),
+        "--binary",
+        path_str(&other.binary),
+    ];
+    let output = gocrash(&args);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let expected = format!(
+        "{} is not the build that crashed: it has Go build ID ",
+        other.binary.display()
+    );
+    assert!(stderr(&output).contains(&expected), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("or --force to use this one anyway"),
+        "{}",
+        stderr(&output)
+    );
+    let forced = gocrash(&[&args[..], &["--force"]].concat());
+    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+    assert!(
+        stderr(&forced).contains("--force: using ")
+            && stderr(&forced).contains("the annotations may be wrong"),
+        "{}",
+        stderr(&forced)
+    );
 }
 
 #[test]

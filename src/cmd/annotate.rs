@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ingest::crashtext::TextOptions;
-use ingest::select::OpenOptions;
+use ingest::select::{CoreFile, OpenOptions};
 use ingest::traceback::addresses::{AddressKind, AddressScanner, Found, FramePc, TextAddress};
 use serde::Serialize;
 use symbolizer::binary::Binary;
@@ -48,7 +48,8 @@ const ANNOTATION_PREFIX: &str = "\t# ";
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit status: 0 when the text was written with its annotations; 1 on failure \
-(no binary, an unreadable input, a PIE whose load address cannot be inferred); 3 when --crash \
+(no binary, an unreadable input, a PIE whose load address cannot be inferred, a binary that is \
+not the build the --crash core records, without --force); 3 when --crash \
 matched no crash; 4 when the text was written but lines longer than 64 KiB were passed through \
 without being scanned."
 )]
@@ -77,6 +78,10 @@ pub struct Args {
     /// of the text.
     #[arg(long)]
     pub json: bool,
+    /// With --crash, use the binary even when its build ID is not the one
+    /// the crash's core records.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The crash text and what is known of where it came from.
@@ -84,6 +89,9 @@ struct Input {
     bytes: Vec<u8>,
     /// The executable the journal names for the crash, with `--crash`.
     executable: Option<PathBuf>,
+    /// The crash's core, with `--crash`: its copy of the executable's first
+    /// page proves which build crashed.
+    core: Option<CoreFile>,
 }
 
 /// The load bias and the evidence for it.
@@ -195,6 +203,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let binary = Binary::open(&binary_path)
         .with_context(|| format!("cannot open the binary {}", binary_path.display()))?;
     crate::crash_input::warn_if_cut_short(&binary);
+    if let Some(core) = &input.core {
+        crate::crash_input::check_binary_of_core(core, &binary, args.force)?;
+    }
     let pclntab = binary.pclntab()?;
     let base = choose_base(&args, &binary, pclntab, &scan.frame_pcs)?;
 
@@ -307,6 +318,7 @@ fn read_input(args: &Args) -> anyhow::Result<Input> {
     Ok(Input {
         bytes,
         executable: None,
+        core: None,
     })
 }
 
@@ -348,6 +360,7 @@ fn read_journal_text(crash: &str, journal: &JournalArgs) -> anyhow::Result<Input
         .as_ref()
         .map_or_else(|| "?".to_owned(), |record| record.pid.to_string());
     let executable = source.executable().map(Path::to_path_buf);
+    let core = Some(source.core);
     let Some(text) = source.text else {
         anyhow::bail!("no output of the crashed process (PID {pid}) was found in the journal");
     };
@@ -355,6 +368,7 @@ fn read_journal_text(crash: &str, journal: &JournalArgs) -> anyhow::Result<Input
     Ok(Input {
         bytes: text.bytes().to_vec(),
         executable,
+        core,
     })
 }
 
