@@ -1375,3 +1375,49 @@ fn cgo_fault_names_c_frames() {
         assert!(section.contains("main.go:29"), "{label}:\n{text}");
     }
 }
+
+/// A stack deeper than the 10,000 frames a walk keeps is walked to its end:
+/// its innermost and outermost frames are shown and those between counted.
+#[test]
+fn deep_stack_keeps_both_ends() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .rfind(|c| c.program == "deeprecursion" && c.mode == "default")
+        .expect("the manifest has a default deeprecursion crash");
+    let core = path_str(&crash.core);
+    let binary = path_str(&crash.binary);
+
+    let output = gocrash(&["symbolize", core, "--binary", binary]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    let marker = text
+        .lines()
+        .find(|line| line.ends_with(" frames left out in the middle of a deep stack ..."))
+        .unwrap_or_else(|| panic!("no count of the frames left out: {text}"));
+    let count: u64 = marker
+        .trim_start()
+        .trim_start_matches("... ")
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{marker}"));
+    assert!(count > 100_000, "{marker}");
+    let after = &text[text.find(marker).unwrap_or(0)..];
+    assert!(after.contains("\n  main.main\n"), "{text}");
+    assert!(!text.contains("stopped early"), "{text}");
+
+    let output = gocrash(&["symbolize", core, "--binary", binary, "--json"]);
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let crashing = document["goroutines"]
+        .as_array()
+        .and_then(|all| all.iter().find(|g| g["crashing"] == true))
+        .expect("a crashing goroutine");
+    assert_eq!(crashing["complete"], true);
+    assert_eq!(crashing["elided"]["after"], 5000);
+    assert_eq!(crashing["elided"]["logical"].as_u64(), Some(count));
+    assert_eq!(crashing["frames"].as_array().map(Vec::len), Some(10_000));
+}

@@ -221,11 +221,13 @@ struct FrameComparison {
 
 /// Compares printed frames with walked ones. When the runtime elided frames
 /// in the middle, the walk's first `after_frame` and last remaining frames
-/// are compared and the count checked.
+/// are compared and the count checked, with `left_out`, the logical frames
+/// the walk counted in the middle of a stack deeper than it keeps.
 fn compare_frames(
     printed: &[LogicalFrame],
     elided: Option<traceback::Elision>,
     walked: &[LogicalFrame],
+    left_out: u64,
 ) -> FrameComparison {
     let mut result = FrameComparison {
         total: printed.len(),
@@ -240,7 +242,7 @@ fn compare_frames(
             pairs.extend(
                 (0..tail).map(|i| (head + i, &printed[head + i], walked.get(tail_start + i))),
             );
-            let found = walked.len().saturating_sub(printed.len()) as u64;
+            let found = walked.len().saturating_sub(printed.len()) as u64 + left_out;
             if elision.count.is_some_and(|count| count != found) {
                 result.elision = Some(format!(
                     "printed {:?} elided frames, the walk has {found} more",
@@ -405,7 +407,12 @@ fn compare_goroutine(
     if let Some(stack) = printed_stack(traceback, header.id).filter(|_| damaged.is_none()) {
         let printed = printed_frames(&stack.frames);
         let walked = walked_frames(found);
-        let comparison = compare_frames(&printed, stack.elided, &walked);
+        let left_out = found
+            .walk
+            .as_ref()
+            .and_then(|walk| walk.elided)
+            .map_or(0, |elided| elided.logical);
+        let comparison = compare_frames(&printed, stack.elided, &walked, left_out);
         report.tally.frames_matched += comparison.matched;
         report.tally.frames_total += comparison.total;
         if crashing {
@@ -548,7 +555,7 @@ fn compare_system_stacks(report: &mut CrashReport, traceback: &Traceback, proces
             .runtime_stack()
             .map(logical_frames)
             .unwrap_or_default();
-        let comparison = compare_frames(&printed, stack.elided, &walked);
+        let comparison = compare_frames(&printed, stack.elided, &walked, 0);
         report.tally.system_frames_matched += comparison.matched;
         report.tally.system_frames_total += comparison.total;
         let differences: Vec<String> = comparison
@@ -583,7 +590,8 @@ fn compare_system_stacks(report: &mut CrashReport, traceback: &Traceback, proces
             continue;
         };
         let walked = thread_frames(thread, thread.printed_from());
-        let comparison = compare_frames(&printed, block.elided, &walked);
+        let left_out = thread.walk.elided.map_or(0, |elided| elided.logical);
+        let comparison = compare_frames(&printed, block.elided, &walked, left_out);
         report.tally.system_frames_matched += comparison.matched;
         report.tally.system_frames_total += comparison.total;
         let differences: Vec<String> = comparison

@@ -141,7 +141,7 @@ impl<'a> Printer<'a> {
         if let Some(frames) = runtime_stack {
             writeln!(out)?;
             writeln!(out, "runtime stack:")?;
-            self.write_frames(out, frames)?;
+            self.write_frames(out, frames, 0)?;
         }
         let crashing = crashing_goroutine(self.process);
         if let Some(goroutine) = crashing {
@@ -418,10 +418,14 @@ impl<'a> Printer<'a> {
                     .is_some_and(|r| r.syscall.is_some())
                     || !on_goroutine
                 {
-                    self.write_frames(out, printed_frames(goroutine))?;
+                    self.write_frames(
+                        out,
+                        printed_frames(goroutine),
+                        left_out(goroutine.walk.as_ref()),
+                    )?;
                 } else {
                     let frames = thread.walk.frames.get(signal.interrupted..).unwrap_or(&[]);
-                    self.write_frames(out, frames)?;
+                    self.write_frames(out, frames, left_out(Some(&thread.walk)))?;
                 }
                 self.write_created_by(out, goroutine)?;
                 return Ok(Some(goroutine));
@@ -435,11 +439,15 @@ impl<'a> Printer<'a> {
             .position(|f| f.found_by == FrameSource::StackSwitch)
             .unwrap_or(frames.len());
         self.write_g0_header(out, thread)?;
-        self.write_frames(out, frames.get(..end).unwrap_or(&[]))?;
+        self.write_frames(out, frames.get(..end).unwrap_or(&[]), 0)?;
         if relayed {
             if let Some(goroutine) = curg.filter(|g| &*g.status_text == "running") {
                 self.write_header(out, goroutine)?;
-                self.write_frames(out, printed_frames(goroutine))?;
+                self.write_frames(
+                    out,
+                    printed_frames(goroutine),
+                    left_out(goroutine.walk.as_ref()),
+                )?;
                 self.write_created_by(out, goroutine)?;
             }
         }
@@ -563,7 +571,11 @@ impl<'a> Printer<'a> {
 
     fn write_goroutine(&self, out: &mut dyn Write, goroutine: &Goroutine) -> io::Result<()> {
         self.write_header(out, goroutine)?;
-        self.write_frames(out, printed_frames(goroutine))?;
+        self.write_frames(
+            out,
+            printed_frames(goroutine),
+            left_out(goroutine.walk.as_ref()),
+        )?;
         self.write_created_by(out, goroutine)
     }
 
@@ -613,15 +625,18 @@ impl<'a> Printer<'a> {
         writeln!(out)
     }
 
-    /// Writes frames with the release's elision.
-    fn write_frames(&self, out: &mut dyn Write, frames: &[Frame]) -> io::Result<()> {
+    /// Writes frames with the release's elision. `left_out` counts the
+    /// logical frames the walk left out of `frames`, between its first and
+    /// last 5,000 frames: always within what the runtime elides.
+    fn write_frames(&self, out: &mut dyn Write, frames: &[Frame], left_out: u64) -> io::Result<()> {
         if self.report.go_at_least(21) {
             let logical = self.logical_frames(frames);
             let Some((head_end, tail_start)) = elided_range(logical.len()) else {
                 return write_logical(out, &logical);
             };
             write_logical(out, &logical[..head_end])?;
-            writeln!(out, "...{} frames elided...", tail_start - head_end)?;
+            let elided = (tail_start - head_end) as u64 + left_out;
+            writeln!(out, "...{elided} frames elided...")?;
             write_logical(out, &logical[tail_start..])
         } else {
             let walked = &frames[..frames.len().min(MAX_FRAMES_BEFORE_1_21)];
@@ -677,6 +692,13 @@ impl<'a> Printer<'a> {
         }
         logical
     }
+}
+
+/// Counts the logical frames `walk` left out of its frames, deeper than it
+/// keeps.
+fn left_out(walk: Option<&symbolizer::unwind::Walk>) -> u64 {
+    walk.and_then(|walk| walk.elided)
+        .map_or(0, |elided| elided.logical)
 }
 
 /// Returns the logical frames Go 1.21 and later leave out of a stack of

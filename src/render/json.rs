@@ -260,6 +260,7 @@ fn write_thread<'a>(
     object.hex("sp", thread.regs.sp);
     write_frames(object.key("frames"), cache, &thread.walk.frames, 0, args)?;
     object.serialized("stop", &thread.walk.stop)?;
+    object.serialized("elided", &thread.walk.elided)?;
     object.end();
     Ok(())
 }
@@ -497,6 +498,7 @@ fn write_goroutine<'a>(
     )?;
     object.serialized("stop", &walk.map(|w| &w.stop))?;
     object.bool("complete", walk.is_some_and(|w| w.stop.is_complete()));
+    object.serialized("elided", &walk.and_then(|w| w.elided))?;
     object.opt_str("error", goroutine.error.as_deref());
     object.end();
     Ok(())

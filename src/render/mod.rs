@@ -108,6 +108,8 @@ impl<'a> Report<'a> {
                     // Every goroutine walk of an intact corpus core reaches
                     // its top frame, so one that stops early lost frames:
                     // through damage, or a frame the unwinder cannot follow.
+                    // A walk stopped by its share of the process's budget is
+                    // counted once, in the process's own Missing line.
                     let early_stop =
                         goroutine
                             .walk
@@ -117,7 +119,8 @@ impl<'a> Report<'a> {
                                 !stop.is_complete()
                                     && !matches!(
                                         stop,
-                                        symbolizer::unwind::StopReason::DepthLimit { .. }
+                                        symbolizer::unwind::StopReason::DepthLimit { limit }
+                                            if *limit < symbolizer::unwind::MAX_WALK_STEPS
                                     )
                             });
                     if let (Some(stop), Some(goid)) = (early_stop, goroutine.goid) {
@@ -218,8 +221,8 @@ impl<'a> Report<'a> {
         crashing_goroutine(process)
     }
 
-    /// Says why no goroutine crashed, when none did. A SIGQUIT another
-    /// process sent asks for a dump of every goroutine: the thread it
+    /// Returns why no goroutine crashed, when none did. A SIGQUIT another
+    /// process sent requests a dump of every goroutine, and the thread it
     /// arrived on usually runs none.
     pub fn no_goroutine_reason(&self) -> Option<String> {
         let process = *self.process.as_ref().ok()?;
@@ -484,7 +487,12 @@ pub fn describe_stop(stop: &symbolizer::unwind::StopReason) -> String {
             format!("the stack pointer did not grow at pc {pc:#x}")
         }
         StopReason::ZeroPc => "a zero return address".to_owned(),
-        StopReason::DepthLimit { limit } => format!("{limit} frames, the limit"),
+        StopReason::DepthLimit { limit } if *limit >= symbolizer::unwind::MAX_WALK_STEPS => {
+            format!("{limit} frames, more than a stack of the default 1 GB maximum holds")
+        }
+        StopReason::DepthLimit { limit } => {
+            format!("{limit} frames, this walk's share of the frames all walks may step through")
+        }
     }
 }
 

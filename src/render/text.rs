@@ -418,7 +418,22 @@ fn write_stack(out: &mut dyn Write, goroutine: &Goroutine) -> io::Result<()> {
         return writeln!(out, "{FUNCTION_INDENT}(unreadable: {error})");
     }
     let frames = printed_frames(goroutine);
-    write_frames(out, frames)?;
+    // A stack deeper than the frames a walk keeps lost its middle.
+    let elided = goroutine.walk.as_ref().and_then(|walk| walk.elided);
+    let split = elided.and_then(|e| e.after.checked_sub(goroutine.printed_from));
+    match (elided, split) {
+        (Some(elided), Some(split)) if split <= frames.len() => {
+            let (head, tail) = frames.split_at(split);
+            write_frames(out, head)?;
+            writeln!(
+                out,
+                "{FUNCTION_INDENT}... {} frames left out in the middle of a deep stack ...",
+                elided.logical
+            )?;
+            write_frames(out, tail)?;
+        }
+        _ => write_frames(out, frames)?,
+    }
     if let Some(walk) = &goroutine.walk {
         if !walk.stop.is_complete() {
             writeln!(

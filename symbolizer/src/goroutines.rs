@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::binary::Binary;
 use crate::core::{Arch, Core};
-use crate::hashing::FastSet;
+use crate::hashing::{FastMap, FastSet};
 use crate::pclntab::Pclntab;
 use crate::runtime::allgs::{find_allgs, AllgsError, AllgsMethod, SymbolLookup};
 use crate::runtime::clock::{self, ClockEstimate};
@@ -483,10 +483,25 @@ impl Process {
             ms: &ms,
             threads: &found_threads,
         };
-        // The threads and the goroutines share the budget by their numbers.
-        let walks_total = found_threads.len() + gs.len();
-        let goroutine_budget = budget.share(gs.len(), walks_total);
-        let thread_budget = budget.share(found_threads.len(), walks_total);
+        // The threads and the goroutines share the budget by the frames
+        // their stacks can hold. A thread's walk goes on into the stack of
+        // the goroutine it runs.
+        let weights: FastMap<u64, usize> = gs
+            .iter()
+            .zip(&records)
+            .map(|(&address, record)| (address, walks::stack_weight(record)))
+            .collect();
+        let goroutine_weight = weights.values().copied().fold(0, usize::saturating_add);
+        let thread_weight = found_threads
+            .iter()
+            .map(|thread| {
+                let running = thread.goroutine().and_then(|g| weights.get(&g).copied());
+                walks::THREAD_WEIGHT.saturating_add(running.unwrap_or(0))
+            })
+            .fold(0, usize::saturating_add);
+        let walks_total = goroutine_weight.saturating_add(thread_weight);
+        let goroutine_budget = budget.share(goroutine_weight, walks_total);
+        let thread_budget = budget.share(thread_weight, walks_total);
         let make_tables = || (make_funcs(), EhFrameModules::new(core.mapped_files()));
         let (mut goroutines, blocks_cut) = walks::build_goroutines(
             &shared,

@@ -117,6 +117,27 @@ impl Walker<'_> {
     }
 }
 
+/// A thread's claim on the budget, in frames. An M's system stack is one of
+/// Go's 16 KiB stacks, or the 8 MiB stack of a thread the C library
+/// started; walks cross few frames of either.
+pub(super) const THREAD_WEIGHT: usize = 1 << 12;
+
+/// The smallest frame of a Go stack, in bytes: a return address and a
+/// saved frame pointer.
+const MIN_FRAME_BYTES: u64 = 16;
+
+/// Weighs a goroutine's claim on the budget: the frames its stack can hold
+/// at most, from 1 (an unreadable goroutine) to [`MAX_WALK_STEPS`].
+pub(super) fn stack_weight(record: &Result<GRecord, String>) -> usize {
+    let Ok(record) = record else {
+        return 1;
+    };
+    let frames = record.stack.hi.saturating_sub(record.stack.lo) / MIN_FRAME_BYTES;
+    usize::try_from(frames)
+        .unwrap_or(usize::MAX)
+        .clamp(1, MAX_WALK_STEPS)
+}
+
 /// The Ms of all goroutines, read once.
 pub(super) fn collect_ms(
     memory: &dyn ReadMemory,
@@ -429,6 +450,19 @@ where
     F: Fn() -> (PclntabFuncs<'a>, EhFrameModules) + Sync,
 {
     let total = gs.len().min(records.len());
+    // Blocks share the budget by the frames their stacks can hold, so that
+    // one deep stack (a recursion that filled a 1 GB stack) can be walked
+    // to its end beside thousands of small ones.
+    let weights: Vec<usize> = records
+        .chunks(BLOCK_GOROUTINES)
+        .map(|block| {
+            block
+                .iter()
+                .map(stack_weight)
+                .fold(0, usize::saturating_add)
+        })
+        .collect();
+    let total_weight = weights.iter().copied().fold(0, usize::saturating_add);
     // Each goroutine is written into its place in the output, whose pages
     // the walking threads touch first: filling or copying 10,000
     // goroutines of 568 bytes on this thread took 3 ms.
@@ -439,8 +473,9 @@ where
         .chunks(BLOCK_GOROUTINES)
         .zip(records.chunks_mut(BLOCK_GOROUTINES))
         .zip(goroutines.spare_capacity_mut().chunks_mut(BLOCK_GOROUTINES))
-        .map(|((addresses, block_records), out)| {
-            let share = budget.share(addresses.len(), total);
+        .zip(&weights)
+        .map(|(((addresses, block_records), out), &weight)| {
+            let share = budget.share(weight, total_weight);
             (addresses, block_records, out, share)
         })
         .enumerate()
@@ -606,6 +641,54 @@ fn created_by(arch: Arch, funcs: &dyn FuncTable, g: &GRecord) -> Option<CreatedB
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stack_weight_counts_the_frames_a_stack_holds() {
+        let with_stack = |lo: u64, hi: u64| {
+            Ok(GRecord {
+                address: 0xc000_0000,
+                goid: 7,
+                status: crate::runtime::waitreason::GStatus::Waiting,
+                raw_status: 4,
+                scan: false,
+                wait_reason: 0,
+                waitsince: 0,
+                lockedm: 0,
+                stack: crate::unwind::StackBounds { lo, hi },
+                sched: crate::unwind::Regs {
+                    pc: 0,
+                    sp: 0,
+                    fp: 0,
+                    lr: None,
+                },
+                syscall: None,
+                stktopsp: 0,
+                startpc: 0,
+                gopc: 0,
+                parent_goid: None,
+                m: 0,
+                panic: 0,
+                sig: 0,
+                sigcode0: 0,
+                sigcode1: 0,
+                sigpc: 0,
+            })
+        };
+        let base = 0xc000_000_000;
+        assert_eq!(stack_weight(&with_stack(base, base + 8192)), 512);
+        // A 1 GB stack has room for 2^26 frames of 16 bytes: the most one
+        // walk takes.
+        assert_eq!(
+            stack_weight(&with_stack(base, base + (1 << 30))),
+            MAX_WALK_STEPS
+        );
+        assert_eq!(
+            stack_weight(&with_stack(base, base + (1 << 40))),
+            MAX_WALK_STEPS
+        );
+        assert_eq!(stack_weight(&with_stack(base + 8192, base)), 1);
+        assert_eq!(stack_weight(&Err("unreadable".to_owned())), 1);
+    }
 
     #[test]
     fn budget_shares_follow_the_part() {

@@ -54,9 +54,9 @@ pub const MAX_FRAMES: usize = 10_000;
 /// The maximum number of frames one walk steps through, kept or counted.
 /// The runtime's default maximum stack is 1 GB (`debug.SetMaxStack`), and
 /// a Go frame with a frame pointer takes at least 16 bytes, so a real stack
-/// has at most 2^26 frames. The cap stops the walk before that, at a few
-/// seconds of work, and the count is then a lower bound.
-pub const MAX_WALK_STEPS: usize = 1 << 22;
+/// has at most 2^26 frames: a walk that reaches the cap went through
+/// damaged memory, or a stack above the default maximum.
+pub const MAX_WALK_STEPS: usize = 1 << 26;
 
 /// `abi.FuncFlagTopFrame`: the function is the outermost frame of a stack.
 pub const FUNC_FLAG_TOP_FRAME: u8 = 1;

@@ -1,0 +1,3 @@
+module gocrash.test/corpus/deeprecursion
+
+go 1.19
