@@ -2,8 +2,8 @@
 //! text or JSON. Commands with more formats (`symbolize`, `report`) define
 //! their own format list next to their arguments.
 
+use std::fs::File;
 use std::io::{self, IsTerminal, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -68,13 +68,24 @@ pub fn write_json(out: &mut dyn Write, value: &impl Serialize, indent: bool) -> 
 /// Size of the buffer [`write_json`] writes through.
 const JSON_BUFFER_SIZE: usize = 64 * 1024;
 
-/// Returns the path a file is written to before it is renamed to `output`:
-/// `NAME.partial` in the same directory, so that the rename stays on one
-/// file system.
-pub fn partial_path(output: &Path) -> PathBuf {
-    let mut name = output.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    output.with_file_name(name)
+/// Creates the file an output is written to before it is renamed to
+/// `output`: `NAME.XXXXXX.partial` in the same directory, so that the
+/// rename stays on one file system. The name is new and random and the
+/// file is created with `O_EXCL` and mode 0600, so a file or symbolic link
+/// another user put there beforehand is neither followed nor reused.
+pub fn create_partial(output: &Path) -> io::Result<(File, PathBuf)> {
+    let dir = match output.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut prefix = output.file_name().unwrap_or_default().to_os_string();
+    prefix.push(".");
+    let file = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".partial")
+        .rand_bytes(6)
+        .tempfile_in(dir)?;
+    file.keep().map_err(|error| error.error)
 }
 
 /// Names stdout in a failure to write it, such as a full disk behind a
@@ -84,7 +95,7 @@ pub fn stdout_error(error: std::io::Error) -> anyhow::Error {
 }
 
 /// Writes a command's output to the file given with `-o`, through `write`.
-/// A regular file is written next to its place as `NAME.partial` and
+/// A regular file is written next to its place as `NAME.XXXXXX.partial` and
 /// renamed over it once whole, so that a failed write leaves no cut output
 /// and keeps any earlier file. A device or FIFO is written in place. The
 /// file gets mode 0600: reports contain command lines and argument values,
@@ -103,14 +114,12 @@ pub fn write_to_file(
             .with_context(|| format!("cannot open {}", path.display()))?;
         return write(&mut file).with_context(written_error);
     }
-    let partial = partial_path(path);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&partial)
-        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let (mut file, partial) = create_partial(path).with_context(|| {
+        format!(
+            "cannot create a temporary file next to {} to write {name} to",
+            path.display()
+        )
+    })?;
     if let Err(error) = write(&mut file) {
         let _ = std::fs::remove_file(&partial);
         return Err(error).with_context(written_error);

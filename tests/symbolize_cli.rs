@@ -280,7 +280,10 @@ fn output_file_equals_stdout() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
-    assert!(!dir.path().join("goroutines.txt.partial").exists());
+    assert_eq!(
+        support::partial_files(dir.path()),
+        Vec::<std::path::PathBuf>::new()
+    );
 
     let into_dir = gocrash(&["symbolize", core, "-o", path_str(dir.path())]);
     assert_eq!(into_dir.status.code(), Some(1));

@@ -10,7 +10,6 @@
 use std::fs::OpenOptions;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -21,11 +20,7 @@ use symbolizer::decompress::{decompress_to, Content, DecompressError, Output, St
 
 use super::list::{select_error, JournalArgs};
 use crate::exit::{Status, WithStatus};
-use crate::output::partial_path;
-
-/// Mode of the written core: a core contains the process's memory, secrets
-/// included, so only its owner may read it, as with systemd-coredump's files.
-const OUTPUT_MODE: u32 = 0o600;
+use crate::output::create_partial;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -214,14 +209,12 @@ fn write_file(
     output: &Path,
     content: Content,
 ) -> anyhow::Result<Result<StreamSummary, DecompressError>> {
-    let partial = partial_path(output);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(OUTPUT_MODE)
-        .open(&partial)
-        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let (mut file, partial) = create_partial(output).with_context(|| {
+        format!(
+            "cannot create a temporary file next to {} to write the core to",
+            output.display()
+        )
+    })?;
     remove_on_signal(&partial);
     let result = decompress_to(input, Output::File(&mut file), content, &mut |_| {});
     let flushed = file.sync_all();
@@ -342,14 +335,29 @@ mod tests {
     }
 
     #[test]
-    fn partial_file_sits_next_to_the_output() {
-        assert_eq!(
-            partial_path(Path::new("/tmp/out/app.core")),
-            PathBuf::from("/tmp/out/app.core.partial")
-        );
-        assert_eq!(
-            partial_path(Path::new("core")),
-            PathBuf::from("core.partial")
-        );
+    fn partial_file_is_new_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("app.core");
+        // Neither a symbolic link nor a file already at the old fixed name
+        // is used.
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("app.core.partial")).unwrap();
+        let (_, first) = create_partial(&output).unwrap();
+        let (_, second) = create_partial(&output).unwrap();
+        assert_ne!(first, second);
+        for partial in [&first, &second] {
+            assert_eq!(partial.parent(), Some(dir.path()));
+            let name = partial.file_name().unwrap().to_str().unwrap();
+            assert!(
+                name.starts_with("app.core.") && name.ends_with(".partial"),
+                "{name}"
+            );
+            let meta = std::fs::symlink_metadata(partial).unwrap();
+            assert!(meta.is_file());
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        }
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
     }
 }

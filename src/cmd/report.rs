@@ -65,7 +65,8 @@ pub struct Args {
     /// Repeatable.
     #[arg(long = "source-root", value_name = "DIR")]
     pub source_roots: Vec<String>,
-    /// Write the report to FILE instead of stdout (through FILE.partial,
+    /// Write the report to FILE instead of stdout (through a new
+    /// FILE.XXXXXX.partial,
     /// renamed when complete)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,

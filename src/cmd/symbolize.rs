@@ -53,7 +53,8 @@ pub struct Args {
     /// Print JSON; the same as `--format json`.
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
-    /// Write the output to FILE instead of stdout (through FILE.partial,
+    /// Write the output to FILE instead of stdout (through a new
+    /// FILE.XXXXXX.partial,
     /// renamed when complete; mode 0600)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -281,3 +281,17 @@ pub fn now_usec() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_micros() as u64)
 }
+
+/// Returns the temporary files (`NAME.XXXXXX.partial`) that outputs written
+/// with `-o` pass through, left in `dir`.
+pub fn partial_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|e| e == "partial"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
