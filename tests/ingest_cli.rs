@@ -886,3 +886,44 @@ fn interrupted_dump_leaves_no_partial_file() {
     assert!(!partial[0].exists(), "the partial file was left behind");
     assert!(!out.exists());
 }
+
+/// A journalctl whose output cannot be parsed, and that goes on writing, is
+/// stopped: gocrash reports the stream's error instead of waiting for a
+/// child that waits for it to read the pipe.
+#[test]
+fn unparsable_journalctl_output_ends_the_command() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("journalctl");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\n\
+         # Answers the version query, then writes bytes no export stream starts with.\n\
+         case \"$1\" in --version) echo 'systemd 252 (252.33-1)'; exit 0;; esac\n\
+         printf '\\001\\002not an export stream\\n'\n\
+         exec cat /dev/zero\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", dir.path().display());
+    let mut child = Command::new(GOCRASH)
+        .args(["list"])
+        .env("PATH", &path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gocrash runs");
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("gocrash list waited for the fake journalctl for a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(message.contains("cannot list crashes"), "{message}");
+}

@@ -470,8 +470,15 @@ impl EntryStream {
             }
             Err(source) => {
                 // A failed journalctl explains a cut stream better than the
-                // parser can.
-                self.finish()?;
+                // parser can. One still writing is stopped: it would block
+                // on the full pipe no one reads, while this waited for it.
+                if exits_soon(&mut process.child) {
+                    self.finish()?;
+                } else {
+                    let _ = process.child.kill();
+                    let _ = process.child.wait();
+                    self.finished = true;
+                }
                 Err(JournalError::Export {
                     command: self.command.clone(),
                     source,
@@ -515,6 +522,24 @@ impl EntryStream {
             tracing::warn!(target: "gocrash::journal", command = %self.command, "journalctl: {stderr}");
         }
         Ok(())
+    }
+}
+
+/// How long a journalctl whose output could not be parsed may take to exit
+/// on its own, when its failure is what cut the output.
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Reports whether `child` exits within [`EXIT_GRACE`].
+fn exits_soon(child: &mut Child) -> bool {
+    let deadline = std::time::Instant::now() + EXIT_GRACE;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return true,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Ok(None) | Err(_) => return false,
+        }
     }
 }
 
