@@ -609,7 +609,13 @@ fn annotate(
             binary.path().display()
         ));
     }
-    let physical_offset = physical_offset(binary, pclntab, resolved.source, link);
+    let physical_offset = match resolved.source {
+        Some("pclntab") => pclntab
+            .find_func(link)
+            .and_then(|index| pclntab.func(index).ok())
+            .and_then(|func| link.checked_sub(func.entry)),
+        _ => resolved.symbol_offset,
+    };
     let frames = resolved
         .frames
         .into_iter()
@@ -630,25 +636,6 @@ fn annotate(
         source: resolved.source,
         frames,
     }))
-}
-
-/// Returns the distance of `link` from the start of its physical function:
-/// the pclntab entry for Go code, the ELF symbol for C code.
-fn physical_offset(
-    binary: &Binary,
-    pclntab: &Pclntab<'_>,
-    source: Option<&'static str>,
-    link: u64,
-) -> Option<u64> {
-    if source == Some("pclntab") {
-        let func = pclntab.func(pclntab.find_func(link)?).ok()?;
-        return link.checked_sub(func.entry);
-    }
-    binary
-        .c_symbolizer()
-        .symbolize_file_address(link)
-        .last()?
-        .symbol_offset
 }
 
 /// Writes the input with each annotation's lines inserted before the line

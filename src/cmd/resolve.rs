@@ -129,6 +129,7 @@ fn invalid_line(bytes: &[u8], error: String) -> Resolved {
         source: None,
         frames: Vec::new(),
         error: Some(error),
+        symbol_offset: None,
     }
 }
 
@@ -174,6 +175,10 @@ pub(super) struct Resolved {
     pub(super) frames: Vec<OutFrame>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) error: Option<String>,
+    /// For C code, the distance from the start of the ELF symbol of the
+    /// physical function.
+    #[serde(skip)]
+    pub(super) symbol_offset: Option<u64>,
 }
 
 pub(super) struct Resolver<'a> {
@@ -209,6 +214,7 @@ impl<'a> Resolver<'a> {
             source: None,
             frames: Vec::new(),
             error: None,
+            symbol_offset: None,
         };
         let address = match parse_hex(text) {
             Ok(address) => address,
@@ -242,6 +248,7 @@ impl<'a> Resolver<'a> {
             }
             Ok(None) => {
                 let frames = self.c_symbolizer.symbolize_file_address(link);
+                resolved.symbol_offset = frames.last().and_then(|frame| frame.symbol_offset);
                 resolved.source = frames.first().map(|frame| match frame.source {
                     symbolizer::dwarf::FrameSource::Dwarf => "dwarf",
                     symbolizer::dwarf::FrameSource::SymbolTable => "symbols",
@@ -507,6 +514,7 @@ mod tests {
             source: None,
             frames: vec![],
             error: None,
+            symbol_offset: None,
         };
         write_text(&mut out, &resolved).unwrap();
         assert_eq!(out, b"?\n?:0\n");
@@ -527,6 +535,7 @@ mod tests {
             source: None,
             frames: vec![frame],
             error: None,
+            symbol_offset: None,
         };
         write_text(&mut out, &resolved).unwrap();
         assert_eq!(out, b"main.f\n:-1\n");
@@ -547,6 +556,7 @@ mod tests {
             source: None,
             frames: vec![frame],
             error: None,
+            symbol_offset: None,
         };
         write_text(&mut out, &resolved).unwrap();
         assert_eq!(out, b"main.f\\x1b[2J\n/src/a\\nb.go:3\n");
