@@ -583,3 +583,77 @@ fn machine_mismatch_is_stated() {
     );
     assert!(message.contains("is built for x86-64"), "{message}");
 }
+
+/// Returns the offset of the NT_FILE note's description in `core`.
+fn file_note(core: &[u8]) -> Option<usize> {
+    let field = |offset: usize, size: usize| -> Option<u64> {
+        let bytes = core.get(offset..offset + size)?;
+        let mut value = [0u8; 8];
+        value[..size].copy_from_slice(bytes);
+        Some(u64::from_le_bytes(value))
+    };
+    let phoff = usize::try_from(field(0x20, 8)?).ok()?;
+    let phentsize = usize::try_from(field(0x36, 2)?).ok()?;
+    let phnum = usize::try_from(field(0x38, 2)?).ok()?;
+    let (start, end) = (0..phnum).find_map(|index| {
+        let header = phoff + index * phentsize;
+        (field(header, 4)? == 4).then_some(())?;
+        let offset = usize::try_from(field(header + 8, 8)?).ok()?;
+        let size = usize::try_from(field(header + 32, 8)?).ok()?;
+        Some((offset, offset + size))
+    })?;
+    let align = |n: usize| (n + 3) & !3;
+    let mut at = start;
+    while at + 12 <= end {
+        let name_size = usize::try_from(field(at, 4)?).ok()?;
+        let desc_size = usize::try_from(field(at + 4, 4)?).ok()?;
+        let kind = field(at + 8, 4)?;
+        let desc = at + 12 + align(name_size);
+        if kind == 0x4649_4c45 {
+            return Some(desc);
+        }
+        at = desc + align(desc_size);
+    }
+    None
+}
+
+/// An NT_FILE entry of the executable moved to another part of the file
+/// is damage the output names: the pages read from the file there are not
+/// the process's.
+#[test]
+fn misplaced_executable_mapping_is_missing() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "nilpointer" && c.mode == "default")
+        .expect("a default nilpointer crash");
+    let mut core = decompressed(crash);
+    let desc = file_note(&core).expect("the core has an NT_FILE note");
+    let word = |core: &[u8], at: usize| {
+        u64::from_le_bytes(core[at..at + 8].try_into().expect("eight bytes"))
+    };
+    let count = word(&core, desc) as usize;
+    // The executable's mappings come first; the second maps a later part
+    // of the file. Its page offset moves one page on.
+    assert!(count >= 2, "{count} NT_FILE entries");
+    let second_offset = desc + 16 + 24 + 16;
+    let pages = word(&core, second_offset);
+    core[second_offset..second_offset + 8].copy_from_slice(&(pages + 1).to_le_bytes());
+
+    let options = CoreOptions {
+        executable: Some(crash.binary.clone()),
+        ..CoreOptions::default()
+    };
+    let core = Core::from_bytes(core, &options).expect("the core opens");
+    let binary = Binary::open(&crash.binary).expect("the corpus binary opens");
+    let process = Process::load(&core, &binary).expect("the goroutines load");
+    assert!(
+        process.missing().iter().any(|line| line
+            .contains("where no program header of the binary puts that part of the file")),
+        "{:?}",
+        process.missing()
+    );
+}

@@ -381,12 +381,16 @@ impl Process {
         let funcs = make_funcs();
         let (version, layout) = (info.facts.version, &info.facts.layout);
         let symbols = info.facts.symbols.at_bias(load_bias);
+        let same_build = mismatch.is_none();
         if let Some(mismatch) = mismatch {
             tracing::debug!(target: TRACE_TARGET, %mismatch, "the binary is not the one that crashed");
             warnings.push(mismatch);
         }
 
         let mut missing = Vec::new();
+        if same_build {
+            missing.extend(misplaced_executable_pages(core, binary, load_bias));
+        }
         let listed = find_allgs(arch, memory, &symbols, &funcs, layout);
         let (mut gs, allgs_method) = match listed {
             Ok(allgs) => {
@@ -625,6 +629,47 @@ fn check_architecture(arch: Arch, binary: &Binary) -> Result<(), ProcessError> {
         core,
         binary: name,
     })
+}
+
+/// Checks the core's NT_FILE entries of the executable against `binary`'s
+/// program headers: each maps a part of the file at the address a segment
+/// gives that part. One that does not was damaged, and the pages the core
+/// reads from the file through it are other pages than the process had.
+fn misplaced_executable_pages(core: &Core, binary: &Binary, load_bias: u64) -> Vec<String> {
+    let Some(executable) = core.executable() else {
+        return Vec::new();
+    };
+    let file_start = binary.data().as_ptr() as u64;
+    // Each segment's address less its file offset (`p_vaddr - p_offset`).
+    let deltas: Vec<u64> = binary
+        .segments()
+        .iter()
+        .map(|segment| {
+            let offset = (segment.data.as_ptr() as u64).wrapping_sub(file_start);
+            segment.vaddr.wrapping_sub(offset)
+        })
+        .collect();
+    core.mapped_files()
+        .iter()
+        .filter(|file| file.path == executable.path)
+        .filter(|file| {
+            let delta = file
+                .start
+                .wrapping_sub(load_bias)
+                .wrapping_sub(file.file_offset);
+            !deltas.contains(&delta)
+        })
+        .map(|file| {
+            format!(
+                "the core's NT_FILE note maps {} at {:#x} from file offset {:#x}, where no \
+                 program header of the binary puts that part of the file: the note is \
+                 damaged, and the executable's pages read from the file there are wrong",
+                file.path.display(),
+                file.start,
+                file.file_offset
+            )
+        })
+        .collect()
 }
 
 /// Computes the executable's load bias: from the core's copy of its ELF

@@ -188,6 +188,16 @@ pub enum CoreProblem {
         start: u64,
         end: u64,
     },
+    #[error(
+        "NT_FILE entries {first} and {second} both map {start:#x}..{end:#x}, so the pages read \
+         from files there may be the wrong ones"
+    )]
+    OverlappingFiles {
+        first: usize,
+        second: usize,
+        start: u64,
+        end: u64,
+    },
     #[error("the executable could not be identified: {reason}")]
     NoExecutable { reason: &'static str },
     #[error("the pages of {path} missing from the core cannot be read: {reason}")]
@@ -309,6 +319,7 @@ impl Core {
         problems.extend(parsed.problems.into_iter().map(CoreProblem::Note));
 
         let mapped_files = parsed.files.map(|table| table.mappings).unwrap_or_default();
+        problems.extend(overlapping_files(&mapped_files));
         let ranges = mapped_files
             .iter()
             .map(|m| FileRange {
@@ -628,6 +639,35 @@ fn parse_layout(bytes: &[u8], path: &Path) -> Result<Layout, CoreError> {
         notes,
         problems,
     })
+}
+
+/// Reports each pair of NT_FILE entries that map the same addresses. The
+/// kernel lists every mapping once, so an overlap is damage, and pages read
+/// from the files there could come from either.
+fn overlapping_files(files: &[MappedFile]) -> Vec<CoreProblem> {
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&i| files.get(i).map_or(0, |f| f.start));
+    let mut problems = Vec::new();
+    let mut furthest: Option<(u64, usize)> = None;
+    for &index in &order {
+        let Some(file) = files.get(index) else {
+            continue;
+        };
+        if let Some((previous_end, previous)) = furthest {
+            if file.start < previous_end && file.end > file.start {
+                problems.push(CoreProblem::OverlappingFiles {
+                    first: previous.min(index),
+                    second: previous.max(index),
+                    start: file.start,
+                    end: file.end.min(previous_end),
+                });
+            }
+        }
+        if furthest.is_none_or(|(previous_end, _)| file.end > previous_end) {
+            furthest = Some((file.end, index));
+        }
+    }
+    problems
 }
 
 /// Reports each pair of loaded segments that map the same addresses. The

@@ -809,6 +809,35 @@ fn overlapping_loads_are_reported() {
 }
 
 #[test]
+fn overlapping_file_entries_are_reported() {
+    let files = FileNote::new(PAGE)
+        .entry(0x40_0000, 0x40_3000, 0, "/srv/app")
+        .entry(0x40_2000, 0x40_4000, 2, "/srv/app")
+        .entry(0x50_0000, 0x50_1000, 0, "/usr/lib/libc.so.6")
+        .note();
+    let core = CoreBuilder::new(EM_X86_64)
+        .note(PrStatus::default().amd64(&amd64_registers(0x40_1010, HEAP + 0x100)))
+        .note(files)
+        .load(HEAP, PAGE, heap_page())
+        .build();
+    let core = open(core);
+    let overlaps: Vec<_> = core
+        .problems()
+        .iter()
+        .filter_map(|problem| match problem {
+            CoreProblem::OverlappingFiles {
+                first,
+                second,
+                start,
+                end,
+            } => Some((*first, *second, *start, *end)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(overlaps, vec![(0, 1, 0x40_2000, 0x40_3000)]);
+}
+
+#[test]
 fn core_only_opens_no_file() {
     let fixture = Fixture::new(2, EXE_BASE, EXE_ENTRY, GO_BUILD_ID);
     let options = CoreOptions {
