@@ -927,3 +927,30 @@ fn unparsable_journalctl_output_ends_the_command() {
     assert_eq!(output.status.code(), Some(1), "{message}");
     assert!(message.contains("cannot list crashes"), "{message}");
 }
+
+/// journalctl reads `--since` and `--until` in UTC, the zone gocrash prints
+/// times in, whatever the caller's time zone.
+#[test]
+fn journalctl_reads_times_in_utc() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("journalctl");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\n\
+         case \"$1\" in --version) echo 'systemd 252 (252.33-1)'; exit 0;; esac\n\
+         echo \"time zone: $TZ\" >&2\n\
+         exit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = Command::new(GOCRASH)
+        .args(["list", "--since", "2026-12-05 19:00"])
+        .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+        .env("TZ", "America/New_York")
+        .stdin(Stdio::null())
+        .output()
+        .expect("gocrash runs");
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("time zone: UTC"), "{message}");
+}

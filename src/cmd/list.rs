@@ -51,11 +51,12 @@ pub struct JournalArgs {
     /// of /var/lib/systemd/coredump: for cores copied from another host.
     #[arg(long, value_name = "DIR")]
     pub coredump_dir: Option<PathBuf>,
-    /// Only crashes at or after this time, in journalctl's syntax
-    /// ("2024-05-01 10:00", "-1h", "yesterday").
+    /// Only crashes recorded at or after this time, in journalctl's syntax
+    /// ("2024-05-01 10:00", "-1h", "yesterday"); a time without a zone is
+    /// UTC, as gocrash prints times.
     #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub since: Option<String>,
-    /// Only crashes at or before this time, in journalctl's syntax.
+    /// Only crashes recorded at or before this time, in journalctl's syntax.
     #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub until: Option<String>,
     /// Only crashes of this systemd unit (system or user unit); a name

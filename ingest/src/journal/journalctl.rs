@@ -23,6 +23,11 @@ use super::export::{ExportError, ExportOptions, ExportReader};
 use super::file::JournalFileError;
 use super::Entry;
 
+/// The time zone journalctl reads `--since` and `--until` in: UTC, the zone
+/// gocrash prints every time in, so that a time copied from its output
+/// selects what it shows.
+const TIME_ZONE: &str = "UTC";
+
 /// The program run when [`Journal::program`] is not changed.
 pub const DEFAULT_JOURNALCTL: &str = "journalctl";
 /// Bytes of journalctl's stderr kept for error messages; the rest is read
@@ -287,6 +292,7 @@ impl Journal {
         tracing::debug!(target: "gocrash::journal", program = %self.program.display(), ?args, "running journalctl");
         let mut child = Command::new(&self.program)
             .args(&args)
+            .env("TZ", TIME_ZONE)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -430,6 +436,7 @@ impl JournalctlProcess {
         let output = Command::new(&self.program)
             .args(["--lines=0", "--quiet", "--no-pager"])
             .args(arguments)
+            .env("TZ", TIME_ZONE)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
