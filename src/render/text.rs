@@ -55,7 +55,15 @@ fn write_escaped(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     write_core(out, report)?;
     if !report.missing.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Missing (the core is incomplete or damaged):")?;
+        // With another build's binary, the core may well be whole: what is
+        // missing can be what that binary cannot read in it.
+        let cause = match report.crash.id_check {
+            IdCheck::Forced { .. } => {
+                "the core is incomplete or damaged, or read with another build"
+            }
+            _ => "the core is incomplete or damaged",
+        };
+        writeln!(out, "Missing ({cause}):")?;
         for line in &report.missing {
             writeln!(out, "  {line}")?;
         }
