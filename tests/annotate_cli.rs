@@ -716,3 +716,39 @@ fn long_line_warning_uses_message_form() {
     );
     assert_eq!(output.stdout, input);
 }
+
+/// Text copied with `journalctl -o short` carries a prefix on every line,
+/// which is looked past: the same addresses are annotated, under the same
+/// lines, and the load address of a PIE is still inferred.
+#[test]
+fn journalctl_prefix_is_looked_past() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "cgosegv" && c.mode == "pie")
+        .expect("the manifest has a PIE cgosegv crash");
+    let plain = annotate_json(crash, &[]);
+    let text = std::fs::read_to_string(&crash.stderr).expect("read the crash text");
+    let prefixed: String = text
+        .lines()
+        .map(|line| format!("Dec 05 18:42:15 host cgosegv[14263]: {line}\n"))
+        .collect();
+    let output = gocrash_with_stdin(
+        &["annotate", "--json", "--binary", path_str(&crash.binary)],
+        prefixed.as_bytes(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let document = json(&output);
+    assert!(
+        !plain["annotations"]
+            .as_array()
+            .expect("annotations")
+            .is_empty(),
+        "{plain}"
+    );
+    assert_eq!(document["annotations"], plain["annotations"]);
+    assert_eq!(document["base"], plain["base"]);
+}

@@ -19,6 +19,7 @@ use anyhow::Context;
 use ingest::crashtext::TextOptions;
 use ingest::select::{CoreFile, OpenOptions};
 use ingest::traceback::addresses::{AddressKind, AddressScanner, Found, FramePc, TextAddress};
+use ingest::traceback::LinePrefix;
 use serde::Serialize;
 use symbolizer::binary::Binary;
 use symbolizer::decompress::Compression;
@@ -83,6 +84,10 @@ pub struct Args {
     #[arg(long)]
     pub force: bool,
 }
+
+/// Lines looked at to find a transport prefix, as many as the crash text
+/// parser looks at.
+const PREFIX_PROBE_LINES: usize = 500;
 
 /// The crash text and what is known of where it came from.
 struct Input {
@@ -261,8 +266,19 @@ struct Scan {
 }
 
 /// Scans every line of the text for bare code addresses and Go frame pcs.
+/// A prefix most lines carry (`journalctl -o short`, syslog, container
+/// logs) is looked past, as the crash text parser does.
 fn scan_lines(lines: &[&[u8]]) -> Scan {
     let mut scanner = AddressScanner::new();
+    let probe: Vec<Cow<'_, str>> = lines
+        .iter()
+        .take(PREFIX_PROBE_LINES)
+        .map(|line| String::from_utf8_lossy(split_line_end(line).0))
+        .collect();
+    let prefix = LinePrefix::detect(probe.iter().map(|line| line.as_ref()));
+    if let Some(prefix) = prefix {
+        tracing::info!(target: "gocrash::annotate", kind = ?prefix.kind(), "the lines carry a transport prefix, which is looked past");
+    }
     let mut scan = Scan {
         addresses: Vec::new(),
         frame_pcs: Vec::new(),
@@ -279,7 +295,8 @@ fn scan_lines(lines: &[&[u8]]) -> Scan {
         } else {
             String::from_utf8_lossy(content)
         };
-        match scanner.scan_line(number, &text) {
+        let text = prefix.map_or(&*text, |prefix| prefix.strip(&text));
+        match scanner.scan_line(number, text) {
             Some(Found::Address(address)) => scan.addresses.push(address),
             Some(Found::FramePc(frame)) => scan.frame_pcs.push(frame),
             None => {}

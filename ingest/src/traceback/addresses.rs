@@ -13,9 +13,9 @@
 //!
 //! Lines are classified as the traceback parser classifies them, after the
 //! same removal of indentation, rsyslog's `#011` and trailing white space.
-//! Transport prefixes (syslog, `journalctl` short formats) are not removed,
-//! so lines that carry one are not recognised. Resolving the addresses is
-//! left to the `symbolizer` crate.
+//! Transport prefixes (syslog, `journalctl` short formats) are the caller's
+//! to remove, with [`super::LinePrefix`]. Resolving the addresses is left
+//! to the `symbolizer` crate.
 
 use super::line::{classify, LineKind};
 use super::model::hex;

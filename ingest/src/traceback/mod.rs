@@ -31,6 +31,7 @@ mod model;
 mod parser;
 mod regs;
 mod transport;
+pub use transport::LinePrefix;
 
 #[cfg(test)]
 mod tests;

@@ -108,6 +108,37 @@ pub(crate) fn split_lines<'a>(
     lines
 }
 
+/// The transport prefix most lines of a text carry, as the crash text
+/// parser finds it, for readers that look at the lines one by one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinePrefix(PrefixKind);
+
+impl LinePrefix {
+    /// Finds the prefix most of the first non-blank `lines` share; `None`
+    /// when they share none.
+    pub fn detect<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<LinePrefix> {
+        let raw: Vec<(usize, &str)> = lines
+            .into_iter()
+            .filter(|line| !line.trim().is_empty())
+            .take(PREFIX_PROBE_LINES)
+            .enumerate()
+            .collect();
+        detect_prefix(&raw).map(LinePrefix)
+    }
+
+    /// Returns `line` without the prefix, or all of it when it has none.
+    pub fn strip<'a>(&self, line: &'a str) -> &'a str {
+        match_prefix(line, self.0)
+            .and_then(|found| line.get(found.len..))
+            .unwrap_or(line)
+    }
+
+    /// Returns the kind of prefix.
+    pub fn kind(&self) -> PrefixKind {
+        self.0
+    }
+}
+
 /// Removes indentation and trailing white space, and cuts long lines.
 fn clean_line<'a>(number: usize, body: Cow<'a, str>, truncated: &mut Truncation) -> InputLine<'a> {
     let (start, end) = {
