@@ -34,7 +34,11 @@ use crate::journal::{
 
 /// Bytes read from a file to tell a core from an executable.
 const SNIFF_BYTES: usize = 18;
-/// `e_type` of an ELF core.
+/// `e_type` of an ELF executable, of a shared object (a PIE too), and of a
+/// core.
+const ET_EXEC: u16 = 2;
+const ET_DYN: u16 = 3;
+#[cfg(test)]
 const ET_CORE: u16 = 4;
 
 /// One crash argument, as understood.
@@ -129,7 +133,10 @@ fn is_core_file(path: &Path) -> bool {
                 (_, Some(&[lo, hi])) => u16::from_le_bytes([lo, hi]),
                 _ => return true,
             };
-            e_type == ET_CORE
+            // Only an executable or a shared object is matched as the
+            // crashed executable: any other ELF file (a core, or one whose
+            // header is damaged) is read as a core, which says what is wrong.
+            e_type != ET_EXEC && e_type != ET_DYN
         }
         Some(_) => true,
         None => true,
@@ -687,6 +694,16 @@ mod tests {
         assert_eq!(
             CrashArg::parse(exe.to_str().unwrap()),
             CrashArg::Exe(exe.clone())
+        );
+
+        // A core whose e_type was damaged is still read as a core, which
+        // then says what is wrong with it.
+        let damaged = dir.path().join("damaged");
+        header[16] = 0; // ET_NONE
+        std::fs::write(&damaged, &header).unwrap();
+        assert_eq!(
+            CrashArg::parse(damaged.to_str().unwrap()),
+            CrashArg::Path(damaged.clone())
         );
 
         let zst = dir.path().join("core.app.zst");
