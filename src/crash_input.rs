@@ -523,6 +523,17 @@ pub fn select_core(
                         .to_owned()
                 }
                 None => error.to_string(),
+                // A symbolic link that loops or leads nowhere is no file
+                // either, and says so.
+                Some(text) if Path::new(text).is_symlink() && !Path::new(text).exists() => {
+                    let reason = std::fs::metadata(text)
+                        .err()
+                        .map_or_else(String::new, |e| format!(": {e}"));
+                    format!(
+                        "{error} ({text} is a symbolic link to no file{reason}, so it was taken \
+                         as an executable path)"
+                    )
+                }
                 Some(text) if !Path::new(text).exists() && text.contains('/') => {
                     format!("{error} ({text} is no file, so it was taken as an executable path)")
                 }

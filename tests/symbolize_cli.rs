@@ -1431,3 +1431,27 @@ fn deep_stack_keeps_both_ends() {
     assert_eq!(crashing["elided"]["logical"].as_u64(), Some(count));
     assert_eq!(crashing["frames"].as_array().map(Vec::len), Some(10_000));
 }
+
+/// A path that is a symbolic link to no file (a loop here) is named as such
+/// when no crash matches it as an executable path.
+#[test]
+fn symbolic_link_to_no_file_is_named() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    std::os::unix::fs::symlink(&second, &first).expect("link");
+    std::os::unix::fs::symlink(&first, &second).expect("link");
+    let output = gocrash(&["symbolize", path_str(&first)]);
+    let message = stderr(&output);
+    if message.contains("cannot select") || message.contains("cannot read the journal") {
+        eprintln!("skipped: the journal cannot be read: {message}");
+        return;
+    }
+    assert_eq!(output.status.code(), Some(3), "{message}");
+    assert!(
+        message.contains(&format!(
+            "{} is a symbolic link to no file: ",
+            first.display()
+        )),
+        "{message}"
+    );
+}

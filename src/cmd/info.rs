@@ -613,7 +613,11 @@ pub fn loss_parts(loss: &Loss) -> Vec<String> {
         ));
     }
     if loss.earlier_output_not_read {
-        parts.push("earlier output of the process not read".into());
+        // Not a loss of the crash report, which lies inside the window.
+        parts.push(
+            "output from more than ten minutes before the crash not read (the crash report itself is whole)"
+                .into(),
+        );
     }
     parts
 }
