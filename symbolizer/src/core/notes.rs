@@ -215,6 +215,16 @@ pub enum NoteError {
         present: u64,
     },
     #[error(
+        "{note} note at file offset {offset:#x} is {found} bytes, more than the {expected} the \
+         kernel writes: its header may be damaged, and the notes after it misread"
+    )]
+    TooLong {
+        note: &'static str,
+        offset: u64,
+        expected: usize,
+        found: usize,
+    },
+    #[error(
         "{note} note at file offset {offset:#x} is too short: {found} bytes, expected at least {expected}"
     )]
     TooShort {
@@ -434,6 +444,16 @@ impl ParsedNotes {
         }
         let thread = parse_prstatus(note, arch, endian)?;
         self.threads.push(thread);
+        // `struct elf_prstatus` ends with `pr_fpvalid`, padded to 8 bytes.
+        let expected = PRSTATUS_REGISTERS_OFFSET + arch.register_block_size() + 8;
+        if note.desc.len() > expected {
+            return Err(NoteError::TooLong {
+                note: "NT_PRSTATUS",
+                offset: note.offset,
+                expected,
+                found: note.desc.len(),
+            });
+        }
         Ok(())
     }
 

@@ -838,6 +838,34 @@ fn overlapping_file_entries_are_reported() {
 }
 
 #[test]
+fn oversized_prstatus_is_reported_and_its_thread_kept() {
+    // The 336-byte descriptor of a note built as the kernel writes it,
+    // grown to 4 KiB as a damaged header would claim.
+    let note = PrStatus::default().amd64(&amd64_registers(0x40_1010, HEAP + 0x100));
+    let desc = &note[20..20 + 336];
+    let mut grown = desc.to_vec();
+    grown.resize(4096, 0);
+    let core = CoreBuilder::new(EM_X86_64)
+        .note(build::note("CORE", 1, &grown))
+        .load(HEAP, PAGE, heap_page())
+        .build();
+    let core = open(core);
+    assert_eq!(core.threads().len(), 1);
+    let reported = core.problems().iter().any(|problem| {
+        matches!(
+            problem,
+            CoreProblem::Note(NoteError::TooLong {
+                note: "NT_PRSTATUS",
+                expected: 336,
+                found: 4096,
+                ..
+            })
+        )
+    });
+    assert!(reported, "{:?}", core.problems());
+}
+
+#[test]
 fn core_only_opens_no_file() {
     let fixture = Fixture::new(2, EXE_BASE, EXE_ENTRY, GO_BUILD_ID);
     let options = CoreOptions {
