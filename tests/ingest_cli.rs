@@ -427,6 +427,10 @@ fn dump_equals_zstd_output() {
         output.stdout == expected,
         "dump to stdout differs from zstd -dc"
     );
+    // Without -o too, as `coredumpctl dump` does.
+    let output = gocrash(&["dump", crash.core.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(output.stdout == expected, "dump without -o differs");
 
     // A reader that stops early (`| head -c 100`) ends the dump quietly.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gocrash"))

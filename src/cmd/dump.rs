@@ -37,8 +37,9 @@ pub struct Args {
     #[arg(value_name = "CRASH", value_parser = crate::crash_input::parse_crash)]
     pub crash: Option<String>,
     /// Write the plain core to FILE (created with mode 0600, replaced if it
-    /// exists); `-` writes to stdout, which must not be a terminal.
-    #[arg(short, long, value_name = "FILE")]
+    /// exists); `-`, or no -o, writes to stdout, which must not be a
+    /// terminal.
+    #[arg(short, long, value_name = "FILE", default_value = "-")]
     pub output: PathBuf,
     /// Write the decompressed bytes whatever they are; without it, a stream
     /// that does not start with a 64-bit ELF header is rejected, and one
@@ -54,7 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     if to_stdout && std::io::stdout().is_terminal() {
         return Err(WithStatus {
             status: Status::Usage,
-            message: "refusing to write a core to a terminal; use -o FILE or redirect stdout"
+            message: "refusing to write a core to a terminal; give -o FILE or redirect stdout"
                 .into(),
         }
         .into());
