@@ -103,7 +103,7 @@ pub fn format_value(
         return "nil".to_owned();
     }
     let kind = memory
-        .read_u8(type_word + TYPE_KIND)
+        .read_u8(type_word.wrapping_add(TYPE_KIND))
         .map(|k| k & KIND_MASK)
         .unwrap_or(0);
     let name = types.and_then(|t| type_name(memory, t, type_word));
@@ -162,7 +162,7 @@ fn is_predeclared(name: &str) -> bool {
 /// Reads a Go string header `{data, len}` at `address`.
 pub fn read_go_string(memory: &dyn ReadMemory, address: u64) -> Option<String> {
     let data = memory.read_u64(address).ok()?;
-    let len = memory.read_u64(address + 8).ok()?;
+    let len = memory.read_u64(address.checked_add(8)?).ok()?;
     read_string_bytes(memory, data, len)
 }
 
@@ -176,15 +176,15 @@ pub fn read_string_bytes(memory: &dyn ReadMemory, data: u64, len: u64) -> Option
 /// Reads a type's name: the `abi.Name` at `types + Str`, a flags byte and a
 /// uvarint length before the bytes.
 pub fn type_name(memory: &dyn ReadMemory, types: TypeNames, type_word: u64) -> Option<String> {
-    let tflag = memory.read_u8(type_word + TYPE_TFLAG).ok()?;
-    let offset = memory.read_u32(type_word + TYPE_STR).ok()? as i32;
+    let tflag = memory.read_u8(type_word.checked_add(TYPE_TFLAG)?).ok()?;
+    let offset = memory.read_u32(type_word.checked_add(TYPE_STR)?).ok()? as i32;
     let name = types.types.checked_add_signed(i64::from(offset))?;
     let mut len: u64 = 0;
     let mut shift = 0;
-    let mut cursor = name + 1;
+    let mut cursor = name.checked_add(1)?;
     loop {
         let byte = memory.read_u8(cursor).ok()?;
-        cursor += 1;
+        cursor = cursor.checked_add(1)?;
         len |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
             break;
@@ -227,6 +227,25 @@ mod tests {
         let mut record = vec![1u8, name.len() as u8];
         record.extend_from_slice(name.as_bytes());
         memory.put(TYPES + u64::from(name_offset), &record);
+    }
+
+    #[test]
+    fn addresses_at_the_top_of_memory_read_nothing() {
+        // A damaged panic record can hold any words: none of the reads that
+        // follow a type or string header may overflow.
+        let memory = TestMemory::new();
+        let types = Some(TypeNames {
+            types: u64::MAX - 1,
+        });
+        for type_word in [u64::MAX, u64::MAX - 8, u64::MAX - TYPE_KIND] {
+            let value = format_value(&memory, types, type_word, u64::MAX - 4);
+            assert!(!value.is_empty());
+        }
+        assert_eq!(read_go_string(&memory, u64::MAX - 4), None);
+        assert_eq!(
+            type_name(&memory, TypeNames { types: u64::MAX }, u64::MAX),
+            None
+        );
     }
 
     #[test]
