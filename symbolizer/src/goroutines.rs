@@ -503,9 +503,16 @@ impl Process {
                 walks::THREAD_WEIGHT.saturating_add(running.unwrap_or(0))
             })
             .fold(0, usize::saturating_add);
-        let walks_total = goroutine_weight.saturating_add(thread_weight);
-        let goroutine_budget = budget.share(goroutine_weight, walks_total);
-        let thread_budget = budget.share(thread_weight, walks_total);
+        let weight_total = goroutine_weight.saturating_add(thread_weight);
+        let walks_total = gs.len() + found_threads.len();
+        let goroutine_budget = budget.share_by(walks::Share {
+            steps: (goroutine_weight, weight_total),
+            frames: (gs.len(), walks_total),
+        });
+        let thread_budget = budget.share_by(walks::Share {
+            steps: (thread_weight, weight_total),
+            frames: (found_threads.len(), walks_total),
+        });
         let make_tables = || (make_funcs(), EhFrameModules::new(core.mapped_files()));
         let (mut goroutines, blocks_cut) = walks::build_goroutines(
             &shared,

@@ -56,13 +56,17 @@ impl Budget {
         }
     }
 
-    /// Returns the budget of `part` walks of `total`, its share of this one.
-    pub(super) fn share(&self, part: usize, total: usize) -> Budget {
-        let share = |left: usize| {
+    /// Returns a share of this budget: of its steps by `share.steps` and of
+    /// its kept frames by `share.frames`, each a `(part, total)`.
+    pub(super) fn share_by(&self, share: Share) -> Budget {
+        let portion = |left: usize, (part, total): (usize, usize)| {
             let scaled = u128::from(left as u64) * part as u128 / total.max(1) as u128;
             usize::try_from(scaled).unwrap_or(left)
         };
-        Budget::new(share(self.steps.get()), share(self.frames.get()))
+        Budget::new(
+            portion(self.steps.get(), share.steps),
+            portion(self.frames.get(), share.frames),
+        )
     }
 
     /// Reports whether a walk stopped early or dropped frames because the
@@ -70,6 +74,16 @@ impl Budget {
     pub fn cut(&self) -> bool {
         self.cut.get()
     }
+}
+
+/// The parts of a [`Budget`] a group of walks gets, each a `(part, total)`.
+/// Steps go by the frames the group's stacks can hold, so that a deep
+/// stack can be walked to its end; kept frames go by the number of walks,
+/// since each keeps at most [`MAX_FRAMES`] however deep its stack.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Share {
+    pub steps: (usize, usize),
+    pub frames: (usize, usize),
 }
 
 /// The inputs every walk of one process reads, and its budget.
@@ -475,7 +489,10 @@ where
         .zip(goroutines.spare_capacity_mut().chunks_mut(BLOCK_GOROUTINES))
         .zip(&weights)
         .map(|(((addresses, block_records), out), &weight)| {
-            let share = budget.share(weight, total_weight);
+            let share = budget.share_by(Share {
+                steps: (weight, total_weight),
+                frames: (addresses.len(), total),
+            });
             (addresses, block_records, out, share)
         })
         .enumerate()
@@ -693,11 +710,23 @@ mod tests {
     #[test]
     fn budget_shares_follow_the_part() {
         let budget = Budget::new(1000, 100);
-        let share = budget.share(256, 1024);
+        let share = budget.share_by(Share {
+            steps: (256, 1024),
+            frames: (256, 1024),
+        });
         assert_eq!(share.steps.get(), 250);
         assert_eq!(share.frames.get(), 25);
         assert!(!share.cut());
-        let all = budget.share(7, 7);
+        let all = budget.share_by(Share {
+            steps: (7, 7),
+            frames: (7, 7),
+        });
         assert_eq!(all.steps.get(), 1000);
+        // A deep stack's steps, the walks' count for kept frames.
+        let deep = budget.share_by(Share {
+            steps: (900, 1000),
+            frames: (1, 10),
+        });
+        assert_eq!((deep.steps.get(), deep.frames.get()), (900, 10));
     }
 }
