@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::binary::Binary;
 use crate::core::{Arch, Core};
-use crate::hashing::{FastMap, FastSet};
+use crate::hashing::FastSet;
 use crate::pclntab::Pclntab;
 use crate::runtime::allgs::{find_allgs, AllgsError, AllgsMethod, SymbolLookup};
 use crate::runtime::clock::{self, ClockEstimate};
@@ -490,17 +490,20 @@ impl Process {
         // The threads and the goroutines share the budget by the frames
         // their stacks can hold. A thread's walk goes on into the stack of
         // the goroutine it runs.
-        let weights: FastMap<u64, usize> = gs
+        let goroutine_weight = records
             .iter()
-            .zip(&records)
-            .map(|(&address, record)| (address, walks::stack_weight(record)))
-            .collect();
-        let goroutine_weight = weights.values().copied().fold(0, usize::saturating_add);
+            .map(walks::stack_weight)
+            .fold(0, usize::saturating_add);
+        // A few dozen threads, each looked up among the gs once.
         let thread_weight = found_threads
             .iter()
             .map(|thread| {
-                let running = thread.goroutine().and_then(|g| weights.get(&g).copied());
-                walks::THREAD_WEIGHT.saturating_add(running.unwrap_or(0))
+                let running = thread
+                    .goroutine()
+                    .and_then(|g| gs.iter().position(|&address| address == g))
+                    .and_then(|index| records.get(index))
+                    .map_or(0, walks::stack_weight);
+                walks::THREAD_WEIGHT.saturating_add(running)
             })
             .fold(0, usize::saturating_add);
         let weight_total = goroutine_weight.saturating_add(thread_weight);
