@@ -382,7 +382,7 @@ fn failed_output_keeps_the_earlier_file() {
     command
         .args([
             "report",
-            &crash.pid.to_string(),
+            crash.core.to_str().unwrap(),
             "--format",
             "markdown",
             "-o",
@@ -415,7 +415,7 @@ fn failed_output_keeps_the_earlier_file() {
     // Without the limit the new report replaces the earlier one.
     let output = gocrash(&[
         "report",
-        &crash.pid.to_string(),
+        crash.core.to_str().unwrap(),
         "--format",
         "markdown",
         "-o",
@@ -430,7 +430,7 @@ fn failed_output_keeps_the_earlier_file() {
     assert!(written.starts_with("### Go crash: "), "{written:.80}");
 
     // A device is written in place, never replaced or removed.
-    let output = gocrash(&["report", &crash.pid.to_string(), "-o", "/dev/null"]);
+    let output = gocrash(&["report", crash.core.to_str().unwrap(), "-o", "/dev/null"]);
     assert!(
         matches!(output.status.code(), Some(0 | 4)),
         "{}",
@@ -448,7 +448,7 @@ fn recursion_prints_once_in_markdown() {
     let crash = newest_default(&manifest, "stackoverflow");
     let output = gocrash(&[
         "report",
-        &crash.pid.to_string(),
+        crash.core.to_str().unwrap(),
         "--no-earlier",
         "--format",
         "markdown",
@@ -776,8 +776,9 @@ fn report_file_is_private() {
         .expect("the manifest has a nilpointer crash");
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("report.txt");
-    let pid = crash.pid.to_string();
-    let output = gocrash(&["report", &pid, "-o", path.to_str().expect("UTF-8 path")]);
+    // Named by its core file: a later crash may have reused its PID.
+    let core = crash.core.to_str().expect("UTF-8 path");
+    let output = gocrash(&["report", core, "-o", path.to_str().expect("UTF-8 path")]);
     assert!(
         output
             .status
