@@ -59,26 +59,33 @@ fn decompressed(crash: &Crash) -> Vec<u8> {
     image.bytes().to_vec()
 }
 
-/// The file offset just past the core's `PT_NOTE` segment, read from the
+/// Reads a little-endian field of `size` bytes at `offset` in `core`.
+fn field(core: &[u8], offset: usize, size: usize) -> Option<u64> {
+    let bytes = core.get(offset..offset.checked_add(size)?)?;
+    let mut value = [0u8; 8];
+    value.get_mut(..size)?.copy_from_slice(bytes);
+    Some(u64::from_le_bytes(value))
+}
+
+/// Returns the file range of the core's `PT_NOTE` segment, read from the
 /// ELF64 program headers.
-fn end_of_notes(core: &[u8]) -> Option<usize> {
-    let field = |offset: usize, size: usize| -> Option<u64> {
-        let bytes = core.get(offset..offset + size)?;
-        let mut value = [0u8; 8];
-        value[..size].copy_from_slice(bytes);
-        Some(u64::from_le_bytes(value))
-    };
-    let phoff = usize::try_from(field(0x20, 8)?).ok()?;
-    let phentsize = usize::try_from(field(0x36, 2)?).ok()?;
-    let phnum = usize::try_from(field(0x38, 2)?).ok()?;
+fn note_segment(core: &[u8]) -> Option<(usize, usize)> {
+    let phoff = usize::try_from(field(core, 0x20, 8)?).ok()?;
+    let phentsize = usize::try_from(field(core, 0x36, 2)?).ok()?;
+    let phnum = usize::try_from(field(core, 0x38, 2)?).ok()?;
     (0..phnum).find_map(|index| {
         let header = phoff + index * phentsize;
         const PT_NOTE: u64 = 4;
-        (field(header, 4)? == PT_NOTE).then_some(())?;
-        let offset = field(header + 8, 8)?;
-        let size = field(header + 32, 8)?;
-        usize::try_from(offset.checked_add(size)?).ok()
+        (field(core, header, 4)? == PT_NOTE).then_some(())?;
+        let offset = usize::try_from(field(core, header + 8, 8)?).ok()?;
+        let size = usize::try_from(field(core, header + 32, 8)?).ok()?;
+        Some((offset, offset.checked_add(size)?))
     })
+}
+
+/// Returns the file offset just past the core's `PT_NOTE` segment.
+fn end_of_notes(core: &[u8]) -> Option<usize> {
+    note_segment(core).map(|(_, end)| end)
 }
 
 /// What one load gave, for the messages.
@@ -586,28 +593,13 @@ fn machine_mismatch_is_stated() {
 
 /// Returns the offset of the NT_FILE note's description in `core`.
 fn file_note(core: &[u8]) -> Option<usize> {
-    let field = |offset: usize, size: usize| -> Option<u64> {
-        let bytes = core.get(offset..offset + size)?;
-        let mut value = [0u8; 8];
-        value[..size].copy_from_slice(bytes);
-        Some(u64::from_le_bytes(value))
-    };
-    let phoff = usize::try_from(field(0x20, 8)?).ok()?;
-    let phentsize = usize::try_from(field(0x36, 2)?).ok()?;
-    let phnum = usize::try_from(field(0x38, 2)?).ok()?;
-    let (start, end) = (0..phnum).find_map(|index| {
-        let header = phoff + index * phentsize;
-        (field(header, 4)? == 4).then_some(())?;
-        let offset = usize::try_from(field(header + 8, 8)?).ok()?;
-        let size = usize::try_from(field(header + 32, 8)?).ok()?;
-        Some((offset, offset + size))
-    })?;
+    let (start, end) = note_segment(core)?;
     let align = |n: usize| (n + 3) & !3;
     let mut at = start;
     while at + 12 <= end {
-        let name_size = usize::try_from(field(at, 4)?).ok()?;
-        let desc_size = usize::try_from(field(at + 4, 4)?).ok()?;
-        let kind = field(at + 8, 4)?;
+        let name_size = usize::try_from(field(core, at, 4)?).ok()?;
+        let desc_size = usize::try_from(field(core, at + 4, 4)?).ok()?;
+        let kind = field(core, at + 8, 4)?;
         let desc = at + 12 + align(name_size);
         if kind == 0x4649_4c45 {
             return Some(desc);

@@ -274,37 +274,13 @@ mod tests {
     use crate::runtime::layout_table;
     use crate::runtime::memory::TestMemory;
     use crate::runtime::version::GoVersion;
-    use crate::unwind::{Regs, StackBounds};
     use std::collections::HashMap;
 
     fn record(status: GStatus, waitsince: i64) -> GRecord {
         GRecord {
-            address: 0xc000_0000,
-            goid: 7,
             status,
-            raw_status: 0,
-            scan: false,
-            wait_reason: 0,
             waitsince,
-            lockedm: 0,
-            stack: StackBounds { lo: 0, hi: 0 },
-            sched: Regs {
-                pc: 0,
-                sp: 0,
-                fp: 0,
-                lr: None,
-            },
-            syscall: None,
-            stktopsp: 0,
-            startpc: 0,
-            gopc: 0,
-            parent_goid: None,
-            m: 0,
-            panic: 0,
-            sig: 0,
-            sigcode0: 0,
-            sigcode1: 0,
-            sigpc: 0,
+            ..GRecord::for_test()
         }
     }
 

@@ -245,6 +245,42 @@ pub fn read_m(
 /// maximum (`debug.SetMaxStack`) is 1 GB on 64-bit targets.
 pub const MAX_STACK_SIZE: u64 = 1 << 30;
 
+#[cfg(test)]
+impl GRecord {
+    /// Returns a record of goroutine 7 at 0xc000_0000, idle, with every
+    /// other field zero, for tests to fill in.
+    pub(crate) fn for_test() -> GRecord {
+        GRecord {
+            address: 0xc000_0000,
+            goid: 7,
+            status: GStatus::Idle,
+            raw_status: 0,
+            scan: false,
+            wait_reason: 0,
+            waitsince: 0,
+            lockedm: 0,
+            stack: StackBounds { lo: 0, hi: 0 },
+            sched: Regs {
+                pc: 0,
+                sp: 0,
+                fp: 0,
+                lr: None,
+            },
+            syscall: None,
+            stktopsp: 0,
+            startpc: 0,
+            gopc: 0,
+            parent_goid: None,
+            m: 0,
+            panic: 0,
+            sig: 0,
+            sigcode0: 0,
+            sigcode1: 0,
+            sigpc: 0,
+        }
+    }
+}
+
 impl GRecord {
     /// Whether the record looks like a real g rather than unrelated bytes:
     /// a known status, and for a live goroutine, sane stack bounds.
