@@ -440,9 +440,8 @@ fn matching_record(
 
 /// Checks that `binary` is the build whose crash left `core`, by the build
 /// IDs in the core's copy of the executable's first page. A mismatch is an
-/// error unless `force` is set, when it is a warning; a core that cannot be
-/// read, or that has no build ID of a kind the binary has, proves nothing
-/// and passes. Only the core's first part is read: its decompression goes
+/// error, or a warning when `force` is set. A core that cannot be read, or
+/// that has no build ID of a kind the binary has, proves nothing and passes. Only the core's first part is read: its decompression goes
 /// on in the background while the caller works, until the process exits.
 pub fn check_binary_of_core(core: &CoreFile, binary: &Binary, force: bool) -> anyhow::Result<()> {
     let (read_path, shown_path) = match core {
@@ -524,7 +523,7 @@ pub fn select_core(
                 }
                 None => error.to_string(),
                 // A symbolic link that loops or leads nowhere is no file
-                // either, and says so.
+                // either, and the message names it as a link.
                 Some(text) if Path::new(text).is_symlink() && !Path::new(text).exists() => {
                     let reason = std::fs::metadata(text)
                         .err()

@@ -909,6 +909,7 @@ fn unparsable_journalctl_output_ends_the_command() {
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+
     let path = format!("{}:/usr/bin:/bin", dir.path().display());
     let mut child = Command::new(GOCRASH)
         .args(["list"])
@@ -918,6 +919,7 @@ fn unparsable_journalctl_output_ends_the_command() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("gocrash runs");
+
     let started = std::time::Instant::now();
     while child.try_wait().unwrap().is_none() {
         if started.elapsed() > std::time::Duration::from_secs(60) {
@@ -926,6 +928,7 @@ fn unparsable_journalctl_output_ends_the_command() {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+
     let output = child.wait_with_output().unwrap();
     let message = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{message}");

@@ -469,7 +469,7 @@ fn directory_or_empty_crash_is_usage_error() {
     }
 
     // A name without a slash is a command name, even where the current
-    // directory holds a directory of that name.
+    // directory contains a directory of that name.
     std::fs::create_dir(dir.path().join("no-such-command")).expect("create a directory");
     let output = Command::new(GOCRASH)
         .args(["info", "no-such-command"])

@@ -134,8 +134,8 @@ fn is_core_file(path: &Path) -> bool {
                 _ => return true,
             };
             // Only an executable or a shared object is matched as the
-            // crashed executable: any other ELF file (a core, or one whose
-            // header is damaged) is read as a core, which says what is wrong.
+            // crashed executable. Any other ELF file (a core, or one whose
+            // header is damaged) is read as a core, whose error names the fault.
             e_type != ET_EXEC && e_type != ET_DYN
         }
         Some(_) => true,
@@ -696,8 +696,8 @@ mod tests {
             CrashArg::Exe(exe.clone())
         );
 
-        // A core whose e_type was damaged is still read as a core, which
-        // then says what is wrong with it.
+        // A core whose e_type was damaged is still read as a core, whose
+        // error then names the fault.
         let damaged = dir.path().join("damaged");
         header[16] = 0; // ET_NONE
         std::fs::write(&damaged, &header).unwrap();

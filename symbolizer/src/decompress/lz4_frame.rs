@@ -247,14 +247,14 @@ impl<R: Read> Read for WithoutSkippable<R> {
             }
             self.place = self.next_place()?;
         }
-        let wanted = match self.place {
+        let limit = match self.place {
             Place::InFrame(end) => {
                 let rest = usize::try_from(end - self.position).unwrap_or(usize::MAX);
                 buf.len().min(rest)
             }
             Place::Boundary | Place::PassThrough => buf.len(),
         };
-        let Some(part) = buf.get_mut(..wanted) else {
+        let Some(part) = buf.get_mut(..limit) else {
             return Ok(0);
         };
         let n = self.inner.read(part)?;

@@ -78,8 +78,8 @@ impl Budget {
 
 /// The parts of a [`Budget`] a group of walks gets, each a `(part, total)`.
 /// Steps go by the frames the group's stacks can hold, so that a deep
-/// stack can be walked to its end; kept frames go by the number of walks,
-/// since each keeps at most [`MAX_FRAMES`] however deep its stack.
+/// stack can be walked to its end. Kept frames go by the number of walks,
+/// because each walk keeps at most [`MAX_FRAMES`] however deep its stack.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Share {
     pub steps: (usize, usize),
@@ -132,8 +132,8 @@ impl Walker<'_> {
 }
 
 /// A thread's claim on the budget, in frames. An M's system stack is one of
-/// Go's 16 KiB stacks, or the 8 MiB stack of a thread the C library
-/// started; walks cross few frames of either.
+/// Go's 16 KiB stacks or the 8 MiB stack of a thread the C library started,
+/// and walks cross few frames of either.
 pub(super) const THREAD_WEIGHT: usize = 1 << 12;
 
 /// The smallest frame of a Go stack, in bytes: a return address and a
@@ -663,35 +663,11 @@ mod tests {
     fn stack_weight_counts_the_frames_a_stack_holds() {
         let with_stack = |lo: u64, hi: u64| {
             Ok(GRecord {
-                address: 0xc000_0000,
-                goid: 7,
-                status: crate::runtime::waitreason::GStatus::Waiting,
-                raw_status: 4,
-                scan: false,
-                wait_reason: 0,
-                waitsince: 0,
-                lockedm: 0,
                 stack: crate::unwind::StackBounds { lo, hi },
-                sched: crate::unwind::Regs {
-                    pc: 0,
-                    sp: 0,
-                    fp: 0,
-                    lr: None,
-                },
-                syscall: None,
-                stktopsp: 0,
-                startpc: 0,
-                gopc: 0,
-                parent_goid: None,
-                m: 0,
-                panic: 0,
-                sig: 0,
-                sigcode0: 0,
-                sigcode1: 0,
-                sigpc: 0,
+                ..GRecord::for_test()
             })
         };
-        let base = 0xc000_000_000;
+        let base = 0x00c0_0000_0000;
         assert_eq!(stack_weight(&with_stack(base, base + 8192)), 512);
         // A 1 GB stack has room for 2^26 frames of 16 bytes: the most one
         // walk takes.
