@@ -20,7 +20,7 @@ use crate::hashing::FastMap;
 use crate::runtime::crash;
 use crate::runtime::goroutine::{read_g, read_m, GRecord, MRecord, ThreadM};
 use crate::runtime::layout::RuntimeLayout;
-use crate::runtime::memory::{ReadMemory, RunCache};
+use crate::runtime::memory::{prefetch, ReadMemory, RunCache};
 use crate::runtime::thread::{thread_m_by_procid, thread_m_from_registers, TlsOffset};
 use crate::runtime::waitreason::{GStatus, WaitReasons};
 use crate::threads::spawn_or_return;
@@ -415,6 +415,22 @@ fn build_goroutine(
 /// busy, and a block is still enough work to fill its tables' caches.
 const BLOCK_GOROUTINES: usize = 512;
 
+/// How many goroutines ahead of the one being built the stack is
+/// prefetched: eight was the fastest of 2, 4, 8 and 16 on the corpus's
+/// 10,000-goroutine core.
+const PREFETCH_AHEAD: usize = 8;
+
+/// The bytes prefetched from a stack's top. The six frames of a parked
+/// goroutine of that core span 280 bytes.
+const PREFETCH_STACK_BYTES: u64 = 384;
+
+/// Prefetches the top of the stack the goroutine of `record` is parked on.
+fn prefetch_stack_top(memory: &dyn ReadMemory, record: &GRecord) {
+    let sp = record.sched.sp;
+    let len = PREFETCH_STACK_BYTES.min(record.stack.hi.saturating_sub(sp));
+    prefetch(memory, sp, len as usize);
+}
+
 /// The maximum number of threads that build goroutines at once.
 const MAX_WALK_THREADS: usize = 8;
 
@@ -512,7 +528,18 @@ where
             budget: &budget,
         };
         let mut built = 0;
-        for ((&address, record), place) in addresses.iter().zip(block_records).zip(out) {
+        let count = addresses.len().min(block_records.len()).min(out.len());
+        for index in 0..count {
+            if let Some(Ok(ahead)) = block_records.get(index + PREFETCH_AHEAD) {
+                prefetch_stack_top(&reads, ahead);
+            }
+            let (Some(&address), Some(record), Some(place)) = (
+                addresses.get(index),
+                block_records.get_mut(index),
+                out.get_mut(index),
+            ) else {
+                break;
+            };
             // The record moves into the goroutine. The empty error left
             // behind allocates nothing.
             let record = std::mem::replace(record, Err(String::new()));
