@@ -425,8 +425,14 @@ const PREFETCH_AHEAD: usize = 8;
 const PREFETCH_STACK_BYTES: u64 = 384;
 
 /// Prefetches the top of the stack the goroutine of `record` is parked on.
+/// A saved sp outside the stack's bounds, which the walk does not follow,
+/// is not prefetched either: finding its bytes could wait for the
+/// decompression of a far part of the core.
 fn prefetch_stack_top(memory: &dyn ReadMemory, record: &GRecord) {
     let sp = record.sched.sp;
+    if !record.stack.contains(sp) {
+        return;
+    }
     let len = PREFETCH_STACK_BYTES.min(record.stack.hi.saturating_sub(sp));
     prefetch(memory, sp, len as usize);
 }
