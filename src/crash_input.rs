@@ -198,6 +198,37 @@ pub fn open_prepared<P: Send, L>(
     open_pending(args, core_path, PendingSource::Ready(source), work)
 }
 
+/// Runs `main` on this thread while `side`, when given, runs on another,
+/// and returns both results. A panic of `side` goes on in this thread.
+pub fn run_beside<S, T, M, R>(side: Option<S>, main: M) -> (R, Option<T>)
+where
+    S: FnOnce() -> T + Send,
+    T: Send,
+    M: FnOnce() -> R,
+{
+    std::thread::scope(|scope| {
+        let running = side.map(|side| scope.spawn(side));
+        let result = main();
+        let side_result = running.map(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        (result, side_result)
+    })
+}
+
+/// Opens a core already selected, as [`open_selected`] does, and returns
+/// it with the result of `work.load`.
+pub fn open_selected_prepared<P: Send, L>(
+    args: &CrashArgs,
+    core_path: PathBuf,
+    source: Option<CrashSource>,
+    work: &EarlyWork<'_, P, L>,
+) -> anyhow::Result<(OpenedCrash, L)> {
+    open_pending(args, core_path, PendingSource::Ready(source), work)
+}
+
 /// Opens a core already selected, with its journal record when there is
 /// one, and finds its binary as `args` request.
 pub fn open_selected(

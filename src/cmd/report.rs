@@ -87,22 +87,16 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     // The crash text is read from the journal while the core is
     // decompressed and walked. On the corpus's 10,000-goroutine crash, the
     // report then took 1.7 s instead of 1.9 s.
-    let (core, text) = std::thread::scope(|scope| {
-        let reading = selected
-            .as_ref()
-            .map(|record| scope.spawn(|| read_text(&selector, record)));
-        let core = open_core(&args.crash, source).map(|(opened, core_problem)| {
+    let reading = selected
+        .as_ref()
+        .map(|record| || read_text(&selector, record));
+    let (core, text) = crash_input::run_beside(reading, || {
+        open_core(&args.crash, source).map(|(opened, core_problem)| {
             let loaded = opened
                 .as_ref()
                 .map(|opened| Process::load(&opened.core, &opened.binary));
             (opened, core_problem, loaded)
-        });
-        let text = reading.map(|handle| {
-            handle
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        });
-        (core, text)
+        })
     });
     let (opened, core_problem, loaded) = core?;
     // Opening the core can reject the record found for a core file by its
