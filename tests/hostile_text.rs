@@ -278,32 +278,54 @@ fn escapes_never_reach_the_terminal() {
     }
 }
 
+/// Returns the row of the journal's one crash in `gocrash list`.
+fn list_row(journal: &TestJournal) -> String {
+    let list = String::from_utf8(gocrash(journal, &["list"]).stdout).unwrap();
+    list.lines().nth(1).expect("a crash row").to_owned()
+}
+
+/// Returns the `Headline:` line of `gocrash info`.
+fn info_headline(journal: &TestJournal) -> String {
+    let info = String::from_utf8(gocrash(journal, &["info"]).stdout).unwrap();
+    info.lines()
+        .find(|line| line.trim_start().starts_with("Headline:"))
+        .expect("a headline line")
+        .to_owned()
+}
+
 #[test]
 fn long_headline_is_cut_with_its_length() {
-    let mut first = b"panic: ".to_vec();
-    first.extend(std::iter::repeat_n(b'x', 3000));
-    let Some(journal) = journal(&crash_text(&first), &Fields::default()) else {
-        return;
-    };
+    // The traceback parser keeps 64 KiB of a line: the first headline fits
+    // in it, the second does not.
+    for value_len in [3000, 100_000] {
+        let mut first = b"panic: ".to_vec();
+        first.extend(std::iter::repeat_n(b'x', value_len));
+        let full_len = first.len();
+        let Some(journal) = journal(&crash_text(&first), &Fields::default()) else {
+            return;
+        };
+        let suffix = format!("… ({full_len} bytes)");
 
-    let list = String::from_utf8(gocrash(&journal, &["list"]).stdout).unwrap();
-    let row = list.lines().nth(1).expect("a crash row");
-    assert!(row.ends_with("… (3007 bytes)"), "{row}");
-    assert!(row.len() < 800, "{} bytes: {row}", row.len());
+        let row = list_row(&journal);
+        assert!(row.ends_with(&suffix), "{row}");
+        assert!(row.len() < 800, "{} bytes: {row}", row.len());
 
-    let info = String::from_utf8(gocrash(&journal, &["info"]).stdout).unwrap();
-    let headline = info
-        .lines()
-        .find(|line| line.trim_start().starts_with("Headline:"))
-        .expect("a headline line");
-    assert!(headline.ends_with("… (3007 bytes)"), "{headline}");
+        let headline = info_headline(&journal);
+        assert!(headline.ends_with(&suffix), "{headline}");
 
-    // JSON keeps the whole headline.
-    let document = info_json(&journal);
-    assert_eq!(
-        document["text"]["headline"].as_str().map(str::len),
-        Some(3007)
-    );
+        // JSON keeps the headline the parser kept, and its full length.
+        let document = info_json(&journal);
+        assert_eq!(document["text"]["headline_bytes"], full_len);
+        let kept_len = document["text"]["headline"].as_str().map(str::len);
+        if full_len <= 64 * 1024 {
+            assert_eq!(kept_len, Some(full_len));
+        } else {
+            assert!(kept_len.is_some_and(|len| len < full_len), "{kept_len:?}");
+        }
+        let rows: Value =
+            serde_json::from_slice(&gocrash(&journal, &["list", "--json"]).stdout).unwrap();
+        assert_eq!(rows[0]["headline_bytes"], full_len);
+    }
 }
 
 #[test]

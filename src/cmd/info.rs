@@ -146,6 +146,9 @@ struct TextFacts<'a> {
     /// Lines of the service's own output before the crash report.
     prelude_lines: usize,
     headline: Option<String>,
+    /// The headline's length in bytes as the process printed it: longer
+    /// than `headline` when the text reader cut a line over 64 KiB.
+    headline_bytes: Option<usize>,
     goroutines: usize,
     stream_ids: &'a [String],
     first_line_time: Option<String>,
@@ -329,10 +332,12 @@ fn check_build_ids(in_core: Option<&BuildIds>, binary: Option<&BinaryFacts>) -> 
 
 fn text_facts(text: &CrashText) -> TextFacts<'_> {
     let span = text.time_span_usec();
+    let (headline, headline_bytes) = text.headline_with_len().unzip();
     TextFacts {
         lines: text.line_count(),
         prelude_lines: text.prelude_lines(),
-        headline: text.headline(),
+        headline,
+        headline_bytes,
         goroutines: text.traceback.main_goroutines().count(),
         stream_ids: &text.stream_ids,
         first_line_time: span.map(|(first, _)| format_rfc3339(first)),
@@ -472,7 +477,10 @@ fn format_text(document: &Document<'_>, text: Option<&CrashText>) -> String {
                 "Headline",
                 facts.headline.as_deref().map_or_else(
                     || "-".into(),
-                    |headline| cap_line(headline, MAX_HEADLINE_BYTES).into_owned(),
+                    |headline| {
+                        let len = facts.headline_bytes.unwrap_or(headline.len());
+                        cap_line(headline, MAX_HEADLINE_BYTES, len).into_owned()
+                    },
                 ),
             ));
             lines.push((

@@ -188,6 +188,9 @@ struct Row {
     /// The crash report's first line, or the signal when the journal has no
     /// crash text.
     headline: String,
+    /// The headline's length in bytes as the process printed it: longer
+    /// than `headline` when the text reader cut a line over 64 KiB.
+    headline_bytes: usize,
     /// Source of the headline: "text" or "signal".
     headline_source: &'static str,
     cursor: String,
@@ -379,7 +382,8 @@ pub fn select_error(error: SelectError) -> anyhow::Error {
 /// Reads each record's core state, Go version and headline. Headlines need
 /// one journal query each, so they are read by a few workers at once.
 fn build_rows(selector: &Selector, records: &[CoredumpRecord]) -> Vec<Row> {
-    let headlines: Vec<Mutex<Option<String>>> = records.iter().map(|_| Mutex::new(None)).collect();
+    let headlines: Vec<Mutex<Option<(String, usize)>>> =
+        records.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..HEADLINE_WORKERS.min(records.len()) {
@@ -409,9 +413,13 @@ fn build_rows(selector: &Selector, records: &[CoredumpRecord]) -> Vec<Row> {
                 None => GoVersion::Unknown,
             };
             let headline = headline.into_inner().ok().flatten();
-            let (headline, headline_source) = match headline {
-                Some(line) => (line, "text"),
-                None => (record.signal_label(), "signal"),
+            let (headline, headline_bytes, headline_source) = match headline {
+                Some((line, len)) => (line, len, "text"),
+                None => {
+                    let label = record.signal_label();
+                    let len = label.len();
+                    (label, len, "signal")
+                }
             };
             Row {
                 time_usec: record.crash_time_usec(),
@@ -432,6 +440,7 @@ fn build_rows(selector: &Selector, records: &[CoredumpRecord]) -> Vec<Row> {
                 executable_kind: go.kind(),
                 go,
                 headline,
+                headline_bytes,
                 headline_source,
                 cursor: record.cursor.clone(),
                 boot_id: record.boot_id.clone(),
@@ -442,9 +451,10 @@ fn build_rows(selector: &Selector, records: &[CoredumpRecord]) -> Vec<Row> {
         .collect()
 }
 
-fn read_headline(journal: &Journal, record: &CoredumpRecord) -> Option<String> {
+/// Reads the headline of a crash and its length as the process printed it.
+fn read_headline(journal: &Journal, record: &CoredumpRecord) -> Option<(String, usize)> {
     match crashtext::read(journal, record, &TextOptions::headline_only()) {
-        Ok(text) => text.and_then(|text| text.headline()),
+        Ok(text) => text.and_then(|text| text.headline_with_len()),
         Err(error) => {
             tracing::warn!(target: "gocrash::list", pid = record.pid, error = %anyhow::Error::new(error), "cannot read the crash text");
             None
@@ -472,7 +482,12 @@ fn format_table(rows: &[Row]) -> String {
                 text_cell(row.unit.as_deref()),
                 exe_cell(row.exe.as_deref()),
                 row.go.column().to_string(),
-                escape_line(&cap_line(&row.headline, MAX_HEADLINE_BYTES)).into_owned(),
+                escape_line(&cap_line(
+                    &row.headline,
+                    MAX_HEADLINE_BYTES,
+                    row.headline_bytes,
+                ))
+                .into_owned(),
             ]
         })
         .collect();
@@ -621,6 +636,7 @@ mod tests {
             executable_kind: "go",
             go: GoVersion::Version("go1.22.3".into()),
             headline: headline.into(),
+            headline_bytes: headline.len(),
             headline_source: "text",
             cursor: String::new(),
             boot_id: None,

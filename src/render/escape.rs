@@ -53,18 +53,20 @@ pub fn escape_line(text: &str) -> Cow<'_, str> {
 }
 
 /// Shortens a one-line value to at most `max_bytes` bytes of its text,
-/// cut at a character boundary, followed by `…` and the full length, so a
-/// reader sees that it was cut and by how much. Shorter values are returned
+/// cut at a character boundary, followed by `…` and its full length, so a
+/// reader sees that it was cut and by how much. `text` may itself be the
+/// start of a value of `full_len` bytes. Shorter, whole values are returned
 /// unchanged.
-pub fn cap_line(text: &str, max_bytes: usize) -> Cow<'_, str> {
-    if text.len() <= max_bytes {
+pub fn cap_line(text: &str, max_bytes: usize, full_len: usize) -> Cow<'_, str> {
+    if text.len() <= max_bytes && full_len <= text.len() {
         return Cow::Borrowed(text);
     }
-    let mut end = max_bytes;
+    let mut end = max_bytes.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    Cow::Owned(format!("{}… ({} bytes)", &text[..end], text.len()))
+    let full_len = full_len.max(text.len());
+    Cow::Owned(format!("{}… ({full_len} bytes)", &text[..end]))
 }
 
 fn needs_escape(c: char, newlines: Newlines) -> bool {
@@ -198,10 +200,17 @@ mod tests {
 
     #[test]
     fn cap_line_cuts_at_char_boundary() {
-        assert_eq!(cap_line("short", 10), "short");
-        assert_eq!(cap_line("abcdef", 3), "abc… (6 bytes)");
+        assert_eq!(cap_line("short", 10, 5), "short");
+        assert_eq!(cap_line("abcdef", 3, 6), "abc… (6 bytes)");
         // 'é' is two bytes: a cut inside it moves back before it.
-        assert_eq!(cap_line("aéb", 2), "a… (4 bytes)");
+        assert_eq!(cap_line("aéb", 2, 4), "a… (4 bytes)");
+    }
+
+    #[test]
+    fn cap_line_gives_full_length() {
+        assert_eq!(cap_line("abcdef", 3, 100), "abc… (100 bytes)");
+        // A short start of a longer value still shows the value was cut.
+        assert_eq!(cap_line("abc", 10, 100), "abc… (100 bytes)");
     }
 
     #[test]

@@ -214,6 +214,24 @@ impl CrashText {
         headline(&self.traceback)
     }
 
+    /// Returns the headline with its length in bytes as the process
+    /// printed it. The parser keeps [`traceback::MAX_LINE_BYTES`] of a
+    /// line, so the length of a longer headline comes from the report's
+    /// first line in the text.
+    pub fn headline_with_len(&self) -> Option<(String, usize)> {
+        let headline = self.headline()?;
+        let first_line = self
+            .report_start
+            .and_then(|start| self.line(start))
+            .map_or(0, <[u8]>::len);
+        let len = if first_line > traceback::MAX_LINE_BYTES {
+            first_line.max(headline.len())
+        } else {
+            headline.len()
+        };
+        Some((headline, len))
+    }
+
     /// Builds a crash text from lines already joined.
     fn from_assembled(
         assembled: assemble::Assembled,
