@@ -403,18 +403,18 @@ impl JournalFile {
             ));
         }
 
+        let boot_id = hex(&boot_id);
         let mut fields = vec![
             text_field(
                 "__CURSOR",
                 format!(
-                    "s={};i={seqnum:x};b={};m={monotonic:x};t={realtime:x};x={xor_hash:x}",
+                    "s={};i={seqnum:x};b={boot_id};m={monotonic:x};t={realtime:x};x={xor_hash:x}",
                     hex(&self.header.seqnum_id),
-                    hex(&boot_id)
                 ),
             ),
             text_field("__REALTIME_TIMESTAMP", realtime.to_string()),
             text_field("__MONOTONIC_TIMESTAMP", monotonic.to_string()),
-            text_field("_BOOT_ID", hex(&boot_id)),
+            text_field("_BOOT_ID", boot_id),
         ];
         let mut kept_bytes: u64 = 0;
         for index in 0..items {
@@ -853,7 +853,13 @@ fn text_field(name: &str, value: String) -> Field {
 
 /// Formats a 128-bit ID as journalctl writes it: 32 lowercase hex digits.
 pub(super) fn hex(id: &[u8; 16]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(2 * id.len());
+    for byte in id {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    text
 }
 
 #[cfg(test)]
