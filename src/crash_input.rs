@@ -22,6 +22,7 @@ use symbolizer::binary::Binary;
 use symbolizer::buildid::{self, BuildIds};
 use symbolizer::core::{Backing, Core, CoreError, CoreOptions};
 use symbolizer::decompress::{DecompressError, Progress};
+use symbolizer::threads::spawn_or_return;
 
 use crate::exit::{Status, WithStatus};
 
@@ -198,22 +199,25 @@ pub fn open_prepared<P: Send, L>(
     open_pending(args, core_path, PendingSource::Ready(source), work)
 }
 
-/// Runs `main` on this thread while `side`, when given, runs on another,
-/// and returns both results. A panic of `side` goes on in this thread.
-pub fn run_beside<S, T, M, R>(side: Option<S>, main: M) -> (R, Option<T>)
+/// Runs `main` on this thread while `side`, when given, runs on a thread
+/// named `name`, and returns both results. When that thread cannot start,
+/// `side` runs here after `main`. A panic of `side` goes on in this thread.
+pub fn run_beside<S, T, M, R>(name: &str, side: Option<S>, main: M) -> (R, Option<T>)
 where
     S: FnOnce() -> T + Send,
     T: Send,
     M: FnOnce() -> R,
 {
     std::thread::scope(|scope| {
-        let running = side.map(|side| scope.spawn(side));
+        let started = side.map(|side| spawn_or_return(scope, name, side, |side| side()));
         let result = main();
-        let side_result = running.map(|handle| {
-            handle
+        let side_result = match started {
+            None => None,
+            Some(Ok(handle)) => handle
                 .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        });
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Some(Err(side)) => Some(side()),
+        };
         (result, side_result)
     })
 }
@@ -1016,5 +1020,24 @@ fn executable_problem(core: &Core) -> String {
     match damage {
         Some(damage) => format!("{problem}, which may be lost to damage: {damage}"),
         None => problem,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_beside;
+
+    #[test]
+    fn run_beside_returns_both_results() {
+        let (main, side) = run_beside("gocrash-test", Some(|| 2), || 1);
+        assert_eq!(main, 1);
+        assert_eq!(side, Some(2));
+    }
+
+    #[test]
+    fn run_beside_without_side_work() {
+        let (main, side) = run_beside("gocrash-test", None::<fn() -> u8>, || 1);
+        assert_eq!(main, 1);
+        assert_eq!(side, None);
     }
 }

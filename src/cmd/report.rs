@@ -90,7 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let reading = selected
         .as_ref()
         .map(|record| || read_text(&selector, record));
-    let (core, text) = crash_input::run_beside(reading, || {
+    let (core, text) = crash_input::run_beside("gocrash-text", reading, || {
         open_core(&args.crash, source).map(|(opened, core_problem)| {
             let loaded = opened
                 .as_ref()

@@ -86,7 +86,7 @@ pub fn run(mut args: Args) -> anyhow::Result<Status> {
     let reading = record
         .as_ref()
         .map(|record| || read_journal_text(record, &selector));
-    let (opened, journal_text) = crash_input::run_beside(reading, || {
+    let (opened, journal_text) = crash_input::run_beside("gocrash-text", reading, || {
         open_and_load(&args, &selector, selected).map(|(opened, loaded)| {
             let damage = opened.core.wait_for_decompression().err();
             (opened, loaded, damage)
