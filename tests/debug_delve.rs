@@ -582,9 +582,54 @@ fn failed_delve_start_is_explained() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("  core file is damaged"),
-        "delve's stderr is missing: {stderr}"
+        stderr.contains(
+            "\n  last lines of delve's stderr:\n    could not open debug info\n    core file is damaged"
+        ),
+        "delve's stderr is missing or not on lines of its own: {stderr}"
     );
+    let left: Vec<_> = std::fs::read_dir(work.path().join("gocrash"))
+        .unwrap()
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the decompressed core was not removed: {left:?}"
+    );
+}
+
+#[test]
+fn stripped_binary_is_refused() {
+    if !have_delve() {
+        return;
+    }
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "nilpointer" && c.toolchain == "1.19.8" && c.mode == "stripped")
+        .expect("the manifest has no stripped Go 1.19 crash of nilpointer");
+    let work = tempfile::tempdir().unwrap();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_gocrash"))
+        .arg("debug")
+        .arg(&crash.core)
+        .arg("--binary")
+        .arg(&crash.binary)
+        .arg("--json")
+        .env("XDG_RUNTIME_DIR", work.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stdout.is_empty(), "a server was announced: {stdout}");
+    assert!(
+        stderr.contains("has no DWARF debugging information"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("gocrash symbolize"), "{stderr}");
     let left: Vec<_> = std::fs::read_dir(work.path().join("gocrash"))
         .unwrap()
         .collect();

@@ -21,6 +21,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use object::Object;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use symbolizer::decompress::{self, Compression};
 
@@ -44,8 +45,8 @@ const PROCESS_FD_DIR: &str = "/proc/self/fd";
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit status: 0 when delve exits with 0, or when gocrash stopped it on \
-SIGINT, SIGTERM or SIGHUP; 1 on failure (no usable core or binary, delve missing, delve \
-exiting before it listens or with an error); 2 for an invalid command line, such as a \
+SIGINT, SIGTERM or SIGHUP; 1 on failure (no usable core or binary, a binary without DWARF, \
+delve missing, delve exiting before it listens or with an error); 2 for an invalid command line, such as a \
 --listen address that is not loopback without --allow-remote; 3 when no crash matched."
 )]
 pub struct Args {
@@ -242,6 +243,19 @@ fn prepare_core(
         stderr_line!("gocrash: warning: {warning}");
     }
     let binary = opened.binary.path().to_path_buf();
+    // delve 1.20 announces its listening address before it loads the
+    // binary, so a binary without DWARF would be served as if it worked.
+    let elf = opened.binary.elf();
+    if elf.section_by_name(".debug_info").is_none() && elf.section_by_name(".zdebug_info").is_none()
+    {
+        anyhow::bail!(
+            "cannot debug {} in delve: {} has no DWARF debugging information (it was built with \
+             -ldflags=-w or stripped), which delve needs; `gocrash symbolize` reads the goroutines \
+             without it",
+            display.display(),
+            binary.display()
+        );
+    }
     let go_version = match symbolizer::buildinfo::read(opened.binary.elf()) {
         Ok(info) => Some(info.go_version),
         Err(err) => {
