@@ -54,13 +54,21 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
                 Status::Failure
             }
         });
-    // Messages quote paths and values from the crash; none may drive the
-    // terminal.
-    stderr_line!(
-        "gocrash: {}",
-        crate::render::escape::escape_line(&format!("{err:#}"))
-    );
+    stderr_line!("gocrash: {}", escape_message(&format!("{err:#}")));
     status.into()
+}
+
+/// Escapes a message line by line. Messages quote paths and values from the
+/// crash, so none may drive the terminal, and a line after the first is
+/// indented, so that quoted text cannot pass for a message of its own.
+fn escape_message(message: &str) -> String {
+    let mut lines = message.split('\n').map(crate::render::escape::escape_line);
+    let mut escaped = lines.next().unwrap_or_default().into_owned();
+    for line in lines {
+        escaped.push_str("\n  ");
+        escaped.push_str(&line);
+    }
+    escaped
 }
 
 /// Reports whether the journal rejected a value from the command line, such
@@ -79,4 +87,23 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_message;
+
+    #[test]
+    fn message_lines_are_indented() {
+        assert_eq!(
+            escape_message("delve exited\nlast lines:\n  could not open"),
+            "delve exited\n  last lines:\n    could not open"
+        );
+    }
+
+    #[test]
+    fn message_controls_are_escaped() {
+        assert_eq!(escape_message("core \u{1b}[2J"), "core \\x1b[2J");
+        assert_eq!(escape_message("a\r\nb"), "a\\x0d\n  b");
+    }
 }
