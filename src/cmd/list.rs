@@ -64,8 +64,9 @@ pub struct JournalArgs {
     #[arg(long, value_name = "UNIT")]
     pub unit: Option<String>,
     /// Read the journal through journalctl, or directly with gocrash's own
-    /// reader for hosts without journalctl (slower on large journals; it
-    /// takes --since and --until only as @SECONDS).
+    /// reader for hosts without journalctl (it walks journals of systemd
+    /// before 246 entry by entry, and takes --since and --until only as
+    /// @SECONDS).
     #[arg(long, value_name = "READER", value_enum, default_value_t = ReaderArg::Journalctl)]
     pub journal_reader: ReaderArg,
 }
