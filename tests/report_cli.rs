@@ -218,6 +218,22 @@ fn check_crash(manifest: &Manifest, crash: &Crash) -> Vec<String> {
         );
     }
 
+    // A deadlock and a SIGQUIT that asked for a dump have no crashing
+    // goroutine; every other crash has one.
+    let expects_crashing = !matches!(facts.kind.as_str(), "deadlock" | "sigquit");
+    let has_crashing = !report["crashing"].is_null();
+    if has_crashing != expects_crashing {
+        differ(
+            "crashing goroutine",
+            report["crashing"]["id"].to_string(),
+            format!(
+                "{} for a crash of kind {}",
+                if expects_crashing { "one" } else { "none" },
+                facts.kind
+            ),
+        );
+    }
+
     match first_program_frame(&report) {
         Some(frame) if facts.first_frame_matches(&frame) => {}
         other => differ(

@@ -68,9 +68,8 @@ pub fn gather(inputs: &Inputs<'_>, source_roots: &[String]) -> CrashReport {
 
     let (headline, crashing, groups, goroutines_from) = match (inputs.core, core_process, text) {
         (Some(report), Some(process), _) => {
-            let mut crashing = report
-                .crashing_goroutine()
-                .map(|g| core_goroutine(g, Some(&mut finder)));
+            let mut crashing =
+                core_crashing_goroutine(report).map(|g| core_goroutine(g, Some(&mut finder)));
             // A fault in C code called through cgo: the C frames the signal
             // interrupted go above the goroutine's, which the runtime's
             // traceback leaves out.
@@ -394,8 +393,26 @@ fn core_goroutine(goroutine: &Goroutine, finder: Option<&mut SourceFinder>) -> G
     }
 }
 
+/// Returns the goroutine the crash happened on: none for a signal sent
+/// from outside, such as an operator's `kill -QUIT`, which only interrupted
+/// the goroutine it found. A SIGQUIT the process relayed to itself counts
+/// as sent from outside, as the runtime relays an operator's SIGQUIT.
+fn core_crashing_goroutine<'a>(report: &Report<'a>) -> Option<&'a Goroutine> {
+    let own_pid = report.crash.core.process().map(|p| p.pid);
+    let sent = report.fatal_signal.as_ref().is_some_and(|(_, signal)| {
+        let name = signal_name(signal.signo).map(|(name, _)| name);
+        let from_other_process = own_pid != Some(render::signal::sender(signal));
+        is_sent_signal(name, Some(i64::from(signal.code)))
+            && (name == Some("SIGQUIT") || from_other_process)
+    });
+    if sent {
+        return None;
+    }
+    report.crashing_goroutine()
+}
+
 fn core_groups(report: &Report<'_>, process: &symbolizer::goroutines::Process) -> Vec<Group> {
-    let crashing = report.crashing_goroutine();
+    let crashing = core_crashing_goroutine(report);
     let views = render::printing_order(report, process)
         .into_iter()
         .filter(|g| !crashing.is_some_and(|c| std::ptr::eq(c, *g)))
