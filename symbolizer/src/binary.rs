@@ -371,10 +371,12 @@ impl Binary {
             }
         }
         let (location, vaddr, mut tab) = match found {
-            Some((location, vaddr, data)) => match Pclntab::parse(data) {
-                Ok(tab) => (location, vaddr, tab),
-                Err(source) => return Err(invalid(location, source)),
-            },
+            Some((location, vaddr, data)) => {
+                match Pclntab::parse(data).and_then(|tab| tab.check_tables().map(|()| tab)) {
+                    Ok(tab) => (location, vaddr, tab),
+                    Err(source) => return Err(invalid(location, source)),
+                }
+            }
             None => match self.search_segments() {
                 Some((vaddr, tab)) => (
                     format!("the segment at 0x{vaddr:x} (found by searching for its header)"),
@@ -485,7 +487,7 @@ impl Binary {
             return None;
         }
         // Entries are checked relative to each other, so any text start works here.
-        match tab.validate() {
+        match tab.validate().and_then(|()| tab.check_tables()) {
             Ok(()) => {
                 tracing::debug!(target: TRACE_TARGET, path = %self.path.display(), vaddr, "pclntab found by searching the loaded segments");
                 tab.set_vaddr(vaddr);

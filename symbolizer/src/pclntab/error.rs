@@ -55,6 +55,33 @@ pub enum PclntabError {
         offset: u64,
     },
 
+    #[error("pclntab header: the {later} at offset 0x{later_offset:x} starts before the {earlier} at 0x{earlier_offset:x}, which the linker writes first")]
+    TablesOutOfOrder {
+        earlier: &'static str,
+        earlier_offset: u64,
+        later: &'static str,
+        later_offset: u64,
+    },
+
+    #[error("pclntab: the {structure} does not end with a NUL at offset 0x{offset:x}, where the header says the next table starts")]
+    UnterminatedTable {
+        structure: &'static str,
+        offset: u64,
+    },
+
+    #[error("pclntab: the {structure} holds the control byte 0x{byte:02x} at offset 0x{offset:x}, which no Go name or path has")]
+    ControlByte {
+        structure: &'static str,
+        offset: u64,
+        byte: u8,
+    },
+
+    #[error("pclntab: {structure} at offset 0x{offset:x} does not start a string (the byte before it is not NUL)")]
+    NotStringStart {
+        structure: &'static str,
+        offset: u64,
+    },
+
     #[error("pclntab pc-value table at offset 0x{offset:x}: {reason}")]
     BadPcValue { offset: u64, reason: &'static str },
 

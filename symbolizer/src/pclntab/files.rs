@@ -10,7 +10,7 @@ use super::func::Func;
 use super::Pclntab;
 
 /// A cutab entry with this value names no file.
-const NO_FILE: u32 = u32::MAX;
+pub(super) const NO_FILE: u32 = u32::MAX;
 
 impl<'data> Pclntab<'data> {
     /// Returns the name of file `file_index`, a value of `func`'s pcfile

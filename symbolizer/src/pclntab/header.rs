@@ -197,6 +197,9 @@ impl Header {
         if format.header_functab.is_none() {
             header.functab = u64::from(header_size);
         }
+        if format.file_table == FileTable::CompilationUnits {
+            header.check_table_order(data)?;
+        }
 
         let functab_len = header.functab_len();
         let functab_end = header
@@ -231,6 +234,50 @@ impl Header {
             header.global_filetab = Some(u64::from(filetab));
         }
         Ok(header)
+    }
+
+    /// Checks that the tables of a Go 1.16 and later header follow each
+    /// other in the order the linker writes them, and that the function
+    /// name and file name tables end with a NUL, as their last string does.
+    /// A damaged offset would otherwise give wrong names and files quietly.
+    fn check_table_order(&self, data: &[u8]) -> Result<(), PclntabError> {
+        let tables = [
+            ("function name table", self.funcnames),
+            ("compilation unit table", self.cutab),
+            ("file name table", self.filetab),
+            ("pc-value tables", self.pctab),
+            ("function table", self.functab),
+        ];
+        for pair in tables.windows(2) {
+            let ((earlier, earlier_offset), (later, later_offset)) = (pair[0], pair[1]);
+            if later_offset < earlier_offset {
+                return Err(PclntabError::TablesOutOfOrder {
+                    earlier,
+                    earlier_offset,
+                    later,
+                    later_offset,
+                });
+            }
+        }
+        for (structure, start, end) in [
+            ("function name table", self.funcnames, self.cutab),
+            ("file name table", self.filetab, self.pctab),
+        ] {
+            // Both offsets were checked to lie inside `data`.
+            if end > start && data[end as usize - 1] != 0 {
+                return Err(PclntabError::UnterminatedTable {
+                    structure,
+                    offset: end - 1,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports whether file names are looked up per compilation unit, in
+    /// tables of their own (Go 1.16 on).
+    pub fn file_table_is_per_unit(&self) -> bool {
+        self.format.file_table == FileTable::CompilationUnits
     }
 
     /// Size in bytes of the function table: `nfunc` (entry, record offset)

@@ -148,6 +148,93 @@ impl<'data> Pclntab<'data> {
         self.header.ptr_size
     }
 
+    /// Checks every function and file entry, where a damaged header offset
+    /// shows. Each function's record must repeat its function-table entry.
+    /// In a Go 1.16 and later table, each function name must start a string
+    /// of the name table, and each compilation unit entry must name a string
+    /// of the file table or no file. Those two tables may hold no control
+    /// bytes.
+    pub fn check_tables(&self) -> Result<(), PclntabError> {
+        let header = &self.header;
+        let units = header.file_table_is_per_unit();
+        let mut previous = 0;
+        for index in 0..self.len() {
+            let entry = self.functab_entry(index)?;
+            if entry < previous {
+                return Err(PclntabError::FunctabUnsorted {
+                    index,
+                    entry,
+                    previous,
+                });
+            }
+            previous = entry;
+            let func = self.func(FuncIndex(index))?;
+            if units {
+                let start = header.funcnames + u64::from(func.name_offset);
+                self.check_string_start(start, header.funcnames, header.cutab, "function name")?;
+            }
+        }
+        if units {
+            // A newline in a name would let a crafted binary add lines to
+            // every output that prints it.
+            for (structure, start, end) in [
+                ("function name table", header.funcnames, header.cutab),
+                ("file name table", header.filetab, header.pctab),
+            ] {
+                let table = &self.data[start as usize..end as usize];
+                if let Some(at) = table
+                    .iter()
+                    .position(|&byte| byte != 0 && (byte < 0x20 || byte == 0x7f))
+                {
+                    return Err(PclntabError::ControlByte {
+                        structure,
+                        offset: start + at as u64,
+                        byte: table[at],
+                    });
+                }
+            }
+            let mut slot = header.cutab;
+            while slot + 4 <= header.filetab {
+                let name = self.bytes.u32_at(slot).ok_or_else(|| {
+                    PclntabError::out_of_range("compilation unit table", slot, 4, self.data.len())
+                })?;
+                if name != files::NO_FILE {
+                    let start = header.filetab + u64::from(name);
+                    self.check_string_start(start, header.filetab, header.pctab, "file name")?;
+                }
+                slot += 4;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that `start` lies in the string table `table..end` and begins
+    /// a string: at the table's start or right after a NUL.
+    fn check_string_start(
+        &self,
+        start: u64,
+        table: u64,
+        end: u64,
+        structure: &'static str,
+    ) -> Result<(), PclntabError> {
+        if start >= end {
+            return Err(PclntabError::out_of_range(
+                structure,
+                start,
+                1,
+                end as usize,
+            ));
+        }
+        // `end` lies inside the table's bytes, as the header check made sure.
+        if start > table && self.data[start as usize - 1] != 0 {
+            return Err(PclntabError::NotStringStart {
+                structure,
+                offset: start,
+            });
+        }
+        Ok(())
+    }
+
     /// Checks the structure the runtime's `moduledataverify1` checks on a
     /// sample of functions: entries ascend, each record's entry equals its
     /// function-table entry, names are terminated strings. Used to accept a

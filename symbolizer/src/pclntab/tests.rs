@@ -855,3 +855,123 @@ fn walk_lookups_record_damage() {
     assert!(first.contains("_func record at offset 0xffff00"), "{first}");
     assert!(first.contains("needs 0x2c bytes"), "{first}");
 }
+
+/// Adds `delta` to the header word at `index` of a Go 1.20 table.
+fn shift_header_word(table: &mut [u8], index: Option<u32>, delta: i64) {
+    let at = 8 + index.expect("the format has the word") as usize * 8;
+    let value = u64::from_le_bytes(table[at..at + 8].try_into().unwrap());
+    set_uint(table, at, value.wrapping_add_signed(delta), 8);
+}
+
+#[test]
+fn every_format_passes_table_checks() {
+    for format in FORMATS.iter() {
+        let built = sample(format).build();
+        let tab = built.pclntab();
+        assert_eq!(tab.check_tables(), Ok(()), "{}", format.versions);
+    }
+}
+
+#[test]
+fn shifted_name_table_is_an_error() {
+    let format = &FORMATS[3];
+    let mut built = sample(format).build();
+    shift_header_word(&mut built.table, format.header_funcnames, 1);
+    let tab = built.pclntab();
+    let err = tab.check_tables().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PclntabError::NotStringStart {
+                structure: "function name",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn shifted_file_table_is_an_error() {
+    let format = &FORMATS[3];
+    let mut built = sample(format).build();
+    shift_header_word(&mut built.table, format.header_filetab, 1);
+    let tab = built.pclntab();
+    let err = tab.check_tables().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PclntabError::NotStringStart {
+                structure: "file name",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn tables_out_of_order_are_an_error() {
+    let format = &FORMATS[3];
+    let mut built = sample(format).build();
+    let funcnames = Pclntab::parse(&built.table).unwrap().header().funcnames;
+    let cutab = Pclntab::parse(&built.table).unwrap().header().cutab;
+    shift_header_word(
+        &mut built.table,
+        format.header_cutab,
+        funcnames as i64 - cutab as i64 - 1,
+    );
+    let err = Pclntab::parse(&built.table).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PclntabError::TablesOutOfOrder {
+                earlier: "function name table",
+                later: "compilation unit table",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn cut_name_table_is_an_error() {
+    let format = &FORMATS[3];
+    let mut built = sample(format).build();
+    // The compilation unit table now starts inside the last name.
+    shift_header_word(&mut built.table, format.header_cutab, -2);
+    let err = Pclntab::parse(&built.table).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PclntabError::UnterminatedTable {
+                structure: "function name table",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn newline_in_name_is_an_error() {
+    let mut built = sample(&FORMATS[3]).build();
+    let at = built
+        .table
+        .windows(10)
+        .position(|window| window == b"main.plain")
+        .expect("the name is in the table");
+    built.table[at + 4] = b'\n';
+    let tab = built.pclntab();
+    let err = tab.check_tables().unwrap_err();
+    assert_eq!(
+        err,
+        PclntabError::ControlByte {
+            structure: "function name table",
+            offset: at as u64 + 4,
+            byte: b'\n',
+        },
+        "{err}"
+    );
+}
