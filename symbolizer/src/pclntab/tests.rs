@@ -793,6 +793,7 @@ fn truncated_tables_never_panic() {
                 writable: false,
             }]));
             let _ = tab.validate();
+            let _ = tab.check_tables();
             for pc in (TEXT - 1..TEXT + 0x61).step_by(3) {
                 let _ = tab.resolve(pc);
                 let _ = tab.resolve_inlined(pc, &mut Vec::new());
@@ -821,6 +822,7 @@ fn corrupted_bytes_never_panic() {
                     executable: false,
                     writable: false,
                 }]));
+                let _ = tab.check_tables();
                 for pc in [TEXT, TEXT + 0x10, TEXT + 0x3a, TEXT + 0x5f] {
                     let _ = tab.resolve(pc);
                     let _ = tab.resolve_inlined(pc, &mut Vec::new());
