@@ -591,22 +591,76 @@ fn machine_mismatch_is_stated() {
     assert!(message.contains("is built for x86-64"), "{message}");
 }
 
-/// Returns the offset of the NT_FILE note's description in `core`.
-fn file_note(core: &[u8]) -> Option<usize> {
-    let (start, end) = note_segment(core)?;
+/// Returns the notes of `core`: for each, the offset of its header and its
+/// type.
+fn notes(core: &[u8]) -> Vec<(usize, u64)> {
+    let Some((start, end)) = note_segment(core) else {
+        return Vec::new();
+    };
     let align = |n: usize| (n + 3) & !3;
+    let mut found = Vec::new();
     let mut at = start;
     while at + 12 <= end {
-        let name_size = usize::try_from(field(core, at, 4)?).ok()?;
-        let desc_size = usize::try_from(field(core, at + 4, 4)?).ok()?;
-        let kind = field(core, at + 8, 4)?;
-        let desc = at + 12 + align(name_size);
-        if kind == 0x4649_4c45 {
-            return Some(desc);
-        }
-        at = desc + align(desc_size);
+        let (Some(name_size), Some(desc_size), Some(kind)) = (
+            field(core, at, 4),
+            field(core, at + 4, 4),
+            field(core, at + 8, 4),
+        ) else {
+            break;
+        };
+        found.push((at, kind));
+        at += 12 + align(name_size as usize) + align(desc_size as usize);
     }
-    None
+    found
+}
+
+/// Returns the offset of the NT_FILE note's description in `core`.
+fn file_note(core: &[u8]) -> Option<usize> {
+    const NT_FILE: u64 = 0x4649_4c45;
+    let (header, _) = notes(core).into_iter().find(|&(_, kind)| kind == NT_FILE)?;
+    let name_size = field(core, header, 4)? as usize;
+    Some(header + 12 + ((name_size + 3) & !3))
+}
+
+/// A thread whose NT_PRSTATUS note is lost (its type changed) is named
+/// under Missing through the M that still names it.
+#[test]
+fn lost_thread_note_is_missing() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = manifest
+        .crashes
+        .iter()
+        .find(|c| c.program == "nilpointer" && c.mode == "default")
+        .expect("a default nilpointer crash");
+    let mut core = decompressed(crash);
+    const NT_PRSTATUS: u64 = 1;
+    let threads: Vec<usize> = notes(&core)
+        .into_iter()
+        .filter(|&(_, kind)| kind == NT_PRSTATUS)
+        .map(|(header, _)| header)
+        .collect();
+    assert!(threads.len() >= 2, "{} thread notes", threads.len());
+    let last = threads[threads.len() - 1];
+    core[last + 8..last + 12].copy_from_slice(&0x8000_0000u32.to_le_bytes());
+
+    let options = CoreOptions {
+        executable: Some(crash.binary.clone()),
+        ..CoreOptions::default()
+    };
+    let core = Core::from_bytes(core, &options).expect("the core opens");
+    assert_eq!(core.threads().len(), threads.len() - 1);
+    let binary = Binary::open(&crash.binary).expect("the corpus binary opens");
+    let process = Process::load(&core, &binary).expect("the goroutines load");
+    assert!(
+        process
+            .missing()
+            .iter()
+            .any(|line| line.contains("has no NT_PRSTATUS note in the core")),
+        "{:?}",
+        process.missing()
+    );
 }
 
 /// An NT_FILE entry of the executable moved to another part of the file

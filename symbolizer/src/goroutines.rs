@@ -474,6 +474,15 @@ impl Process {
             records = read_records(&gs);
             ms = walks::collect_ms(memory, layout, &records);
         }
+        let allm = symbols.symbol("runtime.allm").map(|(address, _)| address);
+        missing.extend(walks::ms_without_threads(
+            memory,
+            layout,
+            allm,
+            &records,
+            &ms,
+            core.threads(),
+        ));
 
         // Counted while the records are fresh in the cache.
         let reused = reused_ids(live_ids(&records));

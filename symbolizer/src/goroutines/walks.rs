@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{CreatedBy, Goroutine, MSummary, ThreadState};
 use crate::core::{Arch, Registers, Thread};
-use crate::hashing::FastMap;
+use crate::hashing::{FastMap, FastSet};
 use crate::runtime::crash;
 use crate::runtime::goroutine::{read_g, read_m, GRecord, MRecord, ThreadM};
 use crate::runtime::layout::RuntimeLayout;
@@ -169,6 +169,74 @@ pub(super) fn collect_ms(
     let mut ms: Vec<MRecord> = seen.into_values().collect();
     ms.sort_by_key(|m| m.id);
     ms
+}
+
+/// Most Ms followed through `runtime.allm`, a bound on a damaged list.
+const MAX_MS: usize = 100_000;
+
+/// Names each M whose thread has no register note in the core: first those
+/// running a goroutine, then the others `runtime.allm` lists, when its
+/// address is known. The kernel writes a note for every thread of the
+/// process, and the runtime takes an M off `allm` before its thread exits,
+/// so a missing note means damaged notes. Idle extra Ms of cgo callbacks
+/// are left out.
+pub(super) fn ms_without_threads(
+    memory: &dyn ReadMemory,
+    layout: &RuntimeLayout,
+    allm: Option<u64>,
+    records: &[Result<GRecord, String>],
+    ms: &[MRecord],
+    threads: &[Thread],
+) -> Vec<String> {
+    let thread_ids: FastSet<u64> = threads.iter().map(|t| u64::from(t.id.0)).collect();
+    let has_no_note = |m: &MRecord| m.procid != 0 && !thread_ids.contains(&m.procid);
+    let mut reported = FastSet::default();
+    let mut missing = Vec::new();
+    for record in records.iter().flatten() {
+        if !matches!(record.status, GStatus::Running | GStatus::Syscall) || record.m == 0 {
+            continue;
+        }
+        let Some(m) = ms.iter().find(|m| m.address == record.m) else {
+            continue;
+        };
+        if has_no_note(m) && reported.insert(m.address) {
+            missing.push(format!(
+                "goroutine {} runs on M{}, whose thread {} has no NT_PRSTATUS note in the core, \
+                 so that thread's registers and its walk are missing",
+                record.goid, m.id, m.procid
+            ));
+        }
+    }
+
+    let Some(allm) = allm else {
+        return missing;
+    };
+    let mut seen = FastSet::default();
+    let mut address = memory.read_u64(allm).unwrap_or(0);
+    while address != 0 && seen.len() < MAX_MS && seen.insert(address) {
+        let Ok(m) = read_m(memory, layout, address) else {
+            missing.push(format!(
+                "the M at {address:#x} in runtime.allm cannot be read, so the list of Ms is cut there"
+            ));
+            break;
+        };
+        // Before Go 1.22, an M that ran a cgo callback on a C thread keeps
+        // that thread's id after `dropm`, and the thread may have exited
+        // since. Such an extra M's curg is a dead g.
+        let idle_extra = records
+            .iter()
+            .flatten()
+            .any(|g| g.address == m.curg && matches!(g.status, GStatus::Dead | GStatus::DeadExtra));
+        if has_no_note(&m) && !reported.contains(&address) && !idle_extra {
+            missing.push(format!(
+                "M{} names thread {}, which has no NT_PRSTATUS note in the core, so that \
+                 thread's registers and its walk are missing",
+                m.id, m.procid
+            ));
+        }
+        address = m.alllink;
+    }
+    missing
 }
 
 fn thread_regs(thread: &Thread) -> Regs {
