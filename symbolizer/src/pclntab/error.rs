@@ -55,10 +55,9 @@ pub enum PclntabError {
         offset: u64,
     },
 
-    #[error("pclntab header: the {later} at offset 0x{later_offset:x} starts before the {earlier} at 0x{earlier_offset:x}, which the linker writes first")]
+    #[error("pclntab header: the {later} at offset 0x{later_offset:x} starts before the {earlier}, which the linker writes first")]
     TablesOutOfOrder {
         earlier: &'static str,
-        earlier_offset: u64,
         later: &'static str,
         later_offset: u64,
     },

@@ -253,7 +253,6 @@ impl Header {
             if later_offset < earlier_offset {
                 return Err(PclntabError::TablesOutOfOrder {
                     earlier,
-                    earlier_offset,
                     later,
                     later_offset,
                 });
