@@ -708,11 +708,20 @@ fn open_and_detect(
             len: total_in,
         });
     }
+    let mut too_many_skippable = false;
     let detected = Compression::detect(prefix).or_else(|| {
         let magic = u32::from_le_bytes(prefix.get(..4)?.try_into().ok()?);
-        is_skippable_magic(magic)
-            .then(|| detect_after_skippable(&file, total_in))
-            .flatten()
+        if !is_skippable_magic(magic) {
+            return None;
+        }
+        match detect_after_skippable(&file, total_in) {
+            Ok(compression) => Some(compression),
+            Err(SkippableEnd::TooMany) => {
+                too_many_skippable = true;
+                None
+            }
+            Err(SkippableEnd::NoFrame) => None,
+        }
     });
     let Some(compression) = detected else {
         // Text, such as a crash text given in place of a core, is shown as
@@ -731,6 +740,11 @@ fn open_and_detect(
             .is_some_and(|magic| is_skippable_magic(u32::from_le_bytes(magic)));
         let found = if is_text {
             format!("the text {:?}", String::from_utf8_lossy(prefix))
+        } else if too_many_skippable {
+            format!(
+                "{hex}, more than {MAX_LEADING_SKIPPABLE} skippable frames, the most looked past \
+                 for a zstd or lz4 frame"
+            )
         } else if skippable {
             format!("{hex}, a skippable frame that no zstd or lz4 frame follows")
         } else {
@@ -748,31 +762,41 @@ fn open_and_detect(
     Ok((file, compression, total_in))
 }
 
-/// Leading skippable frames looked past to recognise a stream's format.
-const MAX_LEADING_SKIPPABLE: usize = 16;
+/// Leading skippable frames looked past to recognise a stream's format, one
+/// read each.
+const MAX_LEADING_SKIPPABLE: usize = 4096;
+
+/// Why no format was found after leading skippable frames.
+enum SkippableEnd {
+    /// Something other than a zstd or lz4 frame, or nothing, follows them.
+    NoFrame,
+    /// More than [`MAX_LEADING_SKIPPABLE`] of them.
+    TooMany,
+}
 
 /// Recognises a zstd or lz4 stream that starts with skippable frames (a
-/// frame both formats share) by the first frame after them. `None` for
-/// anything else.
-fn detect_after_skippable(file: &File, len: u64) -> Option<Compression> {
+/// frame both formats share) by the first frame after them.
+fn detect_after_skippable(file: &File, len: u64) -> Result<Compression, SkippableEnd> {
     let mut position = 0u64;
     for _ in 0..MAX_LEADING_SKIPPABLE {
         let mut header = [0u8; 8];
-        file.read_exact_at(&mut header, position).ok()?;
-        let magic = u32::from_le_bytes(header[..4].try_into().ok()?);
+        file.read_exact_at(&mut header, position)
+            .map_err(|_| SkippableEnd::NoFrame)?;
+        let [m0, m1, m2, m3, s0, s1, s2, s3] = header;
+        let magic = u32::from_le_bytes([m0, m1, m2, m3]);
         if !is_skippable_magic(magic) {
-            return match Compression::detect(&header[..4])? {
-                format @ (Compression::Zstd | Compression::Lz4) => Some(format),
-                _ => None,
+            return match Compression::detect(&header[..4]) {
+                Some(format @ (Compression::Zstd | Compression::Lz4)) => Ok(format),
+                _ => Err(SkippableEnd::NoFrame),
             };
         }
-        let size = u32::from_le_bytes(header[4..].try_into().ok()?);
-        position = position.checked_add(8 + u64::from(size))?;
-        if position >= len {
-            return None;
-        }
+        let size = u32::from_le_bytes([s0, s1, s2, s3]);
+        position = position
+            .checked_add(8 + u64::from(size))
+            .filter(|&next| next < len)
+            .ok_or(SkippableEnd::NoFrame)?;
     }
-    None
+    Err(SkippableEnd::TooMany)
 }
 
 fn map_file(file: &File, path: &Path) -> Result<Option<Mmap>, DecompressError> {
@@ -1494,6 +1518,39 @@ mod tests {
         let summary = decompress_to_writer(&path, &mut out, &mut |_| {}).unwrap();
         assert_eq!(summary.compression, Compression::Zstd);
         assert!(out == core, "the decompressed core differs");
+    }
+
+    #[test]
+    fn many_skippable_frames_are_looked_past() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = sample_core();
+        let mut bytes = Vec::new();
+        for _ in 0..MAX_LEADING_SKIPPABLE - 1 {
+            bytes.extend(skippable_frame(b"metadata"));
+        }
+        bytes.extend(compress(&core, Compression::Zstd));
+        let path = write_temp(&dir, "skippable.zst", &bytes);
+        let mut out = Vec::new();
+        let summary = decompress_to_writer(&path, &mut out, &mut |_| {}).unwrap();
+        assert_eq!(summary.compression, Compression::Zstd);
+        assert!(out == core, "the decompressed core differs");
+    }
+
+    #[test]
+    fn too_many_skippable_frames_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = Vec::new();
+        for _ in 0..=MAX_LEADING_SKIPPABLE {
+            bytes.extend(skippable_frame(&[]));
+        }
+        bytes.extend(compress(&sample_core(), Compression::Zstd));
+        let path = write_temp(&dir, "skippable.zst", &bytes);
+        let error = decompress_to_writer(&path, &mut io::sink(), &mut |_| {}).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("more than 4096 skippable frames"),
+            "{message}"
+        );
     }
 
     #[test]
