@@ -869,6 +869,7 @@ fn search_directory(dir: &Path, ids: &BuildIds) -> anyhow::Result<PathBuf> {
     let mut entries = 0usize;
     let mut elf_files = 0usize;
     let mut truncated = false;
+    let mut cut_match = None;
     let mut progress = SearchProgress::new(dir);
     while let Some((current, depth)) = pending.pop() {
         let listing = match std::fs::read_dir(&current) {
@@ -902,17 +903,32 @@ fn search_directory(dir: &Path, ids: &BuildIds) -> anyhow::Result<PathBuf> {
                 continue;
             }
             elf_files += 1;
-            let Ok(candidate) = Binary::open(&child) else {
+            // Warnings about candidates are not the user's concern; the
+            // binary chosen is opened again, and warns then.
+            let opened = tracing::subscriber::with_default(
+                tracing::subscriber::NoSubscriber::default(),
+                || Binary::open(&child),
+            );
+            let Ok(candidate) = opened else {
                 continue;
             };
             let candidate_ids = buildid::read(candidate.elf()).ids;
             if matches!(compare_ids(ids, &candidate_ids), Ok(kinds) if !kinds.is_empty()) {
-                return Ok(child);
+                if candidate.is_whole() {
+                    return Ok(child);
+                }
+                // A copy cut short has the build ID of its first page; a
+                // whole copy found later is taken instead.
+                tracing::info!(target: "gocrash::crash_input", binary = %child.display(), "the build ID matches, but the file is cut short; looking further");
+                cut_match.get_or_insert(child);
             }
         }
         if truncated {
             break;
         }
+    }
+    if let Some(cut) = cut_match {
+        return Ok(cut);
     }
     let wanted = describe_ids(ids);
     let limit = if truncated {

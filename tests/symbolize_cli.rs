@@ -874,6 +874,37 @@ fn binary_directory_is_searched_by_build_id() {
 }
 
 #[test]
+fn binary_directory_skips_cut_copy() {
+    let Some((crash, _)) = corpus_crash() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    // The cut copy keeps the first page, and with it the build ID, and its
+    // name sorts first.
+    let whole = std::fs::read(&crash.binary).expect("the corpus binary reads");
+    std::fs::write(dir.path().join("a-cut"), &whole[..4096]).expect("write");
+    std::fs::write(dir.path().join("b-whole"), &whole).expect("write");
+    let output = gocrash(&[
+        "symbolize",
+        "--json",
+        "--binary",
+        path_str(dir.path()),
+        path_str(&crash.core),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let document: Value = serde_json::from_slice(&output.stdout).expect("JSON document");
+    assert_eq!(
+        document["binary"]["path"],
+        path_str(&dir.path().join("b-whole"))
+    );
+    assert!(
+        !stderr(&output).contains("a-cut"),
+        "a skipped candidate was warned about: {}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn binary_directory_without_match_fails() {
     let Some((crash, other)) = corpus_crash() else {
         return;

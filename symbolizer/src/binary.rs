@@ -267,6 +267,12 @@ impl Binary {
         self.cut_short
     }
 
+    /// Reports whether the file contains every section and segment its headers
+    /// describe, as a copy cut short does not.
+    pub fn is_whole(&self) -> bool {
+        self.cut_short.is_none() && self.data().len() as u64 >= self.described_len()
+    }
+
     /// Returns the whole file.
     pub fn data(&self) -> &[u8] {
         self.backing.bytes()

@@ -766,7 +766,7 @@ fn open_and_detect(
 /// read each.
 const MAX_LEADING_SKIPPABLE: usize = 4096;
 
-/// Why no format was found after leading skippable frames.
+/// The reason no format was found after leading skippable frames.
 enum SkippableEnd {
     /// Something other than a zstd or lz4 frame, or nothing, follows them.
     NoFrame,
