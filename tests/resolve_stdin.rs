@@ -153,3 +153,48 @@ fn pie_without_base_gets_hint() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn bias_given_as_base_gets_hint() {
+    let Some(manifest) = support::manifest() else {
+        eprintln!("skipped: no corpus manifest");
+        return;
+    };
+    // A bias given as the base moves a text address up by the link-time
+    // base, which takes it past the end of the text of a small program.
+    let (pie, range) = manifest
+        .builds
+        .iter()
+        .filter(|b| b.mode == "pie")
+        .find_map(|build| {
+            let binary = Binary::open(&build.binary).unwrap();
+            let range = binary.pclntab().unwrap().text_range().unwrap();
+            (range.start + 1 + binary.link_base() >= range.end).then_some((build, range))
+        })
+        .expect("a PIE build whose text is smaller than its link-time base");
+    let bias = 0x5600_0000_0000u64;
+    let loaded = format!("{:#x}", bias + range.start + 1);
+    let resolve_with = |option: &str, value: u64| {
+        Command::new(env!("CARGO_BIN_EXE_gocrash"))
+            .args(["resolve", "--binary", pie.binary.to_str().unwrap()])
+            .args([option, &format!("{value:#x}"), &loaded])
+            .output()
+            .unwrap()
+    };
+
+    // The load bias given as the base shifts the address out of the text.
+    let output = resolve_with("--base", bias);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "?\n?:0\n");
+    assert!(stderr.contains("no address is in a function"), "{stderr}");
+    assert!(stderr.contains("--bias"), "{stderr}");
+
+    // The same value given as the bias resolves, with no warning.
+    let output = resolve_with("--bias", bias);
+    assert_ne!(String::from_utf8(output.stdout).unwrap(), "?\n?:0\n");
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -458,6 +458,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     out.flush()?;
     if unresolved > 0 && bias == 0 && binary.is_pie() {
         tracing::warn!(target: "gocrash::resolve", unresolved, "{} is position-independent, and addresses are taken as link-time addresses without --base (where the binary was loaded) or --bias (what symbolize --json gives as load_bias)", args.binary.display());
+    } else if unresolved > 0 && unresolved == count && args.base.is_some() {
+        // Every address missed: the likeliest cause is a load bias given
+        // as the base, which shifts every address by the link-time base.
+        tracing::warn!(target: "gocrash::resolve", unresolved, "no address is in a function of {} with --base 0x{:x}; --base takes the address the binary was loaded at (its first mapping in /proc/PID/maps), and --bias the difference from its link-time base 0x{:x} (symbolize --json's load_bias)", args.binary.display(), args.base.unwrap_or(0), binary.link_base());
     }
     Ok(if failures > 0 {
         Status::Partial
