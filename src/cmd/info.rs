@@ -426,7 +426,13 @@ fn format_text(document: &Document<'_>, text: Option<&CrashText>) -> String {
                 None => number.to_string(),
             }),
         );
-        push_some(&mut lines, "Command Line", process.cmdline.clone());
+        push_some(
+            &mut lines,
+            "Command Line",
+            process.cmdline.as_ref().map(|cmdline| {
+                format!("{cmdline}{}", crate::render::text::psargs_cut_note(cmdline))
+            }),
+        );
         lines.push((
             "Process Facts",
             "from the core's notes (the journal has no record of this core)".to_owned(),

@@ -19,6 +19,17 @@ use crate::crash_input::{describe_ids, BinarySource, IdCheck};
 
 /// The size of `pr_psargs` in the kernel's NT_PRPSINFO note.
 const PSARGS_LEN: usize = 80;
+
+/// Returns the note that follows a command line from NT_PRPSINFO when it
+/// fills `pr_psargs`, whose last byte is a NUL, so the kernel may have cut
+/// it; empty otherwise.
+pub fn psargs_cut_note(psargs: &str) -> &'static str {
+    if psargs.len() >= PSARGS_LEN - 1 {
+        " (cut at 80 bytes by the kernel)"
+    } else {
+        ""
+    }
+}
 /// Indentation of a function line, and of its position line below it.
 const FUNCTION_INDENT: &str = "  ";
 const POSITION_INDENT: &str = "      ";
@@ -621,12 +632,12 @@ fn write_core(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     match (journal_cmdline, core.process()) {
         (Some(cmdline), _) => writeln!(out, "  command line: {}", escape_line(cmdline))?,
         (None, Some(process)) if !process.psargs.is_empty() => {
-            let cut = if process.psargs.len() >= PSARGS_LEN - 1 {
-                " (cut at 80 bytes by the kernel)"
-            } else {
-                ""
-            };
-            writeln!(out, "  command line: {}{cut}", escape_line(&process.psargs))?;
+            writeln!(
+                out,
+                "  command line: {}{}",
+                escape_line(&process.psargs),
+                psargs_cut_note(&process.psargs)
+            )?;
         }
         _ => {}
     }
