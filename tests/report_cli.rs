@@ -631,6 +631,38 @@ fn markdown_fences_every_stack() {
 }
 
 #[test]
+fn every_format_names_the_parent_goroutine() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    // Go 1.21 and later print the goroutine a go statement ran on.
+    let crash = newest_default(&manifest, "goroutinepanic");
+    let core = crash.core.to_string_lossy();
+    let report = |format: &str| {
+        let output = gocrash(&["report", &core, "--format", format, "--no-earlier"]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let text = report("text");
+    let creators: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("created by ") && line.contains(" in goroutine "))
+        .collect();
+    assert!(!creators.is_empty(), "{text}");
+    let markdown = report("markdown");
+    let html = report("html");
+    for creator in creators {
+        assert!(
+            markdown.contains(creator),
+            "{creator} is not in:\n{markdown}"
+        );
+        let function = creator.trim_start_matches("created by ");
+        assert!(html.contains(function), "{function} is not in:\n{html}");
+    }
+}
+
+#[test]
 fn markdown_keeps_multiline_panic_value() {
     let Some(manifest) = support::manifest() else {
         return;

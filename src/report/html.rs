@@ -205,7 +205,7 @@ fn write_crashing(out: &mut dyn Write, goroutine: &GoroutineView) -> io::Result<
         writeln!(
             out,
             "<div class=\"frame\">created by <span class=\"function\">{}</span><span class=\"position\">{}</span></div>",
-            escape(&creator.function),
+            escape(&super::creator_text(creator)),
             escape(&position(creator.file.as_deref(), creator.line))
         )?;
     }

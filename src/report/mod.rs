@@ -37,6 +37,15 @@ pub fn position(file: Option<&str>, line: Option<i64>) -> String {
     }
 }
 
+/// Returns the function of a `created by` line, with the parent goroutine
+/// as Go 1.21 and later print it: `main.serve in goroutine 7`.
+pub fn creator_text(creator: &model::CreatorView) -> String {
+    match creator.parent_goroutine {
+        Some(parent) => format!("{} in goroutine {parent}", creator.function),
+        None => creator.function.clone(),
+    }
+}
+
 /// Returns the bracketed state of a goroutine header: the status, the
 /// wait time and `locked to thread`.
 fn state_text(status: &str, minutes: (Option<u64>, Option<u64>), locked: bool) -> String {
@@ -226,7 +235,7 @@ pub(super) fn stack_text(goroutine: &GoroutineView) -> String {
     if let Some(creator) = &goroutine.created_by {
         text.push_str(&format!(
             "created by {}\n    {}\n",
-            creator.function,
+            creator_text(creator),
             position(creator.file.as_deref(), creator.line)
         ));
     }

@@ -100,14 +100,10 @@ fn write_goroutine(out: &mut dyn Write, goroutine: &GoroutineView) -> io::Result
         writeln!(out, "{FUNCTION_INDENT}({note})")?;
     }
     if let Some(creator) = &goroutine.created_by {
-        let parent = creator
-            .parent_goroutine
-            .map(|p| format!(" in goroutine {p}"))
-            .unwrap_or_default();
         writeln!(
             out,
-            "{FUNCTION_INDENT}created by {}{parent}",
-            creator.function
+            "{FUNCTION_INDENT}created by {}",
+            super::creator_text(creator)
         )?;
         writeln!(
             out,
