@@ -215,26 +215,25 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let base = choose_base(&args, &binary, pclntab, &scan.frame_pcs)?;
 
     let mut resolver = Resolver::new(&binary, pclntab, base.load_bias, true);
-    let mut annotations = Vec::new();
-    let mut unresolved = Vec::new();
-    for address in scan.addresses {
-        match annotate(&mut resolver, &binary, pclntab, base.load_bias, &address) {
-            Ok(Some(annotation)) => annotations.push(annotation),
-            Ok(None) => {}
-            Err(reason) => unresolved.push(Unresolved {
-                line: address.line,
-                kind: address.kind,
-                register: address.register,
-                address: address.value,
-                reason,
-            }),
-        }
-    }
-    tracing::info!(target: "gocrash::annotate", annotated = annotations.len(), unresolved = unresolved.len(), "resolved the addresses of the text");
-
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     if args.json {
+        let mut annotations = Vec::new();
+        let mut unresolved = Vec::new();
+        for address in scan.addresses {
+            match annotate(&mut resolver, &binary, pclntab, base.load_bias, &address) {
+                Ok(Some(annotation)) => annotations.push(annotation),
+                Ok(None) => {}
+                Err(reason) => unresolved.push(Unresolved {
+                    line: address.line,
+                    kind: address.kind,
+                    register: address.register,
+                    address: address.value,
+                    reason,
+                }),
+            }
+        }
+        tracing::info!(target: "gocrash::annotate", annotated = annotations.len(), unresolved = unresolved.len(), "resolved the addresses of the text");
         let document = Document {
             schema: "gocrash.annotate/1",
             binary: binary.path(),
@@ -247,7 +246,25 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         };
         crate::output::write_json(&mut out, &document, crate::output::indent_stdout_json())?;
     } else {
-        write_annotated(&mut out, &lines, &annotations)?;
+        // Each address is resolved as its line is written, so no
+        // annotation is kept after its line.
+        let mut annotated = 0usize;
+        let mut unresolved = 0usize;
+        let annotations = scan.addresses.iter().filter_map(|address| {
+            match annotate(&mut resolver, &binary, pclntab, base.load_bias, address) {
+                Ok(Some(annotation)) => {
+                    annotated += 1;
+                    Some(annotation)
+                }
+                Ok(None) => None,
+                Err(_) => {
+                    unresolved += 1;
+                    None
+                }
+            }
+        });
+        write_annotated(&mut out, &lines, annotations)?;
+        tracing::info!(target: "gocrash::annotate", annotated, unresolved, "resolved the addresses of the text");
     }
     out.flush()?;
     Ok(if scan.long_lines > 0 {
@@ -660,9 +677,9 @@ fn annotate(
 fn write_annotated(
     out: &mut impl Write,
     lines: &[&[u8]],
-    annotations: &[Annotation],
+    annotations: impl Iterator<Item = Annotation>,
 ) -> std::io::Result<()> {
-    let mut pending = annotations.iter().peekable();
+    let mut pending = annotations.peekable();
     for (index, line) in lines.iter().enumerate() {
         let number = index + 1;
         let (content, line_end) = split_line_end(line);
@@ -788,7 +805,7 @@ mod tests {
         let input = b"x\r\nrip 0x10\r\ny\nrip 0x10";
         let lines = split_lines(input);
         let mut out = Vec::new();
-        write_annotated(&mut out, &lines, &[annotation(2), annotation(4)]).unwrap();
+        write_annotated(&mut out, &lines, [annotation(2), annotation(4)].into_iter()).unwrap();
         let expected = "x\r\nrip 0x10\r\n\t# 0x10 main.g inlined (g.go:3)\r\n\t# 0x10 main.f+0x4 (f.go:9)\r\ny\n\
                         rip 0x10\n\t# 0x10 main.g inlined (g.go:3)\n\t# 0x10 main.f+0x4 (f.go:9)";
         assert_eq!(String::from_utf8(out).unwrap(), expected);
@@ -799,7 +816,7 @@ mod tests {
         let input: &[u8] = b"\xff\xfe\nrip 0x10\n\x80";
         let lines = split_lines(input);
         let mut out = Vec::new();
-        write_annotated(&mut out, &lines, &[]).unwrap();
+        write_annotated(&mut out, &lines, std::iter::empty()).unwrap();
         assert_eq!(out, input);
     }
 
