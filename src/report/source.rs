@@ -117,7 +117,9 @@ impl SourceFinder {
                 }
             }
         }
-        candidates.dedup();
+        // A root may rebuild the file's own path; each path is tried once.
+        let mut seen = std::collections::HashSet::new();
+        candidates.retain(|candidate| seen.insert(candidate.clone()));
         candidates
     }
 
@@ -269,6 +271,16 @@ mod tests {
             matches!(snippet, SourceSnippet::Found { .. }),
             "{snippet:?}"
         );
+    }
+
+    #[test]
+    fn tried_paths_are_listed_once() {
+        let mut finder = SourceFinder::new(&["/gone".to_owned()], None);
+        let SourceSnippet::NotFound { tried } = finder.snippet("/gone/file.go", 3) else {
+            panic!("the file does not exist");
+        };
+        // The root and the file's last component rebuild the file's path.
+        assert_eq!(tried, vec!["/gone/file.go", "/gone/gone/file.go"]);
     }
 
     #[test]
