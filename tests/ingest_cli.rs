@@ -364,10 +364,7 @@ fn info_of_a_copied_core_reads_its_notes() {
     );
     // The binary's path is longer than the 80 bytes of NT_PRPSINFO.
     assert!(crash.binary.as_os_str().len() >= 80);
-    assert!(
-        text.contains("(cut at 80 bytes by the kernel)"),
-        "{text}"
-    );
+    assert!(text.contains("(cut at 80 bytes by the kernel)"), "{text}");
 
     // The stored core has a record, which describes the process instead.
     let output = gocrash(&["info", "--json", crash.core.to_str().unwrap()]);
