@@ -663,6 +663,52 @@ fn lost_thread_note_is_missing() {
     );
 }
 
+/// A panic whose thread's NT_PRSTATUS note is lost is still found, on the
+/// running goroutine whose M names that thread.
+#[test]
+fn lost_crashing_thread_keeps_the_panic() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    // From Go 1.22 on, the thread that panicked writes the core, and the
+    // kernel puts its note first.
+    let crash = manifest
+        .crashes
+        .iter()
+        .rfind(|c| c.program == "nilpointer" && c.mode == "default")
+        .expect("a default nilpointer crash");
+    let mut core = decompressed(crash);
+    const NT_PRSTATUS: u64 = 1;
+    let (first, _) = notes(&core)
+        .into_iter()
+        .find(|&(_, kind)| kind == NT_PRSTATUS)
+        .expect("a thread note");
+    core[first + 8..first + 12].copy_from_slice(&0x8000_0000u32.to_le_bytes());
+
+    let options = CoreOptions {
+        executable: Some(crash.binary.clone()),
+        ..CoreOptions::default()
+    };
+    let core = Core::from_bytes(core, &options).expect("the core opens");
+    let binary = Binary::open(&crash.binary).expect("the corpus binary opens");
+    let process = Process::load(&core, &binary).expect("the goroutines load");
+    assert_eq!(
+        process.crash().goroutine,
+        Some(1),
+        "{:?}",
+        process.missing()
+    );
+    assert_eq!(process.crash().panics.len(), 1);
+    assert!(
+        process
+            .missing()
+            .iter()
+            .any(|line| line.starts_with("goroutine 1 runs on M")),
+        "{:?}",
+        process.missing()
+    );
+}
+
 /// An NT_FILE entry of the executable moved to another part of the file
 /// is damage the output names: the pages read from the file there are not
 /// the process's.

@@ -33,6 +33,7 @@ use super::layout::RuntimeLayout;
 use super::memory::ReadMemory;
 use super::panic::{read_panic_chain, read_string_bytes, PanicRecord, TypeNames};
 use super::version::GoVersion;
+use super::waitreason::GStatus;
 use crate::core::Core;
 use crate::goroutines::{Goroutine, ThreadState};
 use crate::unwind::{Frame, FrameSource, FuncTable, Regs, StackKind, Walk};
@@ -202,6 +203,15 @@ pub fn crash_facts(
                 facts.panics = read_panic_chain(memory, layout, types, record.panic);
             }
         }
+        None if let Some(orphan) =
+            panicking_without_thread(memory, layout, threads, goroutines) =>
+        {
+            facts.goroutine = orphan.goid;
+            if let Some(record) = &orphan.record {
+                facts.signal = recorded_signal(record);
+                facts.panics = read_panic_chain(memory, layout, types, record.panic);
+            }
+        }
         None => {
             facts.no_goroutine_reason = Some(match thread.m {
                 Some(_) => "the crashing thread was on the system stack with no goroutine".to_owned(),
@@ -224,6 +234,31 @@ pub fn crash_facts(
         }
     }
     facts
+}
+
+/// Returns the running goroutine with a panic under way whose M names a
+/// thread the core has no register note of. In an intact core every thread
+/// has one; when the crashing thread's note is lost, the core names another
+/// thread as signalled, and the goroutine that panicked is this one.
+fn panicking_without_thread<'g>(
+    memory: &dyn ReadMemory,
+    layout: &RuntimeLayout,
+    threads: &[ThreadState],
+    goroutines: &'g [Goroutine],
+) -> Option<&'g Goroutine> {
+    let mut candidates = goroutines.iter().filter(|goroutine| {
+        let Some(record) = &goroutine.record else {
+            return false;
+        };
+        if record.panic == 0 || record.m == 0 || !matches!(record.status, GStatus::Running) {
+            return false;
+        }
+        read_m(memory, layout, record.m)
+            .is_ok_and(|m| m.procid != 0 && !threads.iter().any(|t| u64::from(t.id) == m.procid))
+    });
+    let found = candidates.next()?;
+    // Two such goroutines leave the crashing one unknown.
+    candidates.next().is_none().then_some(found)
 }
 
 /// Returns the signal recorded in `record`, if any.
