@@ -80,6 +80,14 @@ impl SourceFinder {
                 return cut(&candidate, lines, line);
             }
         }
+        // cgo writes these files into the build's temporary directory,
+        // which the go command removes, so no source root has them.
+        let name = Path::new(file).file_name().and_then(|name| name.to_str());
+        if name.is_some_and(|name| name.starts_with("_cgo_")) {
+            tried.push(format!(
+                "{file} (written by cgo during the build and removed after it, so no --source-root has it)"
+            ));
+        }
         SourceSnippet::NotFound { tried }
     }
 
@@ -271,6 +279,16 @@ mod tests {
             matches!(snippet, SourceSnippet::Found { .. }),
             "{snippet:?}"
         );
+    }
+
+    #[test]
+    fn cgo_generated_file_is_explained() {
+        let mut finder = SourceFinder::new(&[], None);
+        let SourceSnippet::NotFound { tried } = finder.snippet("_cgo_gotypes.go", 12) else {
+            panic!("the file does not exist");
+        };
+        assert_eq!(tried.len(), 1, "{tried:?}");
+        assert!(tried[0].contains("written by cgo"), "{tried:?}");
     }
 
     #[test]
