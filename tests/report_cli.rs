@@ -663,6 +663,30 @@ fn every_format_names_the_parent_goroutine() {
 }
 
 #[test]
+fn text_group_headers_end_with_ids() {
+    let Some(manifest) = support::manifest() else {
+        return;
+    };
+    let crash = newest_default(&manifest, "manygoroutines");
+    let core = crash.core.to_string_lossy();
+    let output = gocrash(&["report", &core, "--no-earlier"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let groups: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            line.split_once(" goroutines [")
+                .is_some_and(|(count, _)| count.parse::<u64>().is_ok())
+        })
+        .collect();
+    assert!(!groups.is_empty(), "{text}");
+    for header in groups {
+        // As symbolize prints it: `2000 goroutines [chan send]: 19-2018`.
+        assert!(header.ends_with(|c: char| c.is_ascii_digit()), "{header}");
+    }
+}
+
+#[test]
 fn markdown_keeps_multiline_panic_value() {
     let Some(manifest) = support::manifest() else {
         return;

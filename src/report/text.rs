@@ -52,7 +52,10 @@ fn write_escaped(out: &mut dyn Write, report: &CrashReport) -> io::Result<()> {
         writeln!(out, "{}:", capitalize(&groups_summary(report)))?;
         for group in &report.groups {
             writeln!(out)?;
-            writeln!(out, "{}:", group_header(group))?;
+            // A group's header ends with its ids, as symbolize prints it;
+            // a goroutine's ends with a colon, as the runtime prints it.
+            let colon = if group.count <= 1 { ":" } else { "" };
+            writeln!(out, "{}{colon}", group_header(group))?;
             write_goroutine(out, &group.goroutine)?;
         }
     }
