@@ -152,28 +152,18 @@ impl<'data> Pclntab<'data> {
     /// shows. Each function's record must repeat its function-table entry.
     /// In a Go 1.16 and later table, each function name must start a string
     /// of the name table, and each compilation unit entry must name a string
-    /// of the file table or no file. Those two tables may hold no control
+    /// of the file table or no file. Those two tables may contain no control
     /// bytes.
     pub fn check_tables(&self) -> Result<(), PclntabError> {
         let header = &self.header;
         let units = header.file_table_is_per_unit();
-        let mut previous = 0;
-        for index in 0..self.len() {
-            let entry = self.functab_entry(index)?;
-            if entry < previous {
-                return Err(PclntabError::FunctabUnsorted {
-                    index,
-                    entry,
-                    previous,
-                });
+        self.check_functions(1, |func| {
+            if !units {
+                return Ok(());
             }
-            previous = entry;
-            let func = self.func(FuncIndex(index))?;
-            if units {
-                let start = header.funcnames + u64::from(func.name_offset);
-                self.check_string_start(start, header.funcnames, header.cutab, "function name")?;
-            }
-        }
+            let start = header.funcnames + u64::from(func.name_offset);
+            self.check_string_start(start, header.funcnames, header.cutab, "function name")
+        })?;
         if units {
             // A newline in a name would let a crafted binary add lines to
             // every output that prints it.
@@ -240,11 +230,22 @@ impl<'data> Pclntab<'data> {
     /// function-table entry, names are terminated strings. Used to accept a
     /// table found by searching for its magic.
     pub fn validate(&self) -> Result<(), PclntabError> {
+        let step = (self.len() / VALIDATE_SAMPLES).max(1);
+        self.check_functions(step, |func| self.func_name(func).map(drop))
+    }
+
+    /// Checks every `step`th function and the table's end: the entries
+    /// ascend, each record repeats its function-table entry (which
+    /// [`Pclntab::func`] checks), and `check` accepts the record.
+    fn check_functions(
+        &self,
+        step: u32,
+        mut check: impl FnMut(&Func) -> Result<(), PclntabError>,
+    ) -> Result<(), PclntabError> {
         let count = self.len();
         if count == 0 {
             return Ok(());
         }
-        let step = (count / VALIDATE_SAMPLES).max(1);
         let mut previous = self.functab_entry(0)?;
         let mut index = 0;
         while index <= count {
@@ -258,8 +259,7 @@ impl<'data> Pclntab<'data> {
             }
             previous = entry;
             if index < count {
-                let func = self.func(FuncIndex(index))?;
-                self.func_name(&func)?;
+                check(&self.func(FuncIndex(index))?)?;
             }
             index = if index < count && index + step > count {
                 count
