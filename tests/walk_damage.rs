@@ -407,15 +407,15 @@ fn allgs_case() -> Option<AllgsCase> {
     })
 }
 
-/// Loads a mutated core and returns the process it gives.
-fn load_mutated(case: &AllgsCase, bytes: Vec<u8>) -> Process {
+/// Loads a mutated core of `crash` and returns the process it gives.
+fn load_mutated(crash: &Crash, bytes: Vec<u8>) -> Process {
     let options = CoreOptions {
-        executable: Some(case.crash.binary.clone()),
+        executable: Some(crash.binary.clone()),
         ..CoreOptions::default()
     };
     let core = Core::from_bytes(bytes, &options).expect("the mutated core parses");
-    let binary = Binary::open(&case.crash.binary).expect("the corpus binary opens");
-    Process::load(&core, &binary).expect("a damaged goroutine list still gives a process")
+    let binary = Binary::open(&crash.binary).expect("the corpus binary opens");
+    Process::load(&core, &binary).expect("the damaged core still gives a process")
 }
 
 /// The crash of `nilpointer` is a nil dereference in goroutine 1; a damaged
@@ -451,7 +451,7 @@ fn unreadable_allgs_keeps_running_goroutines() {
     // The slice pointer aimed at the slice header itself.
     let mut bytes = case.bytes.clone();
     bytes[case.header..case.header + 8].copy_from_slice(&case.address.to_le_bytes());
-    let process = load_mutated(&case, bytes);
+    let process = load_mutated(&case.crash, bytes);
     let missing = process.missing().join("; ");
     assert!(
         missing.contains("the goroutine list could not be read"),
@@ -478,7 +478,7 @@ fn repeated_allgs_entry_is_rejected() {
         let at = case.elements + 8 * index;
         bytes[at..at + 8].copy_from_slice(&repeated);
     }
-    let process = load_mutated(&case, bytes);
+    let process = load_mutated(&case.crash, bytes);
     let missing = process.missing().join("; ");
     assert!(
         missing.contains(&format!(
@@ -495,7 +495,7 @@ fn few_repeats_are_dropped_and_reported() {
     let Some(case) = allgs_case() else {
         return;
     };
-    let original = load_mutated(&case, case.bytes.clone());
+    let original = load_mutated(&case.crash, case.bytes.clone());
     assert!(original.missing().is_empty(), "{:?}", original.missing());
 
     // The last entry repeats the first one (goroutine 1, the crashing one).
@@ -504,7 +504,7 @@ fn few_repeats_are_dropped_and_reported() {
     let last = case.elements + 8 * (case.len - 1);
     let dropped = u64::from_le_bytes(bytes[last..last + 8].try_into().unwrap());
     bytes[last..last + 8].copy_from_slice(&first);
-    let process = load_mutated(&case, bytes);
+    let process = load_mutated(&case.crash, bytes);
     let missing = process.missing().join("; ");
     assert!(
         missing.contains("runtime.allgs lists 1 g pointers more than once"),
@@ -529,7 +529,7 @@ fn shared_goroutine_ids_are_reported() {
     let Some(case) = allgs_case() else {
         return;
     };
-    let original = load_mutated(&case, case.bytes.clone());
+    let original = load_mutated(&case.crash, case.bytes.clone());
     let binary = Binary::open(&case.crash.binary).expect("the corpus binary opens");
     let info = BinaryInfo::new(&binary).expect("the binary's facts are read");
     let goid_offset = info.layout().g.goid;
@@ -549,7 +549,7 @@ fn shared_goroutine_ids_are_reported() {
             core_offset(&bytes, goroutine.address + goid_offset).expect("the g is in the core");
         bytes[at..at + 8].copy_from_slice(&shared.to_le_bytes());
     }
-    let process = load_mutated(&case, bytes);
+    let process = load_mutated(&case.crash, bytes);
     let missing = process.missing().join("; ");
     assert!(
         missing.contains(&format!(
@@ -622,8 +622,24 @@ fn file_note(core: &[u8]) -> Option<usize> {
     Some(header + 12 + ((name_size + 3) & !3))
 }
 
-/// A thread whose NT_PRSTATUS note is lost (its type changed) is named
-/// under Missing through the M that still names it.
+/// Returns the offsets of the NT_PRSTATUS notes of `core`, one per thread.
+fn thread_notes(core: &[u8]) -> Vec<usize> {
+    const NT_PRSTATUS: u64 = 1;
+    notes(core)
+        .into_iter()
+        .filter(|&(_, kind)| kind == NT_PRSTATUS)
+        .map(|(header, _)| header)
+        .collect()
+}
+
+/// Changes the type of the note at `header` to one no reader knows, as if
+/// the note were lost.
+fn lose_note(core: &mut [u8], header: usize) {
+    core[header + 8..header + 12].copy_from_slice(&0x8000_0000u32.to_le_bytes());
+}
+
+/// A thread whose NT_PRSTATUS note is lost is named under Missing through
+/// the M that still names it.
 #[test]
 fn lost_thread_note_is_missing() {
     let Some(manifest) = support::manifest() else {
@@ -635,24 +651,12 @@ fn lost_thread_note_is_missing() {
         .find(|c| c.program == "nilpointer" && c.mode == "default")
         .expect("a default nilpointer crash");
     let mut core = decompressed(crash);
-    const NT_PRSTATUS: u64 = 1;
-    let threads: Vec<usize> = notes(&core)
-        .into_iter()
-        .filter(|&(_, kind)| kind == NT_PRSTATUS)
-        .map(|(header, _)| header)
-        .collect();
+    let threads = thread_notes(&core);
     assert!(threads.len() >= 2, "{} thread notes", threads.len());
-    let last = threads[threads.len() - 1];
-    core[last + 8..last + 12].copy_from_slice(&0x8000_0000u32.to_le_bytes());
+    lose_note(&mut core, threads[threads.len() - 1]);
 
-    let options = CoreOptions {
-        executable: Some(crash.binary.clone()),
-        ..CoreOptions::default()
-    };
-    let core = Core::from_bytes(core, &options).expect("the core opens");
-    assert_eq!(core.threads().len(), threads.len() - 1);
-    let binary = Binary::open(&crash.binary).expect("the corpus binary opens");
-    let process = Process::load(&core, &binary).expect("the goroutines load");
+    let process = load_mutated(crash, core);
+    assert_eq!(process.threads().len(), threads.len() - 1);
     assert!(
         process
             .missing()
@@ -678,20 +682,10 @@ fn lost_crashing_thread_keeps_the_panic() {
         .rfind(|c| c.program == "nilpointer" && c.mode == "default")
         .expect("a default nilpointer crash");
     let mut core = decompressed(crash);
-    const NT_PRSTATUS: u64 = 1;
-    let (first, _) = notes(&core)
-        .into_iter()
-        .find(|&(_, kind)| kind == NT_PRSTATUS)
-        .expect("a thread note");
-    core[first + 8..first + 12].copy_from_slice(&0x8000_0000u32.to_le_bytes());
+    let first = *thread_notes(&core).first().expect("a thread note");
+    lose_note(&mut core, first);
 
-    let options = CoreOptions {
-        executable: Some(crash.binary.clone()),
-        ..CoreOptions::default()
-    };
-    let core = Core::from_bytes(core, &options).expect("the core opens");
-    let binary = Binary::open(&crash.binary).expect("the corpus binary opens");
-    let process = Process::load(&core, &binary).expect("the goroutines load");
+    let process = load_mutated(crash, core);
     assert_eq!(
         process.crash().goroutine,
         Some(1),

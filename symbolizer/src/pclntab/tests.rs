@@ -875,49 +875,29 @@ fn every_format_passes_table_checks() {
 }
 
 #[test]
-fn shifted_name_table_is_an_error() {
+fn shifted_string_tables_are_errors() {
     let format = &FORMATS[3];
-    let mut built = sample(format).build();
-    shift_header_word(&mut built.table, format.header_funcnames, 1);
-    let tab = built.pclntab();
-    let err = tab.check_tables().unwrap_err();
-    assert!(
-        matches!(
-            err,
-            PclntabError::NotStringStart {
-                structure: "function name",
-                ..
-            }
-        ),
-        "{err}"
-    );
-}
-
-#[test]
-fn shifted_file_table_is_an_error() {
-    let format = &FORMATS[3];
-    let mut built = sample(format).build();
-    shift_header_word(&mut built.table, format.header_filetab, 1);
-    let tab = built.pclntab();
-    let err = tab.check_tables().unwrap_err();
-    assert!(
-        matches!(
-            err,
-            PclntabError::NotStringStart {
-                structure: "file name",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    for (word, structure) in [
+        (format.header_funcnames, "function name"),
+        (format.header_filetab, "file name"),
+    ] {
+        let mut built = sample(format).build();
+        shift_header_word(&mut built.table, word, 1);
+        let tab = built.pclntab();
+        let err = tab.check_tables().unwrap_err();
+        assert!(
+            matches!(err, PclntabError::NotStringStart { structure: found, .. } if found == structure),
+            "{structure}: {err}"
+        );
+    }
 }
 
 #[test]
 fn tables_out_of_order_are_an_error() {
     let format = &FORMATS[3];
     let mut built = sample(format).build();
-    let funcnames = Pclntab::parse(&built.table).unwrap().header().funcnames;
-    let cutab = Pclntab::parse(&built.table).unwrap().header().cutab;
+    let header = Pclntab::parse(&built.table).unwrap().header().clone();
+    let (funcnames, cutab) = (header.funcnames, header.cutab);
     shift_header_word(
         &mut built.table,
         format.header_cutab,
