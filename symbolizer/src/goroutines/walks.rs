@@ -223,11 +223,12 @@ pub(super) fn ms_without_threads(
         // Before Go 1.22, an M that ran a cgo callback on a C thread keeps
         // that thread's id after `dropm`, and the thread may have exited
         // since. Such an extra M's curg is a dead g.
-        let idle_extra = records
-            .iter()
-            .flatten()
-            .any(|g| g.address == m.curg && matches!(g.status, GStatus::Dead | GStatus::DeadExtra));
-        if has_no_note(&m) && !reported.contains(&address) && !idle_extra {
+        let idle_extra = || {
+            records.iter().flatten().any(|g| {
+                g.address == m.curg && matches!(g.status, GStatus::Dead | GStatus::DeadExtra)
+            })
+        };
+        if has_no_note(&m) && !reported.contains(&address) && !idle_extra() {
             missing.push(format!(
                 "M{} names thread {}, which has no NT_PRSTATUS note in the core, so that \
                  thread's registers and its walk are missing",
