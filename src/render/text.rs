@@ -20,9 +20,9 @@ use crate::crash_input::{describe_ids, BinarySource, IdCheck};
 /// The size of `pr_psargs` in the kernel's NT_PRPSINFO note.
 const PSARGS_LEN: usize = 80;
 
-/// Returns the note that follows a command line from NT_PRPSINFO when it
-/// fills `pr_psargs`, whose last byte is a NUL, so the kernel may have cut
-/// it; empty otherwise.
+/// Returns the note that follows a command line from NT_PRPSINFO, or an
+/// empty string. A line that fills `pr_psargs` (79 bytes and the NUL) may
+/// have been cut by the kernel.
 pub fn psargs_cut_note(psargs: &str) -> &'static str {
     if psargs.len() >= PSARGS_LEN - 1 {
         " (cut at 80 bytes by the kernel)"

@@ -237,9 +237,9 @@ pub fn crash_facts(
 }
 
 /// Returns the running goroutine with a panic under way whose M names a
-/// thread the core has no register note of. In an intact core every thread
-/// has one; when the crashing thread's note is lost, the core names another
-/// thread as signalled, and the goroutine that panicked is this one.
+/// thread the core has no register note of. An intact core has a note for
+/// every thread. When the crashing thread's note is lost, the core names
+/// another thread as signalled, and this goroutine is the one that panicked.
 fn panicking_without_thread<'g>(
     memory: &dyn ReadMemory,
     layout: &RuntimeLayout,
